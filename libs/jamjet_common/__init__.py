@@ -1,0 +1,1 @@
+"""The JamJet runtime's wire contract: IR, events, messages, subjects, streams and shared plumbing."""

@@ -1,0 +1,51 @@
+"""Encoders and decoders, built once, with contract errors that say what is wrong and where."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from jamjet_common.errors import ContractError, MalformedJsonError, PayloadTooLargeError
+from jamjet_common.messages import ErrorBody, ErrorReply
+
+T = TypeVar("T")
+
+ENCODER = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def encode(value: Any) -> bytes:
+    return ENCODER.encode(value)
+
+
+def decoder(type_: type[T]) -> msgspec.json.Decoder[T]:
+    """The cached decoder for ``type_``."""
+    dec = _decoders.get(type_)
+    if dec is None:
+        dec = _decoders[type_] = msgspec.json.Decoder(type_)
+    return dec
+
+
+def decode(data: bytes, type_: type[T], *, what: str = "message", max_bytes: int | None = None) -> T:
+    """Decode ``data`` as ``type_`` or raise a :class:`ContractError` that names the problem."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PayloadTooLargeError(f"{what} is {len(data)} bytes; the limit is {max_bytes} bytes")
+    try:
+        return decoder(type_).decode(data)
+    except msgspec.ValidationError as exc:
+        raise ContractError(f"invalid {what}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise MalformedJsonError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def ok_reply(**fields: Any) -> bytes:
+    return ENCODER.encode({"ok": True, **fields})
+
+
+def error_reply(code: str, message: str) -> bytes:
+    return ENCODER.encode(ErrorReply(error=ErrorBody(code=code, message=message)))
+
+
+def to_builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)

@@ -1,0 +1,82 @@
+"""Configuration from environment variables, read once into frozen objects.
+
+Every parse error names the variable, so a bad deployment says exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from jamjet_common.errors import JamjetError
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class ConfigError(JamjetError):
+    code = "config_error"
+
+
+class Env:
+    """Typed reads of environment variables."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def text(self, name: str, default: str) -> str:
+        value = self._environ.get(name, "").strip()
+        return value or default
+
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not an integer") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={value} must be at least {minimum}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={value} must be at least {minimum}")
+        return value
+
+    def items(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class CommonConfig:
+    """Settings every service shares."""
+
+    nats_url: str
+    instance_id: str
+    shutdown_grace_secs: float
+    log_level: str
+    max_message_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Env, service: str) -> CommonConfig:
+        return cls(
+            nats_url=env.text("NATS_URL", DEFAULT_NATS_URL),
+            instance_id=env.text("JAMJET_INSTANCE_ID", f"{service}-{socket.gethostname()}-{os.getpid()}"),
+            shutdown_grace_secs=env.number("JAMJET_SHUTDOWN_GRACE_SECS", 30.0),
+            log_level=env.text("JAMJET_LOG_LEVEL", "INFO").upper(),
+            max_message_bytes=env.integer("JAMJET_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024),
+        )

@@ -1,0 +1,88 @@
+"""The project's exception root and its two families: contract errors and runtime failures.
+
+Whether a failure is retryable is a property of the error; :func:`settle` style code maps it once to
+JetStream's ``nak(delay)`` or ``term``.
+"""
+
+from __future__ import annotations
+
+
+class JamjetError(Exception):
+    """Root of every error the runtime raises on purpose."""
+
+    code = "internal_error"
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ContractError(JamjetError):
+    """A request or message that breaks the wire contract; never worth retrying."""
+
+    code = "invalid_request"
+
+
+class MalformedJsonError(ContractError):
+    code = "malformed_json"
+
+
+class PayloadTooLargeError(ContractError):
+    code = "payload_too_large"
+
+
+class InvalidTokenError(ContractError):
+    code = "invalid_token"
+
+
+class InvalidIrError(ContractError):
+    code = "invalid_ir"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid workflow IR: " + "; ".join(problems))
+        self.problems = problems
+
+
+class NotFoundError(ContractError):
+    code = "not_found"
+
+
+class UnknownWorkflowError(NotFoundError):
+    code = "unknown_workflow"
+
+
+class UnknownExecutionError(NotFoundError):
+    code = "unknown_execution"
+
+
+class ConflictError(ContractError):
+    code = "conflict"
+
+
+class RetryableError(JamjetError):
+    """A transient failure: try again after ``retry_after`` seconds (None = policy decides)."""
+
+    code = "retryable"
+    retryable = True
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class FatalError(JamjetError):
+    """A failure that will not go away by trying again."""
+
+    code = "fatal"
+
+
+class AppendConflictError(RetryableError):
+    """Another writer appended to the execution's log first; re-read the tail and decide again."""
+
+    code = "append_conflict"

@@ -1,0 +1,125 @@
+"""Appending to and reading an execution's event log on the EVENTS stream.
+
+Each execution's events live on their own subject. Appends are optimistic: a writer states the stream
+sequence of the last event it knows on that subject (``Nats-Expected-Last-Subject-Sequence``) and
+assigns the next event sequence, so the log stays gapless and duplicate-free however many services
+write to it at once. A writer that loses the race re-reads the tail and decides again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from jamjet_common import subjects
+from jamjet_common.codec import ENCODER
+from jamjet_common.errors import AppendConflictError
+from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
+from jamjet_common.streams import EVENTS
+
+logger = logging.getLogger(__name__)
+
+WRONG_LAST_SEQUENCE = 10071
+EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+MSG_ID = "Nats-Msg-Id"
+MAX_APPEND_ATTEMPTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """A log position: the last event's sequence and its stream sequence (0, 0 = empty log)."""
+
+    sequence: int = 0
+    stream_seq: int = 0
+
+
+EMPTY = Tail()
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    event: Event
+    tail: Tail
+    duplicate: bool = False
+
+
+def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
+    return Event(
+        id=str(uuid.uuid4()),
+        execution_id=execution_id,
+        sequence=sequence,
+        created_at=datetime.now(UTC),
+        kind=kind,
+    )
+
+
+class EventLog:
+    """Reads and appends execution events; one instance per NATS connection."""
+
+    def __init__(self, nc: Client, js: JetStreamContext, *, stream: str = EVENTS) -> None:
+        self._nc = nc
+        self._js = js
+        self._stream = stream
+
+    async def tail(self, tenant: str, execution_id: str) -> Tail:
+        subject = subjects.events(tenant, execution_id)
+        try:
+            msg = await self._js.get_msg(self._stream, subject=subject, direct=True)
+        except NotFoundError:
+            return EMPTY
+        assert msg.data is not None and msg.seq is not None
+        return Tail(HEAD_DECODER.decode(msg.data).sequence, msg.seq)
+
+    async def append_after(
+        self, tenant: str, execution_id: str, kind: EventKind, after: Tail, *, msg_id: str | None = None
+    ) -> Appended:
+        """Append only if ``after`` is still the tail; else raise :class:`AppendConflictError`."""
+        event = new_event(execution_id, after.sequence + 1, kind)
+        headers = {EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq)}
+        if msg_id is not None:
+            headers[MSG_ID] = msg_id
+        subject = subjects.events(tenant, execution_id)
+        try:
+            ack = await self._js.publish(subject, ENCODER.encode(event), headers=headers)
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
+            raise
+        return Appended(event, Tail(event.sequence, ack.seq), duplicate=bool(ack.duplicate))
+
+    async def append(
+        self, tenant: str, execution_id: str, kind: EventKind, *, msg_id: str | None = None
+    ) -> Appended:
+        """Append at whatever the tail is, retrying when another writer gets there first."""
+        for attempt in range(MAX_APPEND_ATTEMPTS):
+            tail = await self.tail(tenant, execution_id)
+            try:
+                return await self.append_after(tenant, execution_id, kind, tail, msg_id=msg_id)
+            except AppendConflictError:
+                # Back off a little so that a crowd of writers on one execution spreads out.
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise AppendConflictError(f"could not append to {execution_id} in {MAX_APPEND_ATTEMPTS} attempts")
+
+    async def read(
+        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
+    ) -> AsyncIterator[tuple[Event, int]]:
+        """Yield ``(event, stream_seq)`` for the execution's events past ``after_stream_seq``."""
+        subject = subjects.events(tenant, execution_id)
+        seq = after_stream_seq + 1
+        while True:
+            try:
+                msg = await self._js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=True)
+            except NotFoundError:
+                return
+            assert msg.data is not None and msg.seq is not None
+            yield EVENT_DECODER.decode(msg.data), msg.seq
+            seq = msg.seq + 1

@@ -1,0 +1,154 @@
+"""Wire messages other than events: commands, replies, work items, policy and store requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from jamjet_common.ir import NodeDef, PolicySetIr, RetryPolicy
+
+DEFAULT_TENANT = "default"
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+# ---- commands (jamjet.cmd.*) ---------------------------------------------------------------------------
+
+
+class RegisterWorkflow(_Msg, frozen=True):
+    ir: msgspec.Raw
+    """Decoded separately so that IR problems get their own specific error."""
+    tenant: str = DEFAULT_TENANT
+
+
+class StartExecution(_Msg, frozen=True):
+    workflow_id: str
+    workflow_version: str | None = None
+    """None starts the latest registered version."""
+    input: dict[str, Any] = {}
+    tenant: str = DEFAULT_TENANT
+    execution_id: str | None = None
+
+
+class CancelExecution(_Msg, frozen=True):
+    execution_id: str
+    tenant: str = DEFAULT_TENANT
+    reason: str | None = None
+
+
+class SubmitApproval(_Msg, frozen=True):
+    execution_id: str
+    decision: Literal["approved", "rejected"]
+    user_id: str
+    node_id: str | None = None
+    comment: str | None = None
+    state_patch: dict[str, Any] | None = None
+    tenant: str = DEFAULT_TENANT
+
+
+class ErrorBody(_Msg, frozen=True):
+    code: str
+    message: str
+
+
+class ErrorReply(_Msg, frozen=True):
+    error: ErrorBody
+    ok: bool = False
+
+
+# ---- work items (jamjet.work.<queue_type>) -------------------------------------------------------------
+
+
+class WorkItem(_Msg, frozen=True):
+    execution_id: str
+    tenant: str
+    workflow_id: str
+    workflow_version: str
+    node: NodeDef
+    dispatch: int
+    """Sequence of the NodeScheduled event that created this item: one dispatch, one outcome."""
+    queue_type: str
+    state: dict[str, Any] = {}
+    workflow_policy: PolicySetIr | None = None
+    retry: RetryPolicy | None = None
+    timeout_secs: float | None = None
+    created_at: datetime | None = None
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.execution_id}:{self.dispatch}"
+
+
+# ---- policy (jamjet.policy.evaluate) --------------------------------------------------------------------
+
+
+class PolicyRequest(_Msg, frozen=True):
+    tenant: str
+    node: NodeDef
+    workflow_policy: PolicySetIr | None = None
+    execution_id: str | None = None
+    workflow_id: str | None = None
+
+
+class PolicyDecision(_Msg, frozen=True):
+    decision: Literal["allow", "block", "require_approval"]
+    reason: str | None = None
+    approver: str | None = None
+    policy_scope: str | None = None
+    tool_name: str | None = None
+    ok: bool = True
+
+
+# ---- event store queries (jamjet.store.*) ---------------------------------------------------------------
+
+
+class EventsQuery(_Msg, frozen=True):
+    execution_id: str
+    from_sequence: int = 1
+    limit: int = 1000
+
+
+class ExecutionQuery(_Msg, frozen=True):
+    execution_id: str
+
+
+class ExecutionsQuery(_Msg, frozen=True):
+    status: str | None = None
+    tenant: str | None = None
+    workflow_id: str | None = None
+    limit: int = 100
+    after: str | None = None
+    """Opaque cursor from the previous page's ``next``."""
+
+
+class WorkflowQuery(_Msg, frozen=True):
+    workflow_id: str
+    version: str | None = None
+    tenant: str = DEFAULT_TENANT
+
+
+# ---- the workflow catalog (KV bucket jamjet_workflows) -------------------------------------------------
+
+
+class WorkflowRecord(_Msg, frozen=True):
+    """A registered workflow version, as kept under ``<tenant>.<workflow_id>.v.<version>``."""
+
+    tenant: str
+    workflow_id: str
+    version: str
+    ir: msgspec.Raw
+    registered_at: datetime
+
+
+class LatestVersion(_Msg, frozen=True):
+    """The highest registered version, kept under ``<tenant>.<workflow_id>.latest``."""
+
+    version: str

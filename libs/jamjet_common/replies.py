@@ -1,0 +1,87 @@
+"""Answering commands that arrive through the CMDS stream.
+
+JetStream does not keep a message's reply subject, so every command handler also listens to the
+command subjects on plain NATS and remembers who asked (by subject and body). When the stored copy is
+processed, the answer goes to the remembered reply subject. A command published while no handler was
+running has no remembered asker: it is executed, and nobody is waiting for the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import deque
+from datetime import UTC, datetime
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+ENTRY_TTL_SECS = 60.0
+RECENT_SECS = 5.0
+"""A stored command younger than this may still have its plain-NATS twin in flight."""
+WAIT_FOR_TWIN_SECS = 0.25
+
+
+def _key(subject: str, data: bytes) -> tuple[str, bytes]:
+    return subject, hashlib.blake2b(data, digest_size=16).digest()
+
+
+class ReplyRegistry:
+    """Who asked for which command, learned from a plain subscription to the command subjects."""
+
+    def __init__(self) -> None:
+        self._askers: dict[tuple[str, bytes], deque[tuple[float, str | None]]] = {}
+        self._arrived = asyncio.Condition()
+        self._sub: Subscription | None = None
+
+    async def listen(self, nc: Client, subject: str) -> None:
+        self._sub = await nc.subscribe(subject, cb=self._on_msg)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        now = time.monotonic()
+        self._askers.setdefault(_key(msg.subject, msg.data), deque()).append((now, msg.reply or None))
+        self._prune(now)
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    def _prune(self, now: float) -> None:
+        if len(self._askers) < 1024:
+            return
+        for key in [k for k, q in self._askers.items() if now - q[-1][0] > ENTRY_TTL_SECS]:
+            del self._askers[key]
+
+    def _pop(self, key: tuple[str, bytes]) -> tuple[bool, str | None]:
+        queue = self._askers.get(key)
+        if not queue:
+            return False, None
+        _, reply = queue.popleft()
+        if not queue:
+            del self._askers[key]
+        return True, reply
+
+    async def reply_subject(self, subject: str, data: bytes, stored_at: datetime | None) -> str | None:
+        """The reply subject of whoever sent this stored command, if anyone is waiting."""
+        key = _key(subject, data)
+        found, reply = self._pop(key)
+        if found or not _recent(stored_at):
+            return reply
+        try:
+            async with self._arrived:
+                await asyncio.wait_for(
+                    self._arrived.wait_for(lambda: key in self._askers), WAIT_FOR_TWIN_SECS
+                )
+        except TimeoutError:
+            return None
+        return self._pop(key)[1]
+
+
+def _recent(stored_at: datetime | None) -> bool:
+    if stored_at is None:
+        return True
+    return (datetime.now(UTC) - stored_at).total_seconds() < RECENT_SECS

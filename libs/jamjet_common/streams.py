@@ -1,0 +1,142 @@
+"""JetStream streams, consumers and KV buckets of the runtime, and their idempotent provisioning."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, NotFoundError
+
+from jamjet_common import subjects
+from jamjet_common.config import Env
+
+logger = logging.getLogger(__name__)
+
+CMDS = "JAMJET_CMDS"
+EVENTS = "JAMJET_EVENTS"
+WORK = "JAMJET_WORK"
+KV_WORKFLOWS = "jamjet_workflows"
+KV_TENANTS = "jamjet_tenants"
+
+SCHEDULER_CMDS_CONSUMER = "jamjet-scheduler-cmds"
+SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
+EVENT_STORE_CONSUMER = "jamjet-event-store"
+EVENT_STORE_WORKFLOWS_CONSUMER = "jamjet-event-store-workflows"
+STREAM_EXISTS_DIFFERENT = 10058
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    replicas: int
+    events_max_age_secs: float
+    events_max_bytes: int
+    work_max_age_secs: float
+    cmds_max_age_secs: float
+    max_msg_bytes: int
+    duplicate_window_secs: float
+
+    @classmethod
+    def from_env(cls, env: Env) -> StreamLimits:
+        return cls(
+            replicas=env.integer("JAMJET_STREAM_REPLICAS", 1, minimum=1),
+            events_max_age_secs=env.number("JAMJET_EVENTS_MAX_AGE_DAYS", 30.0) * DAY,
+            events_max_bytes=env.integer("JAMJET_EVENTS_MAX_BYTES", -1, minimum=-1),
+            work_max_age_secs=env.number("JAMJET_WORK_MAX_AGE_DAYS", 7.0) * DAY,
+            cmds_max_age_secs=env.number("JAMJET_CMDS_MAX_AGE_DAYS", 7.0) * DAY,
+            max_msg_bytes=env.integer("JAMJET_STREAM_MAX_MSG_BYTES", 1024 * 1024, minimum=1024),
+            duplicate_window_secs=env.number("JAMJET_DUPLICATE_WINDOW_SECS", 120.0, minimum=1.0),
+        )
+
+
+def _stream(
+    limits: StreamLimits, name: str, subject: str, retention: RetentionPolicy, max_age: float
+) -> StreamConfig:
+    return StreamConfig(
+        name=name,
+        subjects=[subject],
+        retention=retention,
+        max_age=max_age,
+        storage=StorageType.FILE,
+        num_replicas=limits.replicas,
+        max_msg_size=limits.max_msg_bytes,
+        duplicate_window=limits.duplicate_window_secs,
+        discard=DiscardPolicy.OLD,
+    )
+
+
+def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
+    cmds = _stream(limits, CMDS, subjects.CMD_ALL, RetentionPolicy.WORK_QUEUE, limits.cmds_max_age_secs)
+    # no_ack: a command sent with NATS request/reply must get the handler's answer, not a PubAck.
+    cmds.no_ack = True
+    events = _stream(limits, EVENTS, subjects.EVENTS_ALL, RetentionPolicy.LIMITS, limits.events_max_age_secs)
+    events.max_bytes = limits.events_max_bytes
+    events.allow_direct = True
+    work = _stream(limits, WORK, subjects.WORK_ALL, RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)
+    return [cmds, events, work]
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config=config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_EXISTS_DIFFERENT:
+            raise
+        logger.info("updating stream %s to the current configuration", config.name)
+        await js.update_stream(config=config)
+
+
+async def ensure_streams(js: JetStreamContext, limits: StreamLimits) -> None:
+    """Create or update every stream and KV bucket; safe to call from every service at start."""
+    for config in stream_configs(limits):
+        await ensure_stream(js, config)
+    for bucket in (KV_WORKFLOWS, KV_TENANTS):
+        await ensure_kv(js, bucket, limits)
+
+
+async def ensure_kv(js: JetStreamContext, bucket: str, limits: StreamLimits) -> None:
+    try:
+        await js.key_value(bucket)
+    except (NotFoundError, BadRequestError):
+        await js.create_key_value(
+            config=KeyValueConfig(
+                bucket=bucket, history=1, storage=StorageType.FILE, replicas=limits.replicas
+            )
+        )
+
+
+def durable_consumer(
+    name: str,
+    filters: list[str],
+    *,
+    ack_wait: float,
+    max_ack_pending: int,
+    max_deliver: int = -1,
+) -> ConsumerConfig:
+    return ConsumerConfig(
+        name=name,
+        durable_name=name,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_deliver=max_deliver,
+        max_ack_pending=max_ack_pending,
+        filter_subject=filters[0] if len(filters) == 1 else None,
+        filter_subjects=filters if len(filters) > 1 else None,
+        max_waiting=512,
+    )
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    await js.add_consumer(stream, config=config)

@@ -1,0 +1,71 @@
+"""Subject names of the public and internal wire contract, and validation of their tokens."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from jamjet_common.errors import InvalidTokenError
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""Tenants, execution ids and workflow ids are subject tokens: no '.', '*', '>' or whitespace."""
+
+PREFIX = "jamjet"
+CMD_PREFIX = f"{PREFIX}.cmd"
+CMD_REGISTER = f"{CMD_PREFIX}.workflows.register"
+CMD_START = f"{CMD_PREFIX}.executions.start"
+CMD_CANCEL = f"{CMD_PREFIX}.executions.cancel"
+CMD_APPROVALS = f"{CMD_PREFIX}.approvals"
+CMD_TENANTS = f"{CMD_PREFIX}.tenants"
+CMD_ALL = f"{CMD_PREFIX}.>"
+SCHEDULER_COMMANDS = (CMD_REGISTER, CMD_START, CMD_CANCEL, CMD_APPROVALS)
+
+EVENTS_ALL = f"{PREFIX}.events.>"
+WORK_ALL = f"{PREFIX}.work.>"
+PROGRESS_ALL = f"{PREFIX}.progress.>"
+POLICY_EVALUATE = f"{PREFIX}.policy.evaluate"
+STORE_PREFIX = f"{PREFIX}.store"
+DLQ_DECODE = f"{PREFIX}.dlq.decode"
+
+
+def check_token(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid subject token, else raise naming ``what``."""
+    if not isinstance(value, str) or not TOKEN_RE.fullmatch(value):
+        shown = repr(value)[:60]
+        raise InvalidTokenError(
+            f"{what} {shown} must be 1-128 characters of letters, digits, '_' or '-' "
+            "(no '.', '*', '>' or whitespace)"
+        )
+    return value
+
+
+def events(tenant: str, execution_id: str) -> str:
+    return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
+
+
+def progress(tenant: str, execution_id: str) -> str:
+    return f"{PREFIX}.progress.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
+
+
+def work(queue_type: str) -> str:
+    return f"{PREFIX}.work.{check_token(queue_type, 'queue_type')}"
+
+
+def store(query: str) -> str:
+    return f"{STORE_PREFIX}.{query}"
+
+
+def tenant_cmd(action: str) -> str:
+    return f"{CMD_TENANTS}.{action}"
+
+
+def parse_events_subject(subject: str) -> tuple[str, str]:
+    """Return ``(tenant, execution_id)`` of an events subject."""
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[:2] != [PREFIX, "events"]:
+        raise InvalidTokenError(f"not an events subject: {subject!r}")
+    return parts[2], parts[3]
+
+
+def new_execution_id() -> str:
+    return f"exec_{uuid.uuid4().hex}"
