@@ -61,11 +61,11 @@ class StreamLimits:
 
 
 def _stream(
-    limits: StreamLimits, name: str, subject: str, retention: RetentionPolicy, max_age: float
+    limits: StreamLimits, name: str, subject_list: list[str], retention: RetentionPolicy, max_age: float
 ) -> StreamConfig:
     return StreamConfig(
         name=name,
-        subjects=[subject],
+        subjects=subject_list,
         retention=retention,
         max_age=max_age,
         storage=StorageType.FILE,
@@ -77,13 +77,17 @@ def _stream(
 
 
 def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
-    cmds = _stream(limits, CMDS, subjects.CMD_ALL, RetentionPolicy.WORK_QUEUE, limits.cmds_max_age_secs)
+    cmds = _stream(
+        limits, CMDS, subjects.CMD_STREAM_SUBJECTS, RetentionPolicy.WORK_QUEUE, limits.cmds_max_age_secs
+    )
     # no_ack: a command sent with NATS request/reply must get the handler's answer, not a PubAck.
     cmds.no_ack = True
-    events = _stream(limits, EVENTS, subjects.EVENTS_ALL, RetentionPolicy.LIMITS, limits.events_max_age_secs)
+    events = _stream(
+        limits, EVENTS, [subjects.EVENTS_ALL], RetentionPolicy.LIMITS, limits.events_max_age_secs
+    )
     events.max_bytes = limits.events_max_bytes
     events.allow_direct = True
-    work = _stream(limits, WORK, subjects.WORK_ALL, RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)
+    work = _stream(limits, WORK, [subjects.WORK_ALL], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)
     return [cmds, events, work]
 
 

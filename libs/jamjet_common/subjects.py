@@ -18,7 +18,10 @@ CMD_CANCEL = f"{CMD_PREFIX}.executions.cancel"
 CMD_APPROVALS = f"{CMD_PREFIX}.approvals"
 CMD_TENANTS = f"{CMD_PREFIX}.tenants"
 CMD_ALL = f"{CMD_PREFIX}.>"
-SCHEDULER_COMMANDS = (CMD_REGISTER, CMD_START, CMD_CANCEL, CMD_APPROVALS)
+SCHEDULER_CMD_FILTERS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS]
+TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
+CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS]
+"""Only known command families are stored; anything else under jamjet.cmd gets an immediate error."""
 
 EVENTS_ALL = f"{PREFIX}.events.>"
 WORK_ALL = f"{PREFIX}.work.>"
