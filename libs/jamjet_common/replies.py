@@ -34,14 +34,16 @@ class ReplyRegistry:
     def __init__(self) -> None:
         self._askers: dict[tuple[str, bytes], deque[tuple[float, str | None]]] = {}
         self._arrived = asyncio.Condition()
-        self._sub: Subscription | None = None
+        self._subs: list[Subscription] = []
 
-    async def listen(self, nc: Client, subject: str) -> None:
-        self._sub = await nc.subscribe(subject, cb=self._on_msg)
+    async def listen(self, nc: Client, subject_list: str | list[str]) -> None:
+        for subject in [subject_list] if isinstance(subject_list, str) else subject_list:
+            self._subs.append(await nc.subscribe(subject, cb=self._on_msg))
 
     async def close(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs.clear()
 
     async def _on_msg(self, msg: Msg) -> None:
         now = time.monotonic()

@@ -72,3 +72,18 @@ def parse_events_subject(subject: str) -> tuple[str, str]:
 
 def new_execution_id() -> str:
     return f"exec_{uuid.uuid4().hex}"
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
+    pat, sub = pattern.split("."), subject.split(".")
+    for i, token in enumerate(pat):
+        if token == ">":
+            return len(sub) > i
+        if i >= len(sub) or (token != "*" and token != sub[i]):
+            return False
+    return len(pat) == len(sub)
+
+
+def is_stored_command(subject: str) -> bool:
+    return any(matches(p, subject) for p in CMD_STREAM_SUBJECTS)

@@ -1,0 +1,152 @@
+"""The scheduler's commands: register a workflow, start and cancel executions."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from jamjet_common import subjects
+from jamjet_common.codec import decode, decoder, error_reply, ok_reply
+from jamjet_common.errors import (
+    AppendConflictError,
+    ConflictError,
+    ContractError,
+    JamjetError,
+    NotFoundError,
+    UnknownExecutionError,
+)
+from jamjet_common.eventlog import EMPTY
+from jamjet_common.events import WorkflowCancelled, WorkflowStarted
+from jamjet_common.messages import DEFAULT_TENANT, CancelExecution, RegisterWorkflow, StartExecution
+from services.scheduler.catalog import WorkflowCatalog
+from services.scheduler.executions import Executions
+from services.scheduler.lanes import run_in_lane
+
+logger = logging.getLogger(__name__)
+
+
+class TenantState(msgspec.Struct, frozen=True):
+    status: str = "active"
+
+
+class Commands:
+    def __init__(
+        self, catalog: WorkflowCatalog, executions: Executions, tenants: KeyValue, max_bytes: int
+    ) -> None:
+        self._catalog = catalog
+        self._executions = executions
+        self._tenants = tenants
+        self._max_bytes = max_bytes
+
+    async def handle(self, subject: str, data: bytes) -> bytes:
+        """Execute one command and return the encoded reply; contract errors become error replies."""
+        try:
+            return await self._route(subject, data)
+        except JamjetError as exc:
+            logger.info("command %s rejected: %s", subject, exc)
+            return error_reply(exc.code, exc.message)
+
+    async def _route(self, subject: str, data: bytes) -> bytes:
+        if subject == subjects.CMD_REGISTER:
+            return await self.register(data)
+        if subject == subjects.CMD_START:
+            return await self.start(data)
+        if subject == subjects.CMD_CANCEL:
+            return await self.cancel(data)
+        if subject == subjects.CMD_APPROVALS:
+            raise ContractError("approvals are not supported by this scheduler version", code="unsupported")
+        raise ContractError(f"unknown command subject {subject!r}", code="unknown_command")
+
+    async def register(self, data: bytes) -> bytes:
+        cmd = decode(data, RegisterWorkflow, what="register command", max_bytes=self._max_bytes)
+        subjects.check_token(cmd.tenant, "tenant")
+        await self._check_tenant(cmd.tenant)
+        ir, created = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        logger.info(
+            "workflow %s %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, created
+        )
+        return ok_reply(workflow_id=ir.workflow_id, version=ir.version, created=created)
+
+    async def start(self, data: bytes) -> bytes:
+        cmd = decode(data, StartExecution, what="start command", max_bytes=self._max_bytes)
+        tenant = subjects.check_token(cmd.tenant, "tenant")
+        subjects.check_token(cmd.workflow_id, "workflow_id")
+        execution_id = subjects.check_token(cmd.execution_id or subjects.new_execution_id(), "execution_id")
+        await self._check_tenant(tenant)
+        graph = await self._catalog.get(tenant, cmd.workflow_id, cmd.workflow_version)
+        version = graph.ir.version
+        started = WorkflowStarted(
+            workflow_id=cmd.workflow_id, workflow_version=version, initial_input=cmd.input
+        )
+        try:
+            appended = await self._executions.log.append_after(tenant, execution_id, started, EMPTY)
+        except AppendConflictError:
+            return await self._already_started(tenant, execution_id, cmd.workflow_id, version)
+        self._executions.seed(tenant, execution_id, appended)
+        logger.info("%s: started %s %s for %s", execution_id, cmd.workflow_id, version, tenant)
+        return ok_reply(
+            execution_id=execution_id, workflow_id=cmd.workflow_id, workflow_version=version, created=True
+        )
+
+    async def _already_started(self, tenant: str, execution_id: str, workflow_id: str, version: str) -> bytes:
+        """Starting an existing id again is idempotent, unless it names another workflow."""
+        async for event, _ in self._executions.log.read(tenant, execution_id):
+            kind = event.kind
+            if isinstance(kind, WorkflowStarted) and (kind.workflow_id, kind.workflow_version) == (
+                workflow_id,
+                version,
+            ):
+                return ok_reply(
+                    execution_id=execution_id,
+                    workflow_id=workflow_id,
+                    workflow_version=version,
+                    created=False,
+                )
+            break
+        raise ConflictError(
+            f"execution '{execution_id}' already exists for another workflow or version",
+            code="execution_exists",
+        )
+
+    async def cancel(self, data: bytes) -> bytes:
+        cmd = decode(data, CancelExecution, what="cancel command", max_bytes=self._max_bytes)
+        subjects.check_token(cmd.tenant, "tenant")
+        subjects.check_token(cmd.execution_id, "execution_id")
+        return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._cancel(cmd))
+
+    async def _cancel(self, cmd: CancelExecution) -> bytes:
+        for _ in range(50):
+            progress = await self._executions.current(cmd.tenant, cmd.execution_id)
+            if progress is None:
+                raise UnknownExecutionError(
+                    f"execution '{cmd.execution_id}' does not exist for tenant '{cmd.tenant}'"
+                )
+            if progress.terminal:
+                self._executions.forget(cmd.execution_id)
+                raise ConflictError(
+                    f"execution '{cmd.execution_id}' is already {progress.terminal}",
+                    code="execution_terminal",
+                )
+            try:
+                await self._executions.append(
+                    progress, WorkflowCancelled(reason=cmd.reason or "user request")
+                )
+            except AppendConflictError:
+                continue
+            logger.info("%s: cancelled", cmd.execution_id)
+            return ok_reply(execution_id=cmd.execution_id, status="cancelled")
+        raise ConflictError(f"execution '{cmd.execution_id}' is too busy to cancel; try again", code="busy")
+
+    async def _check_tenant(self, tenant: str) -> None:
+        try:
+            entry = await self._tenants.get(tenant)
+        except KeyNotFoundError:
+            if tenant == DEFAULT_TENANT:
+                return
+            raise NotFoundError(f"tenant '{tenant}' does not exist", code="unknown_tenant") from None
+        state = decoder(TenantState).decode(entry.value or b"{}")
+        if state.status != "active":
+            raise ContractError(f"tenant '{tenant}' is {state.status}", code="tenant_suspended")

@@ -1,0 +1,28 @@
+"""Scheduler settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jamjet_common.config import Env
+from services.scheduler.planner import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    limits: Limits
+    events_batch: int
+    command_concurrency: int
+    ack_wait_secs: float
+
+    @classmethod
+    def from_env(cls, env: Env) -> SchedulerConfig:
+        return cls(
+            limits=Limits(
+                max_concurrent_nodes=env.integer("JAMJET_MAX_CONCURRENT_NODES", 16, minimum=1),
+                max_dispatch_per_pass=env.integer("JAMJET_MAX_DISPATCH_PER_PASS", 8, minimum=1),
+            ),
+            events_batch=env.integer("JAMJET_SCHEDULER_BATCH", 256, minimum=1),
+            command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 64, minimum=1),
+            ack_wait_secs=env.number("JAMJET_SCHEDULER_ACK_WAIT_SECS", 30.0, minimum=1.0),
+        )

@@ -1,0 +1,212 @@
+"""Driving executions forward: fold each event, plan, append the decisions, publish work items.
+
+Work for one execution runs in its lane, in log order. Every append is conditional on the folded
+tail; losing a race means another writer got there first, so the lane reads what it missed and plans
+again. A failure drops the execution from memory and naks the event: the redelivery rebuilds it from
+the log, which is also how a restarted scheduler picks up running executions.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from functools import partial
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from jamjet_common import subjects
+from jamjet_common.codec import ENCODER
+from jamjet_common.deadletter import dead_letter_decode
+from jamjet_common.errors import AppendConflictError, JamjetError
+from jamjet_common.eventlog import MSG_ID, Appended, EventLog
+from jamjet_common.events import (
+    EVENT_DECODER,
+    Event,
+    EventKind,
+    NodeFailed,
+    NodeScheduled,
+    NodeSkipped,
+)
+from jamjet_common.messages import WorkItem
+from services.scheduler.catalog import WorkflowCatalog
+from services.scheduler.graph import Graph
+from services.scheduler.lanes import Lanes
+from services.scheduler.planner import SKIP_REASON, Limits, Plan, plan
+from services.scheduler.progress import GapError, Progress
+
+logger = logging.getLogger(__name__)
+MAX_REPLANS = 50
+
+
+class Executions:
+    def __init__(
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        catalog: WorkflowCatalog,
+        limits: Limits,
+        max_msg_bytes: int,
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self.log = EventLog(nc, js)
+        self._catalog = catalog
+        self._limits = limits
+        self._max_msg_bytes = max_msg_bytes
+        self._progress: dict[str, Progress] = {}
+        self.lanes = Lanes()
+
+    @property
+    def tracked(self) -> int:
+        return len(self._progress)
+
+    # ---- entry points ----------------------------------------------------------------------------------
+
+    def on_event(self, msg: Msg) -> None:
+        tenant, execution_id = subjects.parse_events_subject(msg.subject)
+        self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg))
+
+    def seed(self, tenant: str, execution_id: str, started: Appended) -> None:
+        """Adopt an execution this scheduler just started, saving a read of its log."""
+        if execution_id in self._progress:
+            return
+        progress = Progress(tenant, execution_id)
+        progress.apply(started.event, started.tail.stream_seq)
+        self._progress[execution_id] = progress
+
+    async def current(self, tenant: str, execution_id: str) -> Progress | None:
+        """The execution's progress, read from the log if not in memory; None if it has no log."""
+        progress = self._progress.get(execution_id)
+        if progress is None:
+            return await self._load(tenant, execution_id)
+        await self.catch_up(progress)
+        return progress
+
+    async def append(self, progress: Progress, kind: EventKind) -> Appended:
+        appended = await self.log.append_after(progress.tenant, progress.execution_id, kind, progress.tail)
+        progress.apply(appended.event, appended.tail.stream_seq)
+        if progress.terminal:
+            self.forget(progress.execution_id)
+        return appended
+
+    def forget(self, execution_id: str) -> None:
+        self._progress.pop(execution_id, None)
+
+    # ---- events ----------------------------------------------------------------------------------------
+
+    async def _on_event(self, tenant: str, execution_id: str, msg: Msg) -> None:
+        try:
+            event = EVENT_DECODER.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            return
+        try:
+            progress = await self._sync(tenant, execution_id, event, msg.metadata.sequence.stream)
+            if progress is not None:
+                await self._advance(progress)
+        except Exception:
+            logger.exception(
+                "%s: failed on event %d; will rebuild from the log", execution_id, event.sequence
+            )
+            self.forget(execution_id)
+            await msg.nak(delay=1.0)
+            return
+        await msg.ack()
+
+    async def _sync(self, tenant: str, execution_id: str, event: Event, stream_seq: int) -> Progress | None:
+        progress = self._progress.get(execution_id)
+        if progress is None:
+            progress = await self._load(tenant, execution_id)
+        else:
+            try:
+                progress.apply(event, stream_seq)
+            except GapError:
+                await self.catch_up(progress)
+        if progress is None or progress.terminal:
+            self.forget(execution_id)
+            return None
+        return progress
+
+    async def _load(self, tenant: str, execution_id: str) -> Progress | None:
+        progress = Progress(tenant, execution_id)
+        await self.catch_up(progress)
+        if not progress.started:
+            return None
+        if not progress.terminal:
+            self._progress[execution_id] = progress
+            await self._republish_unstarted(progress)
+        return progress
+
+    async def catch_up(self, progress: Progress) -> None:
+        async for event, stream_seq in self.log.read(
+            progress.tenant, progress.execution_id, after_stream_seq=progress.tail.stream_seq
+        ):
+            progress.apply(event, stream_seq)
+
+    async def _republish_unstarted(self, progress: Progress) -> None:
+        # A crash between NodeScheduled and the work item's publish must not strand the node; the
+        # item's Nats-Msg-Id makes the republish a no-op when the first publish did land.
+        pending = [d for d in progress.in_flight.values() if not d.started]
+        if not pending:
+            return
+        graph = await self._graph(progress)
+        for dispatch in pending:
+            logger.info("%s: republishing work item of %s", progress.execution_id, dispatch.node_id)
+            await self._publish_work(progress, graph, dispatch.node_id, dispatch.sequence)
+
+    # ---- planning ----------------------------------------------------------------------------------------
+
+    async def _graph(self, progress: Progress) -> Graph:
+        return await self._catalog.get(progress.tenant, progress.workflow_id, progress.workflow_version)
+
+    async def _advance(self, progress: Progress) -> None:
+        graph = await self._graph(progress)
+        for _ in range(MAX_REPLANS):
+            decided = plan(progress, graph, self._limits)
+            if not decided:
+                return
+            try:
+                await self._apply(progress, graph, decided)
+                return
+            except AppendConflictError:
+                await self.catch_up(progress)
+                if progress.terminal:
+                    self.forget(progress.execution_id)
+                    return
+        raise JamjetError(f"{progress.execution_id}: gave up after {MAX_REPLANS} conflicting appends")
+
+    async def _apply(self, progress: Progress, graph: Graph, decided: Plan) -> None:
+        for node_id in decided.skips:
+            await self.append(progress, NodeSkipped(node_id=node_id, reason=SKIP_REASON))
+        for node_id in decided.dispatches:
+            queue = graph.node(node_id).kind.queue_type
+            appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=queue))
+            await self._publish_work(progress, graph, node_id, appended.event.sequence)
+        if decided.finish is not None:
+            await self.append(progress, decided.finish)
+            logger.info("%s: %s", progress.execution_id, progress.terminal)
+
+    async def _publish_work(self, progress: Progress, graph: Graph, node_id: str, dispatch: int) -> None:
+        item = WorkItem(
+            execution_id=progress.execution_id,
+            tenant=progress.tenant,
+            workflow_id=progress.workflow_id,
+            workflow_version=progress.workflow_version,
+            node=graph.node(node_id),
+            dispatch=dispatch,
+            queue_type=graph.node(node_id).kind.queue_type,
+            state=progress.state,
+            workflow_policy=graph.ir.policy,
+            retry=graph.retry_policy(node_id),
+            timeout_secs=graph.timeout_secs(node_id),
+            created_at=datetime.now(UTC),
+        )
+        payload = ENCODER.encode(item)
+        if len(payload) > self._max_msg_bytes:
+            error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
+            await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
+            return
+        await self._js.publish(subjects.work(item.queue_type), payload, headers={MSG_ID: item.item_id})

@@ -1,0 +1,75 @@
+"""A registered workflow compiled for scheduling: dependency edges and resolved node settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jamjet_common.ir import (
+    ConditionNode,
+    NodeDef,
+    RetryPolicy,
+    WorkflowIr,
+    duration_seconds,
+)
+from jamjet_common.validation import successors
+
+# The original scheduler maps these names to attempt counts (io_default to 5, not the 3 of its
+# constructor); we keep its counts and give each a real backoff.
+BUILTIN_RETRY_POLICIES: dict[str, RetryPolicy] = {
+    "no_retry": RetryPolicy(max_attempts=1, backoff="fixed", initial_delay=0, max_delay=0),
+    "io_default": RetryPolicy(
+        max_attempts=5,
+        backoff="exponential",
+        initial_delay=1,
+        max_delay=30,
+        jitter=True,
+        retryable_on=["io_error", "timeout", "connection_reset"],
+    ),
+    "llm_default": RetryPolicy(
+        max_attempts=3,
+        backoff="exponential",
+        initial_delay=2,
+        max_delay=60,
+        jitter=True,
+        retryable_on=["rate_limit", "timeout", "server_error"],
+    ),
+}
+DEFAULT_RETRY = RetryPolicy(max_attempts=3, backoff="exponential", initial_delay=1, max_delay=30, jitter=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    ir: WorkflowIr
+    order: tuple[str, ...]
+    """Node ids in declaration order: the deterministic dispatch order."""
+    ins: dict[str, tuple[str, ...]]
+    routed: frozenset[str]
+    """Condition nodes with branches: only the chosen out-edge stays live once they complete."""
+
+    @classmethod
+    def compile(cls, ir: WorkflowIr) -> Graph:
+        ins: dict[str, list[str]] = {node_id: [] for node_id in ir.nodes}
+        for src, targets in successors(ir).items():
+            for dst in targets:
+                ins[dst].append(src)
+        routed = frozenset(
+            node_id
+            for node_id, node in ir.nodes.items()
+            if isinstance(node.kind, ConditionNode) and node.kind.branches
+        )
+        return cls(ir, tuple(ir.nodes), {k: tuple(v) for k, v in ins.items()}, routed)
+
+    def node(self, node_id: str) -> NodeDef:
+        return self.ir.nodes[node_id]
+
+    def retry_policy(self, node_id: str) -> RetryPolicy:
+        name = self.ir.nodes[node_id].retry_policy
+        if name is None:
+            return DEFAULT_RETRY
+        return self.ir.retry_policies.get(name) or BUILTIN_RETRY_POLICIES.get(name, DEFAULT_RETRY)
+
+    def timeout_secs(self, node_id: str) -> float | None:
+        explicit = self.ir.nodes[node_id].node_timeout_secs
+        if explicit is not None:
+            return float(explicit)
+        return duration_seconds(self.ir.timeouts.node_timeout)

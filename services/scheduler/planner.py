@@ -1,0 +1,87 @@
+"""Deciding what an execution needs next: skip dead branches, dispatch runnable nodes, or finish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jamjet_common.events import EventKind, WorkflowCompleted, WorkflowFailed
+from services.scheduler.graph import Graph
+from services.scheduler.progress import Progress
+
+SKIP_REASON = "branch not taken"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_concurrent_nodes: int = 16
+    max_dispatch_per_pass: int = 8
+
+
+@dataclass(slots=True)
+class Plan:
+    skips: list[str] = field(default_factory=list)
+    dispatches: list[str] = field(default_factory=list)
+    finish: EventKind | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.skips or self.dispatches or self.finish)
+
+
+def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
+    if progress.terminal or not progress.started:
+        return Plan()
+    skipped = set(progress.skipped)
+    skips = _cascade_skips(progress, graph, skipped)
+    runnable = [n for n in graph.order if _runnable(n, progress, graph, skipped)]
+    free = min(limits.max_dispatch_per_pass, limits.max_concurrent_nodes - len(progress.in_flight))
+    dispatches = runnable[: max(free, 0)]
+    finish = None
+    if not runnable and not progress.in_flight:
+        finish = _finish(progress)
+    return Plan(skips, dispatches, finish)
+
+
+def _finish(progress: Progress) -> EventKind:
+    if progress.failed:
+        return WorkflowFailed(error="node(s) failed terminally: " + ", ".join(sorted(progress.failed)))
+    return WorkflowCompleted(final_state=progress.state)
+
+
+def _dead(src: str, dst: str, progress: Progress, graph: Graph, skipped: set[str]) -> bool:
+    if src in skipped:
+        return True
+    return src in graph.routed and src in progress.completed and progress.routes.get(src) != dst
+
+
+def _open(node_id: str, progress: Progress, skipped: set[str]) -> bool:
+    """Neither in flight nor settled: the node may still be skipped or dispatched."""
+    return node_id not in progress.in_flight and node_id not in skipped and not progress.settled(node_id)
+
+
+def _cascade_skips(progress: Progress, graph: Graph, skipped: set[str]) -> list[str]:
+    """Skip, to a fixpoint, every open node whose in-edges are all dead; ``skipped`` grows."""
+    skips: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for node_id in graph.order:
+            ins = graph.ins[node_id]
+            if (
+                ins
+                and _open(node_id, progress, skipped)
+                and all(_dead(s, node_id, progress, graph, skipped) for s in ins)
+            ):
+                skipped.add(node_id)
+                skips.append(node_id)
+                changed = True
+    return skips
+
+
+def _runnable(node_id: str, progress: Progress, graph: Graph, skipped: set[str]) -> bool:
+    if not _open(node_id, progress, skipped):
+        return False
+    ins = graph.ins[node_id]
+    if not ins:
+        return node_id == graph.ir.start_node
+    live = [s for s in ins if not _dead(s, node_id, progress, graph, skipped)]
+    return bool(live) and all(s in progress.completed for s in live)

@@ -1,0 +1,110 @@
+"""What the scheduler knows of one execution: the fold of its event log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jamjet_common.eventlog import EMPTY, Tail
+from jamjet_common.events import (
+    Event,
+    NodeCancelled,
+    NodeCompleted,
+    NodeFailed,
+    NodeScheduled,
+    NodeSkipped,
+    NodeStarted,
+    WorkflowCancelled,
+    WorkflowCompleted,
+    WorkflowFailed,
+    WorkflowStarted,
+)
+from jamjet_common.merge import merge_into
+
+logger = logging.getLogger(__name__)
+
+
+class GapError(Exception):
+    """An event arrived that does not directly follow the folded tail: read the log to catch up."""
+
+
+@dataclass(slots=True)
+class Dispatch:
+    node_id: str
+    sequence: int
+    scheduled_at: datetime
+    started: bool = False
+
+
+@dataclass(slots=True)
+class Progress:
+    tenant: str
+    execution_id: str
+    workflow_id: str = ""
+    workflow_version: str = ""
+    tail: Tail = EMPTY
+    state: dict[str, Any] = field(default_factory=dict)
+    in_flight: dict[str, Dispatch] = field(default_factory=dict)
+    completed: set[str] = field(default_factory=set)
+    routes: dict[str, str | None] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    started: bool = False
+    terminal: str | None = None
+
+    def settled(self, node_id: str) -> bool:
+        return node_id in self.completed or node_id in self.skipped or node_id in self.failed
+
+    def apply(self, event: Event, stream_seq: int) -> bool:
+        """Fold ``event``; False if it was folded already, GapError if events are missing before it."""
+        if stream_seq <= self.tail.stream_seq:
+            return False
+        if event.sequence != self.tail.sequence + 1:
+            raise GapError(f"{self.execution_id}: got sequence {event.sequence} after {self.tail.sequence}")
+        self.tail = Tail(event.sequence, stream_seq)
+        self._fold(event)
+        return True
+
+    def _fold(self, event: Event) -> None:
+        match event.kind:
+            case WorkflowStarted(workflow_id=wf, workflow_version=version, initial_input=data):
+                self.workflow_id, self.workflow_version, self.started = wf, version, True
+                self.state = dict(data) if isinstance(data, dict) else {}
+            case NodeScheduled(node_id=node_id):
+                self.in_flight[node_id] = Dispatch(node_id, event.sequence, event.created_at)
+            case NodeStarted(node_id=node_id):
+                if node_id in self.in_flight:
+                    self.in_flight[node_id].started = True
+            case NodeCompleted():
+                self._completed(event.kind)
+            case NodeFailed(node_id=node_id, retryable=False, error=error):
+                if self.in_flight.pop(node_id, None) is not None:
+                    self.failed[node_id] = error
+            case NodeSkipped(node_id=node_id):
+                self.in_flight.pop(node_id, None)
+                self.skipped.add(node_id)
+            case NodeCancelled(node_id=node_id):
+                self.in_flight.pop(node_id, None)
+            case WorkflowCompleted():
+                self.terminal = "completed"
+            case WorkflowFailed():
+                self.terminal = "failed"
+            case WorkflowCancelled():
+                self.terminal = "cancelled"
+            case _:
+                pass
+
+    def _completed(self, kind: NodeCompleted) -> None:
+        if self.in_flight.pop(kind.node_id, None) is None:
+            # A late or duplicate outcome for a dispatch already settled changes nothing.
+            logger.warning(
+                "%s: ignoring node_completed for %s: not in flight", self.execution_id, kind.node_id
+            )
+            return
+        self.completed.add(kind.node_id)
+        merge_into(self.state, kind.state_patch)
+        if isinstance(kind.output, dict) and "chosen_target" in kind.output:
+            target = kind.output["chosen_target"]
+            self.routes[kind.node_id] = target if isinstance(target, str) else None

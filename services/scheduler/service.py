@@ -1,0 +1,109 @@
+"""The scheduler service: commands in, executions driven forward event by event."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Self
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from jamjet_common import streams, subjects
+from jamjet_common.codec import error_reply
+from jamjet_common.config import CommonConfig, Env
+from jamjet_common.replies import ReplyRegistry
+from jamjet_common.service import Service, fetch_batches
+from jamjet_common.streams import StreamLimits
+from services.scheduler.catalog import WorkflowCatalog
+from services.scheduler.commands import Commands
+from services.scheduler.config import SchedulerConfig
+from services.scheduler.executions import Executions
+
+logger = logging.getLogger(__name__)
+
+
+class SchedulerService(Service):
+    name = "scheduler"
+
+    def __init__(self, common: CommonConfig, limits: StreamLimits, config: SchedulerConfig) -> None:
+        super().__init__(common, limits)
+        self.config = config
+        self._registry = ReplyRegistry()
+        self._command_slots = asyncio.Semaphore(config.command_concurrency)
+        self._command_tasks: set[asyncio.Task[None]] = set()
+        self.executions: Executions | None = None
+        self._commands: Commands | None = None
+
+    @classmethod
+    def from_env(cls, env: Env) -> Self:
+        return cls(
+            CommonConfig.from_env(env, "scheduler"), StreamLimits.from_env(env), SchedulerConfig.from_env(env)
+        )
+
+    async def start(self) -> None:
+        catalog = WorkflowCatalog(self.js)
+        await catalog.open()
+        self.executions = Executions(self.nc, self.js, catalog, self.config.limits, self.limits.max_msg_bytes)
+        tenants = await self.js.key_value(streams.KV_TENANTS)
+        self._commands = Commands(catalog, self.executions, tenants, self.common.max_message_bytes)
+        await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
+        await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
+        self._cmd_sub = await self._bind(
+            streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000
+        )
+        self._events_sub = await self._bind(
+            streams.EVENTS, streams.SCHEDULER_EVENTS_CONSUMER, [subjects.EVENTS_ALL], 20000
+        )
+
+    async def _bind(
+        self, stream: str, name: str, filters: list[str], max_ack_pending: int
+    ) -> JetStreamContext.PullSubscription:
+        config = streams.durable_consumer(
+            name, filters, ack_wait=self.config.ack_wait_secs, max_ack_pending=max_ack_pending
+        )
+        await streams.ensure_consumer(self.js, stream, config)
+        return await self.js.pull_subscribe_bind(name, stream=stream)
+
+    async def run(self) -> None:
+        await asyncio.gather(self._command_loop(), self._event_loop())
+
+    async def _event_loop(self) -> None:
+        assert self.executions is not None
+        async for msgs in fetch_batches(self._events_sub, self.config.events_batch, self.stopping):
+            for msg in msgs:
+                self.executions.on_event(msg)
+
+    async def _command_loop(self) -> None:
+        async for msgs in fetch_batches(self._cmd_sub, 32, self.stopping, timeout=0.5):
+            for msg in msgs:
+                await self._command_slots.acquire()
+                task = asyncio.create_task(self._command(msg))
+                self._command_tasks.add(task)
+                task.add_done_callback(self._command_tasks.discard)
+
+    async def _command(self, msg: Msg) -> None:
+        assert self._commands is not None
+        try:
+            reply = await self._commands.handle(msg.subject, msg.data)
+            asker = await self._registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
+            if asker is not None:
+                await self.nc.publish(asker, reply)
+            await msg.ack()
+        except Exception:
+            logger.exception("command on %s failed; it will be redelivered", msg.subject)
+            await msg.nak(delay=1.0)
+        finally:
+            self._command_slots.release()
+
+    async def _on_unknown_command(self, msg: Msg) -> None:
+        if msg.reply and not subjects.is_stored_command(msg.subject):
+            await msg.respond(error_reply("unknown_command", f"no command is served on {msg.subject!r}"))
+
+    async def stop(self) -> None:
+        grace = self.common.shutdown_grace_secs
+        if self._command_tasks:
+            await asyncio.wait(set(self._command_tasks), timeout=grace)
+        if self.executions is not None and not await self.executions.lanes.join(grace):
+            logger.warning("scheduler: lanes still busy after %.1fs; their events will be redelivered", grace)
+        await self._registry.close()
