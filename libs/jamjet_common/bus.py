@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats
@@ -11,8 +12,18 @@ logger = logging.getLogger(__name__)
 
 
 async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:
-    """Connect with unlimited reconnects; the first connection is retried too."""
+    """Connect, retrying the first connection too, with unlimited reconnects afterwards."""
+    delay = 0.2
+    while True:
+        try:
+            return await _connect_once(url, name, connect_timeout)
+        except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
+            logger.warning("nats %s: cannot connect to %s (%s); retrying in %.1fs", name, url, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
+
+async def _connect_once(url: str, name: str, connect_timeout: float) -> Client:
     async def on_error(exc: Exception) -> None:
         logger.warning("nats %s: %s", name, exc)
 
@@ -27,9 +38,8 @@ async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Clien
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=connect_timeout,
-        retry_on_failed_connect=True,
+        reconnect_time_wait=1,
+        connect_timeout=int(connect_timeout),
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,

@@ -55,7 +55,9 @@ class ErrorBody(_Msg, frozen=True):
     message: str
 
 
-class ErrorReply(_Msg, frozen=True):
+class ErrorReply(msgspec.Struct, frozen=True, kw_only=True):
+    """Not a ``_Msg``: omit_defaults would drop ``"ok": false``, which the contract requires."""
+
     error: ErrorBody
     ok: bool = False
 

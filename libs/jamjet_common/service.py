@@ -14,17 +14,19 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
 
 from jamjet_common.bus import connect
 from jamjet_common.config import CommonConfig, ConfigError, Env
 from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
+FETCH_TIMEOUT = 2.0
 
 
 class Service:
@@ -38,6 +40,7 @@ class Service:
         self.stopping = asyncio.Event()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._pulls: list[JetStreamContext.PullSubscription] = []
 
     @property
     def nc(self) -> Client:
@@ -80,9 +83,22 @@ class Service:
     def request_stop(self) -> None:
         self.stopping.set()
 
+    async def pull(self, stream: str, config: ConsumerConfig) -> JetStreamContext.PullSubscription:
+        """Create or update a durable pull consumer and bind to it; it is closed before the drain."""
+        assert config.durable_name is not None
+        await self.js.add_consumer(stream, config=config)
+        psub = await self.js.pull_subscribe_bind(config.durable_name, stream=stream)
+        self._pulls.append(psub)
+        return psub
+
     async def _close_nats(self) -> None:
         if self._nc is None or self._nc.is_closed:
             return
+        # A pull subscription can hold messages delivered after its last fetch; a drain would wait on
+        # them forever. Unsubscribed, they are simply redelivered to another consumer later.
+        for psub in self._pulls:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
         try:
             await asyncio.wait_for(self._nc.drain(), timeout=10)
         except Exception:  # a drain that fails must not keep the process alive
@@ -92,22 +108,48 @@ class Service:
 
 
 async def fetch_batches(
-    psub: JetStreamContext.PullSubscription, batch: int, stopping: asyncio.Event, *, timeout: float = 1.0
+    psub: JetStreamContext.PullSubscription,
+    batch: int | Callable[[], int],
+    stopping: asyncio.Event,
+    *,
+    timeout: float = FETCH_TIMEOUT,
 ) -> AsyncIterator[list[Msg]]:
-    """Yield non-empty batches from a pull subscription until ``stopping`` is set."""
-    while not stopping.is_set():
-        try:
-            msgs = await psub.fetch(batch, timeout=timeout)
-        except TimeoutError:
-            continue
-        except Exception as exc:  # connection trouble: the client reconnects on its own
-            if stopping.is_set():
-                return
-            logger.warning("fetch failed (%s); retrying", exc)
-            await asyncio.sleep(0.5)
-            continue
-        if msgs:
-            yield msgs
+    """Yield non-empty batches from a pull subscription until ``stopping`` is set.
+
+    ``batch`` may be a callable giving the number of free slots; nothing is fetched while it is 0.
+    """
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        while not stopping.is_set():
+            size = batch() if callable(batch) else batch
+            msgs = await _fetch_or_stop(psub, size, stop, timeout) if size > 0 else await _idle(stop)
+            if msgs:
+                yield msgs
+    finally:
+        stop.cancel()
+
+
+async def _idle(stop: asyncio.Task[Any]) -> list[Msg]:
+    await asyncio.wait({stop}, timeout=0.005)
+    return []
+
+
+async def _fetch_or_stop(
+    psub: JetStreamContext.PullSubscription, size: int, stop: asyncio.Task[Any], timeout: float
+) -> list[Msg]:
+    fetch = asyncio.ensure_future(psub.fetch(size, timeout=timeout))
+    await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if not fetch.done():
+        fetch.cancel()
+        return []
+    try:
+        return fetch.result()
+    except TimeoutError:
+        return []
+    except Exception as exc:  # connection trouble: the client reconnects on its own
+        logger.warning("fetch failed (%s); retrying", exc)
+        await asyncio.wait({stop}, timeout=0.5)
+        return []
 
 
 def setup_logging(level: str) -> None:

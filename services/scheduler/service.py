@@ -62,8 +62,7 @@ class SchedulerService(Service):
         config = streams.durable_consumer(
             name, filters, ack_wait=self.config.ack_wait_secs, max_ack_pending=max_ack_pending
         )
-        await streams.ensure_consumer(self.js, stream, config)
-        return await self.js.pull_subscribe_bind(name, stream=stream)
+        return await self.pull(stream, config)
 
     async def run(self) -> None:
         await asyncio.gather(self._command_loop(), self._event_loop())
@@ -75,7 +74,7 @@ class SchedulerService(Service):
                 self.executions.on_event(msg)
 
     async def _command_loop(self) -> None:
-        async for msgs in fetch_batches(self._cmd_sub, 32, self.stopping, timeout=0.5):
+        async for msgs in fetch_batches(self._cmd_sub, 32, self.stopping):
             for msg in msgs:
                 await self._command_slots.acquire()
                 task = asyncio.create_task(self._command(msg))

@@ -9,7 +9,6 @@ import msgspec
 
 from jamjet_common.events import Event, EventKind
 from jamjet_common.ir import WorkflowIr
-
 from services.scheduler.graph import Graph
 from services.scheduler.progress import Progress
 

@@ -13,7 +13,6 @@ from jamjet_common.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
-
 from services.scheduler.planner import Limits, Plan, plan
 from services.scheduler.progress import GapError
 from tests.scheduler.builders import Log, cond, fn, graph_of, workflow

@@ -1,0 +1,38 @@
+# Developer entry points. Override the interpreter or the venv location:
+#   make test PYTHON=python3.12 VENV=.venv-312 PYTEST_ARGS='-x -k nats'
+VENV ?= .venv
+PYTHON ?= python3
+PY = $(VENV)/bin/python
+PYTEST_ARGS ?=
+# Re-install only when pyproject.toml changes.
+INSTALL_STAMP = $(VENV)/.jamjet-installed
+
+.PHONY: venv test lint run bench clean
+
+venv: $(INSTALL_STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALL_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[test]'
+	touch $@
+
+# pytest's exit code is the recipe's: failures (1), errors (2-4) and "no tests collected" (5) all fail.
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+run: venv
+	$(PY) -m services.devstack
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist
+	find . -path ./$(VENV) -prune -o -path ./.ci-venv -prune -o \
+		\( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +

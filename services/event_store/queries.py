@@ -1,0 +1,219 @@
+"""Answers to ``jamjet.store.<query>`` requests: events, one execution, execution lists, workflow IR.
+
+Every request is validated before it reaches SQL, and every failure becomes a specific error reply.
+Pages are cut by count and by bytes, so a reply always fits in one NATS message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+
+from jamjet_common import subjects
+from jamjet_common.codec import decode, error_reply, ok_reply
+from jamjet_common.errors import (
+    ContractError,
+    JamjetError,
+    UnknownExecutionError,
+    UnknownWorkflowError,
+)
+from jamjet_common.messages import EventsQuery, ExecutionQuery, ExecutionsQuery, WorkflowQuery
+from services.event_store.database import Database, StoreUnavailableError
+from services.event_store.fold import STATUSES
+from services.event_store.intake import MAX_BIGINT
+from services.event_store.views import (
+    decode_cursor,
+    encode_cursor,
+    execution_view,
+    wire_event,
+    workflow_view,
+)
+
+logger = logging.getLogger(__name__)
+
+Q = TypeVar("Q")
+MAX_QUERY_BYTES = 16 * 1024
+MAX_PAGE = 1000
+MAX_VERSION_CHARS = 128
+REPLY_ENVELOPE_BYTES = 512
+"""Room kept in a reply for everything but the page's items."""
+_DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_SEMVER_CORE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+EXECUTION_COLUMNS = """
+execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
+current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at
+"""
+SELECT_EVENTS = """
+SELECT event_id, execution_id, sequence, created_at, kind::text AS kind FROM events
+WHERE execution_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3
+"""
+ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM events WHERE execution_id = $1)"
+SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE execution_id = $1"
+SELECT_VERSIONS = "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2"
+SELECT_WORKFLOW = """
+SELECT tenant, workflow_id, version, ir::text AS ir, registered_at FROM workflows
+WHERE tenant = $1 AND workflow_id = $2 AND version = $3
+"""
+
+
+class StoreQueries:
+    def __init__(self, db: Database, max_reply_bytes: int) -> None:
+        self._db = db
+        self._budget = max_reply_bytes - REPLY_ENVELOPE_BYTES
+        self._handlers: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
+            "events": self.events,
+            "execution": self.execution,
+            "executions": self.executions,
+            "workflow": self.workflow,
+        }
+
+    async def answer(self, subject: str, data: bytes) -> bytes:
+        """The reply to a request on ``subject``, never an exception."""
+        name = subject.removeprefix(subjects.STORE_PREFIX + ".")
+        handler = self._handlers.get(name)
+        if handler is None:
+            known = ", ".join(subjects.store(n) for n in self._handlers)
+            return error_reply("unknown_query", f"no store query {subject!r}; the queries are {known}")
+        try:
+            return await handler(data)
+        except JamjetError as exc:
+            return error_reply(exc.code, exc.message)
+        except _DB_ERRORS as exc:
+            logger.warning("store query %s failed: %r", name, exc)
+            return error_reply(StoreUnavailableError.code, f"Postgres is unavailable: {exc}")
+        except Exception:
+            logger.exception("store query %s failed", name)
+            return error_reply("internal_error", f"the store could not answer {name}; see its log")
+
+    async def events(self, data: bytes) -> bytes:
+        query = _request(data, EventsQuery, "events query")
+        subjects.check_token(query.execution_id, "execution_id")
+        _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+        _check_range("from_sequence", query.from_sequence, 0, MAX_BIGINT, "invalid_from_sequence")
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(SELECT_EVENTS, query.execution_id, query.from_sequence, query.limit + 1)
+            if not rows and not await conn.fetchval(ANY_EVENT, query.execution_id):
+                raise UnknownExecutionError(f"no events stored for execution {query.execution_id!r}")
+        items, has_more = self._page([wire_event(r) for r in rows[: query.limit]], len(rows) > query.limit)
+        next_sequence = rows[len(items) - 1]["sequence"] + 1 if items else max(query.from_sequence, 1)
+        return ok_reply(events=items, next_sequence=next_sequence, has_more=has_more)
+
+    async def execution(self, data: bytes) -> bytes:
+        query = _request(data, ExecutionQuery, "execution query")
+        subjects.check_token(query.execution_id, "execution_id")
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(SELECT_EXECUTION, query.execution_id)
+        if row is None:
+            raise UnknownExecutionError(f"no execution {query.execution_id!r} is stored")
+        view = execution_view(row)
+        if len(view) > self._budget:
+            raise ContractError(
+                f"execution {query.execution_id!r} is too large for one reply", code="reply_too_large"
+            )
+        return ok_reply(execution=msgspec.Raw(view))
+
+    async def executions(self, data: bytes) -> bytes:
+        query = _request(data, ExecutionsQuery, "executions query")
+        sql, args = _list_sql(query)
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        items, has_more = self._page(
+            [execution_view(r) for r in rows[: query.limit]], len(rows) > query.limit
+        )
+        last = rows[len(items) - 1] if items else None
+        cursor = encode_cursor(last["started_at"], last["execution_id"]) if has_more and last else None
+        return ok_reply(executions=items, next=cursor)
+
+    async def workflow(self, data: bytes) -> bytes:
+        query = _request(data, WorkflowQuery, "workflow query")
+        subjects.check_token(query.tenant, "tenant")
+        subjects.check_token(query.workflow_id, "workflow_id")
+        if query.version is not None and not 1 <= len(query.version) <= MAX_VERSION_CHARS:
+            raise ContractError(f"version must be 1-{MAX_VERSION_CHARS} characters", code="invalid_version")
+        async with self._db.pool.acquire() as conn:
+            version = query.version or await _latest(conn, query.tenant, query.workflow_id)
+            row = await conn.fetchrow(SELECT_WORKFLOW, query.tenant, query.workflow_id, version)
+        if row is None:
+            raise UnknownWorkflowError(
+                f"workflow {query.workflow_id!r} version {version} is not registered "
+                f"for tenant {query.tenant!r}"
+            )
+        return ok_reply(workflow=msgspec.Raw(workflow_view(row)))
+
+    def _page(self, items: list[bytes], more: bool) -> tuple[list[msgspec.Raw], bool]:
+        """The leading items that fit in one reply, and whether anything is left after them."""
+        if items and len(items[0]) > self._budget:
+            raise ContractError(
+                f"the next item is {len(items[0])} bytes, more than a reply can carry", code="reply_too_large"
+            )
+        size = 0
+        for kept, item in enumerate(items):
+            size += len(item) + 1
+            if size > self._budget:
+                return [msgspec.Raw(i) for i in items[:kept]], True
+        return [msgspec.Raw(i) for i in items], more
+
+
+def _request(data: bytes, type_: type[Q], what: str) -> Q:
+    return decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
+
+
+def _check_range(name: str, value: int, low: int, high: int, code: str) -> None:
+    if not low <= value <= high:
+        raise ContractError(f"{name} must be between {low} and {high}, not {value}", code=code)
+
+
+def _list_sql(query: ExecutionsQuery) -> tuple[str, list[Any]]:
+    """The keyset-paged listing for the query's filters (each combination is its own plan)."""
+    _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in _filters(query):
+        args.append(value)
+        clauses.append(f"{column} = ${len(args)}")
+    if query.after is not None:
+        args.extend(decode_cursor(query.after))
+        clauses.append(f"(started_at, execution_id) < (${len(args) - 1}, ${len(args)})")
+    args.append(query.limit + 1)
+    condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = (
+        f"SELECT {EXECUTION_COLUMNS} FROM executions {condition} "
+        f"ORDER BY started_at DESC, execution_id DESC LIMIT ${len(args)}"
+    )
+    return sql, args
+
+
+def _filters(query: ExecutionsQuery) -> list[tuple[str, str]]:
+    filters: list[tuple[str, str]] = []
+    if query.status is not None:
+        if query.status not in STATUSES:
+            raise ContractError(
+                f"status {query.status[:40]!r} is not one of {', '.join(STATUSES)}", code="invalid_status"
+            )
+        filters.append(("status", query.status))
+    if query.tenant is not None:
+        filters.append(("tenant", subjects.check_token(query.tenant, "tenant")))
+    if query.workflow_id is not None:
+        filters.append(("workflow_id", subjects.check_token(query.workflow_id, "workflow_id")))
+    return filters
+
+
+async def _latest(conn: asyncpg.Connection, tenant: str, workflow_id: str) -> str:
+    versions: Sequence[str] = [r["version"] for r in await conn.fetch(SELECT_VERSIONS, tenant, workflow_id)]
+    if not versions:
+        raise UnknownWorkflowError(f"workflow {workflow_id!r} is not registered for tenant {tenant!r}")
+    return max(versions, key=version_key)
+
+
+def version_key(version: str) -> tuple[int, int, int, int, str]:
+    """Semantic-version order (numeric core, a release above its pre-releases), as the scheduler's."""
+    match = _SEMVER_CORE.match(version)
+    core = tuple(int(g) for g in match.groups()) if match else (0, 0, 0)
+    release = 0 if "-" in version.split("+")[0] else 1
+    return core[0], core[1], core[2], release, version

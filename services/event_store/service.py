@@ -1,0 +1,131 @@
+"""The event store service: two durable consumers into Postgres, and the ``jamjet.store.*`` queries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Self
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+
+from jamjet_common import streams, subjects
+from jamjet_common.config import CommonConfig, Env
+from jamjet_common.service import Service
+from jamjet_common.streams import StreamLimits
+from services.event_store.config import StoreConfig
+from services.event_store.consumer import BatchConsumer, DeadLetters
+from services.event_store.database import Database
+from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
+from services.event_store.queries import StoreQueries
+from services.event_store.writer import write_events, write_workflows
+
+logger = logging.getLogger(__name__)
+
+QUERY_QUEUE_GROUP = "jamjet-event-store"
+WORKFLOWS_STREAM = f"KV_{streams.KV_WORKFLOWS}"
+WORKFLOWS_FILTER = f"$KV.{streams.KV_WORKFLOWS}.>"
+WORKFLOWS_BATCH = 64
+
+
+class EventStoreService(Service):
+    name = "event-store"
+
+    def __init__(self, common: CommonConfig, limits: StreamLimits, config: StoreConfig) -> None:
+        super().__init__(common, limits)
+        self.config = config
+        self.db = Database(config)
+        self._queries: StoreQueries | None = None
+        self._query_sub: Subscription | None = None
+        self._query_tasks: set[asyncio.Task[None]] = set()
+        self._query_slots = asyncio.Semaphore(config.pool_max)
+        self._events_psub: JetStreamContext.PullSubscription | None = None
+        self._workflows_psub: JetStreamContext.PullSubscription | None = None
+
+    @classmethod
+    def from_env(cls, env: Env) -> Self:
+        return cls(CommonConfig.from_env(env, cls.name), StreamLimits.from_env(env), StoreConfig.from_env(env))
+
+    async def start(self) -> None:
+        self._events_psub = await self._bind(streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL)
+        self._workflows_psub = await self._bind(
+            WORKFLOWS_STREAM, streams.EVENT_STORE_WORKFLOWS_CONSUMER, WORKFLOWS_FILTER
+        )
+        self._queries = StoreQueries(self.db, self.nc.max_payload)
+        self._query_sub = await self.nc.subscribe(
+            f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
+        )
+
+    async def _bind(self, stream: str, consumer: str, filter_subject: str) -> JetStreamContext.PullSubscription:
+        config = streams.durable_consumer(
+            consumer,
+            [filter_subject],
+            ack_wait=self.config.ack_wait_secs,
+            max_ack_pending=self.config.max_ack_pending,
+        )
+        await streams.ensure_consumer(self.js, stream, config)
+        return await self.js.pull_subscribe_bind(consumer, stream=stream)
+
+    async def run(self) -> None:
+        """Reach Postgres (migrating the schema), then consume until stopped."""
+        if not await self.db.open(self.stopping):
+            return
+        assert self._events_psub is not None and self._workflows_psub is not None
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._events_consumer().run(self._events_psub))
+            group.create_task(self._workflows_consumer().run(self._workflows_psub))
+
+    def _events_consumer(self) -> BatchConsumer[StoredEvent]:
+        return BatchConsumer(
+            "events",
+            self.db,
+            lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream),
+            write_events,
+            DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER),
+            batch=self.config.batch,
+            ack_wait=self.config.ack_wait_secs,
+            grace=self.common.shutdown_grace_secs,
+            stopping=self.stopping,
+        )
+
+    def _workflows_consumer(self) -> BatchConsumer[WorkflowRow]:
+        return BatchConsumer(
+            "workflows",
+            self.db,
+            lambda msg: decode_workflow(msg.subject, msg.data, msg.headers),
+            write_workflows,
+            DeadLetters(self.nc, streams.EVENT_STORE_WORKFLOWS_CONSUMER),
+            batch=min(WORKFLOWS_BATCH, self.config.batch),
+            ack_wait=self.config.ack_wait_secs,
+            grace=self.common.shutdown_grace_secs,
+            stopping=self.stopping,
+        )
+
+    async def _on_query(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
+        # One task per request, so that a slow query does not hold up the ones behind it.
+        task = asyncio.create_task(self._answer(msg))
+        self._query_tasks.add(task)
+        task.add_done_callback(self._query_tasks.discard)
+
+    async def _answer(self, msg: Msg) -> None:
+        assert self._queries is not None
+        async with self._query_slots:
+            reply = await self._queries.answer(msg.subject, msg.data)
+        try:
+            await msg.respond(reply)
+        except Exception as exc:  # the asker may be gone; nothing else depends on this reply
+            logger.debug("could not answer %s: %r", msg.subject, exc)
+
+    async def stop(self) -> None:
+        if self._query_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._query_sub.unsubscribe()
+        if self._query_tasks:
+            _, late = await asyncio.wait(self._query_tasks, timeout=self.common.shutdown_grace_secs)
+            for task in late:
+                task.cancel()
+        await self.db.close()

@@ -1,0 +1,118 @@
+"""Reply shapes of the store's queries, built from table rows, and the opaque executions cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from jamjet_common.codec import ENCODER
+from jamjet_common.errors import ContractError
+from jamjet_common.events import Event
+from services.event_store.writer import KIND_DECODER
+
+
+class ExecutionView(msgspec.Struct, frozen=True, kw_only=True):
+    execution_id: str
+    tenant: str
+    workflow_id: str
+    workflow_version: str
+    status: str
+    initial_input: msgspec.Raw
+    current_state: msgspec.Raw
+    last_sequence: int
+    error: str | None
+    started_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class WorkflowView(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    workflow_id: str
+    version: str
+    ir: msgspec.Raw
+    registered_at: datetime
+
+
+class _RawKindEvent(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    execution_id: str
+    sequence: int
+    created_at: datetime
+    kind: msgspec.Raw
+
+
+Row = Mapping[str, Any]
+
+
+def wire_event(row: Row) -> bytes:
+    """The event in its wire form; the kind goes back through its struct so fields keep their order."""
+    fields = {
+        "id": str(row["event_id"]),
+        "execution_id": row["execution_id"],
+        "sequence": row["sequence"],
+        "created_at": row["created_at"],
+    }
+    try:
+        return ENCODER.encode(Event(**fields, kind=KIND_DECODER.decode(row["kind"])))
+    except msgspec.ValidationError:
+        # A kind stored by another version of the contract is returned as stored, not dropped.
+        return ENCODER.encode(_RawKindEvent(**fields, kind=msgspec.Raw(row["kind"].encode())))
+
+
+def execution_view(row: Row) -> bytes:
+    return ENCODER.encode(
+        ExecutionView(
+            execution_id=row["execution_id"],
+            tenant=row["tenant"],
+            workflow_id=row["workflow_id"],
+            workflow_version=row["workflow_version"],
+            status=row["status"],
+            initial_input=msgspec.Raw(row["initial_input"].encode()),
+            current_state=msgspec.Raw(row["current_state"].encode()),
+            last_sequence=row["last_sequence"],
+            error=row["error"],
+            started_at=row["started_at"],
+            updated_at=row["updated_at"],
+            completed_at=row["completed_at"],
+        )
+    )
+
+
+def workflow_view(row: Row) -> bytes:
+    return ENCODER.encode(
+        WorkflowView(
+            tenant=row["tenant"],
+            workflow_id=row["workflow_id"],
+            version=row["version"],
+            ir=msgspec.Raw(row["ir"].encode()),
+            registered_at=row["registered_at"],
+        )
+    )
+
+
+_CURSOR = msgspec.json.Decoder(tuple[datetime, str])
+
+
+def encode_cursor(started_at: datetime, execution_id: str) -> str:
+    """The position after an execution in the newest-first listing."""
+    return base64.urlsafe_b64encode(ENCODER.encode((started_at, execution_id))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        data = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started_at, execution_id = _CURSOR.decode(data)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise ContractError(
+            "the cursor is not one this store returned; pass the 'next' value of the previous page",
+            code="invalid_cursor",
+        ) from None
+    if started_at.tzinfo is None:
+        raise ContractError("the cursor has no time zone", code="invalid_cursor")
+    return started_at, execution_id

@@ -1,0 +1,77 @@
+"""Answering ``jamjet.policy.evaluate``: which policy sets apply to a node, and what they decide."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from jamjet_common import codec, messages, subjects
+from jamjet_common.errors import ContractError
+from jamjet_common.ir import PolicySetIr
+from services.policy.errors import UnknownTenantError
+from services.policy.evaluator import EvaluationContext, Scope, evaluate
+from services.policy.tenants import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+class TenantLookup(Protocol):
+    def get(self, tenant_id: str) -> Tenant | None: ...
+
+
+def answer_evaluate(tenants: TenantLookup, data: bytes, max_bytes: int) -> bytes:
+    """The reply to one evaluate request: a PolicyDecision, or a specific error."""
+    try:
+        request = codec.decode(data, messages.PolicyRequest, what="policy request", max_bytes=max_bytes)
+        decision = decide(tenants, request)
+    except ContractError as exc:
+        return codec.error_reply(exc.code, exc.message)
+    return codec.encode({"ok": True, **codec.to_builtins(decision)})
+
+
+def decide(tenants: TenantLookup, request: messages.PolicyRequest) -> messages.PolicyDecision:
+    tenant = tenants.get(subjects.check_token(request.tenant, "tenant"))
+    if tenant is None:
+        raise UnknownTenantError(f"tenant '{request.tenant}' does not exist")
+    ctx = EvaluationContext.from_node(request.node)
+    if not tenant.active:
+        decision = messages.PolicyDecision(
+            decision="block",
+            reason=f"tenant '{tenant.id}' is {tenant.status}",
+            policy_scope="tenant",
+            tool_name=ctx.tool_name,
+        )
+    else:
+        decision = _evaluate(ctx, policy_sets(tenant, request))
+    if decision.decision != "allow":
+        logger.info(
+            "policy %s for node %s of execution %s (tenant %s, scope %s): %s",
+            decision.decision,
+            ctx.node_id,
+            request.execution_id,
+            tenant.id,
+            decision.policy_scope,
+            decision.reason or decision.approver,
+        )
+    return decision
+
+
+def policy_sets(tenant: Tenant, request: messages.PolicyRequest) -> list[tuple[Scope, PolicySetIr]]:
+    """The sets that apply to the request's node, least specific first."""
+    candidates: list[tuple[Scope, PolicySetIr | None]] = [
+        ("tenant", tenant.policy),
+        ("workflow", request.workflow_policy),
+        ("node", request.node.policy),
+    ]
+    return [(scope, policy) for scope, policy in candidates if policy is not None]
+
+
+def _evaluate(ctx: EvaluationContext, sets: list[tuple[Scope, PolicySetIr]]) -> messages.PolicyDecision:
+    result = evaluate(ctx, sets)
+    return messages.PolicyDecision(
+        decision=result.decision.outcome,
+        reason=result.decision.reason,
+        approver=result.decision.approver,
+        policy_scope=result.policy_scope,
+        tool_name=ctx.tool_name,
+    )

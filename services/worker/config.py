@@ -1,0 +1,53 @@
+"""Worker settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jamjet_common.config import ConfigError, Env
+from jamjet_common.errors import InvalidTokenError
+from jamjet_common.subjects import check_token
+
+DEFAULT_QUEUES = ("general", "model", "tool", "python_tool", "retrieval", "privileged")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    queues: tuple[str, ...]
+    """Queue types served; one durable pull consumer each."""
+    concurrency: int
+    """Nodes run at once by this process, across all its queues."""
+    lease_secs: float
+    """The WORK consumers' ack_wait; heartbeats renew it every third of it."""
+    max_ack_pending: int
+    policy_timeout_secs: float
+    policy_retry_secs: float
+    """How long an item waits for redelivery when the policy service did not answer."""
+    python_allowed_modules: tuple[str, ...]
+
+    @property
+    def heartbeat_secs(self) -> float:
+        return self.lease_secs / 3
+
+    @classmethod
+    def from_env(cls, env: Env) -> WorkerConfig:
+        return cls(
+            queues=_queues(env.items("JAMJET_WORKER_QUEUES", DEFAULT_QUEUES)),
+            concurrency=env.integer("JAMJET_WORKER_CONCURRENCY", 32, minimum=1),
+            lease_secs=env.number("JAMJET_LEASE_SECS", 30.0, minimum=1.0),
+            max_ack_pending=env.integer("JAMJET_WORKER_MAX_ACK_PENDING", 10000, minimum=1),
+            policy_timeout_secs=env.number("JAMJET_POLICY_TIMEOUT_SECS", 5.0, minimum=0.1),
+            policy_retry_secs=env.number("JAMJET_POLICY_RETRY_SECS", 5.0, minimum=0.1),
+            python_allowed_modules=env.items("JAMJET_PYTHON_ALLOWED_MODULES", ()),
+        )
+
+
+def _queues(names: tuple[str, ...]) -> tuple[str, ...]:
+    if not names:
+        raise ConfigError("JAMJET_WORKER_QUEUES names no queue")
+    for name in names:
+        try:
+            check_token(name, "queue type")
+        except InvalidTokenError as exc:
+            raise ConfigError(f"JAMJET_WORKER_QUEUES: {exc}") from None
+    return tuple(dict.fromkeys(names))

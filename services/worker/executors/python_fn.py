@@ -1,0 +1,136 @@
+"""The ``python_fn`` node: call ``module.function(state)`` in this worker process.
+
+Async functions are awaited on the event loop; plain functions run in a daemon thread, so that a
+function stuck past its node timeout neither blocks the loop nor keeps the process from exiting.
+A dict result is both the node's output and its state patch; anything else becomes
+``{"result": value}`` and patches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import importlib
+import inspect
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, cast
+
+import msgspec
+
+from jamjet_common.errors import FatalError
+from jamjet_common.ir import PythonFnNode
+from services.worker.executors.base import ExecutionContext, ExecutionResult
+
+
+class PythonFnExecutor:
+    """Calls Python functions from ``allowed_modules`` (module prefixes; empty allows every module)."""
+
+    def __init__(self, allowed_modules: tuple[str, ...] = ()) -> None:
+        self._allowed = allowed_modules
+        self._modules: dict[str, ModuleType] = {}
+
+    async def execute(self, ctx: ExecutionContext) -> ExecutionResult:
+        kind = ctx.node.kind
+        if not isinstance(kind, PythonFnNode):
+            raise FatalError(f"python_fn executor cannot run a '{kind.tag}' node")
+        function = await self.function(kind.module, kind.function)
+        value = await call(function, dict(ctx.state))
+        return as_result(value, f"{kind.module}.{kind.function}")
+
+    async def function(self, module_name: str, function_name: str) -> Callable[..., Any]:
+        self._check_allowed(module_name)
+        module = await self._module(module_name)
+        function = getattr(module, function_name, None)
+        if not callable(function):
+            raise FatalError(f"python_fn: module '{module_name}' has no function '{function_name}'")
+        return cast(Callable[..., Any], function)
+
+    def _check_allowed(self, module_name: str) -> None:
+        if not self._allowed or any(_within(module_name, prefix) for prefix in self._allowed):
+            return
+        allowed = ", ".join(self._allowed)
+        raise FatalError(
+            f"python_fn: module '{module_name}' is not allowed on this worker "
+            f"(JAMJET_PYTHON_ALLOWED_MODULES: {allowed})"
+        )
+
+    async def _module(self, name: str) -> ModuleType:
+        module = self._modules.get(name)
+        if module is None:
+            try:
+                module = await asyncio.to_thread(importlib.import_module, name)
+            except Exception as exc:
+                raise FatalError(f"python_fn: cannot import module '{name}': {_describe(exc)}") from exc
+            self._modules[name] = module
+        return module
+
+
+def _within(module_name: str, prefix: str) -> bool:
+    """``prefix`` covers itself and its submodules: ``app`` allows ``app.tools`` but not ``apple``."""
+    prefix = prefix.rstrip(".")
+    return module_name == prefix or module_name.startswith(prefix + ".")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def call(function: Callable[..., Any], state: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(function):
+        value = await function(state)
+    else:
+        value = await run_in_daemon_thread(function, state)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def as_result(value: Any, name: str) -> ExecutionResult:
+    try:
+        value = msgspec.to_builtins(value, str_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise FatalError(f"python_fn {name} returned a value that is not JSON-serializable: {exc}") from exc
+    if isinstance(value, dict):
+        return ExecutionResult(output=value, state_patch=value)
+    return ExecutionResult(output={"result": value}, state_patch={})
+
+
+async def run_in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a new daemon thread; cancelling the await abandons the thread."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            value = context.run(function, *args)
+        except Exception as exc:
+            _resolve(loop, future, None, exc)
+        except BaseException as exc:  # SystemExit and the like must not escape a worker thread
+            _resolve(loop, future, None, FatalError(_describe(exc)))
+        else:
+            _resolve(loop, future, value, None)
+
+    threading.Thread(
+        target=target, name=f"python_fn:{getattr(function, '__name__', '?')}", daemon=True
+    ).start()
+    return await future
+
+
+def _resolve(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    # The loop may be gone when an abandoned function finally returns.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle)

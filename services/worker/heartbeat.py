@@ -1,0 +1,36 @@
+"""Keeping a work item's lease while its node runs.
+
+The WORK consumer's ``ack_wait`` is the lease. Telling JetStream the item is in progress restarts it;
+a worker that dies stops doing so and the item is redelivered to another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from nats.aio.msg import Msg
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(msg: Msg, interval: float, label: str) -> AsyncIterator[None]:
+    """Renew ``msg``'s lease every ``interval`` seconds for as long as the block runs."""
+    task = asyncio.create_task(_beat(msg, interval, label), name=f"heartbeat:{label}")
+    try:
+        yield
+    finally:
+        # Not awaited: awaiting a cancelled task here could swallow a cancellation of our own caller.
+        task.cancel()
+
+
+async def _beat(msg: Msg, interval: float, label: str) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await msg.in_progress()
+        except Exception as exc:  # the next beat may get through; the lease decides, not us
+            logger.warning("%s: heartbeat failed: %s", label, exc)

@@ -1,0 +1,64 @@
+"""Asking the policy service whether a node may run (``jamjet.policy.evaluate``)."""
+
+from __future__ import annotations
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+
+from jamjet_common import subjects
+from jamjet_common.codec import decode, encode
+from jamjet_common.errors import ContractError, FatalError, RetryableError
+from jamjet_common.messages import ErrorBody, PolicyDecision, PolicyRequest, WorkItem
+
+TRANSIENT_CODES = frozenset({"internal_error", "unavailable", "timeout"})
+
+
+class PolicyUnavailableError(RetryableError):
+    """No usable answer now; the node must not run until there is one."""
+
+    code = "policy_unavailable"
+
+
+class PolicyRefusedError(FatalError):
+    """The policy service answered this request with an error that asking again will not change."""
+
+    code = "policy_refused"
+
+
+class _ReplyHead(msgspec.Struct, frozen=True):
+    ok: bool = True
+    error: ErrorBody | None = None
+
+
+class PolicyClient:
+    def __init__(self, nc: Client, timeout: float) -> None:
+        self._nc = nc
+        self._timeout = timeout
+
+    async def evaluate(self, item: WorkItem) -> PolicyDecision:
+        request = PolicyRequest(
+            tenant=item.tenant,
+            node=item.node,
+            workflow_policy=item.workflow_policy,
+            execution_id=item.execution_id,
+            workflow_id=item.workflow_id,
+        )
+        try:
+            reply = await self._nc.request(subjects.POLICY_EVALUATE, encode(request), timeout=self._timeout)
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise PolicyUnavailableError(f"policy service did not answer: {type(exc).__name__}") from exc
+        return parse_decision(reply.data)
+
+
+def parse_decision(data: bytes) -> PolicyDecision:
+    try:
+        head = decode(data, _ReplyHead, what="policy reply")
+        if head.ok:
+            return decode(data, PolicyDecision, what="policy decision")
+    except ContractError as exc:
+        raise PolicyUnavailableError(f"unreadable policy reply: {exc}") from exc
+    error = head.error or ErrorBody(code="internal_error", message="error reply without details")
+    if error.code in TRANSIENT_CODES:
+        raise PolicyUnavailableError(f"policy service failed: {error.code}: {error.message}")
+    raise PolicyRefusedError(f"policy evaluation refused: {error.code}: {error.message}")

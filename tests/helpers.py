@@ -1,0 +1,65 @@
+"""Test helpers. `eventually` replaces fixed sleeps: poll until a condition holds or time runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, overload
+
+T = TypeVar("T")
+
+
+@overload
+async def eventually(
+    predicate: Callable[[], Awaitable[T]], *, timeout: float = ..., interval: float = ..., message: str = ...
+) -> T: ...
+
+
+@overload
+async def eventually(
+    predicate: Callable[[], T], *, timeout: float = ..., interval: float = ..., message: str = ...
+) -> T: ...
+
+
+async def eventually(
+    predicate: Callable[[], object],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "",
+) -> object:
+    """Call `predicate` (sync or async) until it returns something truthy, and return that.
+
+    Exceptions raised by the predicate count as "not yet". After `timeout` seconds raise
+    AssertionError with `message` and the last value or exception.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_value: object = None
+    last_error: Exception | None = None
+    while True:
+        remaining = max(deadline - loop.time(), 0.001)
+        try:
+            last_value, last_error = await _call(predicate, remaining), None
+        except Exception as exc:
+            last_value, last_error = None, exc
+        if last_error is None and last_value:
+            return last_value
+        if loop.time() >= deadline:
+            raise AssertionError(_failure(message, timeout, last_value, last_error)) from last_error
+        await asyncio.sleep(min(interval, max(deadline - loop.time(), 0)))
+
+
+async def _call(predicate: Callable[[], object], timeout: float) -> object:
+    value = predicate()
+    if inspect.isawaitable(value):
+        async with asyncio.timeout(timeout):
+            return await value
+    return value
+
+
+def _failure(message: str, timeout: float, value: object, error: Exception | None) -> str:
+    what = message or "condition was never true"
+    last = f"last exception: {error!r}" if error is not None else f"last value: {value!r}"
+    return f"{what} (waited {timeout:g}s; {last})"

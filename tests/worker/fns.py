@@ -1,0 +1,89 @@
+"""Functions that python_fn nodes in the worker tests call, imported as ``tests.worker.fns``.
+
+The worker under test runs in the test's process, so module-level counters tell the tests how often
+a function really ran. Keys come from the state, so concurrent tests do not share counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from jamjet_common.errors import FatalError, RetryableError
+
+calls: Counter[str] = Counter()
+
+
+def _count(state: dict[str, Any]) -> int:
+    key = str(state.get("key", ""))
+    calls[key] += 1
+    return calls[key]
+
+
+def greet(state: dict[str, Any]) -> dict[str, Any]:
+    _count(state)
+    return {"greeting": f"hello {state['name']}", "greeted_by": "sync"}
+
+
+async def greet_async(state: dict[str, Any]) -> dict[str, Any]:
+    _count(state)
+    await asyncio.sleep(0)
+    return {"greeting": f"hello {state['name']}", "greeted_by": "async"}
+
+
+def answer(state: dict[str, Any]) -> int:
+    return 42
+
+
+def thread_name(state: dict[str, Any]) -> dict[str, Any]:
+    return {"thread": threading.current_thread().name}
+
+
+def broken(state: dict[str, Any]) -> dict[str, Any]:
+    _count(state)
+    raise ValueError("the input makes no sense")
+
+
+def refuse(state: dict[str, Any]) -> dict[str, Any]:
+    raise FatalError("refused on purpose")
+
+
+def unserializable(state: dict[str, Any]) -> dict[str, Any]:
+    return {"handle": object()}
+
+
+def flaky(state: dict[str, Any]) -> dict[str, Any]:
+    """Fails with a retryable error until called ``state["fail_times"] + 1`` times."""
+    if _count(state) <= int(state.get("fail_times", 2)):
+        raise RetryableError("upstream busy")
+    return {"flaky_done": True}
+
+
+def always_busy(state: dict[str, Any]) -> dict[str, Any]:
+    _count(state)
+    raise ConnectionError("upstream refused the connection")
+
+
+async def slow(state: dict[str, Any]) -> dict[str, Any]:
+    _count(state)
+    await asyncio.sleep(float(state["secs"]))
+    return {"slept": state["secs"]}
+
+
+async def slow_first_time(state: dict[str, Any]) -> dict[str, Any]:
+    """Hangs on its first call (until cancelled); returns at once on later calls."""
+    if _count(state) == 1:
+        await asyncio.sleep(3600)
+    return {"second_call": True}
+
+
+def sleepy(state: dict[str, Any]) -> dict[str, Any]:
+    time.sleep(float(state["secs"]))
+    return {"woke": True}
+
+
+def big(state: dict[str, Any]) -> dict[str, Any]:
+    return {"blob": "x" * int(state["size"])}
