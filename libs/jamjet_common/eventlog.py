@@ -87,7 +87,7 @@ class EventLog:
         headers = {EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq)}
         if msg_id is not None:
             headers[MSG_ID] = msg_id
-        subject = subjects.events(tenant, execution_id)
+        subject = subjects.append(tenant, execution_id)
         try:
             ack = await self._js.publish(subject, ENCODER.encode(event), headers=headers)
         except APIError as exc:

@@ -12,9 +12,11 @@ from nats.js.api import (
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
+    RePublish,
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    SubjectTransform,
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -83,8 +85,12 @@ def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
     # no_ack: a command sent with NATS request/reply must get the handler's answer, not a PubAck.
     cmds.no_ack = True
     events = _stream(
-        limits, EVENTS, [subjects.EVENTS_ALL], RetentionPolicy.LIMITS, limits.events_max_age_secs
+        limits, EVENTS, [subjects.APPEND_ALL], RetentionPolicy.LIMITS, limits.events_max_age_secs
     )
+    # Writers publish to jamjet.append.*; only what the stream accepts is stored and republished as
+    # jamjet.events.*, so plain subscribers never see an append that lost a concurrency race.
+    events.subject_transform = SubjectTransform(src=subjects.APPEND_ALL, dest=subjects.EVENTS_ALL)
+    events.republish = RePublish(src=subjects.EVENTS_ALL, dest=subjects.EVENTS_ALL)
     events.max_bytes = limits.events_max_bytes
     events.allow_direct = True
     work = _stream(limits, WORK, [subjects.WORK_ALL], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)

@@ -24,6 +24,9 @@ CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS]
 """Only known command families are stored; anything else under jamjet.cmd gets an immediate error."""
 
 EVENTS_ALL = f"{PREFIX}.events.>"
+APPEND_ALL = f"{PREFIX}.append.>"
+"""Writers publish here; the EVENTS stream stores what it accepts as jamjet.events.* and republishes it,
+so a plain subscriber to jamjet.events.> never sees an append that lost an optimistic-concurrency race."""
 WORK_ALL = f"{PREFIX}.work.>"
 PROGRESS_ALL = f"{PREFIX}.progress.>"
 POLICY_EVALUATE = f"{PREFIX}.policy.evaluate"
@@ -44,6 +47,10 @@ def check_token(value: str, what: str) -> str:
 
 def events(tenant: str, execution_id: str) -> str:
     return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
+
+
+def append(tenant: str, execution_id: str) -> str:
+    return f"{PREFIX}.append.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
 
 
 def progress(tenant: str, execution_id: str) -> str:

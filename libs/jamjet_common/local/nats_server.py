@@ -286,6 +286,8 @@ class LocalNatsServer:
             text=True,
             encoding="utf-8",
             errors="replace",
+            # Its own session: a terminal's Ctrl-C reaches the owner, which stops the server last.
+            start_new_session=True,
         )
         assert proc.stdout is not None
         self._proc, self._pump = proc, _OutputPump(proc.stdout, proc.pid)

@@ -1,0 +1,106 @@
+"""Bringing up a whole runtime on a bare machine: nats-server, Postgres, and the four services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from jamjet_common.local.nats_server import LocalNatsServer
+from jamjet_common.local.postgres import resolve_database_url, with_database
+
+logger = logging.getLogger(__name__)
+
+SERVICES = ("event_store", "policy", "scheduler", "worker")
+NATS_PORT = 4222
+DEV_DATABASE = "jamjet"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_nats(store_dir: Path) -> LocalNatsServer:
+    port = NATS_PORT if port_is_free(NATS_PORT) else None
+    server = LocalNatsServer(port=port, store_dir=str(store_dir))
+    server.start()
+    if port is None:
+        print(f"port {NATS_PORT} is taken (another NATS?); nats-server listens on {server.port} instead")
+    return server
+
+
+async def dev_database(env: Mapping[str, str]) -> tuple[str, str]:
+    """DATABASE_URL as given, else a `jamjet` database on whatever Postgres was found."""
+    url, how = await resolve_database_url(env)
+    if "DATABASE_URL" in env:
+        return url, how
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEV_DATABASE):
+            await conn.execute(f'CREATE DATABASE "{DEV_DATABASE}"')
+    finally:
+        await conn.close()
+    return with_database(url, DEV_DATABASE), how
+
+
+@dataclass(slots=True)
+class ServiceProcesses:
+    env: dict[str, str]
+    log_dir: Path
+    procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            log = (self.log_dir / f"{name}.log").open("ab")
+            self.procs[name] = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                f"services.{name}",
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # Ctrl-C reaches the dev stack, which stops them in order
+            )
+            log.close()
+
+    async def first_exit(self) -> str:
+        """The name of the first service process to exit."""
+        waits = {asyncio.ensure_future(proc.wait()): name for name, proc in self.procs.items()}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return waits[done.pop()]
+
+    async def stop(self, grace: float = 15.0) -> None:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def service_env(nats_url: str, database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(NATS_URL=nats_url, DATABASE_URL=database_url)
+    env.setdefault("JAMJET_SHUTDOWN_GRACE_SECS", "10")
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (root, str(Path(root) / "libs"), env.get("PYTHONPATH")) if p
+    )
+    return env
