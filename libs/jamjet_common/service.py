@@ -26,7 +26,7 @@ from jamjet_common.config import CommonConfig, ConfigError, Env
 from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
-FETCH_TIMEOUT = 2.0
+FETCH_TIMEOUT = 1.0
 
 
 class Service:
@@ -139,17 +139,27 @@ async def _fetch_or_stop(
 ) -> list[Msg]:
     fetch = asyncio.ensure_future(psub.fetch(size, timeout=timeout))
     await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-    if not fetch.done():
-        fetch.cancel()
-        return []
     try:
-        return fetch.result()
+        # Once a pull request is out, the server may already be delivering: cancelling it would
+        # strand those messages until their ack wait expires, so let it finish instead.
+        msgs = await fetch
     except TimeoutError:
         return []
     except Exception as exc:  # connection trouble: the client reconnects on its own
         logger.warning("fetch failed (%s); retrying", exc)
         await asyncio.wait({stop}, timeout=0.5)
         return []
+    if stop.done():
+        await _give_back(msgs)
+        return []
+    return msgs
+
+
+async def _give_back(msgs: list[Msg]) -> None:
+    """Nak messages fetched after stop was requested, so they are redelivered at once."""
+    for msg in msgs:
+        with contextlib.suppress(Exception):
+            await msg.nak()
 
 
 def setup_logging(level: str) -> None:
