@@ -26,7 +26,7 @@ from jamjet_common.config import CommonConfig, ConfigError, Env
 from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
-FETCH_TIMEOUT = 1.0
+FETCH_TIMEOUT = 0.5
 
 
 class Service:

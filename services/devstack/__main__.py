@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import nats
@@ -21,7 +22,7 @@ from services.devstack.stack import ServiceProcesses, dev_database, service_env,
 STATE_DIR = Path(os.environ.get("JAMJET_DEV_DIR", ".devstack"))
 
 
-async def request(nc: Client, subject: str, body: dict[str, object]) -> dict[str, object]:
+async def request(nc: Client, subject: str, body: Mapping[str, object]) -> dict[str, object]:
     for _ in range(60):
         try:
             reply = await nc.request(subject, json.dumps(body).encode(), timeout=2)

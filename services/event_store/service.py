@@ -46,10 +46,14 @@ class EventStoreService(Service):
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
-        return cls(CommonConfig.from_env(env, cls.name), StreamLimits.from_env(env), StoreConfig.from_env(env))
+        return cls(
+            CommonConfig.from_env(env, cls.name), StreamLimits.from_env(env), StoreConfig.from_env(env)
+        )
 
     async def start(self) -> None:
-        self._events_psub = await self._bind(streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL)
+        self._events_psub = await self._bind(
+            streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL
+        )
         self._workflows_psub = await self._bind(
             WORKFLOWS_STREAM, streams.EVENT_STORE_WORKFLOWS_CONSUMER, WORKFLOWS_FILTER
         )
@@ -58,15 +62,16 @@ class EventStoreService(Service):
             f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
         )
 
-    async def _bind(self, stream: str, consumer: str, filter_subject: str) -> JetStreamContext.PullSubscription:
+    async def _bind(
+        self, stream: str, consumer: str, filter_subject: str
+    ) -> JetStreamContext.PullSubscription:
         config = streams.durable_consumer(
             consumer,
             [filter_subject],
             ack_wait=self.config.ack_wait_secs,
             max_ack_pending=self.config.max_ack_pending,
         )
-        await streams.ensure_consumer(self.js, stream, config)
-        return await self.js.pull_subscribe_bind(consumer, stream=stream)
+        return await self.pull(stream, config)
 
     async def run(self) -> None:
         """Reach Postgres (migrating the schema), then consume until stopped."""

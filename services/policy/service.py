@@ -66,8 +66,7 @@ class PolicyService(Service):
             ack_wait=self.config.cmd_ack_wait_secs,
             max_ack_pending=MAX_ACK_PENDING,
         )
-        await streams.ensure_consumer(self.js, streams.CMDS, consumer)
-        self._psub = await self.js.pull_subscribe_bind(TENANTS_CONSUMER, stream=streams.CMDS)
+        self._psub = await self.pull(streams.CMDS, consumer)
         self._eval_sub = await self.nc.subscribe(
             subjects.POLICY_EVALUATE, queue=QUEUE_GROUP, cb=self._on_evaluate
         )
@@ -78,10 +77,13 @@ class PolicyService(Service):
         assert self._psub is not None, "policy service not started"
         async for msgs in fetch_batches(self._psub, self.config.cmd_batch, self.stopping):
             for msg in msgs:
-                if self.stopping.is_set():
-                    await msg.nak()  # hand it to another replica now rather than after ack_wait
-                    continue
-                await self._on_command(msg)
+                try:
+                    if self.stopping.is_set():
+                        await msg.nak()  # hand it to another replica now rather than after ack_wait
+                    else:
+                        await self._on_command(msg)
+                except Exception:  # e.g. NATS went away mid-answer; unacked, the command comes back
+                    logger.exception("tenant command %s not settled", msg.subject)
 
     async def stop(self) -> None:
         # run() has returned, so no command is in flight; evaluations in flight finish when the base

@@ -34,6 +34,7 @@ KV_STREAM = f"KV_{KV_TENANTS}"
 MAX_CAS_ATTEMPTS = 20
 WATCH_READY_SECS = 10.0
 SYNC_SECS = 2.0
+CHECK_SECS = 1.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DELETED = frozenset({"DEL", "PURGE"})
 
@@ -76,7 +77,6 @@ class TenantStore:
     def __init__(self, js: JetStreamContext) -> None:
         self._js = js
         self._kv: KeyValue | None = None
-        self._watcher: KeyValue.KeyWatcher | None = None
         self._task: asyncio.Task[None] | None = None
         self._cache: dict[str, _Cached] = {}
         self._seen = 0
@@ -92,8 +92,7 @@ class TenantStore:
     async def start(self) -> None:
         """Load every tenant, then keep following the bucket in the background."""
         self._kv = await self._js.key_value(KV_TENANTS)
-        self._watcher = await self._kv.watchall()
-        self._task = asyncio.create_task(self._follow(self._watcher), name="policy-tenant-watch")
+        self._task = asyncio.create_task(self._watch(), name="policy-tenant-watch")
         try:
             await asyncio.wait_for(self._ready.wait(), WATCH_READY_SECS)
         except TimeoutError:
@@ -104,9 +103,6 @@ class TenantStore:
         logger.info("tenant store loaded %d tenant(s)", len(self._cache))
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            with contextlib.suppress(Exception):  # the connection may already be gone
-                await self._watcher.stop()  # type: ignore[no-untyped-call]
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,8 +123,7 @@ class TenantStore:
 
     async def sync(self, timeout: float = SYNC_SECS) -> bool:
         """Wait until the local copy holds every write made to the bucket so far; False on timeout."""
-        info = await self._js.stream_info(KV_STREAM)
-        target = int(info.state.last_seq)
+        target = await self._bucket_revision()
         try:
             async with self._advanced:
                 await asyncio.wait_for(self._advanced.wait_for(lambda: self._seen >= target), timeout)
@@ -185,6 +180,47 @@ class TenantStore:
         cached = self._cache.get(tenant.id)
         if cached is None or cached.revision < revision:
             self._cache[tenant.id] = _Cached(tenant, revision)
+
+    async def _watch(self) -> None:
+        """Follow the bucket; start a new watch whenever the current one stops delivering.
+
+        The watch is an ordered consumer kept in server memory: after a nats-server restart it is
+        gone, and the client only notices after missed heartbeats. Comparing with the bucket's last
+        revision notices within about two checks instead.
+        """
+        while True:
+            try:
+                watcher = await self.kv.watchall()
+            except Exception as exc:  # NATS away: try again shortly
+                logger.warning("cannot watch tenant bucket (%s); retrying", exc)
+                await asyncio.sleep(CHECK_SECS)
+                continue
+            follow = asyncio.create_task(self._follow(watcher), name="policy-tenant-follow")
+            try:
+                await self._until_stalled()
+            finally:
+                follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follow
+                with contextlib.suppress(Exception):  # the connection may already be gone
+                    await watcher.stop()  # type: ignore[no-untyped-call]
+            logger.warning("tenant watch stopped delivering at revision %d; starting a new one", self._seen)
+
+    async def _until_stalled(self) -> None:
+        behind: int | None = None  # a bucket revision the watch had not reached at the previous check
+        while True:
+            await asyncio.sleep(CHECK_SECS)
+            try:
+                target = await self._bucket_revision()
+            except Exception:  # NATS away: nothing to compare with
+                continue
+            if behind is not None and self._seen < behind:
+                return
+            behind = target if self._seen < target else None
+
+    async def _bucket_revision(self) -> int:
+        info = await self._js.stream_info(KV_STREAM)
+        return int(info.state.last_seq)
 
     async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
         async for entry in watcher:

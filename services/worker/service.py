@@ -66,10 +66,6 @@ class WorkerService(Service):
     def worker_id(self) -> str:
         return self.common.instance_id
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     async def start(self) -> None:
         self._pipeline = Pipeline(
             self.nc,
@@ -94,8 +90,7 @@ class WorkerService(Service):
             ack_wait=self.config.lease_secs,
             max_ack_pending=self.config.max_ack_pending,
         )
-        await streams.ensure_consumer(self.js, streams.WORK, config)
-        return await self.js.pull_subscribe_bind(name, stream=streams.WORK)
+        return await self.pull(streams.WORK, config)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -146,6 +141,9 @@ class WorkerService(Service):
 
     async def stop(self) -> None:
         self._slots.close()
+        await self._finish_in_flight()
+
+    async def _finish_in_flight(self) -> None:
         if not self._tasks:
             return
         grace = self.common.shutdown_grace_secs

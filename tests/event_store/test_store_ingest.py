@@ -62,9 +62,7 @@ async def test_appended_events_land_once_in_wire_form(
         log, execution_id, [started({"q": 1}), NodeScheduled(node_id="a", queue_type="general")]
     )
     await eventually(lambda: stored_count(pg, execution_id), message="events never stored")
-    rows = await pg.fetch(
-        "SELECT * FROM events WHERE execution_id = $1 ORDER BY sequence", execution_id
-    )
+    rows = await pg.fetch("SELECT * FROM events WHERE execution_id = $1 ORDER BY sequence", execution_id)
     assert [r["sequence"] for r in rows] == [1, 2]
     assert [str(r["event_id"]) for r in rows] == [e.id for e in events]
     assert [r["created_at"] for r in rows] == [e.created_at for e in events]
@@ -93,7 +91,11 @@ async def test_a_lifecycle_folds_into_the_executions_row(
     assert row["status"] == "running"
     assert (row["tenant"], row["workflow_id"], row["workflow_version"]) == (TENANT, "wf", "1.0.0")
     assert json.loads(row["initial_input"]) == initial
-    assert json.loads(row["current_state"]) == {"keep": 1, "nested": {"a": [1, 2], "b": {"d": 3, "e": 5}}, "new": "v"}
+    assert json.loads(row["current_state"]) == {
+        "keep": 1,
+        "nested": {"a": [1, 2], "b": {"d": 3, "e": 5}},
+        "new": "v",
+    }
     assert row["started_at"] == events[0].created_at and row["completed_at"] is None
 
     done = await log.append(TENANT, execution_id, WorkflowCompleted(final_state={"result": 42}))
@@ -119,7 +121,9 @@ async def test_failed_and_cancelled_executions(
     assert (await settled(pg, cancelled, 3))["status"] == "cancelled"
 
 
-async def test_approvals_pause_and_resume(log: EventLog, pg: asyncpg.Connection, store: EventStoreService) -> None:
+async def test_approvals_pause_and_resume(
+    log: EventLog, pg: asyncpg.Connection, store: EventStoreService
+) -> None:
     execution_id = new_id()
     await append_all(
         log,
@@ -141,7 +145,7 @@ async def test_the_same_event_published_twice_is_stored_once(
     nc: NATS, log: EventLog, pg: asyncpg.Connection, store: EventStoreService
 ) -> None:
     execution_id = new_id()
-    subject = subjects.events(TENANT, execution_id)
+    subject = subjects.append(TENANT, execution_id)
     data = ENCODER.encode(new_event(execution_id, 1, started({"x": 1})))
     js = nc.jetstream()
     first, second = await js.publish(subject, data), await js.publish(subject, data)
@@ -166,7 +170,12 @@ async def test_replaying_the_whole_stream_changes_nothing(
         log = EventLog(nc, nc.jetstream())
         for execution_id in ids:
             await append_all(
-                log, execution_id, [started({"i": 0}), *[NodeCompleted(node_id=f"n{i}", state_patch={"i": i}) for i in range(1, 6)]]
+                log,
+                execution_id,
+                [
+                    started({"i": 0}),
+                    *[NodeCompleted(node_id=f"n{i}", state_patch={"i": i}) for i in range(1, 6)],
+                ],
             )
         for execution_id in ids:
             await settled(pg, execution_id, 6)
@@ -201,9 +210,9 @@ async def test_undecodable_messages_go_to_the_dead_letter_subject(
     await nc.flush()
     js = nc.jetstream()
     bad_id = new_id()
-    ack = await js.publish(subjects.events(TENANT, bad_id), b"{not json")
+    ack = await js.publish(subjects.append(TENANT, bad_id), b"{not json")
     mismatch = ENCODER.encode(new_event("exec_other", 1, started()))
-    await js.publish(subjects.events(TENANT, bad_id), mismatch)
+    await js.publish(subjects.append(TENANT, bad_id), mismatch)
     good_id = new_id()
     await append_all(log, good_id, [started(), NodeCompleted(node_id="a")])
     await settled(pg, good_id, 2)

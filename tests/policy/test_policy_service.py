@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,10 +12,11 @@ import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
-from jamjet_common import subjects
+from jamjet_common import codec, subjects
 from jamjet_common.config import Env
+from jamjet_common.ir import PolicySetIr
 from jamjet_common.local.nats_server import LocalNatsServer
-from jamjet_common.streams import StreamLimits, ensure_streams
+from jamjet_common.streams import KV_TENANTS, StreamLimits, ensure_streams
 from services.policy.service import PolicyService
 from services.policy.tenants import Tenant, now
 from tests.harness import running, service_env
@@ -177,7 +179,7 @@ async def test_command_sent_while_down_runs_at_start(nats_url: str, nc: NATS) ->
         assert reply["policy_scope"] == "tenant"
 
 
-async def test_tenants_survive_a_restart(nats_url: str, nc: NATS) -> None:
+async def test_tenants_survive_a_service_restart(nats_url: str, nc: NATS) -> None:
     async with running(build(nats_url)):
         await command(nc, "create", {"id": "acme", "policy": {"require_approval_for": ["delete_*"]}})
     async with running(build(nats_url)):
@@ -186,12 +188,13 @@ async def test_tenants_survive_a_restart(nats_url: str, nc: NATS) -> None:
 
 async def test_replicas_see_each_others_writes(nats_url: str, nc: NATS) -> None:
     async with running(build(nats_url)) as first, running(build(nats_url)) as second:
-        await command(nc, "create", {"id": "acme"})
+        assert (await command(nc, "create", {"id": "acme"}))["ok"] is True
         for replica in (first, second):
             await eventually(lambda r=replica: r.tenants.get("acme"), message=f"{replica} never saw acme")
 
 
-async def test_concurrent_updates_are_not_lost(nats_url: str) -> None:
+async def test_concurrent_updates_are_not_lost(nats_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="services.policy.tenants")
     async with running(build(nats_url)) as first, running(build(nats_url)) as second:
         at = now()
         await first.tenants.create(Tenant(id="acme", name="acme", created_at=at, updated_at=at))
@@ -200,6 +203,7 @@ async def test_concurrent_updates_are_not_lost(nats_url: str) -> None:
         await asyncio.gather(*(stores[i % 2].update("acme", _set_limit(f"k{i}", i)) for i in range(12)))
         tenant, _ = await second.tenants.read("acme")
         assert tenant.limits == {f"k{i}": i for i in range(12)}
+    assert any("changed concurrently" in r.getMessage() for r in caplog.records), "no write conflict"
 
 
 def _set_limit(key: str, value: int) -> Callable[[Tenant], Tenant]:
@@ -266,13 +270,17 @@ async def test_bad_evaluations_get_specific_errors(
     assert (await evaluate(nc))["decision"] == "allow"
 
 
-async def test_evaluations_continue_across_a_nats_restart(
+async def test_tenant_watch_recovers_from_a_nats_restart(
     nats_server: LocalNatsServer, policy: PolicyService, nc: NATS
 ) -> None:
     await command(nc, "create", {"id": "acme"})
     await nats_server.arestart()
-    await eventually(lambda: command(nc, "update", {"id": "acme", "policy": {"blocked_tools": ["*"]}}))
+    # Written by someone else, straight into the bucket: only the watch can bring it to the service.
+    kv = await nc.jetstream().key_value(KV_TENANTS)
+    tenant, revision = await eventually(lambda: policy.tenants.read("acme"))
+    blocked = msgspec.structs.replace(tenant, policy=PolicySetIr(blocked_tools=["*"]))
+    await kv.update("acme", codec.encode(blocked), last=revision)
     reply = await eventually(
-        lambda: _decided(nc, "acme", "block"), timeout=30, message="watch did not recover"
+        lambda: _decided(nc, "acme", "block"), timeout=30, message="watch never recovered"
     )
     assert reply["policy_scope"] == "tenant"

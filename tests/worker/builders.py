@@ -36,6 +36,7 @@ def work_item(
     timeout_secs: float | None = None,
     workflow_policy: PolicySetIr | None = None,
     tenant: str = "default",
+    queue_type: str | None = None,
 ) -> WorkItem:
     return WorkItem(
         execution_id=execution_id or new_execution_id(),
@@ -44,7 +45,7 @@ def work_item(
         workflow_version="1.0.0",
         node=node,
         dispatch=dispatch,
-        queue_type=node.kind.queue_type,
+        queue_type=queue_type or node.kind.queue_type,
         state=state or {},
         workflow_policy=workflow_policy,
         retry=retry,

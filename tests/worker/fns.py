@@ -87,3 +87,19 @@ def sleepy(state: dict[str, Any]) -> dict[str, Any]:
 
 def big(state: dict[str, Any]) -> dict[str, Any]:
     return {"blob": "x" * int(state["size"])}
+
+
+running: Counter[str] = Counter()
+peak: Counter[str] = Counter()
+
+
+async def occupy(state: dict[str, Any]) -> dict[str, Any]:
+    """Holds a slot for ``state["secs"]``, recording how many calls with the same key overlapped."""
+    key = str(state["key"])
+    running[key] += 1
+    peak[key] = max(peak[key], running[key])
+    try:
+        await asyncio.sleep(float(state["secs"]))
+    finally:
+        running[key] -= 1
+    return {}

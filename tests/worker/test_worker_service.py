@@ -277,6 +277,23 @@ async def test_stopping_releases_running_nodes_for_immediate_redelivery(
     assert fns.calls[k] == 2
 
 
+async def test_nodes_in_flight_never_exceed_the_concurrency_across_queues(
+    policy: PolicyService, start_worker: WorkerFactory, dispatcher: Dispatcher, js: JetStreamContext
+) -> None:
+    k = key()
+    async with start_worker(JAMJET_WORKER_CONCURRENCY="2"):
+        items = [
+            await dispatcher.dispatch(fn_node("occupy"), {"key": k, "secs": 0.3}, queue_type=queue)
+            for queue in ["python_tool", "general"] * 3
+        ]
+        for item in items:
+            assert tags(await outcome(dispatcher, item)) == ["node_started", "node_completed"]
+    assert fns.peak[k] == 2
+    for queue in ("python_tool", "general"):
+        info = await js.consumer_info(streams.WORK, consumer_name(queue))
+        assert info.num_redelivered == 0
+
+
 # ---- the pipeline on its own, for what a running service makes hard to provoke -------------------------
 
 

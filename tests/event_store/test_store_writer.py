@@ -1,0 +1,140 @@
+"""The batch writer and the migration runner against a real Postgres, without the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from jamjet_common.codec import ENCODER
+from jamjet_common.eventlog import new_event
+from jamjet_common.events import EventKind, NodeCompleted, NodeScheduled, WorkflowCompleted, WorkflowStarted
+from services.event_store.intake import StoredEvent, decode_event
+from services.event_store.migrate import load_migrations, migrate
+from services.event_store.writer import write_events
+
+TENANT = "t1"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def stored(execution_id: str, kinds: list[EventKind], first: int = 1) -> list[StoredEvent]:
+    """Events ``first``, ``first + 1``, ... of an execution, as the consumer decodes them."""
+    subject = f"jamjet.events.{TENANT}.{execution_id}"
+    return [
+        decode_event(subject, ENCODER.encode(new_event(execution_id, seq, kind)), stream_seq=seq)
+        for seq, kind in enumerate(kinds, start=first)
+    ]
+
+
+def lifecycle(execution_id: str) -> list[StoredEvent]:
+    return stored(
+        execution_id,
+        [
+            WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={"n": 0}),
+            *[NodeCompleted(node_id=f"n{i}", state_patch={"n": i, f"k{i}": True}) for i in range(1, 7)],
+            WorkflowCompleted(final_state={"done": True}),
+        ],
+    )
+
+
+async def test_migrations_run_twice_are_a_no_op(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        first = await migrate(conn)
+        second = await migrate(conn)
+        ledger = await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
+    finally:
+        await conn.close()
+    assert first == [m.version for m in load_migrations()] and first[0] == 1
+    assert second == []
+    assert [(r["version"], r["name"]) for r in ledger] == [(m.version, m.name) for m in load_migrations()]
+
+
+async def test_replicas_migrating_at_once_apply_each_migration_once(database_url: str) -> None:
+    conns = [await asyncpg.connect(database_url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        count = await conns[0].fetchval("SELECT count(*) FROM schema_migrations")
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+    assert sorted(results, key=len) == [[], [], [], [m.version for m in load_migrations()]]
+    assert count == len(load_migrations())
+
+
+async def test_batches_committed_out_of_order_still_fold_completely(db: asyncpg.Pool) -> None:
+    execution_id = f"exec_{uuid.uuid4().hex}"
+    events = lifecycle(execution_id)
+    async with db.acquire() as conn:
+        await write_events(conn, events[5:])  # another replica's later batch commits first
+        assert await conn.fetchrow("SELECT 1 FROM executions WHERE execution_id = $1", execution_id) is None
+        await write_events(conn, events[:5])
+        row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
+    assert row["last_sequence"] == 8 and row["status"] == "completed"
+    assert json.loads(row["current_state"]) == {"done": True}
+
+
+async def test_interleaved_batches_from_concurrent_replicas_fold_completely(db: asyncpg.Pool) -> None:
+    ids = [f"exec_{uuid.uuid4().hex}" for _ in range(20)]
+    logs = {x: lifecycle(x)[:-1] for x in ids}  # leave them running, so the state shows every patch
+    # Two "replicas", each writing every other event of every execution, in small batches, at once.
+    shares = [[e for x in ids for e in logs[x][r::2]] for r in (0, 1)]
+
+    async def replica(events: list[StoredEvent]) -> None:
+        for start in range(0, len(events), 5):
+            async with db.acquire() as conn:
+                await write_events(conn, events[start : start + 5])
+
+    await asyncio.gather(replica(shares[0]), replica(shares[1]), replica(shares[1]))
+    async with db.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM executions WHERE execution_id = ANY($1)", ids)
+        events = await conn.fetchval("SELECT count(*) FROM events")
+    assert events == 20 * 7
+    assert len(rows) == 20
+    expected = {"n": 6, **{f"k{i}": True for i in range(1, 7)}}
+    assert all(r["last_sequence"] == 7 and json.loads(r["current_state"]) == expected for r in rows)
+
+
+async def test_a_redelivered_batch_changes_nothing(db: asyncpg.Pool) -> None:
+    execution_id = f"exec_{uuid.uuid4().hex}"
+    events = stored(
+        execution_id,
+        [
+            WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={"a": [1]}),
+            NodeScheduled(node_id="x", queue_type="general"),
+            NodeCompleted(node_id="x", state_patch={"a": [1, 1]}),
+        ],
+    )
+    async with db.acquire() as conn:
+        await write_events(conn, events)
+        before = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
+        await write_events(conn, events + events)
+        after = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
+        count = await conn.fetchval("SELECT count(*) FROM events WHERE execution_id = $1", execution_id)
+    assert dict(before) == dict(after)
+    assert count == 3
+    assert json.loads(after["current_state"]) == {"a": [1, 1]}
+
+
+async def test_an_execution_whose_log_does_not_start_with_workflow_started_gets_no_row(
+    db: asyncpg.Pool,
+) -> None:
+    execution_id = f"exec_{uuid.uuid4().hex}"
+    async with db.acquire() as conn:
+        await write_events(conn, stored(execution_id, [NodeScheduled(node_id="x", queue_type="q")]))
+        row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
+        count = await conn.fetchval("SELECT count(*) FROM events WHERE execution_id = $1", execution_id)
+    assert row is None and count == 1
