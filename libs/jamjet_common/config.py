@@ -70,6 +70,7 @@ class CommonConfig:
     shutdown_grace_secs: float
     log_level: str
     max_message_bytes: int
+    health_file: str
 
     @classmethod
     def from_env(cls, env: Env, service: str) -> CommonConfig:
@@ -79,4 +80,5 @@ class CommonConfig:
             shutdown_grace_secs=env.number("JAMJET_SHUTDOWN_GRACE_SECS", 30.0),
             log_level=env.text("JAMJET_LOG_LEVEL", "INFO").upper(),
             max_message_bytes=env.integer("JAMJET_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024),
+            health_file=env.text("JAMJET_HEALTH_FILE", ""),
         )

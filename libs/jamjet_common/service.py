@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,6 +28,7 @@ from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
 FETCH_TIMEOUT = 0.5
+HEALTH_INTERVAL = 5.0
 
 
 class Service:
@@ -41,6 +43,7 @@ class Service:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._pulls: list[JetStreamContext.PullSubscription] = []
+        self._health: asyncio.Task[None] | None = None
 
     @property
     def nc(self) -> Client:
@@ -57,8 +60,17 @@ class Service:
         self._js = self._nc.jetstream(timeout=10)
         await ensure_streams(self._js, self.limits)
         await self.start()
+        if self.common.health_file:
+            self._health = asyncio.create_task(self._touch_health(Path(self.common.health_file)))
         logger.info("%s %s started", self.name, self.common.instance_id)
         return self
+
+    async def _touch_health(self, path: Path) -> None:
+        # A container health check reads the file's age: fresh means the loop runs and NATS is up.
+        while not self.stopping.is_set():
+            if self._nc is not None and self._nc.is_connected:
+                await asyncio.to_thread(path.touch)
+            await asyncio.wait({asyncio.ensure_future(self.stopping.wait())}, timeout=HEALTH_INTERVAL)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -189,7 +189,7 @@ async def test_replaying_the_whole_stream_changes_nothing(
 
 async def _consumer_done(nc: NATS) -> bool:
     info = await nc.jetstream().consumer_info(streams.EVENTS, streams.EVENT_STORE_CONSUMER)
-    return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq >= 30
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq >= 30)
 
 
 async def _snapshot(pg: asyncpg.Connection) -> list[Any]:
