@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,10 +66,26 @@ def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
 class EventLog:
     """Reads and appends execution events; one instance per NATS connection."""
 
-    def __init__(self, nc: Client, js: JetStreamContext, *, stream: str = EVENTS) -> None:
+    def __init__(
+        self, nc: Client, js: JetStreamContext, *, stream: str = EVENTS, remembered: int = 4096
+    ) -> None:
         self._nc = nc
         self._js = js
         self._stream = stream
+        self._tails: OrderedDict[str, Tail] = OrderedDict()
+        self._remembered = remembered
+
+    def hint(self, execution_id: str, tail: Tail) -> None:
+        """Remember ``tail`` as a likely position of the log, unless a later one is known."""
+        known = self._tails.get(execution_id)
+        if known is None or known.stream_seq < tail.stream_seq:
+            self._remember(execution_id, tail)
+
+    def _remember(self, execution_id: str, tail: Tail) -> None:
+        self._tails[execution_id] = tail
+        self._tails.move_to_end(execution_id)
+        if len(self._tails) > self._remembered:
+            self._tails.popitem(last=False)
 
     async def tail(self, tenant: str, execution_id: str) -> Tail:
         subject = subjects.events(tenant, execution_id)
@@ -99,14 +116,23 @@ class EventLog:
     async def append(
         self, tenant: str, execution_id: str, kind: EventKind, *, msg_id: str | None = None
     ) -> Appended:
-        """Append at whatever the tail is, retrying when another writer gets there first."""
+        """Append at whatever the tail is, retrying when another writer gets there first.
+
+        The first try uses the last position this process saw (its own appends, hints), which saves
+        reading the tail whenever nobody else wrote in between.
+        """
+        guess = self._tails.get(execution_id)
         for attempt in range(MAX_APPEND_ATTEMPTS):
-            tail = await self.tail(tenant, execution_id)
+            tail = guess if guess is not None else await self.tail(tenant, execution_id)
+            guess = None
             try:
-                return await self.append_after(tenant, execution_id, kind, tail, msg_id=msg_id)
+                appended = await self.append_after(tenant, execution_id, kind, tail, msg_id=msg_id)
             except AppendConflictError:
                 # Back off a little so that a crowd of writers on one execution spreads out.
-                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                continue
+            self._remember(execution_id, appended.tail)
+            return appended
         raise AppendConflictError(f"could not append to {execution_id} in {MAX_APPEND_ATTEMPTS} attempts")
 
     async def read(

@@ -65,6 +65,11 @@ class ErrorReply(msgspec.Struct, frozen=True, kw_only=True):
 # ---- work items (jamjet.work.<queue_type>) -------------------------------------------------------------
 
 
+class LogPosition(_Msg, frozen=True):
+    sequence: int
+    stream_seq: int
+
+
 class WorkItem(_Msg, frozen=True):
     execution_id: str
     tenant: str
@@ -79,6 +84,8 @@ class WorkItem(_Msg, frozen=True):
     retry: RetryPolicy | None = None
     timeout_secs: float | None = None
     created_at: datetime | None = None
+    scheduled_at: LogPosition | None = None
+    """Where the dispatch's NodeScheduled event sits in the log: the worker's first guess of the tail."""
 
     @property
     def node_id(self) -> str:

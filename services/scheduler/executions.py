@@ -30,12 +30,12 @@ from jamjet_common.events import (
     NodeScheduled,
     NodeSkipped,
 )
-from jamjet_common.messages import WorkItem
+from jamjet_common.messages import LogPosition, WorkItem
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
 from services.scheduler.lanes import Lanes
 from services.scheduler.planner import SKIP_REASON, Limits, Plan, plan
-from services.scheduler.progress import GapError, Progress
+from services.scheduler.progress import Dispatch, GapError, Progress
 
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
@@ -155,7 +155,7 @@ class Executions:
         graph = await self._graph(progress)
         for dispatch in pending:
             logger.info("%s: republishing work item of %s", progress.execution_id, dispatch.node_id)
-            await self._publish_work(progress, graph, dispatch.node_id, dispatch.sequence)
+            await self._publish_work(progress, graph, dispatch.node_id, dispatch)
 
     # ---- planning ----------------------------------------------------------------------------------------
 
@@ -181,15 +181,24 @@ class Executions:
     async def _apply(self, progress: Progress, graph: Graph, decided: Plan) -> None:
         for node_id in decided.skips:
             await self.append(progress, NodeSkipped(node_id=node_id, reason=SKIP_REASON))
+        # All NodeScheduled first, then the work items together: workers starting the first nodes
+        # would otherwise race the scheduler's remaining appends to the same log.
         for node_id in decided.dispatches:
             queue = graph.node(node_id).kind.queue_type
             appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=queue))
-            await self._publish_work(progress, graph, node_id, appended.event.sequence)
+            await self._publish_work(progress, graph, node_id, appended)
         if decided.finish is not None:
             await self.append(progress, decided.finish)
             logger.info("%s: %s", progress.execution_id, progress.terminal)
 
-    async def _publish_work(self, progress: Progress, graph: Graph, node_id: str, dispatch: int) -> None:
+    async def _publish_work(
+        self, progress: Progress, graph: Graph, node_id: str, scheduled: Appended | Dispatch
+    ) -> None:
+        if isinstance(scheduled, Dispatch):
+            dispatch, position = scheduled.sequence, None
+        else:
+            dispatch = scheduled.event.sequence
+            position = LogPosition(sequence=dispatch, stream_seq=scheduled.tail.stream_seq)
         item = WorkItem(
             execution_id=progress.execution_id,
             tenant=progress.tenant,
@@ -203,6 +212,7 @@ class Executions:
             retry=graph.retry_policy(node_id),
             timeout_secs=graph.timeout_secs(node_id),
             created_at=datetime.now(UTC),
+            scheduled_at=position,
         )
         payload = ENCODER.encode(item)
         if len(payload) > self._max_msg_bytes:

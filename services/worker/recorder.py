@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from jamjet_common.codec import ENCODER
-from jamjet_common.eventlog import EventLog
+from jamjet_common.eventlog import EventLog, Tail
 from jamjet_common.events import (
     EventKind,
     NodeCancelled,
@@ -44,6 +44,9 @@ class NodeRecorder:
         self._max_kind_bytes = max_msg_bytes - ENVELOPE_BYTES
 
     async def started(self, item: WorkItem, attempt: int) -> None:
+        if item.scheduled_at is not None:
+            position = item.scheduled_at
+            self._log.hint(item.execution_id, Tail(position.sequence, position.stream_seq))
         kind = NodeStarted(node_id=item.node_id, worker_id=self._worker_id, attempt=attempt)
         await self._append(item, kind, f"{item.item_id}:started:{attempt}")
 
