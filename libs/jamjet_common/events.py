@@ -1,17 +1,34 @@
 """The execution event log: ``Event`` and every ``EventKind`` of the original runtime.
 
 On the wire an event is ``{id, execution_id, sequence, created_at, kind: {type: ..., ...}}`` with the
-original's snake_case ``type`` tags and field names; optional fields are omitted when unset.
+original's snake_case ``type`` tags and field names; optional fields are omitted when unset. Fields the
+original requires (not ``Option`` there) are always written, even when zero or null, because a client
+decoding with the original's types fails on a missing one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 JsonValue = Any
+T = TypeVar("T")
+
+
+def _written(factory: Callable[[], T]) -> T:
+    """A default that ``omit_defaults`` never drops (msgspec only omits builtin-container factories)."""
+    return msgspec.field(default_factory=factory)
+
+
+def _null() -> Any:
+    return None
+
+
+def _no_items() -> list[Any]:
+    return []
 
 
 class EventKindBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
@@ -31,11 +48,11 @@ class EventKindBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 class WorkflowStarted(EventKindBase, tag="workflow_started", frozen=True):
     workflow_id: str
     workflow_version: str
-    initial_input: JsonValue = None
+    initial_input: JsonValue = _written(_null)
 
 
 class WorkflowCompleted(EventKindBase, tag="workflow_completed", frozen=True):
-    final_state: JsonValue = None
+    final_state: JsonValue = _written(_null)
 
 
 class WorkflowFailed(EventKindBase, tag="workflow_failed", frozen=True):
@@ -62,9 +79,9 @@ class NodeStarted(EventKindBase, tag="node_started", frozen=True):
 
 class NodeCompleted(EventKindBase, tag="node_completed", frozen=True):
     node_id: str
-    output: JsonValue = None
-    state_patch: JsonValue = None
-    duration_ms: int = 0
+    output: JsonValue = _written(_null)
+    state_patch: JsonValue = _written(_null)
+    duration_ms: int = _written(int)
     gen_ai_system: str | None = None
     gen_ai_model: str | None = None
     input_tokens: int | None = None
@@ -109,7 +126,7 @@ class RetryScheduled(EventKindBase, tag="retry_scheduled", frozen=True):
 class InterruptRaised(EventKindBase, tag="interrupt_raised", frozen=True):
     node_id: str
     reason: str
-    state_for_review: JsonValue = None
+    state_for_review: JsonValue = _written(_null)
 
 
 class ApprovalReceived(EventKindBase, tag="approval_received", frozen=True):
@@ -136,7 +153,7 @@ class TimerFired(EventKindBase, tag="timer_fired", frozen=True):
 
 class ExternalEventReceived(EventKindBase, tag="external_event_received", frozen=True):
     correlation_key: str
-    payload: JsonValue = None
+    payload: JsonValue = _written(_null)
 
 
 # ---- child workflows -----------------------------------------------------------------------------------
@@ -151,7 +168,7 @@ class ChildWorkflowStarted(EventKindBase, tag="child_workflow_started", frozen=T
 class ChildWorkflowCompleted(EventKindBase, tag="child_workflow_completed", frozen=True):
     node_id: str
     child_execution_id: str
-    result: JsonValue = None
+    result: JsonValue = _written(_null)
 
 
 class ChildWorkflowFailed(EventKindBase, tag="child_workflow_failed", frozen=True):
@@ -187,8 +204,8 @@ class AutonomyLimitReached(EventKindBase, tag="autonomy_limit_reached", frozen=T
     node_id: str
     agent_ref: str
     limit_type: str
-    limit_value: JsonValue = None
-    actual_value: JsonValue = None
+    limit_value: JsonValue = _written(_null)
+    actual_value: JsonValue = _written(_null)
 
 
 class CircuitBreakerTripped(EventKindBase, tag="circuit_breaker_tripped", frozen=True):
@@ -219,7 +236,7 @@ class ToolApprovalRequired(EventKindBase, tag="tool_approval_required", frozen=T
     node_id: str
     tool_name: str
     approver: str
-    context: JsonValue = None
+    context: JsonValue = _written(_null)
 
 
 # ---- reasoning strategy --------------------------------------------------------------------------------
@@ -227,11 +244,11 @@ class ToolApprovalRequired(EventKindBase, tag="tool_approval_required", frozen=T
 
 class StrategyStarted(EventKindBase, tag="strategy_started", frozen=True):
     strategy: str
-    config: JsonValue = None
+    config: JsonValue = _written(_null)
 
 
 class PlanGenerated(EventKindBase, tag="plan_generated", frozen=True):
-    steps: JsonValue = None
+    steps: JsonValue = _written(_no_items)
 
 
 class IterationStarted(EventKindBase, tag="iteration_started", frozen=True):
@@ -253,14 +270,14 @@ class CriticVerdict(EventKindBase, tag="critic_verdict", frozen=True):
 class IterationCompleted(EventKindBase, tag="iteration_completed", frozen=True):
     iteration: int
     cost_delta_usd: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int = _written(int)
+    output_tokens: int = _written(int)
 
 
 class StrategyLimitHit(EventKindBase, tag="strategy_limit_hit", frozen=True):
     limit_type: str
-    limit_value: JsonValue = None
-    actual_value: JsonValue = None
+    limit_value: JsonValue = _written(_null)
+    actual_value: JsonValue = _written(_null)
 
 
 class StrategyCompleted(EventKindBase, tag="strategy_completed", frozen=True):
@@ -273,26 +290,26 @@ class StrategyCompleted(EventKindBase, tag="strategy_completed", frozen=True):
 
 class CoordinatorDiscovery(EventKindBase, tag="coordinator_discovery", frozen=True):
     node_id: str
-    query_skills: list[str] = []
+    query_skills: list[str] = _written(_no_items)
     query_trust_domain: str | None = None
-    candidates: JsonValue = None
-    filtered_out: JsonValue = None
+    candidates: JsonValue = _written(_no_items)
+    filtered_out: JsonValue = _written(_no_items)
 
 
 class CoordinatorScoring(EventKindBase, tag="coordinator_scoring", frozen=True):
     node_id: str
-    rankings: JsonValue = None
-    spread: float = 0.0
-    weights: JsonValue = None
+    rankings: JsonValue = _written(_no_items)
+    spread: float = _written(float)
+    weights: JsonValue = _written(_null)
 
 
 class CoordinatorDecision(EventKindBase, tag="coordinator_decision", frozen=True):
     node_id: str
     selected: str | None = None
-    method: str = ""
+    method: str = _written(str)
     reasoning: str | None = None
-    confidence: float = 0.0
-    rejected: JsonValue = None
+    confidence: float = _written(float)
+    rejected: JsonValue = _written(_no_items)
     tiebreaker_tokens: int | None = None
     tiebreaker_cost: float | None = None
 
@@ -319,25 +336,25 @@ class AgentToolTurn(EventKindBase, tag="agent_tool_turn", frozen=True):
     turn_number: int
     direction: str
     content_summary: str
-    tokens: int = 0
-    cost: float = 0.0
+    tokens: int = _written(int)
+    cost: float = _written(float)
 
 
 class AgentToolCompleted(EventKindBase, tag="agent_tool_completed", frozen=True):
     node_id: str
-    output: JsonValue = None
+    output: JsonValue = _written(_null)
     provenance: JsonValue = None
-    total_cost: float = 0.0
-    latency_ms: int = 0
+    total_cost: float = _written(float)
+    latency_ms: int = _written(int)
     total_turns: int | None = None
 
 
 class AgentToolTerminated(EventKindBase, tag="agent_tool_terminated", frozen=True):
     node_id: str
     reason: str
-    chunks_received: int = 0
+    chunks_received: int = _written(int)
     partial_output: JsonValue = None
-    cost: float = 0.0
+    cost: float = _written(float)
 
 
 class AgentToolFailed(EventKindBase, tag="agent_tool_failed", frozen=True):

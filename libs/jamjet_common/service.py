@@ -24,6 +24,7 @@ from nats.js.api import ConsumerConfig
 
 from jamjet_common.bus import connect
 from jamjet_common.config import CommonConfig, ConfigError, Env
+from jamjet_common.pullfeed import PullFeed
 from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Service:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._pulls: list[JetStreamContext.PullSubscription] = []
+        self._feeds: list[PullFeed] = []
         self._health: asyncio.Task[None] | None = None
 
     @property
@@ -64,6 +66,15 @@ class Service:
             self._health = asyncio.create_task(self._touch_health(Path(self.common.health_file)))
         logger.info("%s %s started", self.name, self.common.instance_id)
         return self
+
+    async def feed(self, stream: str, config: ConsumerConfig, max_messages: int) -> PullFeed:
+        """Create or update a durable pull consumer and keep pulls outstanding on it until stop."""
+        assert config.durable_name is not None
+        await self.js.add_consumer(stream, config=config)
+        feed = PullFeed(self.nc, stream, config.durable_name, max_messages=max_messages)
+        await feed.start()
+        self._feeds.append(feed)
+        return feed
 
     async def _touch_health(self, path: Path) -> None:
         # A container health check reads the file's age: fresh means the loop runs and NATS is up.
@@ -111,6 +122,8 @@ class Service:
         for psub in self._pulls:
             with contextlib.suppress(Exception):
                 await psub.unsubscribe()
+        for feed in self._feeds:
+            await feed.stop()
         try:
             await asyncio.wait_for(self._nc.drain(), timeout=10)
         except Exception:  # a drain that fails must not keep the process alive
@@ -120,16 +133,22 @@ class Service:
 
 
 async def fetch_batches(
-    psub: JetStreamContext.PullSubscription,
+    psub: JetStreamContext.PullSubscription | PullFeed,
     batch: int | Callable[[], int],
     stopping: asyncio.Event,
     *,
     timeout: float = FETCH_TIMEOUT,
 ) -> AsyncIterator[list[Msg]]:
-    """Yield non-empty batches from a pull subscription until ``stopping`` is set.
+    """Yield non-empty batches from a feed or pull subscription until ``stopping`` is set.
 
     ``batch`` may be a callable giving the number of free slots; nothing is fetched while it is 0.
     """
+    if isinstance(psub, PullFeed):
+        while not stopping.is_set():
+            msgs = await psub.next_batch(batch() if callable(batch) else batch, stopping)
+            if msgs:
+                yield msgs
+        return
     stop = asyncio.create_task(stopping.wait())
     try:
         while not stopping.is_set():

@@ -20,11 +20,11 @@ from typing import Generic, TypeVar
 import asyncpg
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from jamjet_common import subjects
 from jamjet_common.codec import encode
 from jamjet_common.errors import ContractError, JamjetError
+from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import fetch_batches
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.retry import Backoff, is_poison
@@ -107,7 +107,7 @@ class BatchConsumer(Generic[T]):
         self._stopping = stopping
         self._stop_deadline: float | None = None
 
-    async def run(self, psub: JetStreamContext.PullSubscription) -> None:
+    async def run(self, psub: PullFeed) -> None:
         async for msgs in fetch_batches(psub, self._batch, self._stopping):
             await self.handle(msgs)
 

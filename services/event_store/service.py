@@ -9,10 +9,10 @@ from typing import Self
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
 from jamjet_common.config import CommonConfig, Env
+from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
 from services.event_store.config import StoreConfig
@@ -41,8 +41,8 @@ class EventStoreService(Service):
         self._query_sub: Subscription | None = None
         self._query_tasks: set[asyncio.Task[None]] = set()
         self._query_slots = asyncio.Semaphore(config.pool_max)
-        self._events_psub: JetStreamContext.PullSubscription | None = None
-        self._workflows_psub: JetStreamContext.PullSubscription | None = None
+        self._events_psub: PullFeed | None = None
+        self._workflows_psub: PullFeed | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -62,16 +62,14 @@ class EventStoreService(Service):
             f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
         )
 
-    async def _bind(
-        self, stream: str, consumer: str, filter_subject: str
-    ) -> JetStreamContext.PullSubscription:
+    async def _bind(self, stream: str, consumer: str, filter_subject: str) -> PullFeed:
         config = streams.durable_consumer(
             consumer,
             [filter_subject],
             ack_wait=self.config.ack_wait_secs,
             max_ack_pending=self.config.max_ack_pending,
         )
-        return await self.pull(stream, config)
+        return await self.feed(stream, config, self.config.batch)
 
     async def run(self) -> None:
         """Reach Postgres (migrating the schema), then consume until stopped."""

@@ -12,11 +12,11 @@ from typing import Self
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 
 from jamjet_common import codec, streams, subjects
 from jamjet_common.config import Env
 from jamjet_common.errors import ContractError
+from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
 from jamjet_common.service import Service, fetch_batches
 from services.policy.commands import TenantCommands
@@ -43,7 +43,7 @@ class PolicyService(Service):
         self._store: TenantStore | None = None
         self._commands: TenantCommands | None = None
         self._eval_sub: Subscription | None = None
-        self._psub: JetStreamContext.PullSubscription | None = None
+        self._psub: PullFeed | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -66,7 +66,7 @@ class PolicyService(Service):
             ack_wait=self.config.cmd_ack_wait_secs,
             max_ack_pending=MAX_ACK_PENDING,
         )
-        self._psub = await self.pull(streams.CMDS, consumer)
+        self._psub = await self.feed(streams.CMDS, consumer, self.config.cmd_batch)
         self._eval_sub = await self.nc.subscribe(
             subjects.POLICY_EVALUATE, queue=QUEUE_GROUP, cb=self._on_evaluate
         )

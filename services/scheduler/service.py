@@ -7,11 +7,11 @@ import logging
 from typing import Self
 
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
+from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
 from jamjet_common.service import Service, fetch_batches
 from jamjet_common.streams import StreamLimits
@@ -50,19 +50,19 @@ class SchedulerService(Service):
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
         self._cmd_sub = await self._bind(
-            streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000
+            streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000, 64
         )
         self._events_sub = await self._bind(
-            streams.EVENTS, streams.SCHEDULER_EVENTS_CONSUMER, [subjects.EVENTS_ALL], 20000
+            streams.EVENTS, streams.SCHEDULER_EVENTS_CONSUMER, [subjects.EVENTS_ALL], 20000, 1024
         )
 
     async def _bind(
-        self, stream: str, name: str, filters: list[str], max_ack_pending: int
-    ) -> JetStreamContext.PullSubscription:
+        self, stream: str, name: str, filters: list[str], max_ack_pending: int, prefetch: int
+    ) -> PullFeed:
         config = streams.durable_consumer(
             name, filters, ack_wait=self.config.ack_wait_secs, max_ack_pending=max_ack_pending
         )
-        return await self.pull(stream, config)
+        return await self.feed(stream, config, prefetch)
 
     async def run(self) -> None:
         await asyncio.gather(self._command_loop(), self._event_loop())

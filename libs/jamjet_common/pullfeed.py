@@ -1,0 +1,134 @@
+"""A continuous pull from a durable JetStream consumer.
+
+nats-py's ``fetch`` sends two pull requests per call and, after the first message of a lingering
+request, waits for the rest of the batch; at low traffic every message pays for a fresh request and
+for that wait. A feed keeps pull requests outstanding all the time instead (as the Go client's
+``Consume`` does) and tops them up as messages are handed out, so a message is handed to the service
+the moment it arrives and a busy feed costs one request per half batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+logger = logging.getLogger(__name__)
+
+STATUS = "Status"
+PENDING_MESSAGES = "Nats-Pending-Messages"
+HEARTBEAT = "100"
+
+
+class PullFeed:
+    """Messages of one durable pull consumer, at most ``max_messages`` requested or buffered."""
+
+    def __init__(
+        self,
+        nc: Client,
+        stream: str,
+        consumer: str,
+        *,
+        max_messages: int,
+        expires: float = 30.0,
+        heartbeat: float = 5.0,
+        api_prefix: str = "$JS.API",
+    ) -> None:
+        self._nc = nc
+        self._next_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self._max = max_messages
+        self._expires = expires
+        self._heartbeat = heartbeat
+        self._queue: deque[Msg] = deque()
+        self._arrived = asyncio.Event()
+        self._outstanding = 0
+        self._last_activity = time.monotonic()
+        self._inbox = ""
+        self._sub: Subscription | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
+        self._watchdog = asyncio.create_task(self._watch())
+        await self._top_up()
+
+    async def next_batch(self, limit: int, stopping: asyncio.Event) -> list[Msg]:
+        """Wait for at least one message (or ``stopping``) and hand out up to ``limit``."""
+        while not self._queue:
+            if stopping.is_set():
+                return []
+            self._arrived.clear()
+            stop = asyncio.ensure_future(stopping.wait())
+            await asyncio.wait(
+                {stop, asyncio.ensure_future(self._arrived.wait())}, return_when="FIRST_COMPLETED"
+            )
+            stop.cancel()
+        batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
+        await self._top_up()
+        return batch
+
+    async def stop(self) -> None:
+        """Stop pulling and give back what was delivered but not handed out."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        while self._queue:
+            with contextlib.suppress(Exception):
+                await self._queue.popleft().nak()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        self._last_activity = time.monotonic()
+        status = msg.headers.get(STATUS) if msg.headers and not msg.data else None
+        if status is None:
+            self._outstanding = max(self._outstanding - 1, 0)
+            self._queue.append(msg)
+            self._arrived.set()
+            return
+        if status == HEARTBEAT:
+            return
+        self._expired(msg, status)
+        await self._top_up()
+
+    def _expired(self, msg: Msg, status: str) -> None:
+        # 408 (request expired) and 409 (e.g. leadership change) end a request; they say how many
+        # of its messages were never sent, which is what stops being outstanding.
+        pending = msg.headers.get(PENDING_MESSAGES) if msg.headers else None
+        if pending is None:
+            logger.debug("pull %s ended with status %s", self._next_subject, status)
+            self._outstanding = 0
+        else:
+            self._outstanding = max(self._outstanding - int(pending), 0)
+
+    async def _top_up(self) -> None:
+        free = self._max - len(self._queue) - self._outstanding
+        if free <= 0 or (self._outstanding > 0 and free < max(1, self._max // 2)):
+            return
+        request = {
+            "batch": free,
+            "expires": int(self._expires * 1e9),
+            "idle_heartbeat": int(self._heartbeat * 1e9),
+        }
+        self._outstanding += free
+        await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
+
+    async def _watch(self) -> None:
+        # Requests vanish when the server restarts or the connection drops; heartbeats stop then.
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            silent = time.monotonic() - self._last_activity
+            if self._outstanding > 0 and silent > 2 * self._heartbeat + 1:
+                logger.info("pull %s: no heartbeat for %.0fs; pulling again", self._next_subject, silent)
+                self._outstanding = 0
+                self._last_activity = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await self._top_up()
