@@ -96,6 +96,12 @@ class EventLog:
         assert msg.data is not None and msg.seq is not None
         return Tail(HEAD_DECODER.decode(msg.data).sequence, msg.seq)
 
+    async def tenants_of(self, execution_id: str) -> set[str]:
+        """The tenants whose logs hold an execution with this id (normally at most one)."""
+        pattern = f"{subjects.PREFIX}.events.*.{subjects.check_token(execution_id, 'execution_id')}"
+        info = await self._js.stream_info(self._stream, subjects_filter=pattern)
+        return {subjects.parse_events_subject(subject)[0] for subject in (info.state.subjects or {})}
+
     async def append_after(
         self, tenant: str, execution_id: str, kind: EventKind, after: Tail, *, msg_id: str | None = None
     ) -> Appended:

@@ -76,6 +76,8 @@ class Commands:
         subjects.check_token(cmd.workflow_id, "workflow_id")
         execution_id = subjects.check_token(cmd.execution_id or subjects.new_execution_id(), "execution_id")
         await self._check_tenant(tenant)
+        if cmd.execution_id is not None:
+            await self._check_unused_elsewhere(tenant, execution_id)
         graph = await self._catalog.get(tenant, cmd.workflow_id, cmd.workflow_version)
         version = graph.ir.version
         started = WorkflowStarted(
@@ -139,6 +141,14 @@ class Commands:
             logger.info("%s: cancelled", cmd.execution_id)
             return ok_reply(execution_id=cmd.execution_id, status="cancelled")
         raise ConflictError(f"execution '{cmd.execution_id}' is too busy to cancel; try again", code="busy")
+
+    async def _check_unused_elsewhere(self, tenant: str, execution_id: str) -> None:
+        """Execution ids are global (the store keys on them): a client id may not exist in another tenant."""
+        owners = await self._executions.log.tenants_of(execution_id)
+        if owners - {tenant}:
+            raise ConflictError(
+                f"execution id '{execution_id}' is already used by another tenant", code="execution_exists"
+            )
 
     async def _check_tenant(self, tenant: str) -> None:
         try:

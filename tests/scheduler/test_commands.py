@@ -114,6 +114,11 @@ async def test_start_with_client_id_is_idempotent_and_cancel_works(nats_url: str
         assert cancelled == {"ok": True, "execution_id": "exec_fixed", "status": "cancelled"}
         twice = await ask(nc, "jamjet.cmd.executions.cancel", {"execution_id": "exec_fixed"})
         assert code(twice) == "execution_terminal"
+        # Execution ids are global: another tenant cannot reuse one.
+        tenants = await nc.jetstream().key_value("jamjet_tenants")
+        await tenants.put("acme", json.dumps({"id": "acme", "status": "active"}).encode())
+        reused = await ask(nc, "jamjet.cmd.executions.start", {**body, "tenant": "acme"})
+        assert code(reused) == "execution_exists" and "another tenant" in reused["error"]["message"]
     log = EventLog(nc, nc.jetstream())
     kinds = [e.kind async for e, _ in log.read("default", "exec_fixed")]
     assert isinstance(kinds[0], WorkflowStarted) and kinds[0].initial_input == {"n": 1}
