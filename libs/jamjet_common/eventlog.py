@@ -117,7 +117,23 @@ class EventLog:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
             raise
-        return Appended(event, Tail(event.sequence, ack.seq), duplicate=bool(ack.duplicate))
+        if ack.duplicate:
+            return await self._recorded(event, ack.seq, after)
+        return Appended(event, Tail(event.sequence, ack.seq))
+
+    async def _recorded(self, event: Event, stream_seq: int, after: Tail) -> Appended:
+        """The event the stream already holds under this message id, and its true log position.
+
+        ``event.sequence`` was only this writer's guess; remembering it as the tail would make the
+        next append skip a sequence number.
+        """
+        try:
+            msg = await self._js.get_msg(self._stream, seq=stream_seq, direct=True)
+        except NotFoundError:
+            return Appended(event, after, duplicate=True)
+        assert msg.data is not None
+        stored = EVENT_DECODER.decode(msg.data)
+        return Appended(stored, Tail(stored.sequence, stream_seq), duplicate=True)
 
     async def append(
         self, tenant: str, execution_id: str, kind: EventKind, *, msg_id: str | None = None

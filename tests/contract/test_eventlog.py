@@ -75,6 +75,7 @@ async def test_a_duplicate_msg_id_adds_nothing(log: EventLog) -> None:
     again = await log.append(T, "exec_1", STARTED, msg_id="item-1:completed")
     assert (first.duplicate, again.duplicate) == (False, True)
     assert again.tail == first.tail
+    assert again.event == first.event, "a duplicate reports the event the log holds"
     assert [e.id for e, _ in await read_all(log, "exec_1")] == [first.event.id]
 
 
@@ -127,3 +128,12 @@ async def test_a_hint_older_than_what_is_known_is_ignored(log: EventLog) -> None
     current = (await log.append(T, "exec_1", scheduled("a"))).tail
     log.hint("exec_1", Tail(1, 1))
     assert log._tails["exec_1"] == current
+
+
+async def test_tenants_of_finds_every_tenant_holding_an_execution_id(log: EventLog) -> None:
+    await log.append("acme", "exec_x", STARTED)
+    await log.append("beta", "exec_x", STARTED)
+    await log.append("acme", "exec_xy", STARTED)
+    assert await log.tenants_of("exec_x") == {"acme", "beta"}
+    assert await log.tenants_of("exec_xy") == {"acme"}
+    assert await log.tenants_of("exec_unknown") == set()

@@ -15,6 +15,7 @@ from jamjet_common import codec
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind, EventKindBase, NodeCompleted
 
 KINDS: list[type[EventKindBase]] = list(typing.get_args(EventKind))
+KINDS_TUPLE = typing.get_args(EventKind)
 
 REFERENCE_TAGS = {
     # workflow lifecycle
@@ -104,6 +105,7 @@ def required_fields(cls: type[EventKindBase]) -> dict[str, Any]:
 
 
 def envelope(kind: EventKindBase, sequence: int = 1) -> Event:
+    assert isinstance(kind, KINDS_TUPLE)
     return Event(id="0f1e2d3c", execution_id="exec_1", sequence=sequence, created_at=CREATED, kind=kind)
 
 

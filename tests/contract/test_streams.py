@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
+import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -17,7 +19,6 @@ from jamjet_common.events import EVENT_DECODER, NodeScheduled, WorkflowStarted
 from jamjet_common.streams import StreamLimits
 from tests.helpers import eventually
 
-STREAMS = (streams.CMDS, streams.EVENTS, streams.WORK)
 STARTED = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={})
 
 
@@ -37,7 +38,7 @@ async def assert_provisioned(js: JetStreamContext, limits: StreamLimits) -> None
     assert events.republish is not None and events.allow_direct
     assert (await js.stream_info(streams.CMDS)).config.no_ack is True
     for bucket in (streams.KV_WORKFLOWS, streams.KV_TENANTS):
-        assert (await js.key_value(bucket)).bucket == bucket
+        assert (await (await js.key_value(bucket)).status()).bucket == bucket
 
 
 async def test_ensure_streams_twice_keeps_streams_and_their_messages(
@@ -58,8 +59,6 @@ async def test_ensure_streams_concurrently_from_four_tasks(
 
 
 async def test_ensure_streams_concurrently_from_four_connections(nats_url: str, limits: StreamLimits) -> None:
-    import nats
-
     clients = [await nats.connect(nats_url) for _ in range(4)]
     try:
         await asyncio.gather(*(streams.ensure_streams(c.jetstream(timeout=10), limits) for c in clients))
@@ -86,13 +85,9 @@ async def test_ensure_streams_updates_a_stream_created_with_an_older_config(
 
 async def test_ensure_streams_applies_changed_limits(js: JetStreamContext, limits: StreamLimits) -> None:
     await streams.ensure_streams(js, limits)
-    shorter = StreamLimits(**{**_as_dict(limits), "events_max_age_secs": 3600.0})
+    shorter = dataclasses.replace(limits, events_max_age_secs=3600.0)
     await streams.ensure_streams(js, shorter)
     assert (await js.stream_info(streams.EVENTS)).config.max_age == 3600.0
-
-
-def _as_dict(limits: StreamLimits) -> dict[str, float | int]:
-    return {name: getattr(limits, name) for name in StreamLimits.__slots__}
 
 
 # ---- the EVENTS stream ---------------------------------------------------------------------------------
@@ -130,9 +125,7 @@ async def test_subscribers_see_only_accepted_appends(nc: NATS, log: EventLog) ->
     assert all(getattr(e.kind, "node_id", None) != "loser" for e in events)
 
 
-async def test_the_append_subjects_themselves_carry_nothing_to_event_subscribers(
-    nc: NATS, log: EventLog
-) -> None:
+async def test_writers_publish_on_the_append_subject(nc: NATS, log: EventLog) -> None:
     appends: list[Msg] = []
 
     async def collect(msg: Msg) -> None:
