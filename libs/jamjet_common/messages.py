@@ -96,6 +96,24 @@ class WorkItem(_Msg, frozen=True):
         return f"{self.execution_id}:{self.dispatch}"
 
 
+class WorkDeadLetter(_Msg, frozen=True):
+    """A work item out of attempts, published on ``jamjet.dlq.work.<queue_type>`` (stream JAMJET_DLQ)."""
+
+    item: WorkItem
+    attempts: int
+    last_error: str
+    worker_id: str
+    dead_lettered_at: datetime
+
+
+class CancelNotice(_Msg, frozen=True):
+    """Broadcast on ``jamjet.cancel.<tenant>.<execution_id>`` once an execution is cancelled."""
+
+    execution_id: str
+    tenant: str
+    reason: str | None = None
+
+
 # ---- policy (jamjet.policy.evaluate) --------------------------------------------------------------------
 
 

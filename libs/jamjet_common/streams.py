@@ -28,8 +28,12 @@ logger = logging.getLogger(__name__)
 CMDS = "JAMJET_CMDS"
 EVENTS = "JAMJET_EVENTS"
 WORK = "JAMJET_WORK"
+DLQ = "JAMJET_DLQ"
 KV_WORKFLOWS = "jamjet_workflows"
 KV_TENANTS = "jamjet_tenants"
+KV_OUTCOMES = "jamjet_outcomes"
+"""One key per node dispatch (``<execution_id>.<dispatch>``), created by the worker that commits its
+outcome: the first writer wins, whatever the duplicate window."""
 
 SCHEDULER_CMDS_CONSUMER = "jamjet-scheduler-cmds"
 SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
@@ -46,6 +50,7 @@ class StreamLimits:
     events_max_bytes: int
     work_max_age_secs: float
     cmds_max_age_secs: float
+    dlq_max_age_secs: float
     max_msg_bytes: int
     duplicate_window_secs: float
 
@@ -57,6 +62,7 @@ class StreamLimits:
             events_max_bytes=env.integer("JAMJET_EVENTS_MAX_BYTES", -1, minimum=-1),
             work_max_age_secs=env.number("JAMJET_WORK_MAX_AGE_DAYS", 7.0) * DAY,
             cmds_max_age_secs=env.number("JAMJET_CMDS_MAX_AGE_DAYS", 7.0) * DAY,
+            dlq_max_age_secs=env.number("JAMJET_DLQ_MAX_AGE_DAYS", 30.0) * DAY,
             max_msg_bytes=env.integer("JAMJET_STREAM_MAX_MSG_BYTES", 1024 * 1024, minimum=1024),
             duplicate_window_secs=env.number("JAMJET_DUPLICATE_WINDOW_SECS", 120.0, minimum=1.0),
         )
@@ -94,7 +100,8 @@ def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
     events.max_bytes = limits.events_max_bytes
     events.allow_direct = True
     work = _stream(limits, WORK, [subjects.WORK_ALL], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)
-    return [cmds, events, work]
+    dlq = _stream(limits, DLQ, [subjects.DLQ_ALL], RetentionPolicy.LIMITS, limits.dlq_max_age_secs)
+    return [cmds, events, work, dlq]
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -113,17 +120,19 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits) -> None:
         await ensure_stream(js, config)
     for bucket in (KV_WORKFLOWS, KV_TENANTS):
         await ensure_kv(js, bucket, limits)
+    await ensure_kv(js, KV_OUTCOMES, limits, ttl=limits.work_max_age_secs)
 
 
-async def ensure_kv(js: JetStreamContext, bucket: str, limits: StreamLimits) -> None:
+async def ensure_kv(
+    js: JetStreamContext, bucket: str, limits: StreamLimits, *, ttl: float | None = None
+) -> None:
     try:
         await js.key_value(bucket)
     except (NotFoundError, BadRequestError):
-        await js.create_key_value(
-            config=KeyValueConfig(
-                bucket=bucket, history=1, storage=StorageType.FILE, replicas=limits.replicas
-            )
+        config = KeyValueConfig(
+            bucket=bucket, history=1, storage=StorageType.FILE, replicas=limits.replicas, ttl=ttl
         )
+        await js.create_key_value(config=config)
 
 
 def durable_consumer(

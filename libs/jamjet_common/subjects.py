@@ -31,7 +31,12 @@ WORK_ALL = f"{PREFIX}.work.>"
 PROGRESS_ALL = f"{PREFIX}.progress.>"
 POLICY_EVALUATE = f"{PREFIX}.policy.evaluate"
 STORE_PREFIX = f"{PREFIX}.store"
+DLQ_ALL = f"{PREFIX}.dlq.>"
 DLQ_DECODE = f"{PREFIX}.dlq.decode"
+"""Messages that could not be decoded, with the error (stored by JAMJET_DLQ too)."""
+DLQ_WORK_ALL = f"{PREFIX}.dlq.work.>"
+CANCEL_ALL = f"{PREFIX}.cancel.>"
+"""Plain NATS broadcast: an execution was cancelled; workers stop its running nodes."""
 
 
 def check_token(value: str, what: str) -> str:
@@ -59,6 +64,15 @@ def progress(tenant: str, execution_id: str) -> str:
 
 def work(queue_type: str) -> str:
     return f"{PREFIX}.work.{check_token(queue_type, 'queue_type')}"
+
+
+def dlq_work(queue_type: str) -> str:
+    """Where a work item out of attempts is kept, with its attempts and last error."""
+    return f"{PREFIX}.dlq.work.{check_token(queue_type, 'queue_type')}"
+
+
+def cancel(tenant: str, execution_id: str) -> str:
+    return f"{PREFIX}.cancel.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
 
 
 def store(query: str) -> str:
