@@ -37,6 +37,9 @@ def decode(data: bytes, type_: type[T], *, what: str = "message", max_bytes: int
         raise ContractError(f"invalid {what}: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise MalformedJsonError(f"{what} is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, RecursionError) as exc:
+        # msgspec raises these (invalid UTF-8 inside a string, nesting too deep) outside its own errors.
+        raise MalformedJsonError(f"{what} is not valid JSON: {exc}") from exc
 
 
 def ok_reply(**fields: Any) -> bytes:

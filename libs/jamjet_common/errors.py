@@ -66,14 +66,29 @@ class ConflictError(ContractError):
 
 
 class RetryableError(JamjetError):
-    """A transient failure: try again after ``retry_after`` seconds (None = policy decides)."""
+    """A transient failure: try again after ``retry_after`` seconds (None = policy decides).
+
+    ``error_class`` names what kind of transient failure it is, as a retry policy's ``retryable_on``
+    lists them: ``timeout``, ``io_error``, ``connection_reset``, ``rate_limit``, ``server_error``, or a
+    custom name (matched by ``{"custom": "<name>"}``). None: unclassified.
+    """
 
     code = "retryable"
     retryable = True
+    error_class: str | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        error_class: str | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        if error_class is not None:
+            self.error_class = error_class
 
 
 class FatalError(JamjetError):

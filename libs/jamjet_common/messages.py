@@ -106,6 +106,15 @@ class WorkDeadLetter(_Msg, frozen=True):
     dead_lettered_at: datetime
 
 
+class WorkflowTimer(_Msg, frozen=True):
+    """A durable timer on ``jamjet.timers.<tenant>.<execution_id>``: fail the execution when due."""
+
+    execution_id: str
+    tenant: str
+    due_at: datetime
+    timeout_secs: float
+
+
 class CancelNotice(_Msg, frozen=True):
     """Broadcast on ``jamjet.cancel.<tenant>.<execution_id>`` once an execution is cancelled."""
 
@@ -151,6 +160,16 @@ class ExecutionsQuery(_Msg, frozen=True):
     status: str | None = None
     tenant: str | None = None
     workflow_id: str | None = None
+    limit: int = 100
+    after: str | None = None
+    """Opaque cursor from the previous page's ``next``."""
+
+
+class DeadLettersQuery(_Msg, frozen=True):
+    execution_id: str | None = None
+    tenant: str | None = None
+    kind: str | None = None
+    """``work`` (a work item out of attempts) or ``decode`` (a message that could not be decoded)."""
     limit: int = 100
     after: str | None = None
     """Opaque cursor from the previous page's ``next``."""

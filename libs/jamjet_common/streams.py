@@ -29,6 +29,8 @@ CMDS = "JAMJET_CMDS"
 EVENTS = "JAMJET_EVENTS"
 WORK = "JAMJET_WORK"
 DLQ = "JAMJET_DLQ"
+TIMERS = "JAMJET_TIMERS"
+SCHEDULER_TIMERS_CONSUMER = "jamjet-scheduler-timers"
 KV_WORKFLOWS = "jamjet_workflows"
 KV_TENANTS = "jamjet_tenants"
 KV_OUTCOMES = "jamjet_outcomes"
@@ -101,7 +103,11 @@ def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
     events.allow_direct = True
     work = _stream(limits, WORK, [subjects.WORK_ALL], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)
     dlq = _stream(limits, DLQ, [subjects.DLQ_ALL], RetentionPolicy.LIMITS, limits.dlq_max_age_secs)
-    return [cmds, events, work, dlq]
+    # Durable timers: a message is nak'ed with the time left until it is due, so it waits in the stream.
+    timers = _stream(
+        limits, TIMERS, [subjects.TIMERS_ALL], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs
+    )
+    return [cmds, events, work, dlq, timers]
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

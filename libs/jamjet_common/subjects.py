@@ -35,6 +35,7 @@ DLQ_ALL = f"{PREFIX}.dlq.>"
 DLQ_DECODE = f"{PREFIX}.dlq.decode"
 """Messages that could not be decoded, with the error (stored by JAMJET_DLQ too)."""
 DLQ_WORK_ALL = f"{PREFIX}.dlq.work.>"
+TIMERS_ALL = f"{PREFIX}.timers.>"
 CANCEL_ALL = f"{PREFIX}.cancel.>"
 """Plain NATS broadcast: an execution was cancelled; workers stop its running nodes."""
 
@@ -69,6 +70,10 @@ def work(queue_type: str) -> str:
 def dlq_work(queue_type: str) -> str:
     """Where a work item out of attempts is kept, with its attempts and last error."""
     return f"{PREFIX}.dlq.work.{check_token(queue_type, 'queue_type')}"
+
+
+def timer(tenant: str, execution_id: str) -> str:
+    return f"{PREFIX}.timers.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
 
 
 def cancel(tenant: str, execution_id: str) -> str:

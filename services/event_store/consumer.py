@@ -15,7 +15,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import asyncpg
 from nats.aio.client import Client
@@ -44,6 +44,11 @@ class Result(enum.Enum):
     WRITTEN = "written"
     POISONED = "poisoned"
     GAVE_UP = "gave_up"
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, msg: Msg, error: JamjetError) -> None:
+        """Settle ``msg``, which cannot be decoded or stored, without holding up its consumer."""
 
 
 class DeadLetters:
@@ -82,6 +87,21 @@ class DeadLetters:
         )
 
 
+class KeepInStream:
+    """For the DLQ's own consumer: a dead letter is never dead-lettered again.
+
+    The record is terminated so that it stops blocking, and stays readable in JAMJET_DLQ (limits
+    retention) under the logged stream sequence.
+    """
+
+    async def send(self, msg: Msg, error: JamjetError) -> None:
+        stream_seq = msg.metadata.sequence.stream
+        logger.error(
+            "dead letter %s (DLQ stream seq %d) cannot be stored: %s", msg.subject, stream_seq, error
+        )
+        await _settle(msg.term())
+
+
 class BatchConsumer(Generic[T]):
     def __init__(
         self,
@@ -89,7 +109,7 @@ class BatchConsumer(Generic[T]):
         db: Database,
         decode: Decode[T],
         write: Write[T],
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterSink,
         *,
         batch: int,
         ack_wait: float,

@@ -1,4 +1,4 @@
-"""Answers to ``jamjet.store.<query>`` requests: events, one execution, execution lists, workflow IR.
+"""Answers to ``jamjet.store.<query>`` requests: events, executions, workflow IR, dead letters.
 
 Every request is validated before it reaches SQL, and every failure becomes a specific error reply.
 Pages are cut by count and by bytes, so a reply always fits in one NATS message.
@@ -22,13 +22,23 @@ from jamjet_common.errors import (
     UnknownExecutionError,
     UnknownWorkflowError,
 )
-from jamjet_common.messages import EventsQuery, ExecutionQuery, ExecutionsQuery, WorkflowQuery
+from jamjet_common.messages import (
+    DeadLettersQuery,
+    EventsQuery,
+    ExecutionQuery,
+    ExecutionsQuery,
+    WorkflowQuery,
+)
 from services.event_store.database import Database, StoreUnavailableError
+from services.event_store.dlq_intake import KINDS
 from services.event_store.fold import STATUSES
 from services.event_store.intake import MAX_BIGINT
 from services.event_store.views import (
+    dead_letter_view,
     decode_cursor,
+    decode_seq_cursor,
     encode_cursor,
+    encode_seq_cursor,
     execution_view,
     wire_event,
     workflow_view,
@@ -60,6 +70,10 @@ SELECT_WORKFLOW = """
 SELECT tenant, workflow_id, version, ir::text AS ir, registered_at FROM workflows
 WHERE tenant = $1 AND workflow_id = $2 AND version = $3
 """
+DEAD_LETTER_COLUMNS = """
+id, stream_seq, kind, tenant, execution_id, node_id, dispatch, queue_type, attempts, last_error,
+payload::text AS record, created_at
+"""
 
 
 class StoreQueries:
@@ -71,6 +85,7 @@ class StoreQueries:
             "execution": self.execution,
             "executions": self.executions,
             "workflow": self.workflow,
+            "dead_letters": self.dead_letters,
         }
 
     async def answer(self, subject: str, data: bytes) -> bytes:
@@ -146,6 +161,17 @@ class StoreQueries:
             )
         return ok_reply(workflow=msgspec.Raw(workflow_view(row)))
 
+    async def dead_letters(self, data: bytes) -> bytes:
+        query = _request(data, DeadLettersQuery, "dead_letters query")
+        sql, args = _dead_letters_sql(query)
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        views = [dead_letter_view(r, self._budget) for r in rows[: query.limit]]
+        items, has_more = self._page(views, len(rows) > query.limit)
+        last = rows[len(items) - 1] if items else None
+        cursor = encode_seq_cursor(last["stream_seq"]) if has_more and last else None
+        return ok_reply(dead_letters=items, next=cursor)
+
     def _page(self, items: list[bytes], more: bool) -> tuple[list[msgspec.Raw], bool]:
         """The leading items that fit in one reply, and whether anything is left after them."""
         if items and len(items[0]) > self._budget:
@@ -170,23 +196,58 @@ def _check_range(name: str, value: int, low: int, high: int, code: str) -> None:
 
 
 def _list_sql(query: ExecutionsQuery) -> tuple[str, list[Any]]:
-    """The keyset-paged listing for the query's filters (each combination is its own plan)."""
     _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+    filters = _filters(query)
+    after = decode_cursor(query.after) if query.after is not None else None
+    select = f"SELECT {EXECUTION_COLUMNS} FROM executions"
+    return _keyset_sql(select, ("started_at", "execution_id"), filters, after, query.limit)
+
+
+def _dead_letters_sql(query: DeadLettersQuery) -> tuple[str, list[Any]]:
+    _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+    filters = _dead_letter_filters(query)
+    after = (decode_seq_cursor(query.after, MAX_BIGINT),) if query.after is not None else None
+    select = f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters"
+    return _keyset_sql(select, ("stream_seq",), filters, after, query.limit)
+
+
+def _keyset_sql(
+    select: str,
+    key: tuple[str, ...],
+    filters: list[tuple[str, str]],
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """A newest-first page by ``key`` after the cursor's key (each filter combination is its own plan)."""
     clauses: list[str] = []
     args: list[Any] = []
-    for column, value in _filters(query):
+    for column, value in filters:
         args.append(value)
         clauses.append(f"{column} = ${len(args)}")
-    if query.after is not None:
-        args.extend(decode_cursor(query.after))
-        clauses.append(f"(started_at, execution_id) < (${len(args) - 1}, ${len(args)})")
-    args.append(query.limit + 1)
+    if after is not None:
+        first = len(args) + 1
+        args.extend(after)
+        params = ", ".join(f"${i}" for i in range(first, len(args) + 1))
+        clauses.append(f"({', '.join(key)}) < ({params})")
+    args.append(limit + 1)
     condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    sql = (
-        f"SELECT {EXECUTION_COLUMNS} FROM executions {condition} "
-        f"ORDER BY started_at DESC, execution_id DESC LIMIT ${len(args)}"
-    )
-    return sql, args
+    order = ", ".join(f"{column} DESC" for column in key)
+    return f"{select} {condition} ORDER BY {order} LIMIT ${len(args)}", args
+
+
+def _dead_letter_filters(query: DeadLettersQuery) -> list[tuple[str, str]]:
+    filters: list[tuple[str, str]] = []
+    if query.kind is not None:
+        if query.kind not in KINDS:
+            raise ContractError(
+                f"kind {query.kind[:40]!r} is not one of {', '.join(KINDS)}", code="invalid_kind"
+            )
+        filters.append(("kind", query.kind))
+    if query.tenant is not None:
+        filters.append(("tenant", subjects.check_token(query.tenant, "tenant")))
+    if query.execution_id is not None:
+        filters.append(("execution_id", subjects.check_token(query.execution_id, "execution_id")))
+    return filters
 
 
 def _filters(query: ExecutionsQuery) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""The event store service: two durable consumers into Postgres, and the ``jamjet.store.*`` queries."""
+"""The event store service: three durable consumers into Postgres, and the ``jamjet.store.*`` queries."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
 from services.event_store.config import StoreConfig
-from services.event_store.consumer import BatchConsumer, DeadLetters
+from services.event_store.consumer import BatchConsumer, DeadLetters, KeepInStream
 from services.event_store.database import Database
+from services.event_store.dlq_intake import DLQ_CONSUMER, DeadLetterRow, DlqMessage, decode_dead_letter
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
 from services.event_store.queries import StoreQueries
-from services.event_store.writer import write_events, write_workflows
+from services.event_store.writer import write_dead_letters, write_events, write_workflows
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ QUERY_QUEUE_GROUP = "jamjet-event-store"
 WORKFLOWS_STREAM = f"KV_{streams.KV_WORKFLOWS}"
 WORKFLOWS_FILTER = f"$KV.{streams.KV_WORKFLOWS}.>"
 WORKFLOWS_BATCH = 64
+DLQ_BATCH = 64
+"""Dead letters can be as large as a work item with its state: fewer per transaction."""
 
 
 class EventStoreService(Service):
@@ -43,6 +46,7 @@ class EventStoreService(Service):
         self._query_slots = asyncio.Semaphore(config.pool_max)
         self._events_psub: PullFeed | None = None
         self._workflows_psub: PullFeed | None = None
+        self._dlq_psub: PullFeed | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -55,30 +59,34 @@ class EventStoreService(Service):
             streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL
         )
         self._workflows_psub = await self._bind(
-            WORKFLOWS_STREAM, streams.EVENT_STORE_WORKFLOWS_CONSUMER, WORKFLOWS_FILTER
+            WORKFLOWS_STREAM, streams.EVENT_STORE_WORKFLOWS_CONSUMER, WORKFLOWS_FILTER, WORKFLOWS_BATCH
         )
+        self._dlq_psub = await self._bind(streams.DLQ, DLQ_CONSUMER, subjects.DLQ_ALL, DLQ_BATCH)
         self._queries = StoreQueries(self.db, self.nc.max_payload)
         self._query_sub = await self.nc.subscribe(
             f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
         )
 
-    async def _bind(self, stream: str, consumer: str, filter_subject: str) -> PullFeed:
+    async def _bind(
+        self, stream: str, consumer: str, filter_subject: str, batch: int | None = None
+    ) -> PullFeed:
         config = streams.durable_consumer(
             consumer,
             [filter_subject],
             ack_wait=self.config.ack_wait_secs,
             max_ack_pending=self.config.max_ack_pending,
         )
-        return await self.feed(stream, config, self.config.batch)
+        return await self.feed(stream, config, min(batch or self.config.batch, self.config.batch))
 
     async def run(self) -> None:
         """Reach Postgres (migrating the schema), then consume until stopped."""
         if not await self.db.open(self.stopping):
             return
-        assert self._events_psub is not None and self._workflows_psub is not None
+        assert self._events_psub and self._workflows_psub and self._dlq_psub
         async with asyncio.TaskGroup() as group:
             group.create_task(self._events_consumer().run(self._events_psub))
             group.create_task(self._workflows_consumer().run(self._workflows_psub))
+            group.create_task(self._dlq_consumer().run(self._dlq_psub))
 
     def _events_consumer(self) -> BatchConsumer[StoredEvent]:
         return BatchConsumer(
@@ -101,6 +109,19 @@ class EventStoreService(Service):
             write_workflows,
             DeadLetters(self.nc, streams.EVENT_STORE_WORKFLOWS_CONSUMER),
             batch=min(WORKFLOWS_BATCH, self.config.batch),
+            ack_wait=self.config.ack_wait_secs,
+            grace=self.common.shutdown_grace_secs,
+            stopping=self.stopping,
+        )
+
+    def _dlq_consumer(self) -> BatchConsumer[DeadLetterRow]:
+        return BatchConsumer(
+            "dead letters",
+            self.db,
+            lambda msg: decode_dead_letter(DlqMessage.of(msg)),
+            write_dead_letters,
+            KeepInStream(),
+            batch=min(DLQ_BATCH, self.config.batch),
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,
             stopping=self.stopping,

@@ -1,4 +1,4 @@
-"""Reply shapes of the store's queries, built from table rows, and the opaque executions cursor."""
+"""Reply shapes of the store's queries, built from table rows, and the opaque listing cursors."""
 
 from __future__ import annotations
 
@@ -37,6 +37,22 @@ class WorkflowView(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     ir: msgspec.Raw
     registered_at: datetime
+
+
+class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    stream_seq: int
+    kind: str
+    tenant: str | None
+    execution_id: str | None
+    node_id: str | None
+    dispatch: int | None
+    queue_type: str | None
+    attempts: int | None
+    last_error: str | None
+    record: msgspec.Raw | None
+    """None when the record alone is too large for a reply: read it from JAMJET_DLQ by stream_seq."""
+    created_at: datetime
 
 
 class _RawKindEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,23 +112,73 @@ def workflow_view(row: Row) -> bytes:
     )
 
 
+def dead_letter_view(row: Row, max_bytes: int) -> bytes:
+    """The dead letter with its record, or without it (``record: null``) if that would not fit."""
+    record = row["record"]
+    view = _dead_letter(row, msgspec.Raw(record.encode()) if len(record) < max_bytes else None)
+    return view if len(view) <= max_bytes else _dead_letter(row, None)
+
+
+def _dead_letter(row: Row, record: msgspec.Raw | None) -> bytes:
+    return ENCODER.encode(
+        DeadLetterView(
+            id=row["id"],
+            stream_seq=row["stream_seq"],
+            kind=row["kind"],
+            tenant=row["tenant"],
+            execution_id=row["execution_id"],
+            node_id=row["node_id"],
+            dispatch=row["dispatch"],
+            queue_type=row["queue_type"],
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+            record=record,
+            created_at=row["created_at"],
+        )
+    )
+
+
 _CURSOR = msgspec.json.Decoder(tuple[datetime, str])
+_SEQ_CURSOR = msgspec.json.Decoder(tuple[int])
+INVALID_CURSOR = "the cursor is not one this store returned; pass the 'next' value of the previous page"
 
 
 def encode_cursor(started_at: datetime, execution_id: str) -> str:
     """The position after an execution in the newest-first listing."""
-    return base64.urlsafe_b64encode(ENCODER.encode((started_at, execution_id))).decode().rstrip("=")
+    return _opaque(ENCODER.encode((started_at, execution_id)))
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        data = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started_at, execution_id = _CURSOR.decode(data)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise ContractError(
-            "the cursor is not one this store returned; pass the 'next' value of the previous page",
-            code="invalid_cursor",
-        ) from None
+        started_at, execution_id = _CURSOR.decode(_unwrap(cursor))
+    except (ValueError, msgspec.DecodeError):
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor") from None
     if started_at.tzinfo is None:
         raise ContractError("the cursor has no time zone", code="invalid_cursor")
     return started_at, execution_id
+
+
+def encode_seq_cursor(stream_seq: int) -> str:
+    """The position after a dead letter in the newest-first listing."""
+    return _opaque(ENCODER.encode((stream_seq,)))
+
+
+def decode_seq_cursor(cursor: str, high: int) -> int:
+    try:
+        (stream_seq,) = _SEQ_CURSOR.decode(_unwrap(cursor))
+    except (ValueError, msgspec.DecodeError):
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor") from None
+    if not 1 <= stream_seq <= high:
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor")
+    return stream_seq
+
+
+def _opaque(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unwrap(cursor: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor") from None

@@ -1,4 +1,5 @@
-"""Writing a batch of events, and the executions rows they change, in one transaction.
+"""Writing a batch of events, and the executions rows they change, in one transaction (and the simpler
+writes of catalog versions and dead letters).
 
 Replicas share the consumer, so two batches may hold events of the same execution and commit in any
 order. Each transaction therefore takes a transaction-scoped advisory lock per execution (in one global
@@ -17,6 +18,7 @@ import asyncpg
 import msgspec
 
 from jamjet_common.events import EventKind
+from services.event_store.dlq_intake import DeadLetterRow
 from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
 
@@ -87,6 +89,16 @@ INSERT INTO workflows (tenant, workflow_id, version, ir, registered_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
 ON CONFLICT (tenant, workflow_id, version)
 DO UPDATE SET ir = EXCLUDED.ir, registered_at = EXCLUDED.registered_at
+"""
+
+INSERT_DEAD_LETTERS = """
+INSERT INTO dead_letters (stream_seq, kind, payload, created_at, tenant, execution_id, node_id, dispatch,
+                          queue_type, attempts, last_error)
+SELECT * FROM unnest(
+    $1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+    $8::bigint[], $9::text[], $10::bigint[], $11::text[]
+)
+ON CONFLICT (stream_seq) DO NOTHING
 """
 
 
@@ -226,4 +238,23 @@ async def write_workflows(conn: asyncpg.Connection, batch: Sequence[WorkflowRow]
         [r.version for r in rows],
         [r.ir_json for r in rows],
         [r.registered_at for r in rows],
+    )
+
+
+async def write_dead_letters(conn: asyncpg.Connection, batch: Sequence[DeadLetterRow]) -> None:
+    """Insert the records not stored yet; one per JAMJET_DLQ sequence, whatever the redeliveries."""
+    rows = list({row.stream_seq: row for row in batch}.values())
+    await conn.execute(
+        INSERT_DEAD_LETTERS,
+        [r.stream_seq for r in rows],
+        [r.kind for r in rows],
+        [r.record_json for r in rows],
+        [r.created_at for r in rows],
+        [r.tenant for r in rows],
+        [r.execution_id for r in rows],
+        [r.node_id for r in rows],
+        [r.dispatch for r in rows],
+        [r.queue_type for r in rows],
+        [r.attempts for r in rows],
+        [r.last_error for r in rows],
     )

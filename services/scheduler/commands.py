@@ -24,6 +24,7 @@ from jamjet_common.messages import DEFAULT_TENANT, CancelExecution, RegisterWork
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
 from services.scheduler.lanes import run_in_lane
+from services.scheduler.timers import Timers
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,16 @@ class TenantState(msgspec.Struct, frozen=True):
 
 class Commands:
     def __init__(
-        self, catalog: WorkflowCatalog, executions: Executions, tenants: KeyValue, max_bytes: int
+        self,
+        catalog: WorkflowCatalog,
+        executions: Executions,
+        tenants: KeyValue,
+        timers: Timers,
+        max_bytes: int,
     ) -> None:
         self._catalog = catalog
         self._executions = executions
+        self._timers = timers
         self._tenants = tenants
         self._max_bytes = max_bytes
 
@@ -88,6 +95,10 @@ class Commands:
         except AppendConflictError:
             return await self._already_started(tenant, execution_id, cmd.workflow_id, version)
         self._executions.seed(tenant, execution_id, appended)
+        if graph.workflow_timeout_secs is not None:
+            await self._timers.schedule(
+                tenant, execution_id, graph.workflow_timeout_secs, appended.event.created_at
+            )
         logger.info("%s: started %s %s for %s", execution_id, cmd.workflow_id, version, tenant)
         return ok_reply(
             execution_id=execution_id, workflow_id=cmd.workflow_id, workflow_version=version, created=True
@@ -127,7 +138,7 @@ class Commands:
                     f"execution '{cmd.execution_id}' does not exist for tenant '{cmd.tenant}'"
                 )
             if progress.terminal:
-                self._executions.forget(cmd.execution_id)
+                self._executions.forget(cmd.execution_id, finished=True)
                 raise ConflictError(
                     f"execution '{cmd.execution_id}' is already {progress.terminal}",
                     code="execution_terminal",

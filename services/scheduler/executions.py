@@ -9,6 +9,8 @@ the log, which is also how a restarted scheduler picks up running executions.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -39,6 +41,7 @@ from services.scheduler.progress import Dispatch, GapError, Progress
 
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
+MAX_FINISHED = 10000
 
 
 class Executions:
@@ -57,7 +60,10 @@ class Executions:
         self._limits = limits
         self._max_msg_bytes = max_msg_bytes
         self._progress: dict[str, Progress] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
+        self.on_terminal: Callable[[Progress, dict[str, Dispatch]], Awaitable[None]] | None = None
+        self.on_load: Callable[[Progress, Graph], Awaitable[None]] | None = None
 
     @property
     def tracked(self) -> int:
@@ -86,14 +92,22 @@ class Executions:
         return progress
 
     async def append(self, progress: Progress, kind: EventKind) -> Appended:
+        in_flight = dict(progress.in_flight)
         appended = await self.log.append_after(progress.tenant, progress.execution_id, kind, progress.tail)
         progress.apply(appended.event, appended.tail.stream_seq)
         if progress.terminal:
-            self.forget(progress.execution_id)
+            self.forget(progress.execution_id, finished=True)
+            if in_flight and self.on_terminal is not None:
+                await self.on_terminal(progress, in_flight)
         return appended
 
-    def forget(self, execution_id: str) -> None:
+    def forget(self, execution_id: str, *, finished: bool = False) -> None:
         self._progress.pop(execution_id, None)
+        if finished:
+            # Late events of a finished execution (outcomes of cancelled nodes) need no log read.
+            self._finished[execution_id] = None
+            if len(self._finished) > MAX_FINISHED:
+                self._finished.popitem(last=False)
 
     # ---- events ----------------------------------------------------------------------------------------
 
@@ -117,6 +131,8 @@ class Executions:
         await msg.ack()
 
     async def _sync(self, tenant: str, execution_id: str, event: Event, stream_seq: int) -> Progress | None:
+        if execution_id in self._finished:
+            return None
         progress = self._progress.get(execution_id)
         if progress is None:
             progress = await self._load(tenant, execution_id)
@@ -126,7 +142,7 @@ class Executions:
             except GapError:
                 await self.catch_up(progress)
         if progress is None or progress.terminal:
-            self.forget(execution_id)
+            self.forget(execution_id, finished=progress is not None)
             return None
         return progress
 
@@ -138,6 +154,8 @@ class Executions:
         if not progress.terminal:
             self._progress[execution_id] = progress
             await self._republish_unstarted(progress)
+            if self.on_load is not None:
+                await self.on_load(progress, await self._graph(progress))
         return progress
 
     async def catch_up(self, progress: Progress) -> None:
@@ -174,7 +192,7 @@ class Executions:
             except AppendConflictError:
                 await self.catch_up(progress)
                 if progress.terminal:
-                    self.forget(progress.execution_id)
+                    self.forget(progress.execution_id, finished=True)
                     return
         raise JamjetError(f"{progress.execution_id}: gave up after {MAX_REPLANS} conflicting appends")
 
@@ -219,4 +237,7 @@ class Executions:
             error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
             await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
             return
-        await self._js.publish(subjects.work(item.queue_type), payload, headers={MSG_ID: item.item_id})
+        ack = await self._js.publish(subjects.work(item.queue_type), payload, headers={MSG_ID: item.item_id})
+        flight = progress.in_flight.get(node_id)
+        if flight is not None and flight.sequence == dispatch:
+            flight.work_seq = ack.seq

@@ -68,6 +68,10 @@ class Graph:
             return DEFAULT_RETRY
         return self.ir.retry_policies.get(name) or BUILTIN_RETRY_POLICIES.get(name, DEFAULT_RETRY)
 
+    @property
+    def workflow_timeout_secs(self) -> float | None:
+        return duration_seconds(self.ir.timeouts.workflow_timeout)
+
     def timeout_secs(self, node_id: str) -> float | None:
         explicit = self.ir.nodes[node_id].node_timeout_secs
         if explicit is not None:

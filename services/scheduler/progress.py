@@ -36,6 +36,8 @@ class Dispatch:
     sequence: int
     scheduled_at: datetime
     started: bool = False
+    work_seq: int | None = None
+    """Stream sequence of the work item in JAMJET_WORK, once this process published it."""
 
 
 @dataclass(slots=True)
@@ -52,6 +54,7 @@ class Progress:
     skipped: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)
     started: bool = False
+    started_at: datetime | None = None
     terminal: str | None = None
 
     def settled(self, node_id: str) -> bool:
@@ -71,6 +74,7 @@ class Progress:
         match event.kind:
             case WorkflowStarted(workflow_id=wf, workflow_version=version, initial_input=data):
                 self.workflow_id, self.workflow_version, self.started = wf, version, True
+                self.started_at = event.created_at
                 self.state = dict(data) if isinstance(data, dict) else {}
             case NodeScheduled(node_id=node_id):
                 self.in_flight[node_id] = Dispatch(node_id, event.sequence, event.created_at)

@@ -19,6 +19,8 @@ from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.commands import Commands
 from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
+from services.scheduler.stopping import InFlightStopper
+from services.scheduler.timers import Timers
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,13 @@ class SchedulerService(Service):
         await catalog.open()
         self.executions = Executions(self.nc, self.js, catalog, self.config.limits, self.limits.max_msg_bytes)
         tenants = await self.js.key_value(streams.KV_TENANTS)
-        self._commands = Commands(catalog, self.executions, tenants, self.common.max_message_bytes)
+        outcomes = await self.js.key_value(streams.KV_OUTCOMES)
+        self.executions.on_terminal = InFlightStopper(self.nc, self.js, self.executions.log, outcomes)
+        self._timers = Timers(self.nc, self.js, self.executions)
+        self.executions.on_load = self._timers.ensure
+        self._commands = Commands(
+            catalog, self.executions, tenants, self._timers, self.common.max_message_bytes
+        )
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
         self._cmd_sub = await self._bind(
@@ -54,6 +62,9 @@ class SchedulerService(Service):
         )
         self._events_sub = await self._bind(
             streams.EVENTS, streams.SCHEDULER_EVENTS_CONSUMER, [subjects.EVENTS_ALL], 20000, 1024
+        )
+        self._timers_sub = await self._bind(
+            streams.TIMERS, streams.SCHEDULER_TIMERS_CONSUMER, [subjects.TIMERS_ALL], 100000, 64
         )
 
     async def _bind(
@@ -65,7 +76,21 @@ class SchedulerService(Service):
         return await self.feed(stream, config, prefetch)
 
     async def run(self) -> None:
-        await asyncio.gather(self._command_loop(), self._event_loop())
+        await asyncio.gather(self._command_loop(), self._event_loop(), self._timer_loop())
+
+    async def _timer_loop(self) -> None:
+        async for msgs in fetch_batches(self._timers_sub, 64, self.stopping):
+            for msg in msgs:
+                task = asyncio.create_task(self._timer(msg))
+                self._command_tasks.add(task)
+                task.add_done_callback(self._command_tasks.discard)
+
+    async def _timer(self, msg: Msg) -> None:
+        try:
+            await self._timers.on_msg(msg)
+        except Exception:
+            logger.exception("timer on %s failed; it will be redelivered", msg.subject)
+            await msg.nak(delay=1.0)
 
     async def _event_loop(self) -> None:
         assert self.executions is not None

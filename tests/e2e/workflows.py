@@ -65,3 +65,15 @@ def slow_chain(length: int = 4) -> dict[str, Any]:
     nodes = [fn(f"s{i}", "slow", MODULE) for i in range(length)]
     edges = [(f"s{i}", f"s{i + 1}") for i in range(length - 1)]
     return workflow(nodes, [*edges, (f"s{length - 1}", "end")], wf="slow_chain")
+
+
+async def sleeper(state: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(float(state.get("sleep", 5.0)))
+    return {"slept": True}
+
+
+def timed(timeout_secs: float) -> dict[str, Any]:
+    """One node that sleeps `state.sleep` seconds, in a workflow with a timeout."""
+    ir = workflow([fn("nap", "sleeper", MODULE)], [("nap", "end")], wf="timed")
+    ir["timeouts"] = {"workflow_timeout": timeout_secs}
+    return ir

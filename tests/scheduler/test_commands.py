@@ -122,8 +122,15 @@ async def test_start_with_client_id_is_idempotent_and_cancel_works(nats_url: str
     log = EventLog(nc, nc.jetstream())
     kinds = [e.kind async for e, _ in log.read("default", "exec_fixed")]
     assert isinstance(kinds[0], WorkflowStarted) and kinds[0].initial_input == {"n": 1}
-    assert [k.tag for k in kinds] == ["workflow_started", "node_scheduled", "workflow_cancelled"]
-    assert isinstance(kinds[-1], WorkflowCancelled) and kinds[-1].reason == "user request"
+    # Nobody had started node a: its work item is withdrawn and recorded as cancelled.
+    assert [k.tag for k in kinds] == [
+        "workflow_started",
+        "node_scheduled",
+        "workflow_cancelled",
+        "node_cancelled",
+    ]
+    assert (await nc.jetstream().stream_info("JAMJET_WORK")).state.messages == 0
+    assert isinstance(kinds[2], WorkflowCancelled) and kinds[2].reason == "user request"
 
 
 async def test_command_published_while_scheduler_is_down_runs_when_it_returns(

@@ -1,0 +1,81 @@
+"""Workflow timeouts as durable timers in the JAMJET_TIMERS stream.
+
+A timer is one message per execution; until it is due the scheduler naks it with the time left, so
+JetStream keeps it and hands it back then, across restarts of the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from jamjet_common import subjects
+from jamjet_common.codec import ENCODER, decoder
+from jamjet_common.deadletter import dead_letter_decode
+from jamjet_common.errors import AppendConflictError
+from jamjet_common.eventlog import MSG_ID
+from jamjet_common.events import WorkflowFailed
+from jamjet_common.messages import WorkflowTimer
+from services.scheduler.executions import Executions
+from services.scheduler.graph import Graph
+from services.scheduler.lanes import run_in_lane
+from services.scheduler.progress import Progress
+
+logger = logging.getLogger(__name__)
+MAX_TRIES = 50
+
+
+class Timers:
+    def __init__(self, nc: Client, js: JetStreamContext, executions: Executions) -> None:
+        self._nc = nc
+        self._js = js
+        self._executions = executions
+
+    async def ensure(self, progress: Progress, graph: Graph) -> None:
+        """Schedule the execution's timeout, if its workflow has one (a repeat is deduplicated)."""
+        timeout = graph.workflow_timeout_secs
+        if timeout is not None and progress.started_at is not None and not progress.terminal:
+            await self.schedule(progress.tenant, progress.execution_id, timeout, progress.started_at)
+
+    async def schedule(
+        self, tenant: str, execution_id: str, timeout_secs: float, started_at: datetime
+    ) -> None:
+        timer = WorkflowTimer(
+            execution_id=execution_id,
+            tenant=tenant,
+            due_at=started_at + timedelta(seconds=timeout_secs),
+            timeout_secs=timeout_secs,
+        )
+        headers = {MSG_ID: f"{execution_id}:workflow_timeout"}
+        await self._js.publish(subjects.timer(tenant, execution_id), ENCODER.encode(timer), headers=headers)
+
+    async def on_msg(self, msg: Msg) -> None:
+        try:
+            timer = decoder(WorkflowTimer).decode(msg.data)
+        except Exception as exc:
+            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            return
+        left = (timer.due_at - datetime.now(UTC)).total_seconds()
+        if left > 0:
+            await msg.nak(delay=left)
+            return
+        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: self._expire(timer))
+        await msg.ack()
+
+    async def _expire(self, timer: WorkflowTimer) -> bytes:
+        error = f"workflow timed out after {timer.timeout_secs:g}s"
+        for _ in range(MAX_TRIES):
+            progress = await self._executions.current(timer.tenant, timer.execution_id)
+            if progress is None or progress.terminal:
+                return b""
+            try:
+                await self._executions.append(progress, WorkflowFailed(error=error))
+            except AppendConflictError:
+                continue
+            logger.info("%s: %s", timer.execution_id, error)
+            return b""
+        raise AppendConflictError(f"{timer.execution_id}: could not record the timeout")
