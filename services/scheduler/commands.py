@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import msgspec
 from nats.js.errors import KeyNotFoundError
@@ -27,10 +28,19 @@ from services.scheduler.lanes import run_in_lane
 from services.scheduler.timers import Timers
 
 logger = logging.getLogger(__name__)
+COMMAND_NAMESPACE = uuid.UUID("0b6f7c9e-4a8e-5d35-9c61-2f8e1d7a3b42")
 
 
 class TenantState(msgspec.Struct, frozen=True):
     status: str = "active"
+
+
+def _generated_id(command_key: str | None) -> str:
+    # Derived from the stored command, so that a redelivered start (the scheduler died before its
+    # ack) finds the execution it already started instead of starting a second one.
+    if command_key is None:
+        return subjects.new_execution_id()
+    return f"exec_{uuid.uuid5(COMMAND_NAMESPACE, command_key).hex}"
 
 
 class Commands:
@@ -48,19 +58,19 @@ class Commands:
         self._tenants = tenants
         self._max_bytes = max_bytes
 
-    async def handle(self, subject: str, data: bytes) -> bytes:
+    async def handle(self, subject: str, data: bytes, command_key: str | None = None) -> bytes:
         """Execute one command and return the encoded reply; contract errors become error replies."""
         try:
-            return await self._route(subject, data)
+            return await self._route(subject, data, command_key)
         except JamjetError as exc:
             logger.info("command %s rejected: %s", subject, exc)
             return error_reply(exc.code, exc.message)
 
-    async def _route(self, subject: str, data: bytes) -> bytes:
+    async def _route(self, subject: str, data: bytes, command_key: str | None) -> bytes:
         if subject == subjects.CMD_REGISTER:
             return await self.register(data)
         if subject == subjects.CMD_START:
-            return await self.start(data)
+            return await self.start(data, command_key)
         if subject == subjects.CMD_CANCEL:
             return await self.cancel(data)
         if subject == subjects.CMD_APPROVALS:
@@ -77,11 +87,11 @@ class Commands:
         )
         return ok_reply(workflow_id=ir.workflow_id, version=ir.version, created=created)
 
-    async def start(self, data: bytes) -> bytes:
+    async def start(self, data: bytes, command_key: str | None = None) -> bytes:
         cmd = decode(data, StartExecution, what="start command", max_bytes=self._max_bytes)
         tenant = subjects.check_token(cmd.tenant, "tenant")
         subjects.check_token(cmd.workflow_id, "workflow_id")
-        execution_id = subjects.check_token(cmd.execution_id or subjects.new_execution_id(), "execution_id")
+        execution_id = subjects.check_token(cmd.execution_id or _generated_id(command_key), "execution_id")
         await self._check_tenant(tenant)
         if cmd.execution_id is not None:
             await self._check_unused_elsewhere(tenant, execution_id)

@@ -109,7 +109,11 @@ class SchedulerService(Service):
     async def _command(self, msg: Msg) -> None:
         assert self._commands is not None
         try:
-            reply = await self._commands.handle(msg.subject, msg.data)
+            meta = msg.metadata
+            key = (
+                f"{meta.stream}:{meta.sequence.stream}:{meta.timestamp.isoformat() if meta.timestamp else ''}"
+            )
+            reply = await self._commands.handle(msg.subject, msg.data, key)
             asker = await self._registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
             if asker is not None:
                 await self.nc.publish(asker, reply)

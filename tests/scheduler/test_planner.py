@@ -168,3 +168,11 @@ def test_duplicate_outcome_is_ignored_and_gaps_are_detected() -> None:
     )
     with pytest.raises(GapError):
         log.progress.apply(gap, 1000)
+
+
+def test_generated_execution_ids_are_stable_per_stored_command() -> None:
+    from services.scheduler.commands import _generated_id
+
+    assert _generated_id("JAMJET_CMDS:7:t") == _generated_id("JAMJET_CMDS:7:t")
+    assert _generated_id("JAMJET_CMDS:7:t") != _generated_id("JAMJET_CMDS:8:t")
+    assert _generated_id(None) != _generated_id(None)
