@@ -7,7 +7,15 @@ from typing import Any, Literal
 
 import msgspec
 
-from jamjet_common.ir import NodeDef, PolicySetIr, RetryPolicy
+from jamjet_common.ir import (
+    McpServerConfig,
+    ModelConfig,
+    NodeDef,
+    PolicySetIr,
+    RemoteAgentConfig,
+    RetryPolicy,
+    ToolConfig,
+)
 
 DEFAULT_TENANT = "default"
 
@@ -70,6 +78,15 @@ class LogPosition(_Msg, frozen=True):
     stream_seq: int
 
 
+class NodeResources(_Msg, frozen=True):
+    """The IR's configuration for what a node references, resolved by the scheduler."""
+
+    model: ModelConfig | None = None
+    tool: ToolConfig | None = None
+    mcp_server: McpServerConfig | None = None
+    remote_agent: RemoteAgentConfig | None = None
+
+
 class WorkItem(_Msg, frozen=True):
     execution_id: str
     tenant: str
@@ -86,6 +103,9 @@ class WorkItem(_Msg, frozen=True):
     created_at: datetime | None = None
     scheduled_at: LogPosition | None = None
     """Where the dispatch's NodeScheduled event sits in the log: the worker's first guess of the tail."""
+    resources: NodeResources | None = None
+    labels: dict[str, str] = {}
+    """The workflow's labels."""
 
     @property
     def node_id(self) -> str:

@@ -231,6 +231,8 @@ class Executions:
             timeout_secs=graph.timeout_secs(node_id),
             created_at=datetime.now(UTC),
             scheduled_at=position,
+            resources=graph.resources(node_id),
+            labels=graph.ir.labels,
         )
         payload = ENCODER.encode(item)
         if len(payload) > self._max_msg_bytes:

@@ -11,6 +11,7 @@ from jamjet_common.ir import (
     WorkflowIr,
     duration_seconds,
 )
+from jamjet_common.messages import NodeResources
 from jamjet_common.validation import successors
 
 # The original scheduler maps these names to attempt counts (io_default to 5, not the 3 of its
@@ -35,6 +36,16 @@ BUILTIN_RETRY_POLICIES: dict[str, RetryPolicy] = {
     ),
 }
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, backoff="exponential", initial_delay=1, max_delay=30, jitter=True)
+
+
+def _agent_name(kind: object) -> str:
+    remote = getattr(kind, "remote_agent", None)
+    if isinstance(remote, str):
+        return remote
+    agent = getattr(kind, "agent", None)
+    if isinstance(agent, dict):
+        return str(agent.get("explicit", ""))
+    return agent if isinstance(agent, str) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,17 @@ class Graph:
         if name is None:
             return DEFAULT_RETRY
         return self.ir.retry_policies.get(name) or BUILTIN_RETRY_POLICIES.get(name, DEFAULT_RETRY)
+
+    def resources(self, node_id: str) -> NodeResources | None:
+        """The models/tools/MCP servers/remote agents the node references, from the IR's maps."""
+        kind = self.ir.nodes[node_id].kind
+        found = NodeResources(
+            model=self.ir.models.get(getattr(kind, "model_ref", "")),
+            tool=self.ir.tools.get(getattr(kind, "tool_ref", "")),
+            mcp_server=self.ir.mcp_servers.get(getattr(kind, "server", "")),
+            remote_agent=self.ir.remote_agents.get(_agent_name(kind)),
+        )
+        return None if found == NodeResources() else found
 
     @property
     def workflow_timeout_secs(self) -> float | None:
