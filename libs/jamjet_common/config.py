@@ -54,6 +54,11 @@ class Env:
             raise ConfigError(f"{name}={value} must be at least {minimum}")
         return value
 
+    def prefixed(self, prefix: str) -> dict[str, str]:
+        """Every set, non-blank variable whose name starts with ``prefix``, for families of settings."""
+        found = {name: value.strip() for name, value in self._environ.items() if name.startswith(prefix)}
+        return {name: value for name, value in found.items() if value}
+
     def items(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self._environ.get(name, "").strip()
         if not raw:

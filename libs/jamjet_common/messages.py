@@ -106,6 +106,8 @@ class WorkItem(_Msg, frozen=True):
     resources: NodeResources | None = None
     labels: dict[str, str] = {}
     """The workflow's labels."""
+    approved_by: str | None = None
+    """Set when a human approved this node: the worker runs it without asking for approval again."""
 
     @property
     def node_id(self) -> str:
@@ -127,12 +129,16 @@ class WorkDeadLetter(_Msg, frozen=True):
 
 
 class WorkflowTimer(_Msg, frozen=True):
-    """A durable timer on ``jamjet.timers.<tenant>.<execution_id>``: fail the execution when due."""
+    """A durable timer on ``jamjet.timers.<tenant>.<execution_id>``: a workflow or approval timeout."""
 
     execution_id: str
     tenant: str
     due_at: datetime
     timeout_secs: float
+    node_id: str | None = None
+    """Set for an approval timeout: the node waiting for a human."""
+    hold: int | None = None
+    """Sequence of the ToolApprovalRequired the timeout belongs to."""
 
 
 class CancelNotice(_Msg, frozen=True):

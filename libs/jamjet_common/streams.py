@@ -30,6 +30,8 @@ EVENTS = "JAMJET_EVENTS"
 WORK = "JAMJET_WORK"
 DLQ = "JAMJET_DLQ"
 TIMERS = "JAMJET_TIMERS"
+PROGRESS = "JAMJET_PROGRESS"
+"""agent_tool streaming chunks on jamjet.progress.*, kept a while so that a late subscriber can replay."""
 SCHEDULER_TIMERS_CONSUMER = "jamjet-scheduler-timers"
 KV_WORKFLOWS = "jamjet_workflows"
 KV_TENANTS = "jamjet_tenants"
@@ -43,6 +45,7 @@ EVENT_STORE_CONSUMER = "jamjet-event-store"
 EVENT_STORE_WORKFLOWS_CONSUMER = "jamjet-event-store-workflows"
 STREAM_EXISTS_DIFFERENT = 10058
 DAY = 86400.0
+HOUR = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class StreamLimits:
     dlq_max_age_secs: float
     max_msg_bytes: int
     duplicate_window_secs: float
+    progress_max_age_secs: float = DAY
+    progress_max_msgs_per_subject: int = 10_000
 
     @classmethod
     def from_env(cls, env: Env) -> StreamLimits:
@@ -67,6 +72,10 @@ class StreamLimits:
             dlq_max_age_secs=env.number("JAMJET_DLQ_MAX_AGE_DAYS", 30.0) * DAY,
             max_msg_bytes=env.integer("JAMJET_STREAM_MAX_MSG_BYTES", 1024 * 1024, minimum=1024),
             duplicate_window_secs=env.number("JAMJET_DUPLICATE_WINDOW_SECS", 120.0, minimum=1.0),
+            progress_max_age_secs=env.number("JAMJET_PROGRESS_MAX_AGE_HOURS", 24.0, minimum=0.001) * HOUR,
+            progress_max_msgs_per_subject=env.integer(
+                "JAMJET_PROGRESS_MAX_MSGS_PER_EXECUTION", 10_000, minimum=1
+            ),
         )
 
 
@@ -107,7 +116,18 @@ def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
     timers = _stream(
         limits, TIMERS, [subjects.TIMERS_ALL], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs
     )
-    return [cmds, events, work, dlq, timers]
+    return [cmds, events, work, dlq, timers, progress_stream(limits)]
+
+
+def progress_stream(limits: StreamLimits) -> StreamConfig:
+    progress = _stream(
+        limits, PROGRESS, [subjects.PROGRESS_ALL], RetentionPolicy.LIMITS, limits.progress_max_age_secs
+    )
+    # Per execution (one subject each): a chatty agent cannot push other executions' chunks out.
+    progress.max_msgs_per_subject = limits.progress_max_msgs_per_subject
+    # The server refuses a duplicate window longer than max_age.
+    progress.duplicate_window = min(limits.duplicate_window_secs, limits.progress_max_age_secs)
+    return progress
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

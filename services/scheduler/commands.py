@@ -20,11 +20,18 @@ from jamjet_common.errors import (
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import EMPTY
-from jamjet_common.events import WorkflowCancelled, WorkflowStarted
-from jamjet_common.messages import DEFAULT_TENANT, CancelExecution, RegisterWorkflow, StartExecution
+from jamjet_common.events import ApprovalReceived, WorkflowCancelled, WorkflowStarted
+from jamjet_common.messages import (
+    DEFAULT_TENANT,
+    CancelExecution,
+    RegisterWorkflow,
+    StartExecution,
+    SubmitApproval,
+)
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
 from services.scheduler.lanes import run_in_lane
+from services.scheduler.progress import Progress
 from services.scheduler.timers import Timers
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,27 @@ COMMAND_NAMESPACE = uuid.UUID("0b6f7c9e-4a8e-5d35-9c61-2f8e1d7a3b42")
 
 class TenantState(msgspec.Struct, frozen=True):
     status: str = "active"
+
+
+def _pending_node(progress: Progress, node_id: str | None) -> str:
+    pending = sorted(progress.held)
+    if not pending:
+        raise ConflictError(
+            f"execution '{progress.execution_id}' has no approval pending", code="nothing_pending"
+        )
+    if node_id is not None:
+        if node_id not in progress.held:
+            raise ConflictError(
+                f"node '{node_id}' is not waiting for approval (pending: {', '.join(pending)})",
+                code="not_pending",
+            )
+        return node_id
+    if len(pending) > 1:
+        raise ContractError(
+            f"several approvals are pending ({', '.join(pending)}); name the node_id",
+            code="approval_ambiguous",
+        )
+    return pending[0]
 
 
 def _generated_id(command_key: str | None) -> str:
@@ -74,7 +102,7 @@ class Commands:
         if subject == subjects.CMD_CANCEL:
             return await self.cancel(data)
         if subject == subjects.CMD_APPROVALS:
-            raise ContractError("approvals are not supported by this scheduler version", code="unsupported")
+            return await self.approve(data)
         raise ContractError(f"unknown command subject {subject!r}", code="unknown_command")
 
     async def register(self, data: bytes) -> bytes:
@@ -142,17 +170,7 @@ class Commands:
 
     async def _cancel(self, cmd: CancelExecution) -> bytes:
         for _ in range(50):
-            progress = await self._executions.current(cmd.tenant, cmd.execution_id)
-            if progress is None:
-                raise UnknownExecutionError(
-                    f"execution '{cmd.execution_id}' does not exist for tenant '{cmd.tenant}'"
-                )
-            if progress.terminal:
-                self._executions.forget(cmd.execution_id, finished=True)
-                raise ConflictError(
-                    f"execution '{cmd.execution_id}' is already {progress.terminal}",
-                    code="execution_terminal",
-                )
+            progress = await self._live(cmd.tenant, cmd.execution_id)
             try:
                 await self._executions.append(
                     progress, WorkflowCancelled(reason=cmd.reason or "user request")
@@ -162,6 +180,48 @@ class Commands:
             logger.info("%s: cancelled", cmd.execution_id)
             return ok_reply(execution_id=cmd.execution_id, status="cancelled")
         raise ConflictError(f"execution '{cmd.execution_id}' is too busy to cancel; try again", code="busy")
+
+    async def approve(self, data: bytes) -> bytes:
+        cmd = decode(data, SubmitApproval, what="approval", max_bytes=self._max_bytes)
+        subjects.check_token(cmd.tenant, "tenant")
+        subjects.check_token(cmd.execution_id, "execution_id")
+        if not cmd.user_id.strip():
+            raise ContractError("user_id must not be empty", code="invalid_request")
+        return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._approve(cmd))
+
+    async def _approve(self, cmd: SubmitApproval) -> bytes:
+        for _ in range(50):
+            progress = await self._live(cmd.tenant, cmd.execution_id)
+            node_id = _pending_node(progress, cmd.node_id)
+            decision = ApprovalReceived(
+                node_id=node_id,
+                user_id=cmd.user_id,
+                decision=cmd.decision,
+                comment=cmd.comment,
+                state_patch=cmd.state_patch,
+            )
+            try:
+                await self._executions.append(progress, decision)
+            except AppendConflictError:
+                continue
+            logger.info("%s/%s: %s by %s", cmd.execution_id, node_id, cmd.decision, cmd.user_id)
+            await self._executions.advance(progress)
+            return ok_reply(
+                execution_id=cmd.execution_id, node_id=node_id, decision=cmd.decision, accepted=True
+            )
+        raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
+
+    async def _live(self, tenant: str, execution_id: str) -> Progress:
+        """The progress of a running execution, or the specific error why there is none."""
+        progress = await self._executions.current(tenant, execution_id)
+        if progress is None:
+            raise UnknownExecutionError(f"execution '{execution_id}' does not exist for tenant '{tenant}'")
+        if progress.terminal:
+            self._executions.forget(execution_id, finished=True)
+            raise ConflictError(
+                f"execution '{execution_id}' is already {progress.terminal}", code="execution_terminal"
+            )
+        return progress
 
     async def _check_unused_elsewhere(self, tenant: str, execution_id: str) -> None:
         """Execution ids are global (the store keys on them): a client id may not exist in another tenant."""

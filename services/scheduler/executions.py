@@ -31,7 +31,9 @@ from jamjet_common.events import (
     NodeFailed,
     NodeScheduled,
     NodeSkipped,
+    ToolApprovalRequired,
 )
+from jamjet_common.ir import HumanApprovalNode
 from jamjet_common.messages import LogPosition, WorkItem
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
@@ -64,6 +66,7 @@ class Executions:
         self.lanes = Lanes()
         self.on_terminal: Callable[[Progress, dict[str, Dispatch]], Awaitable[None]] | None = None
         self.on_load: Callable[[Progress, Graph], Awaitable[None]] | None = None
+        self.on_held: Callable[[Progress, Graph, str, int], Awaitable[None]] | None = None
 
     @property
     def tracked(self) -> int:
@@ -120,6 +123,7 @@ class Executions:
         try:
             progress = await self._sync(tenant, execution_id, event, msg.metadata.sequence.stream)
             if progress is not None:
+                await self._held(progress, event)
                 await self._advance(progress)
         except Exception:
             logger.exception(
@@ -158,6 +162,13 @@ class Executions:
                 await self.on_load(progress, await self._graph(progress))
         return progress
 
+    async def _held(self, progress: Progress, event: Event) -> None:
+        kind = event.kind
+        if self.on_held is None or not isinstance(kind, ToolApprovalRequired):
+            return
+        if progress.held.get(kind.node_id) == event.sequence:
+            await self.on_held(progress, await self._graph(progress), kind.node_id, event.sequence)
+
     async def catch_up(self, progress: Progress) -> None:
         async for event, stream_seq in self.log.read(
             progress.tenant, progress.execution_id, after_stream_seq=progress.tail.stream_seq
@@ -180,6 +191,10 @@ class Executions:
     async def _graph(self, progress: Progress) -> Graph:
         return await self._catalog.get(progress.tenant, progress.workflow_id, progress.workflow_version)
 
+    async def advance(self, progress: Progress) -> None:
+        """Plan and act on the execution as it stands now (runs in its lane)."""
+        await self._advance(progress)
+
     async def _advance(self, progress: Progress) -> None:
         graph = await self._graph(progress)
         for _ in range(MAX_REPLANS):
@@ -201,13 +216,27 @@ class Executions:
             await self.append(progress, NodeSkipped(node_id=node_id, reason=SKIP_REASON))
         # All NodeScheduled first, then the work items together: workers starting the first nodes
         # would otherwise race the scheduler's remaining appends to the same log.
+        for kind in decided.decided:
+            await self.append(progress, kind)
         for node_id in decided.dispatches:
             queue = graph.node(node_id).kind.queue_type
             appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=queue))
-            await self._publish_work(progress, graph, node_id, appended)
+            if isinstance(graph.node(node_id).kind, HumanApprovalNode):
+                await self._ask_human(progress, graph, node_id)
+            else:
+                await self._publish_work(progress, graph, node_id, appended)
         if decided.finish is not None:
             await self.append(progress, decided.finish)
             logger.info("%s: %s", progress.execution_id, progress.terminal)
+
+    async def _ask_human(self, progress: Progress, graph: Graph, node_id: str) -> None:
+        kind = graph.node(node_id).kind
+        description = kind.description if isinstance(kind, HumanApprovalNode) else ""
+        context = {"node_id": node_id, "description": description}
+        ask = ToolApprovalRequired(node_id=node_id, tool_name=node_id, approver="human", context=context)
+        appended = await self.append(progress, ask)
+        if self.on_held is not None:
+            await self.on_held(progress, graph, node_id, appended.event.sequence)
 
     async def _publish_work(
         self, progress: Progress, graph: Graph, node_id: str, scheduled: Appended | Dispatch
@@ -232,6 +261,7 @@ class Executions:
             created_at=datetime.now(UTC),
             scheduled_at=position,
             resources=graph.resources(node_id),
+            approved_by=progress.approvals.get(node_id),
             labels=graph.ir.labels,
         )
         payload = ENCODER.encode(item)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from jamjet_common.ir import (
     ConditionNode,
+    HumanApprovalNode,
     NodeDef,
     RetryPolicy,
     WorkflowIr,
@@ -54,13 +55,15 @@ class Graph:
     order: tuple[str, ...]
     """Node ids in declaration order: the deterministic dispatch order."""
     ins: dict[str, tuple[str, ...]]
+    outs: dict[str, tuple[str, ...]]
     routed: frozenset[str]
     """Condition nodes with branches: only the chosen out-edge stays live once they complete."""
 
     @classmethod
     def compile(cls, ir: WorkflowIr) -> Graph:
         ins: dict[str, list[str]] = {node_id: [] for node_id in ir.nodes}
-        for src, targets in successors(ir).items():
+        outs = successors(ir)
+        for src, targets in outs.items():
             for dst in targets:
                 ins[dst].append(src)
         routed = frozenset(
@@ -68,7 +71,13 @@ class Graph:
             for node_id, node in ir.nodes.items()
             if isinstance(node.kind, ConditionNode) and node.kind.branches
         )
-        return cls(ir, tuple(ir.nodes), {k: tuple(v) for k, v in ins.items()}, routed)
+        return cls(
+            ir,
+            tuple(ir.nodes),
+            {k: tuple(v) for k, v in ins.items()},
+            {k: tuple(v) for k, v in outs.items()},
+            routed,
+        )
 
     def node(self, node_id: str) -> NodeDef:
         return self.ir.nodes[node_id]
@@ -93,6 +102,12 @@ class Graph:
     @property
     def workflow_timeout_secs(self) -> float | None:
         return duration_seconds(self.ir.timeouts.workflow_timeout)
+
+    def approval_timeout_secs(self, node_id: str) -> float | None:
+        kind = self.ir.nodes[node_id].kind
+        if isinstance(kind, HumanApprovalNode) and kind.timeout_secs is not None:
+            return float(kind.timeout_secs)
+        return duration_seconds(self.ir.timeouts.approval_timeout)
 
     def timeout_secs(self, node_id: str) -> float | None:
         explicit = self.ir.nodes[node_id].node_timeout_secs

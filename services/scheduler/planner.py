@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jamjet_common.events import EventKind, WorkflowCompleted, WorkflowFailed
+from jamjet_common.events import (
+    ApprovalReceived,
+    EventKind,
+    NodeCompleted,
+    NodeFailed,
+    WorkflowCompleted,
+    WorkflowFailed,
+)
+from jamjet_common.ir import HumanApprovalNode
 from services.scheduler.graph import Graph
 from services.scheduler.progress import Progress
 
@@ -20,25 +28,67 @@ class Limits:
 @dataclass(slots=True)
 class Plan:
     skips: list[str] = field(default_factory=list)
+    decided: list[EventKind] = field(default_factory=list)
+    """Outcomes of human decisions: a human_approval node completes, a rejected node fails."""
     dispatches: list[str] = field(default_factory=list)
     finish: EventKind | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.skips or self.dispatches or self.finish)
+        return bool(self.skips or self.decided or self.dispatches or self.finish)
 
 
 def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     if progress.terminal or not progress.started:
         return Plan()
+    decided, approved = decisions(progress, graph)
     skipped = set(progress.skipped)
     skips = _cascade_skips(progress, graph, skipped)
     runnable = [n for n in graph.order if _runnable(n, progress, graph, skipped)]
     free = min(limits.max_dispatch_per_pass, limits.max_concurrent_nodes - len(progress.in_flight))
-    dispatches = runnable[: max(free, 0)]
+    dispatches = approved + runnable[: max(free, 0)]
     finish = None
-    if not runnable and not progress.in_flight:
+    if not runnable and not progress.in_flight and not decided:
         finish = _finish(progress)
-    return Plan(skips, dispatches, finish)
+    return Plan(skips, decided, dispatches, finish)
+
+
+def decisions(progress: Progress, graph: Graph) -> tuple[list[EventKind], list[str]]:
+    """What each human decision calls for: outcome events, and approved nodes to dispatch again."""
+    outcomes: list[EventKind] = []
+    again: list[str] = []
+    for node_id, decision in progress.decided.items():
+        kind = graph.node(node_id).kind
+        if isinstance(kind, HumanApprovalNode):
+            outcomes.append(_approval_outcome(node_id, kind, decision, graph))
+        elif decision.decision == "approved":
+            again.append(node_id)
+        else:
+            outcomes.append(_rejection(node_id, decision))
+    return outcomes, again
+
+
+def _approval_outcome(
+    node_id: str, kind: HumanApprovalNode, decision: ApprovalReceived, graph: Graph
+) -> EventKind:
+    approved = decision.decision == "approved"
+    if not approved and kind.fallback_node is None:
+        return _rejection(node_id, decision)
+    fallback = [kind.fallback_node] if kind.fallback_node else []
+    others = [t for t in graph.outs[node_id] if t not in fallback]
+    output = {
+        "approved": approved,
+        "user_id": decision.user_id,
+        "comment": decision.comment,
+        "excluded_targets": fallback if approved else others,
+    }
+    return NodeCompleted(node_id=node_id, output=output, state_patch={})
+
+
+def _rejection(node_id: str, decision: ApprovalReceived) -> NodeFailed:
+    reason = f"approval rejected by {decision.user_id}"
+    if decision.comment:
+        reason += f": {decision.comment}"
+    return NodeFailed(node_id=node_id, error=reason, attempt=0, retryable=False)
 
 
 def _finish(progress: Progress) -> EventKind:
@@ -48,7 +98,7 @@ def _finish(progress: Progress) -> EventKind:
 
 
 def _dead(src: str, dst: str, progress: Progress, graph: Graph, skipped: set[str]) -> bool:
-    if src in skipped:
+    if src in skipped or dst in progress.excluded.get(src, ()):
         return True
     return src in graph.routed and src in progress.completed and progress.routes.get(src) != dst
 

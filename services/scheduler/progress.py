@@ -9,6 +9,7 @@ from typing import Any
 
 from jamjet_common.eventlog import EMPTY, Tail
 from jamjet_common.events import (
+    ApprovalReceived,
     Event,
     NodeCancelled,
     NodeCompleted,
@@ -16,6 +17,7 @@ from jamjet_common.events import (
     NodeScheduled,
     NodeSkipped,
     NodeStarted,
+    ToolApprovalRequired,
     WorkflowCancelled,
     WorkflowCompleted,
     WorkflowFailed,
@@ -56,6 +58,14 @@ class Progress:
     started: bool = False
     started_at: datetime | None = None
     terminal: str | None = None
+    held: dict[str, int] = field(default_factory=dict)
+    """Nodes waiting for a human: node → sequence of its ToolApprovalRequired."""
+    decided: dict[str, ApprovalReceived] = field(default_factory=dict)
+    """Decisions on held nodes that the planner has yet to act on."""
+    approvals: dict[str, str] = field(default_factory=dict)
+    """Approved nodes, dispatched again with the approver's id so the worker does not ask twice."""
+    excluded: dict[str, set[str]] = field(default_factory=dict)
+    """Out-edges a completed node turned off (a human_approval's fallback, or all but it)."""
 
     def settled(self, node_id: str) -> bool:
         return node_id in self.completed or node_id in self.skipped or node_id in self.failed
@@ -76,8 +86,20 @@ class Progress:
                 self.workflow_id, self.workflow_version, self.started = wf, version, True
                 self.started_at = event.created_at
                 self.state = dict(data) if isinstance(data, dict) else {}
+            case WorkflowCompleted():
+                self.terminal = "completed"
+            case WorkflowFailed():
+                self.terminal = "failed"
+            case WorkflowCancelled():
+                self.terminal = "cancelled"
+            case _:
+                self._fold_node(event)
+
+    def _fold_node(self, event: Event) -> None:
+        match event.kind:
             case NodeScheduled(node_id=node_id):
                 self.in_flight[node_id] = Dispatch(node_id, event.sequence, event.created_at)
+                self._redispatched(node_id)
             case NodeStarted(node_id=node_id):
                 if node_id in self.in_flight:
                     self.in_flight[node_id].started = True
@@ -86,19 +108,39 @@ class Progress:
             case NodeFailed(node_id=node_id, retryable=False, error=error):
                 if self.in_flight.pop(node_id, None) is not None:
                     self.failed[node_id] = error
+                    self._unhold(node_id)
             case NodeSkipped(node_id=node_id):
                 self.in_flight.pop(node_id, None)
                 self.skipped.add(node_id)
             case NodeCancelled(node_id=node_id):
                 self.in_flight.pop(node_id, None)
-            case WorkflowCompleted():
-                self.terminal = "completed"
-            case WorkflowFailed():
-                self.terminal = "failed"
-            case WorkflowCancelled():
-                self.terminal = "cancelled"
+                self._unhold(node_id)
+            case ToolApprovalRequired(node_id=node_id):
+                if node_id in self.in_flight:
+                    self.held[node_id] = event.sequence
+            case ApprovalReceived():
+                self._decision(event.kind)
             case _:
                 pass
+
+    def _decision(self, kind: ApprovalReceived) -> None:
+        if self.held.pop(kind.node_id, None) is None:
+            return  # a decision nobody asked for, or a second one: the first decision wins
+        self.decided[kind.node_id] = kind
+        merge_into(self.state, kind.state_patch)
+
+    def _redispatched(self, node_id: str) -> None:
+        decision = self.decided.pop(node_id, None)
+        if decision is not None and decision.decision == "approved":
+            self.approvals[node_id] = decision.user_id
+
+    def _unhold(self, node_id: str) -> None:
+        self.held.pop(node_id, None)
+        self.decided.pop(node_id, None)
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.held)
 
     def _completed(self, kind: NodeCompleted) -> None:
         if self.in_flight.pop(kind.node_id, None) is None:
@@ -107,8 +149,11 @@ class Progress:
                 "%s: ignoring node_completed for %s: not in flight", self.execution_id, kind.node_id
             )
             return
+        self._unhold(kind.node_id)
         self.completed.add(kind.node_id)
         merge_into(self.state, kind.state_patch)
+        if isinstance(kind.output, dict) and isinstance(kind.output.get("excluded_targets"), list):
+            self.excluded[kind.node_id] = {str(t) for t in kind.output["excluded_targets"]}
         if isinstance(kind.output, dict) and "chosen_target" in kind.output:
             target = kind.output["chosen_target"]
             self.routes[kind.node_id] = target if isinstance(target, str) else None

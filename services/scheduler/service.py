@@ -52,6 +52,7 @@ class SchedulerService(Service):
         self.executions.on_terminal = InFlightStopper(self.nc, self.js, self.executions.log, outcomes)
         self._timers = Timers(self.nc, self.js, self.executions)
         self.executions.on_load = self._timers.ensure
+        self.executions.on_held = self._timers.ensure_approval
         self._commands = Commands(
             catalog, self.executions, tenants, self._timers, self.common.max_message_bytes
         )

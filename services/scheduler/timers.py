@@ -18,7 +18,7 @@ from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import AppendConflictError
 from jamjet_common.eventlog import MSG_ID
-from jamjet_common.events import WorkflowFailed
+from jamjet_common.events import ApprovalReceived, WorkflowFailed
 from jamjet_common.messages import WorkflowTimer
 from services.scheduler.executions import Executions
 from services.scheduler.graph import Graph
@@ -36,10 +36,26 @@ class Timers:
         self._executions = executions
 
     async def ensure(self, progress: Progress, graph: Graph) -> None:
-        """Schedule the execution's timeout, if its workflow has one (a repeat is deduplicated)."""
+        """Schedule the execution's timeouts, if its workflow has them (repeats are deduplicated)."""
         timeout = graph.workflow_timeout_secs
         if timeout is not None and progress.started_at is not None and not progress.terminal:
             await self.schedule(progress.tenant, progress.execution_id, timeout, progress.started_at)
+        for node_id, hold in progress.held.items():
+            await self.ensure_approval(progress, graph, node_id, hold)
+
+    async def ensure_approval(self, progress: Progress, graph: Graph, node_id: str, hold: int) -> None:
+        timeout = graph.approval_timeout_secs(node_id)
+        if timeout is None:
+            return
+        timer = WorkflowTimer(
+            execution_id=progress.execution_id,
+            tenant=progress.tenant,
+            due_at=datetime.now(UTC) + timedelta(seconds=timeout),
+            timeout_secs=timeout,
+            node_id=node_id,
+            hold=hold,
+        )
+        await self._publish(timer, f"{progress.execution_id}:approval:{hold}")
 
     async def schedule(
         self, tenant: str, execution_id: str, timeout_secs: float, started_at: datetime
@@ -50,8 +66,11 @@ class Timers:
             due_at=started_at + timedelta(seconds=timeout_secs),
             timeout_secs=timeout_secs,
         )
-        headers = {MSG_ID: f"{execution_id}:workflow_timeout"}
-        await self._js.publish(subjects.timer(tenant, execution_id), ENCODER.encode(timer), headers=headers)
+        await self._publish(timer, f"{execution_id}:workflow_timeout")
+
+    async def _publish(self, timer: WorkflowTimer, msg_id: str) -> None:
+        subject = subjects.timer(timer.tenant, timer.execution_id)
+        await self._js.publish(subject, ENCODER.encode(timer), headers={MSG_ID: msg_id})
 
     async def on_msg(self, msg: Msg) -> None:
         try:
@@ -63,8 +82,27 @@ class Timers:
         if left > 0:
             await msg.nak(delay=left)
             return
-        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: self._expire(timer))
+        expire = self._expire_approval if timer.node_id is not None else self._expire
+        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: expire(timer))
         await msg.ack()
+
+    async def _expire_approval(self, timer: WorkflowTimer) -> bytes:
+        assert timer.node_id is not None
+        comment = f"approval timed out after {timer.timeout_secs:g}s"
+        decision = ApprovalReceived(
+            node_id=timer.node_id, user_id="system", decision="rejected", comment=comment
+        )
+        for _ in range(MAX_TRIES):
+            progress = await self._executions.current(timer.tenant, timer.execution_id)
+            if progress is None or progress.terminal or progress.held.get(timer.node_id) != timer.hold:
+                return b""  # answered (or the execution ended) before the deadline
+            try:
+                await self._executions.append(progress, decision)
+            except AppendConflictError:
+                continue
+            logger.info("%s/%s: %s", timer.execution_id, timer.node_id, comment)
+            return b""
+        raise AppendConflictError(f"{timer.execution_id}: could not record the approval timeout")
 
     async def _expire(self, timer: WorkflowTimer) -> bytes:
         error = f"workflow timed out after {timer.timeout_secs:g}s"

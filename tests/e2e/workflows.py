@@ -77,3 +77,34 @@ def timed(timeout_secs: float) -> dict[str, Any]:
     ir = workflow([fn("nap", "sleeper", MODULE)], [("nap", "end")], wf="timed")
     ir["timeouts"] = {"workflow_timeout": timeout_secs}
     return ir
+
+
+def approval(name: str = "gated", fallback: bool = False, timeout_secs: int | None = None) -> dict[str, Any]:
+    """root → ask (human_approval) → work → end; with a fallback node `plan_b` when asked."""
+    ask: dict[str, Any] = {"id": "ask", "kind": {"type": "human_approval", "description": "ship it?"}}
+    if fallback:
+        ask["kind"]["fallback_node"] = "plan_b"
+    if timeout_secs is not None:
+        ask["kind"]["timeout_secs"] = timeout_secs
+    nodes = [fn("root", "root", MODULE), ask, fn("work", "branch_0", MODULE)]
+    edges = [("root", "ask"), ("ask", "work"), ("work", "end")]
+    if fallback:
+        nodes.append(fn("plan_b", "branch_1", MODULE))
+        edges += [("ask", "plan_b"), ("plan_b", "end")]
+    return workflow(nodes, edges, wf=name)
+
+
+def two_approvals() -> dict[str, Any]:
+    nodes = [
+        fn("root", "root", MODULE),
+        {"id": "ask_a", "kind": {"type": "human_approval"}},
+        {"id": "ask_b", "kind": {"type": "human_approval"}},
+    ]
+    return workflow(nodes, [("root", "ask_a"), ("root", "ask_b")], wf="two_approvals")
+
+
+def policy_gated() -> dict[str, Any]:
+    """A python_fn node that the workflow policy says needs a human's approval."""
+    ir = workflow([fn("root", "root", MODULE), fn("pay", "branch_0", MODULE)], [("root", "pay")], wf="pay")
+    ir["policy"] = {"require_approval_for": [f"{MODULE}.branch_*"]}
+    return ir
