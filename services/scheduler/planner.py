@@ -13,6 +13,7 @@ from jamjet_common.events import (
     WorkflowFailed,
 )
 from jamjet_common.ir import HumanApprovalNode
+from services.scheduler.budget import overrun
 from services.scheduler.graph import Graph
 from services.scheduler.progress import Progress
 
@@ -40,6 +41,9 @@ class Plan:
 def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     if progress.terminal or not progress.started:
         return Plan()
+    over = overrun(progress.budget, graph.ir, progress.last_completed or "")
+    if over is not None:
+        return Plan(decided=[over[0]], finish=WorkflowFailed(error=over[1]))
     decided, approved = decisions(progress, graph)
     skipped = set(progress.skipped)
     skips = _cascade_skips(progress, graph, skipped)

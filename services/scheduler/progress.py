@@ -24,6 +24,7 @@ from jamjet_common.events import (
     WorkflowStarted,
 )
 from jamjet_common.merge import merge_into
+from services.scheduler.budget import BUDGET_KEY, BudgetState
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class Progress:
     """Decisions on held nodes that the planner has yet to act on."""
     approvals: dict[str, str] = field(default_factory=dict)
     """Approved nodes, dispatched again with the approver's id so the worker does not ask twice."""
+    budget: BudgetState = field(default_factory=BudgetState)
+    last_completed: str | None = None
     excluded: dict[str, set[str]] = field(default_factory=dict)
     """Out-edges a completed node turned off (a human_approval's fallback, or all but it)."""
 
@@ -152,6 +155,10 @@ class Progress:
         self._unhold(kind.node_id)
         self.completed.add(kind.node_id)
         merge_into(self.state, kind.state_patch)
+        self.last_completed = kind.node_id
+        if kind.input_tokens or kind.output_tokens or kind.cost_usd:
+            self.budget.add(kind)
+            self.state[BUDGET_KEY] = self.budget.as_state()
         if isinstance(kind.output, dict) and isinstance(kind.output.get("excluded_targets"), list):
             self.excluded[kind.node_id] = {str(t) for t in kind.output["excluded_targets"]}
         if isinstance(kind.output, dict) and "chosen_target" in kind.output:

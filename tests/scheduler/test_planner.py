@@ -176,3 +176,33 @@ def test_generated_execution_ids_are_stable_per_stored_command() -> None:
     assert _generated_id("JAMJET_CMDS:7:t") == _generated_id("JAMJET_CMDS:7:t")
     assert _generated_id("JAMJET_CMDS:7:t") != _generated_id("JAMJET_CMDS:8:t")
     assert _generated_id(None) != _generated_id(None)
+
+
+def test_token_and_cost_budgets_fail_the_execution_after_the_node_that_overran() -> None:
+    from jamjet_common.events import CostBudgetExceeded, TokenBudgetExceeded
+
+    ir = workflow([fn("a"), fn("b"), fn("c")], [("a", "b"), ("b", "c")])
+    ir["token_budget"] = {"total_tokens": 100}
+    ir["cost_budget_usd"] = 0.5
+    graph = graph_of(ir)
+    log = Log()
+    start(log)
+    for node_id, tokens in (("a", 60), ("b", 50)):
+        log.add(NodeScheduled(node_id=node_id, queue_type="python_tool"))
+        log.add(
+            NodeCompleted(node_id=node_id, output={}, state_patch={}, input_tokens=tokens, output_tokens=0)
+        )
+    decided = plan(log.progress, graph, LIMITS)
+    assert decided.decided == [TokenBudgetExceeded(node_id="b", kind="total_tokens", limit=100, current=110)]
+    assert decided.finish == WorkflowFailed(error="token budget exceeded: total_tokens 110 > 100")
+    assert log.progress.state["__budget"]["total_input_tokens"] == 110
+
+    cost_ir = workflow([fn("a"), fn("b")], [("a", "b")])
+    cost_ir["cost_budget_usd"] = 0.5
+    cost_log = Log()
+    start(cost_log)
+    cost_log.add(NodeScheduled(node_id="a", queue_type="python_tool"))
+    cost_log.add(NodeCompleted(node_id="a", output={}, state_patch={}, cost_usd=0.75))
+    over = plan(cost_log.progress, graph_of(cost_ir), LIMITS)
+    assert over.decided == [CostBudgetExceeded(node_id="a", limit_usd=0.5, current_usd=0.75)]
+    assert isinstance(over.finish, WorkflowFailed) and "cost budget exceeded" in over.finish.error
