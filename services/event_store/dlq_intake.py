@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from nats.aio.msg import Msg
 
-from jamjet_common import subjects
+from jamjet_common import streams, subjects
 from jamjet_common.codec import ENCODER, decode
 from jamjet_common.errors import ContractError
 from jamjet_common.messages import WorkDeadLetter
@@ -118,7 +118,7 @@ def _raw_row(msg: DlqMessage, error: ContractError) -> DeadLetterRow:
     """A ``decode`` row in the shape of the store's own decode dead letters, holding the raw text."""
     record = {
         "subject": msg.subject,
-        "stream": "JAMJET_DLQ",
+        "stream": streams.DLQ,
         "stream_seq": msg.stream_seq,
         "consumer": DLQ_CONSUMER,
         "num_delivered": msg.num_delivered,
@@ -167,7 +167,7 @@ def storable_json(data: bytes) -> str:
 
 
 def _text(value: str) -> str:
-    # text columns cannot hold NUL; the record keeps the exact value.
+    # text columns cannot hold NUL; spelled out as storable_json spells it in the record.
     return value.replace("\x00", "\\u0000")
 
 

@@ -51,6 +51,7 @@ MAX_QUERY_BYTES = 16 * 1024
 MAX_PAGE = 1000
 MAX_VERSION_CHARS = 128
 REPLY_ENVELOPE_BYTES = 512
+CURSOR_PREFETCH = 16
 """Room kept in a reply for everything but the page's items."""
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 _SEMVER_CORE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -165,9 +166,9 @@ class StoreQueries:
         query = _request(data, DeadLettersQuery, "dead_letters query")
         sql, args = _dead_letters_sql(query)
         async with self._db.pool.acquire() as conn:
-            rows = await conn.fetch(sql, *args)
+            rows, cut = await _fetch_within(conn, sql, args, self._budget)
         views = [dead_letter_view(r, self._budget) for r in rows[: query.limit]]
-        items, has_more = self._page(views, len(rows) > query.limit)
+        items, has_more = self._page(views, cut or len(rows) > query.limit)
         last = rows[len(items) - 1] if items else None
         cursor = encode_seq_cursor(last["stream_seq"]) if has_more and last else None
         return ok_reply(dead_letters=items, next=cursor)
@@ -184,6 +185,26 @@ class StoreQueries:
             if size > self._budget:
                 return [msgspec.Raw(i) for i in items[:kept]], True
         return [msgspec.Raw(i) for i in items], more
+
+
+async def _fetch_within(
+    conn: asyncpg.Connection, sql: str, args: list[Any], budget: int
+) -> tuple[list[asyncpg.Record], bool]:
+    """The rows up to the first whose records together pass ``budget`` (and whether it stopped there).
+
+    Records can be as large as a work item with its state; the reply is cut at that size anyway, so
+    reading the rest of a 1000-row page would only cost memory.
+    """
+    rows: list[asyncpg.Record] = []
+    size = 0
+    async with conn.transaction(readonly=True):
+        async for row in conn.cursor(sql, *args, prefetch=CURSOR_PREFETCH):
+            rows.append(row)
+            # A record too large for any reply travels without it (see dead_letter_view).
+            size += len(row["record"]) if len(row["record"]) < budget else 0
+            if size > budget:
+                return rows, True
+    return rows, False
 
 
 def _request(data: bytes, type_: type[Q], what: str) -> Q:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -167,6 +168,12 @@ async def test_workflow_versions_come_from_the_catalog_bucket(
     assert msgspec.json.decode(dead[0])["subject"] == "$KV.jamjet_workflows.acme.broken.v.1.0.0"
 
 
+def after_cursor(position: list[Any]) -> bytes:
+    """A request for the page after ``position``, wrapped the way the store wraps its cursors."""
+    cursor = base64.urlsafe_b64encode(encode(position)).decode().rstrip("=")
+    return encode({"after": cursor})
+
+
 BAD_QUERIES = [
     ("events", b"{not json", "malformed_json"),
     ("events", b'{"execution_id": 5}', "invalid_request"),
@@ -186,6 +193,22 @@ BAD_QUERIES = [
     ("workflow", b'{"workflow_id": "w", "version": ""}', "invalid_version"),
     ("workflow", b'{"workflow_id": "w>"}', "invalid_token"),
     ("workflow", b'{"workflow_id": "nothing"}', "unknown_workflow"),
+    ("dead_letters", b"{not json", "malformed_json"),
+    ("dead_letters", b'{"limit": "ten"}', "invalid_request"),
+    ("dead_letters", b'{"kind": 5}', "invalid_request"),
+    ("dead_letters", b'{"limit": 0}', "invalid_limit"),
+    ("dead_letters", b'{"limit": 1001}', "invalid_limit"),
+    ("dead_letters", b'{"kind": "lost"}', "invalid_kind"),
+    ("dead_letters", b'{"tenant": "a b"}', "invalid_token"),
+    ("dead_letters", b'{"execution_id": "a.b"}', "invalid_token"),
+    ("dead_letters", b'{"after": "%%%"}', "invalid_cursor"),
+    ("dead_letters", after_cursor([0]), "invalid_cursor"),
+    ("dead_letters", after_cursor([2**63]), "invalid_cursor"),
+    # An executions cursor is not a dead letters cursor, nor the other way round.
+    ("dead_letters", after_cursor(["2024-01-01T00:00:00Z", "exec_a"]), "invalid_cursor"),
+    ("executions", after_cursor([5]), "invalid_cursor"),
+    ("dead_letters", b"[]", "invalid_request"),
+    ("dead_letters", b'{"kind": "' + b"x" * 20000 + b'"}', "payload_too_large"),
     ("nope", b"{}", "unknown_query"),
     ("events.deeper", b"{}", "unknown_query"),
     ("events", b'{"execution_id": "' + b"x" * 20000 + b'"}', "payload_too_large"),
