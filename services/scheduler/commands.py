@@ -5,24 +5,18 @@ from __future__ import annotations
 import logging
 import uuid
 
-import msgspec
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
-
 from jamjet_common import subjects
-from jamjet_common.codec import decode, decoder, error_reply, ok_reply
+from jamjet_common.codec import decode, error_reply, ok_reply
 from jamjet_common.errors import (
     AppendConflictError,
     ConflictError,
     ContractError,
     JamjetError,
-    NotFoundError,
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import EMPTY
 from jamjet_common.events import ApprovalReceived, WorkflowCancelled, WorkflowStarted
 from jamjet_common.messages import (
-    DEFAULT_TENANT,
     CancelExecution,
     RegisterWorkflow,
     StartExecution,
@@ -32,14 +26,11 @@ from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
 from services.scheduler.lanes import run_in_lane
 from services.scheduler.progress import Progress
+from services.scheduler.tenancy import TenantGate
 from services.scheduler.timers import Timers
 
 logger = logging.getLogger(__name__)
 COMMAND_NAMESPACE = uuid.UUID("0b6f7c9e-4a8e-5d35-9c61-2f8e1d7a3b42")
-
-
-class TenantState(msgspec.Struct, frozen=True):
-    status: str = "active"
 
 
 def _pending_node(progress: Progress, node_id: str | None) -> str:
@@ -76,7 +67,7 @@ class Commands:
         self,
         catalog: WorkflowCatalog,
         executions: Executions,
-        tenants: KeyValue,
+        tenants: TenantGate,
         timers: Timers,
         max_bytes: int,
     ) -> None:
@@ -108,7 +99,7 @@ class Commands:
     async def register(self, data: bytes) -> bytes:
         cmd = decode(data, RegisterWorkflow, what="register command", max_bytes=self._max_bytes)
         subjects.check_token(cmd.tenant, "tenant")
-        await self._check_tenant(cmd.tenant)
+        await self._tenants.active(cmd.tenant)
         ir, created = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
         logger.info(
             "workflow %s %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, created
@@ -120,7 +111,7 @@ class Commands:
         tenant = subjects.check_token(cmd.tenant, "tenant")
         subjects.check_token(cmd.workflow_id, "workflow_id")
         execution_id = subjects.check_token(cmd.execution_id or _generated_id(command_key), "execution_id")
-        await self._check_tenant(tenant)
+        await self._tenants.admit(tenant)
         if cmd.execution_id is not None:
             await self._check_unused_elsewhere(tenant, execution_id)
         graph = await self._catalog.get(tenant, cmd.workflow_id, cmd.workflow_version)
@@ -230,14 +221,3 @@ class Commands:
             raise ConflictError(
                 f"execution id '{execution_id}' is already used by another tenant", code="execution_exists"
             )
-
-    async def _check_tenant(self, tenant: str) -> None:
-        try:
-            entry = await self._tenants.get(tenant)
-        except KeyNotFoundError:
-            if tenant == DEFAULT_TENANT:
-                return
-            raise NotFoundError(f"tenant '{tenant}' does not exist", code="unknown_tenant") from None
-        state = decoder(TenantState).decode(entry.value or b"{}")
-        if state.status != "active":
-            raise ContractError(f"tenant '{tenant}' is {state.status}", code="tenant_suspended")

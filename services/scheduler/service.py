@@ -20,6 +20,7 @@ from services.scheduler.commands import Commands
 from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
 from services.scheduler.stopping import InFlightStopper
+from services.scheduler.tenancy import TenantGate
 from services.scheduler.timers import Timers
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ class SchedulerService(Service):
         self.executions.on_load = self._timers.ensure
         self.executions.on_held = self._timers.ensure_approval
         self._commands = Commands(
-            catalog, self.executions, tenants, self._timers, self.common.max_message_bytes
+            catalog,
+            self.executions,
+            TenantGate(self.nc, tenants),
+            self._timers,
+            self.common.max_message_bytes,
         )
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)

@@ -1,0 +1,86 @@
+"""Admission of a tenant's commands: the tenant exists, is active, and is within its limits.
+
+Limits (``max_concurrent_executions``, ``max_tokens_per_month``, ``max_cost_per_month_usd``) are
+checked at start against the event store's usage figures; if the store cannot answer, a limited
+tenant's start is refused rather than let through unchecked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from jamjet_common import subjects
+from jamjet_common.codec import decoder
+from jamjet_common.errors import ContractError, NotFoundError, RetryableError
+from jamjet_common.messages import DEFAULT_TENANT
+
+USAGE_TIMEOUT_SECS = 3.0
+
+
+class TenantLimits(msgspec.Struct, frozen=True):
+    max_concurrent_executions: int | None = None
+    max_tokens_per_month: int | None = None
+    max_cost_per_month_usd: float | None = None
+
+
+class TenantState(msgspec.Struct, frozen=True):
+    status: str = "active"
+    limits: TenantLimits | None = None
+
+
+class TenantGate:
+    def __init__(self, nc: Client, tenants: KeyValue) -> None:
+        self._nc = nc
+        self._tenants = tenants
+
+    async def active(self, tenant: str) -> TenantState:
+        try:
+            entry = await self._tenants.get(tenant)
+        except KeyNotFoundError:
+            if tenant == DEFAULT_TENANT:
+                return TenantState()
+            raise NotFoundError(f"tenant '{tenant}' does not exist", code="unknown_tenant") from None
+        state = decoder(TenantState).decode(entry.value or b"{}")
+        if state.status != "active":
+            raise ContractError(f"tenant '{tenant}' is {state.status}", code="tenant_suspended")
+        return state
+
+    async def admit(self, tenant: str) -> None:
+        """Raise unless ``tenant`` may start another execution now."""
+        limits = (await self.active(tenant)).limits
+        if limits is None or limits == TenantLimits():
+            return
+        usage = await self._usage(tenant)
+        for what, current, limit in (
+            ("running executions", usage.get("running_executions", 0), limits.max_concurrent_executions),
+            ("tokens this month", usage.get("tokens_this_month", 0), limits.max_tokens_per_month),
+            ("cost this month (USD)", usage.get("cost_usd_this_month", 0.0), limits.max_cost_per_month_usd),
+        ):
+            if limit is not None and current >= limit:
+                raise ContractError(
+                    f"tenant '{tenant}' is at its limit: {what} {current:g} of {limit:g}",
+                    code="tenant_limit_exceeded",
+                )
+
+    async def _usage(self, tenant: str) -> dict[str, Any]:
+        body = json.dumps({"tenant": tenant}).encode()
+        try:
+            reply = await self._nc.request(subjects.store("tenant_usage"), body, timeout=USAGE_TIMEOUT_SECS)
+        except (TimeoutError, NoRespondersError):
+            raise RetryableError(
+                f"tenant '{tenant}' has limits but its usage cannot be read now; try again",
+                code="limits_unavailable",
+            ) from None
+        usage: dict[str, Any] = json.loads(reply.data)
+        if not usage.get("ok"):
+            raise RetryableError(
+                f"usage of tenant '{tenant}' unavailable: {usage}", code="limits_unavailable"
+            )
+        return usage
