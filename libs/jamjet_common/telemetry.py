@@ -1,0 +1,132 @@
+"""OpenTelemetry for the services: setup, names, and trace context carried in NATS headers.
+
+One trace per execution: the start command's ``traceparent`` (or a new root) is kept with the
+execution's events; every message about that execution afterwards (work items, policy requests,
+appended events) carries it as a W3C ``traceparent`` header, so spans of every service join the trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+logger = logging.getLogger(__name__)
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+PROPAGATOR: TextMapPropagator = TraceContextTextMapPropagator()
+
+# Span names of the original runtime.
+SPAN_WORKFLOW = "jamjet.workflow"
+SPAN_NODE = "jamjet.node"
+SPAN_MODEL = "jamjet.model_call"
+SPAN_TOOL = "jamjet.tool_call"
+SPAN_MCP = "jamjet.mcp_call"
+SPAN_AGENT = "jamjet.agent_call"
+SPAN_A2A = "jamjet.a2a_task"
+
+# Attributes of the original runtime.
+EXECUTION_ID = "jamjet.execution.id"
+WORKFLOW_ID = "jamjet.workflow.id"
+WORKFLOW_VERSION = "jamjet.workflow.version"
+NODE_ID = "jamjet.node.id"
+NODE_KIND = "jamjet.node.kind"
+WORKER_ID = "jamjet.worker.id"
+ATTEMPT = "jamjet.attempt"
+COST_USD = "jamjet.cost.usd"
+AGENT_URI = "jamjet.agent.uri"
+TOOL_NAME = "jamjet.tool.name"
+TOOL_PROTOCOL = "jamjet.tool.protocol"
+MCP_SERVER = "jamjet.mcp.server"
+GEN_AI_SYSTEM = "gen_ai.system"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_OPERATION = "gen_ai.operation.name"
+GEN_AI_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_PROMPT = "gen_ai.prompt"
+GEN_AI_COMPLETION = "gen_ai.completion"
+
+CAPTURE_LIMIT = 4096
+
+
+def setup(
+    service: str, environ: Mapping[str, str] | None = None, exporter: SpanExporter | None = None
+) -> None:
+    """Install a tracer provider; export with OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set."""
+    env = os.environ if environ is None else environ
+    if exporter is None and not env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return
+    resource = Resource.create({"service.name": f"jamjet-{service}", "service.namespace": "jamjet"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter or _otlp_exporter(env)))
+    trace.set_tracer_provider(provider)
+    logger.info("tracing: exporting spans of jamjet-%s", service)
+
+
+def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    if protocol.startswith("http"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+    return GrpcExporter()
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def meter(name: str) -> metrics.Meter:
+    return metrics.get_meter(name)
+
+
+def extract(headers: Mapping[str, str] | None) -> Context:
+    """The trace context a message carries (an empty context if none)."""
+    return PROPAGATOR.extract(dict(headers or {}))
+
+
+def inject(headers: dict[str, str] | None = None, ctx: Context | None = None) -> dict[str, str]:
+    """``headers`` plus the ``traceparent`` of ``ctx`` (default: the current context)."""
+    out = dict(headers or {})
+    PROPAGATOR.inject(out, context=ctx)
+    return out
+
+
+def carrier(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Just the trace headers of a message, to keep with an execution."""
+    return {k: v for k, v in (headers or {}).items() if k in (TRACEPARENT, TRACESTATE)}
+
+
+def attach(ctx: Context) -> object:
+    return otel_context.attach(ctx)
+
+
+def detach(token: Any) -> None:
+    otel_context.detach(token)
+
+
+def capture_prompts(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get("JAMJET_CAPTURE_PROMPTS", "").lower() in ("1", "true", "yes")
+
+
+def truncated(text: str) -> str:
+    return text if len(text) <= CAPTURE_LIMIT else text[:CAPTURE_LIMIT] + "…"
