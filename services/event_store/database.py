@@ -12,6 +12,7 @@ from jamjet_common.errors import RetryableError
 from jamjet_common.local.postgres import redact
 from services.event_store.config import StoreConfig
 from services.event_store.migrate import migrate
+from services.event_store.projection import refold_queued
 from services.event_store.retry import Backoff
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,10 @@ class Database:
             )
         async with self._pool.acquire() as conn:
             applied = await migrate(conn)
-        if applied:
-            logger.info("schema migrated to version %d", applied[-1])
+            if applied:
+                logger.info("schema migrated to version %d", applied[-1])
+            if refolded := await refold_queued(conn):
+                logger.info("folded %d executions again from their logs", refolded)
         self.ready.set()
 
     async def close(self) -> None:

@@ -1,13 +1,14 @@
 """The executions projection: how one event changes an execution's row.
 
 Pure functions over :class:`ExecutionRow`, applied strictly in log order (an event applies only when
-its sequence is ``last_sequence + 1``), so a redelivered event changes nothing.
+its sequence is ``last_sequence + 1``), so a redelivered event changes nothing. Node outcomes, budgets
+and approvals follow the scheduler's rules (``nodes.py``); the approvals a fold creates or resolves are
+collected on the row and written with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,12 @@ import msgspec
 
 from jamjet_common.events import (
     ApprovalReceived,
-    EventKind,
     InterruptRaised,
+    NodeCancelled,
     NodeCompleted,
+    NodeFailed,
+    NodeScheduled,
+    NodeSkipped,
     SegmentBoundary,
     StrategyLimitHit,
     ToolApprovalRequired,
@@ -26,57 +30,14 @@ from jamjet_common.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from jamjet_common.merge import merge_patch
+from services.event_store import nodes
+from services.event_store.nodes import ENDED
+from services.event_store.rows import ExecutionRow, FoldState, LogEntry
+
+__all__ = ["ENDED", "STATUSES", "TERMINAL", "ExecutionRow", "FoldState", "LogEntry", "fold"]
 
 STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded")
 TERMINAL = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
-ENDED = frozenset({"completed", "failed", "cancelled"})
-"""Statuses set by the workflow's own terminal event: the first of them is final."""
-
-_UNDECODED: Any = object()
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """What the fold needs of one stored event."""
-
-    sequence: int
-    tenant: str
-    created_at: datetime
-    kind: EventKind
-
-
-@dataclass(slots=True)
-class ExecutionRow:
-    """One ``executions`` row; JSON columns stay as their stored text until a patch needs them."""
-
-    execution_id: str
-    tenant: str
-    workflow_id: str
-    workflow_version: str
-    status: str
-    initial_input_json: str
-    state_json: str
-    last_sequence: int
-    started_at: datetime
-    updated_at: datetime
-    error: str | None = None
-    completed_at: datetime | None = None
-    is_new: bool = False
-    changed: bool = False
-    state_dirty: bool = False
-    _state: Any = field(default=_UNDECODED, repr=False)
-
-    @property
-    def state(self) -> Any:
-        if self._state is _UNDECODED:
-            self._state = msgspec.json.decode(self.state_json)
-        return self._state
-
-    def set_state(self, value: Any) -> None:
-        self._state = value
-        self.state_json = msgspec.json.encode(value).decode()
-        self.state_dirty = True
 
 
 def start_row(execution_id: str, entry: LogEntry) -> ExecutionRow | None:
@@ -98,6 +59,7 @@ def start_row(execution_id: str, entry: LogEntry) -> ExecutionRow | None:
         updated_at=entry.created_at,
         is_new=True,
         changed=True,
+        fold_dirty=True,
     )
 
 
@@ -116,16 +78,10 @@ def fold(row: ExecutionRow | None, execution_id: str, entries: Mapping[int, LogE
 def apply(row: ExecutionRow, entry: LogEntry) -> None:
     handler = _HANDLERS.get(type(entry.kind))
     if handler is not None:
-        handler(row, entry.kind, entry.created_at)
+        handler(row, entry.kind, entry)
     row.last_sequence = entry.sequence
     row.updated_at = entry.created_at
     row.changed = True
-
-
-def _merge_state(row: ExecutionRow, patch: Any) -> None:
-    # An absent patch decodes to None; a JSON null patch would erase the whole state, so both skip.
-    if patch is not None:
-        row.set_state(merge_patch(row.state, patch))
 
 
 def _set_status(row: ExecutionRow, status: str, at: datetime) -> None:
@@ -134,50 +90,62 @@ def _set_status(row: ExecutionRow, status: str, at: datetime) -> None:
         row.completed_at = at
 
 
-def _on_node_completed(row: ExecutionRow, kind: Any, at: datetime) -> None:
-    _merge_state(row, kind.state_patch)
+def _on_requested(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
+    if nodes.on_requested(row, kind, entry) and row.status not in TERMINAL:
+        _set_status(row, "paused", entry.created_at)
 
 
-def _on_approval(row: ExecutionRow, kind: Any, at: datetime) -> None:
-    _merge_state(row, kind.state_patch)
+def _on_decided(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
+    if nodes.on_decided(row, kind, entry):
+        nodes.merge_state(row, kind.state_patch)
+    # Paused while anything waits; a decision without a request still resumes an interrupt.
+    if row.status not in TERMINAL and not row.held:
+        _set_status(row, "running", entry.created_at)
+
+
+def _on_pause(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     if row.status not in TERMINAL:
-        _set_status(row, "running", at)
+        _set_status(row, "paused", entry.created_at)
 
 
-def _on_pause(row: ExecutionRow, kind: Any, at: datetime) -> None:
+def _on_limit(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     if row.status not in TERMINAL:
-        _set_status(row, "paused", at)
+        _set_status(row, "limit_exceeded", entry.created_at)
 
 
-def _on_limit(row: ExecutionRow, kind: Any, at: datetime) -> None:
-    if row.status not in TERMINAL:
-        _set_status(row, "limit_exceeded", at)
-
-
-def _on_completed(row: ExecutionRow, kind: Any, at: datetime) -> None:
+def _on_completed(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     if row.status in ENDED:
         return
     if kind.final_state is not None:
         row.set_state(kind.final_state)
-    _set_status(row, "completed", at)
+    _end(row, "completed", entry)
 
 
-def _on_failed(row: ExecutionRow, kind: Any, at: datetime) -> None:
+def _on_failed(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     if row.status not in ENDED:
         row.error = kind.error
-        _set_status(row, "failed", at)
+        _end(row, "failed", entry)
 
 
-def _on_cancelled(row: ExecutionRow, kind: Any, at: datetime) -> None:
+def _on_cancelled(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     if row.status not in ENDED:
-        _set_status(row, "cancelled", at)
+        _end(row, "cancelled", entry)
 
 
-_HANDLERS: dict[type, Callable[[ExecutionRow, Any, datetime], None]] = {
-    NodeCompleted: _on_node_completed,
-    ApprovalReceived: _on_approval,
+def _end(row: ExecutionRow, status: str, entry: LogEntry) -> None:
+    _set_status(row, status, entry.created_at)
+    nodes.close_pending(row, entry)
+
+
+_HANDLERS: dict[type, Callable[[ExecutionRow, Any, LogEntry], None]] = {
+    NodeScheduled: nodes.on_scheduled,
+    NodeCompleted: nodes.on_completed,
+    NodeFailed: nodes.on_failed,
+    NodeSkipped: nodes.on_skipped,
+    NodeCancelled: nodes.on_cancelled,
+    ToolApprovalRequired: _on_requested,
+    ApprovalReceived: _on_decided,
     InterruptRaised: _on_pause,
-    ToolApprovalRequired: _on_pause,
     StrategyLimitHit: _on_limit,
     SegmentBoundary: _on_limit,
     WorkflowCompleted: _on_completed,

@@ -17,7 +17,7 @@ from jamjet_common.errors import ContractError
 from jamjet_common.events import Event
 from jamjet_common.messages import WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
-from services.event_store.fold import LogEntry
+from services.event_store.rows import LogEntry
 
 MAX_BIGINT = 2**63 - 1
 KV_PREFIX = f"$KV.{KV_WORKFLOWS}."

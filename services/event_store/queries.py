@@ -1,4 +1,5 @@
-"""Answers to ``jamjet.store.<query>`` requests: events, executions, workflow IR, dead letters.
+"""Answers to ``jamjet.store.<query>`` requests: events, executions, workflow IR, dead letters,
+approvals, tenant usage.
 
 Every request is validated before it reaches SQL, and every failure becomes a specific error reply.
 Pages are cut by count and by bytes, so a reply always fits in one NATS message.
@@ -9,13 +10,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from jamjet_common import subjects
-from jamjet_common.codec import decode, error_reply, ok_reply
+from jamjet_common.codec import error_reply, ok_reply
 from jamjet_common.errors import (
     ContractError,
     JamjetError,
@@ -23,20 +25,26 @@ from jamjet_common.errors import (
     UnknownWorkflowError,
 )
 from jamjet_common.messages import (
+    ApprovalsQuery,
     DeadLettersQuery,
     EventsQuery,
     ExecutionQuery,
     ExecutionsQuery,
+    TenantUsageQuery,
     WorkflowQuery,
 )
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.dlq_intake import KINDS
 from services.event_store.fold import STATUSES
+from services.event_store.governance import approvals_sql, month_of, tenant_usage
 from services.event_store.intake import MAX_BIGINT
+from services.event_store.querykit import MAX_PAGE, check_range, keyset_sql, request
 from services.event_store.views import (
+    approval_view,
     dead_letter_view,
     decode_cursor,
     decode_seq_cursor,
+    encode_approval_cursor,
     encode_cursor,
     encode_seq_cursor,
     execution_view,
@@ -46,9 +54,6 @@ from services.event_store.views import (
 
 logger = logging.getLogger(__name__)
 
-Q = TypeVar("Q")
-MAX_QUERY_BYTES = 16 * 1024
-MAX_PAGE = 1000
 MAX_VERSION_CHARS = 128
 REPLY_ENVELOPE_BYTES = 512
 CURSOR_PREFETCH = 16
@@ -87,6 +92,8 @@ class StoreQueries:
             "executions": self.executions,
             "workflow": self.workflow,
             "dead_letters": self.dead_letters,
+            "approvals": self.approvals,
+            "tenant_usage": self.tenant_usage,
         }
 
     async def answer(self, subject: str, data: bytes) -> bytes:
@@ -108,10 +115,10 @@ class StoreQueries:
             return error_reply("internal_error", f"the store could not answer {name}; see its log")
 
     async def events(self, data: bytes) -> bytes:
-        query = _request(data, EventsQuery, "events query")
+        query = request(data, EventsQuery, "events query")
         subjects.check_token(query.execution_id, "execution_id")
-        _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
-        _check_range("from_sequence", query.from_sequence, 0, MAX_BIGINT, "invalid_from_sequence")
+        check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+        check_range("from_sequence", query.from_sequence, 0, MAX_BIGINT, "invalid_from_sequence")
         async with self._db.pool.acquire() as conn:
             rows = await conn.fetch(SELECT_EVENTS, query.execution_id, query.from_sequence, query.limit + 1)
             if not rows and not await conn.fetchval(ANY_EVENT, query.execution_id):
@@ -121,7 +128,7 @@ class StoreQueries:
         return ok_reply(events=items, next_sequence=next_sequence, has_more=has_more)
 
     async def execution(self, data: bytes) -> bytes:
-        query = _request(data, ExecutionQuery, "execution query")
+        query = request(data, ExecutionQuery, "execution query")
         subjects.check_token(query.execution_id, "execution_id")
         async with self._db.pool.acquire() as conn:
             row = await conn.fetchrow(SELECT_EXECUTION, query.execution_id)
@@ -135,7 +142,7 @@ class StoreQueries:
         return ok_reply(execution=msgspec.Raw(view))
 
     async def executions(self, data: bytes) -> bytes:
-        query = _request(data, ExecutionsQuery, "executions query")
+        query = request(data, ExecutionsQuery, "executions query")
         sql, args = _list_sql(query)
         async with self._db.pool.acquire() as conn:
             rows = await conn.fetch(sql, *args)
@@ -147,7 +154,7 @@ class StoreQueries:
         return ok_reply(executions=items, next=cursor)
 
     async def workflow(self, data: bytes) -> bytes:
-        query = _request(data, WorkflowQuery, "workflow query")
+        query = request(data, WorkflowQuery, "workflow query")
         subjects.check_token(query.tenant, "tenant")
         subjects.check_token(query.workflow_id, "workflow_id")
         if query.version is not None and not 1 <= len(query.version) <= MAX_VERSION_CHARS:
@@ -163,7 +170,7 @@ class StoreQueries:
         return ok_reply(workflow=msgspec.Raw(workflow_view(row)))
 
     async def dead_letters(self, data: bytes) -> bytes:
-        query = _request(data, DeadLettersQuery, "dead_letters query")
+        query = request(data, DeadLettersQuery, "dead_letters query")
         sql, args = _dead_letters_sql(query)
         async with self._db.pool.acquire() as conn:
             rows, cut = await _fetch_within(conn, sql, args, self._budget)
@@ -172,6 +179,27 @@ class StoreQueries:
         last = rows[len(items) - 1] if items else None
         cursor = encode_seq_cursor(last["stream_seq"]) if has_more and last else None
         return ok_reply(dead_letters=items, next=cursor)
+
+    async def approvals(self, data: bytes) -> bytes:
+        query = request(data, ApprovalsQuery, "approvals query")
+        sql, args = approvals_sql(query)
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        items, has_more = self._page([approval_view(r) for r in rows[: query.limit]], len(rows) > query.limit)
+        last = rows[len(items) - 1] if items else None
+        cursor = (
+            encode_approval_cursor(last["requested_at"], last["execution_id"], last["requested_seq"])
+            if has_more and last
+            else None
+        )
+        return ok_reply(approvals=items, next=cursor)
+
+    async def tenant_usage(self, data: bytes) -> bytes:
+        query = request(data, TenantUsageQuery, "tenant_usage query")
+        subjects.check_token(query.tenant, "tenant")
+        async with self._db.pool.acquire() as conn:
+            usage = await tenant_usage(conn, query.tenant, month_of(datetime.now(UTC)))
+        return ok_reply(**usage)
 
     def _page(self, items: list[bytes], more: bool) -> tuple[list[msgspec.Raw], bool]:
         """The leading items that fit in one reply, and whether anything is left after them."""
@@ -207,53 +235,20 @@ async def _fetch_within(
     return rows, False
 
 
-def _request(data: bytes, type_: type[Q], what: str) -> Q:
-    return decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
-
-
-def _check_range(name: str, value: int, low: int, high: int, code: str) -> None:
-    if not low <= value <= high:
-        raise ContractError(f"{name} must be between {low} and {high}, not {value}", code=code)
-
-
 def _list_sql(query: ExecutionsQuery) -> tuple[str, list[Any]]:
-    _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+    check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
     filters = _filters(query)
     after = decode_cursor(query.after) if query.after is not None else None
     select = f"SELECT {EXECUTION_COLUMNS} FROM executions"
-    return _keyset_sql(select, ("started_at", "execution_id"), filters, after, query.limit)
+    return keyset_sql(select, ("started_at", "execution_id"), filters, after, query.limit)
 
 
 def _dead_letters_sql(query: DeadLettersQuery) -> tuple[str, list[Any]]:
-    _check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
+    check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
     filters = _dead_letter_filters(query)
     after = (decode_seq_cursor(query.after, MAX_BIGINT),) if query.after is not None else None
     select = f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters"
-    return _keyset_sql(select, ("stream_seq",), filters, after, query.limit)
-
-
-def _keyset_sql(
-    select: str,
-    key: tuple[str, ...],
-    filters: list[tuple[str, str]],
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
-    """A newest-first page by ``key`` after the cursor's key (each filter combination is its own plan)."""
-    clauses: list[str] = []
-    args: list[Any] = []
-    for column, value in filters:
-        args.append(value)
-        clauses.append(f"{column} = ${len(args)}")
-    if after is not None:
-        first = len(args) + 1
-        args.extend(after)
-        params = ", ".join(f"${i}" for i in range(first, len(args) + 1))
-        clauses.append(f"({', '.join(key)}) < ({params})")
-    args.append(limit + 1)
-    condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = ", ".join(f"{column} DESC" for column in key)
-    return f"{select} {condition} ORDER BY {order} LIMIT ${len(args)}", args
+    return keyset_sql(select, ("stream_seq",), filters, after, query.limit)
 
 
 def _dead_letter_filters(query: DeadLettersQuery) -> list[tuple[str, str]]:

@@ -10,10 +10,11 @@ from typing import Any
 
 import msgspec
 
+from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import ContractError
 from jamjet_common.events import Event
-from services.event_store.writer import KIND_DECODER
+from services.event_store.rows import KIND_DECODER
 
 
 class ExecutionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +54,23 @@ class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
     record: msgspec.Raw | None
     """None when the record alone is too large for a reply: read it from JAMJET_DLQ by stream_seq."""
     created_at: datetime
+
+
+class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
+    execution_id: str
+    tenant: str
+    node_id: str
+    tool_name: str
+    approver: str
+    context: msgspec.Raw
+    status: str
+    requested_seq: int
+    requested_at: datetime
+    user_id: str | None
+    comment: str | None
+    decided_seq: int | None
+    """The event that decided the request, or closed it (the node settled or the execution ended)."""
+    decided_at: datetime | None
 
 
 class _RawKindEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,7 +156,28 @@ def _dead_letter(row: Row, record: msgspec.Raw | None) -> bytes:
     )
 
 
+def approval_view(row: Row) -> bytes:
+    return ENCODER.encode(
+        ApprovalView(
+            execution_id=row["execution_id"],
+            tenant=row["tenant"],
+            node_id=row["node_id"],
+            tool_name=row["tool_name"],
+            approver=row["approver"],
+            context=msgspec.Raw(row["context"].encode()),
+            status=row["status"],
+            requested_seq=row["requested_seq"],
+            requested_at=row["requested_at"],
+            user_id=row["user_id"],
+            comment=row["comment"],
+            decided_seq=row["decided_seq"],
+            decided_at=row["decided_at"],
+        )
+    )
+
+
 _CURSOR = msgspec.json.Decoder(tuple[datetime, str])
+_APPROVAL_CURSOR = msgspec.json.Decoder(tuple[datetime, str, int])
 _SEQ_CURSOR = msgspec.json.Decoder(tuple[int])
 INVALID_CURSOR = "the cursor is not one this store returned; pass the 'next' value of the previous page"
 
@@ -155,6 +194,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ContractError(INVALID_CURSOR, code="invalid_cursor") from None
     if started_at.tzinfo is None:
         raise ContractError("the cursor has no time zone", code="invalid_cursor")
+    _check_id(execution_id)
     return started_at, execution_id
 
 
@@ -171,6 +211,28 @@ def decode_seq_cursor(cursor: str, high: int) -> int:
     if not 1 <= stream_seq <= high:
         raise ContractError(INVALID_CURSOR, code="invalid_cursor")
     return stream_seq
+
+
+def encode_approval_cursor(requested_at: datetime, execution_id: str, requested_seq: int) -> str:
+    """The position after an approval in the newest-first listing."""
+    return _opaque(ENCODER.encode((requested_at, execution_id, requested_seq)))
+
+
+def decode_approval_cursor(cursor: str, high: int) -> tuple[datetime, str, int]:
+    try:
+        requested_at, execution_id, requested_seq = _APPROVAL_CURSOR.decode(_unwrap(cursor))
+    except (ValueError, msgspec.DecodeError):
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor") from None
+    if requested_at.tzinfo is None or not 1 <= requested_seq <= high:
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor")
+    _check_id(execution_id)
+    return requested_at, execution_id, requested_seq
+
+
+def _check_id(execution_id: str) -> None:
+    # A string Postgres cannot take (a NUL) must not reach the query as one.
+    if not subjects.TOKEN_RE.fullmatch(execution_id):
+        raise ContractError(INVALID_CURSOR, code="invalid_cursor")
 
 
 def _opaque(data: bytes) -> str:

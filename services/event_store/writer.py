@@ -9,27 +9,22 @@ the row's ``last_sequence`` that another batch wrote first.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import asyncpg
-import msgspec
 
-from jamjet_common.events import EventKind
 from services.event_store.dlq_intake import DeadLetterRow
 from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
+from services.event_store.projection import lock_executions, select_rows, write_rows
+from services.event_store.rows import KIND_DECODER
 
 logger = logging.getLogger(__name__)
 
-KIND_DECODER = msgspec.json.Decoder(EventKind)
 CATCH_UP_LIMIT = 1000
 """Stored-but-unfolded events read per execution and batch; the next batch reads on."""
-
-# unnest yields the keys in the sorted order they are sent in, so every replica locks in one order.
-LOCK_EXECUTIONS = "SELECT pg_advisory_xact_lock(key) FROM unnest($1::bigint[]) AS key"
 
 INSERT_EVENTS = """
 INSERT INTO events (execution_id, sequence, event_id, tenant, kind_type, kind, created_at, stream_seq)
@@ -39,14 +34,6 @@ SELECT * FROM unnest(
 )
 ON CONFLICT (execution_id, sequence) DO NOTHING
 RETURNING execution_id, sequence
-"""
-
-SELECT_ROWS = """
-SELECT execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
-       current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at
-FROM executions WHERE execution_id = ANY($1::text[])
-ORDER BY execution_id
-FOR UPDATE
 """
 
 # Stored events the fold may need beyond what this batch inserted: written by another replica's batch
@@ -61,27 +48,6 @@ CROSS JOIN LATERAL (
     ORDER BY events.sequence
     LIMIT {CATCH_UP_LIMIT}
 ) AS e
-"""
-
-INSERT_ROWS = """
-INSERT INTO executions (execution_id, tenant, workflow_id, workflow_version, status, initial_input,
-                        current_state, last_sequence, error, started_at, updated_at, completed_at)
-SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[],
-    $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[]
-)
-"""
-
-# current_state is sent only when it changed (NULL keeps the stored one): states can be large.
-UPDATE_ROWS = """
-UPDATE executions AS x
-SET status = u.status, current_state = COALESCE(u.current_state, x.current_state),
-    last_sequence = u.last_sequence, error = u.error, updated_at = u.updated_at,
-    completed_at = u.completed_at
-FROM unnest(
-    $1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[]
-) AS u(execution_id, status, current_state, last_sequence, error, updated_at, completed_at)
-WHERE x.execution_id = u.execution_id
 """
 
 UPSERT_WORKFLOWS = """
@@ -102,25 +68,19 @@ ON CONFLICT (stream_seq) DO NOTHING
 """
 
 
-def lock_key(execution_id: str) -> int:
-    """A signed 64-bit advisory lock key, the same on every replica."""
-    digest = hashlib.blake2b(execution_id.encode(), digest_size=8, person=b"jamjet-exec").digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
     """Store ``batch`` (idempotently) and fold it into executions, all in one transaction."""
     events = _unique(batch)
     execution_ids = sorted({e.event.execution_id for e in events})
     async with conn.transaction():
-        await conn.execute(LOCK_EXECUTIONS, sorted({lock_key(x) for x in execution_ids}))
+        await lock_executions(conn, execution_ids)
         inserted = await _insert_events(conn, events)
-        rows = {r.execution_id: r for r in await _select_rows(conn, execution_ids)}
+        rows = {r.execution_id: r for r in await select_rows(conn, execution_ids)}
         entries = _entries_of(e for e in events if e.key in inserted)
         for execution_id, entry in await _select_unfolded(conn, execution_ids, rows, entries):
             entries[execution_id].setdefault(entry.sequence, entry)
         folded = [fold(rows.get(x), x, entries[x]) for x in execution_ids if entries.get(x)]
-        await _write_rows(conn, [r for r in folded if r is not None and r.changed])
+        await write_rows(conn, [r for r in folded if r is not None and r.changed])
 
 
 def _unique(batch: Sequence[StoredEvent]) -> list[StoredEvent]:
@@ -156,27 +116,6 @@ async def _insert_events(conn: asyncpg.Connection, events: list[StoredEvent]) ->
     return inserted
 
 
-async def _select_rows(conn: asyncpg.Connection, execution_ids: list[str]) -> list[ExecutionRow]:
-    records = await conn.fetch(SELECT_ROWS, execution_ids)
-    return [
-        ExecutionRow(
-            execution_id=r["execution_id"],
-            tenant=r["tenant"],
-            workflow_id=r["workflow_id"],
-            workflow_version=r["workflow_version"],
-            status=r["status"],
-            initial_input_json=r["initial_input"],
-            state_json=r["current_state"],
-            last_sequence=r["last_sequence"],
-            error=r["error"],
-            started_at=r["started_at"],
-            updated_at=r["updated_at"],
-            completed_at=r["completed_at"],
-        )
-        for r in records
-    ]
-
-
 async def _select_unfolded(
     conn: asyncpg.Connection,
     execution_ids: list[str],
@@ -202,30 +141,6 @@ def _covered_to(last_sequence: int, new: dict[int, LogEntry]) -> int:
     while covered + 1 in new:
         covered += 1
     return covered
-
-
-async def _write_rows(conn: asyncpg.Connection, rows: list[ExecutionRow]) -> None:
-    new = [r for r in rows if r.is_new]
-    old = [r for r in rows if not r.is_new]
-    if new:
-        await conn.execute(
-            INSERT_ROWS,
-            *_columns(new, "execution_id", "tenant", "workflow_id", "workflow_version", "status"),
-            [r.initial_input_json for r in new],
-            [r.state_json for r in new],
-            *_columns(new, "last_sequence", "error", "started_at", "updated_at", "completed_at"),
-        )
-    if old:
-        await conn.execute(
-            UPDATE_ROWS,
-            *_columns(old, "execution_id", "status"),
-            [r.state_json if r.state_dirty else None for r in old],
-            *_columns(old, "last_sequence", "error", "updated_at", "completed_at"),
-        )
-
-
-def _columns(rows: list[ExecutionRow], *names: str) -> list[list[object]]:
-    return [[getattr(r, name) for r in rows] for name in names]
 
 
 async def write_workflows(conn: asyncpg.Connection, batch: Sequence[WorkflowRow]) -> None:

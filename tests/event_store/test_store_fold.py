@@ -9,15 +9,18 @@ from jamjet_common.events import (
     ApprovalReceived,
     EventKind,
     InterruptRaised,
+    NodeCancelled,
     NodeCompleted,
     NodeScheduled,
     StrategyLimitHit,
+    ToolApprovalRequired,
     WorkflowCancelled,
     WorkflowCompleted,
     WorkflowFailed,
     WorkflowStarted,
 )
 from services.event_store.fold import ExecutionRow, LogEntry, fold
+from tests.event_store.logs import ran
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -63,14 +66,28 @@ def test_events_apply_only_in_gapless_order() -> None:
 def test_state_patches_merge_deeply_and_nulls_delete() -> None:
     row = run(
         start({"keep": True, "gone": 1, "deep": {"x": {"y": 1, "z": 2}, "list": [1, 2]}}),
-        NodeCompleted(
-            node_id="a", state_patch={"gone": None, "deep": {"x": {"z": None, "w": 3}, "list": [3]}}
-        ),
-        NodeCompleted(node_id="b"),
+        *ran("a", state_patch={"gone": None, "deep": {"x": {"z": None, "w": 3}, "list": [3]}}),
+        *ran("b"),
+        NodeScheduled(node_id="c", queue_type="q"),
+        ToolApprovalRequired(node_id="c", tool_name="c", approver="human"),
         ApprovalReceived(node_id="c", user_id="u", decision="approved", state_patch={"approved": "yes"}),
     )
     assert row.state == {"keep": True, "deep": {"x": {"y": 1, "w": 3}, "list": [3]}, "approved": "yes"}
-    assert row.last_sequence == 4 and row.state_dirty
+    assert row.last_sequence == 8 and row.state_dirty
+
+
+def test_only_completions_of_nodes_in_flight_count() -> None:
+    row = run(
+        start({"n": 0}),
+        NodeCompleted(node_id="never_scheduled", state_patch={"n": 1}),
+        *ran("a", state_patch={"n": 2}),
+        NodeCompleted(node_id="a", state_patch={"n": 3}),  # a second outcome for one dispatch
+        NodeScheduled(node_id="b", queue_type="q"),
+        NodeCancelled(node_id="b"),
+        NodeCompleted(node_id="b", state_patch={"n": 4}),  # late: the node was cancelled
+        ApprovalReceived(node_id="a", user_id="u", decision="approved", state_patch={"n": 5}),  # orphan
+    )
+    assert row.state == {"n": 2} and row.last_sequence == 9 and row.in_flight == set()
 
 
 def test_terminal_events() -> None:

@@ -17,7 +17,6 @@ from jamjet_common.events import (
     ApprovalReceived,
     Event,
     EventKind,
-    NodeCompleted,
     NodeScheduled,
     ToolApprovalRequired,
     WorkflowCancelled,
@@ -27,6 +26,7 @@ from jamjet_common.events import (
 )
 from services.event_store.service import EventStoreService
 from tests.event_store.conftest import build_store, execution_row, stored_count
+from tests.event_store.logs import ran
 from tests.harness import running
 from tests.helpers import eventually
 
@@ -82,12 +82,12 @@ async def test_a_lifecycle_folds_into_the_executions_row(
         execution_id,
         [
             started(initial),
-            NodeCompleted(node_id="a", state_patch={"drop": None, "nested": {"b": {"c": None, "e": 5}}}),
-            NodeCompleted(node_id="b", output={"ignored": True}),
-            NodeCompleted(node_id="c", state_patch={"nested": {"a": [1, 2]}, "new": "v"}),
+            *ran("a", state_patch={"drop": None, "nested": {"b": {"c": None, "e": 5}}}),
+            *ran("b", output={"ignored": True}),
+            *ran("c", state_patch={"nested": {"a": [1, 2]}, "new": "v"}),
         ],
     )
-    row = await settled(pg, execution_id, 4)
+    row = await settled(pg, execution_id, 7)
     assert row["status"] == "running"
     assert (row["tenant"], row["workflow_id"], row["workflow_version"]) == (TENANT, "wf", "1.0.0")
     assert json.loads(row["initial_input"]) == initial
@@ -99,7 +99,7 @@ async def test_a_lifecycle_folds_into_the_executions_row(
     assert row["started_at"] == events[0].created_at and row["completed_at"] is None
 
     done = await log.append(TENANT, execution_id, WorkflowCompleted(final_state={"result": 42}))
-    row = await settled(pg, execution_id, 5)
+    row = await settled(pg, execution_id, 8)
     assert row["status"] == "completed"
     assert json.loads(row["current_state"]) == {"result": 42}
     assert row["completed_at"] == done.event.created_at == row["updated_at"]
@@ -128,15 +128,19 @@ async def test_approvals_pause_and_resume(
     await append_all(
         log,
         execution_id,
-        [started({"n": 1}), ToolApprovalRequired(node_id="pay", tool_name="pay", approver="human")],
+        [
+            started({"n": 1}),
+            NodeScheduled(node_id="pay", queue_type="general"),
+            ToolApprovalRequired(node_id="pay", tool_name="pay", approver="human"),
+        ],
     )
-    assert (await settled(pg, execution_id, 2))["status"] == "paused"
+    assert (await settled(pg, execution_id, 3))["status"] == "paused"
     await log.append(
         TENANT,
         execution_id,
         ApprovalReceived(node_id="pay", user_id="alice", decision="approved", state_patch={"ok": True}),
     )
-    row = await settled(pg, execution_id, 3)
+    row = await settled(pg, execution_id, 4)
     assert row["status"] == "running"
     assert json.loads(row["current_state"]) == {"n": 1, "ok": True}
 
@@ -150,9 +154,9 @@ async def test_the_same_event_published_twice_is_stored_once(
     js = nc.jetstream()
     first, second = await js.publish(subject, data), await js.publish(subject, data)
     assert second.seq == first.seq + 1  # no Nats-Msg-Id: the stream keeps both copies
-    await log.append(TENANT, execution_id, NodeCompleted(node_id="a", state_patch={"x": 2}))
-    row = await settled(pg, execution_id, 2)
-    assert await stored_count(pg, execution_id) == 2
+    await append_all(log, execution_id, ran("a", state_patch={"x": 2}))
+    row = await settled(pg, execution_id, 3)
+    assert await stored_count(pg, execution_id) == 3
     assert json.loads(row["current_state"]) == {"x": 2}
     assert row["started_at"] == new_event_time(data)
 
@@ -174,22 +178,22 @@ async def test_replaying_the_whole_stream_changes_nothing(
                 execution_id,
                 [
                     started({"i": 0}),
-                    *[NodeCompleted(node_id=f"n{i}", state_patch={"i": i}) for i in range(1, 6)],
+                    *[k for i in range(1, 6) for k in ran(f"n{i}", state_patch={"i": i})],
                 ],
             )
         for execution_id in ids:
-            await settled(pg, execution_id, 6)
+            await settled(pg, execution_id, 11)
     before = await _snapshot(pg)
     await nc.jetstream().delete_consumer(streams.EVENTS, streams.EVENT_STORE_CONSUMER)
     async with running(build_store(nats_url, database_url, JAMJET_STORE_BATCH="3")):
         await eventually(lambda: _consumer_done(nc), message="the replay never finished")
     assert await _snapshot(pg) == before
-    assert await pg.fetchval("SELECT count(*) FROM events") == 30
+    assert await pg.fetchval("SELECT count(*) FROM events") == 55
 
 
 async def _consumer_done(nc: NATS) -> bool:
     info = await nc.jetstream().consumer_info(streams.EVENTS, streams.EVENT_STORE_CONSUMER)
-    return bool(info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq >= 30)
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq >= 55)
 
 
 async def _snapshot(pg: asyncpg.Connection) -> list[Any]:
@@ -214,8 +218,8 @@ async def test_undecodable_messages_go_to_the_dead_letter_subject(
     mismatch = ENCODER.encode(new_event("exec_other", 1, started()))
     await js.publish(subjects.append(TENANT, bad_id), mismatch)
     good_id = new_id()
-    await append_all(log, good_id, [started(), NodeCompleted(node_id="a")])
-    await settled(pg, good_id, 2)
+    await append_all(log, good_id, [started(), *ran("a")])
+    await settled(pg, good_id, 3)
     await eventually(lambda: len(dead) == 2, message="dead letters never arrived")
     assert dead[0]["subject"] == subjects.events(TENANT, bad_id)
     assert dead[0]["stream_seq"] == ack.seq and dead[0]["payload"] == "{not json"

@@ -16,6 +16,7 @@ from jamjet_common.events import EventKind, NodeCompleted, NodeScheduled, Workfl
 from services.event_store.intake import StoredEvent, decode_event
 from services.event_store.migrate import load_migrations, migrate
 from services.event_store.writer import write_events
+from tests.event_store.logs import ran
 
 TENANT = "t1"
 
@@ -45,7 +46,7 @@ def lifecycle(execution_id: str) -> list[StoredEvent]:
         execution_id,
         [
             WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={"n": 0}),
-            *[NodeCompleted(node_id=f"n{i}", state_patch={"n": i, f"k{i}": True}) for i in range(1, 7)],
+            *[k for i in range(1, 7) for k in ran(f"n{i}", state_patch={"n": i, f"k{i}": True})],
             WorkflowCompleted(final_state={"done": True}),
         ],
     )
@@ -83,7 +84,7 @@ async def test_batches_committed_out_of_order_still_fold_completely(db: asyncpg.
         assert await conn.fetchrow("SELECT 1 FROM executions WHERE execution_id = $1", execution_id) is None
         await write_events(conn, events[:5])
         row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
-    assert row["last_sequence"] == 8 and row["status"] == "completed"
+    assert row["last_sequence"] == 14 and row["status"] == "completed"
     assert json.loads(row["current_state"]) == {"done": True}
 
 
@@ -102,10 +103,10 @@ async def test_interleaved_batches_from_concurrent_replicas_fold_completely(db: 
     async with db.acquire() as conn:
         rows = await conn.fetch("SELECT * FROM executions WHERE execution_id = ANY($1)", ids)
         events = await conn.fetchval("SELECT count(*) FROM events")
-    assert events == 20 * 7
+    assert events == 20 * 13
     assert len(rows) == 20
     expected = {"n": 6, **{f"k{i}": True for i in range(1, 7)}}
-    assert all(r["last_sequence"] == 7 and json.loads(r["current_state"]) == expected for r in rows)
+    assert all(r["last_sequence"] == 13 and json.loads(r["current_state"]) == expected for r in rows)
 
 
 async def test_a_redelivered_batch_changes_nothing(db: asyncpg.Pool) -> None:

@@ -1,0 +1,232 @@
+"""Reading and writing the fold's rows: ``executions`` and ``approvals``, and folding a row again from
+its whole log (rows folded before migration 0003, or by a replica that predates it).
+
+Callers hold the executions' advisory locks (``lock_executions``) inside one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from services.event_store.fold import apply, start_row
+from services.event_store.rows import (
+    FOLD_STATE_DECODER,
+    KIND_DECODER,
+    Approval,
+    ExecutionRow,
+    LogEntry,
+)
+
+logger = logging.getLogger(__name__)
+
+REFOLD_CHUNK = 50
+REFOLD_PREFETCH = 256
+
+# unnest yields the keys in the sorted order they are sent in, so every replica locks in one order.
+LOCK_EXECUTIONS = "SELECT pg_advisory_xact_lock(key) FROM unnest($1::bigint[]) AS key"
+
+SELECT_ROWS = """
+SELECT execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
+       current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at,
+       input_tokens, output_tokens, cost_usd, fold_state::text AS fold_state
+FROM executions WHERE execution_id = ANY($1::text[])
+ORDER BY execution_id
+FOR UPDATE
+"""
+
+INSERT_ROWS = """
+INSERT INTO executions (execution_id, tenant, workflow_id, workflow_version, status, initial_input,
+                        current_state, last_sequence, error, started_at, updated_at, completed_at,
+                        input_tokens, output_tokens, cost_usd, fold_state)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[],
+    $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::numeric[], $14::numeric[],
+    $15::float8[], $16::jsonb[]
+)
+"""
+
+# current_state and fold_state are sent only when they changed (NULL keeps the stored one).
+UPDATE_ROWS = """
+UPDATE executions AS x
+SET status = u.status, current_state = COALESCE(u.current_state, x.current_state),
+    last_sequence = u.last_sequence, error = u.error, updated_at = u.updated_at,
+    completed_at = u.completed_at, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
+    cost_usd = u.cost_usd, fold_state = COALESCE(u.fold_state, x.fold_state)
+FROM unnest(
+    $1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+    $8::numeric[], $9::numeric[], $10::float8[], $11::jsonb[]
+) AS u(execution_id, status, current_state, last_sequence, error, updated_at, completed_at,
+       input_tokens, output_tokens, cost_usd, fold_state)
+WHERE x.execution_id = u.execution_id
+"""
+
+INSERT_APPROVALS = """
+INSERT INTO approvals (execution_id, requested_seq, tenant, node_id, tool_name, approver, context,
+                       requested_at, status, user_id, comment, decided_seq, decided_at)
+SELECT * FROM unnest(
+    $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::timestamptz[]
+)
+ON CONFLICT (execution_id, requested_seq) DO NOTHING
+"""
+
+# Only a pending row changes: the first decision wins, and a replayed one finds nothing to do.
+RESOLVE_APPROVALS = """
+UPDATE approvals AS a
+SET status = u.status, user_id = u.user_id, comment = u.comment, decided_seq = u.decided_seq,
+    decided_at = u.decided_at
+FROM unnest(
+    $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[]
+) AS u(execution_id, requested_seq, status, user_id, comment, decided_seq, decided_at)
+WHERE a.execution_id = u.execution_id AND a.requested_seq = u.requested_seq AND a.status = 'pending'
+"""
+
+SELECT_LOG = """
+SELECT sequence, tenant, created_at, kind::text AS kind FROM events
+WHERE execution_id = $1 ORDER BY sequence
+"""
+QUEUED_REFOLDS = """
+SELECT execution_id FROM refolds ORDER BY execution_id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+
+
+def lock_key(execution_id: str) -> int:
+    """A signed 64-bit advisory lock key, the same on every replica."""
+    digest = hashlib.blake2b(execution_id.encode(), digest_size=8, person=b"jamjet-exec").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_executions(conn: asyncpg.Connection, execution_ids: Sequence[str]) -> None:
+    await conn.execute(LOCK_EXECUTIONS, sorted({lock_key(x) for x in execution_ids}))
+
+
+async def select_rows(conn: asyncpg.Connection, execution_ids: list[str]) -> list[ExecutionRow]:
+    """The executions' rows, locked; a row without fold state is folded again from its log first."""
+    rows = [_row(r) for r in await conn.fetch(SELECT_ROWS, execution_ids)]
+    return [await _refolded(conn, r) if r.stale else r for r in rows]
+
+
+def _row(record: asyncpg.Record) -> ExecutionRow:
+    row = ExecutionRow(
+        execution_id=record["execution_id"],
+        tenant=record["tenant"],
+        workflow_id=record["workflow_id"],
+        workflow_version=record["workflow_version"],
+        status=record["status"],
+        initial_input_json=record["initial_input"],
+        state_json=record["current_state"],
+        last_sequence=record["last_sequence"],
+        error=record["error"],
+        started_at=record["started_at"],
+        updated_at=record["updated_at"],
+        completed_at=record["completed_at"],
+        input_tokens=int(record["input_tokens"]),
+        output_tokens=int(record["output_tokens"]),
+        cost_usd=record["cost_usd"],
+    )
+    if record["fold_state"] is None:
+        row.stale = True
+    else:
+        row.load_fold_state(FOLD_STATE_DECODER.decode(record["fold_state"]))
+    return row
+
+
+async def _refolded(conn: asyncpg.Connection, stale: ExecutionRow) -> ExecutionRow:
+    row = await refold(conn, stale.execution_id)
+    return row if row is not None else stale
+
+
+async def refold(conn: asyncpg.Connection, execution_id: str) -> ExecutionRow | None:
+    """The execution's row folded from its whole stored log (its approvals rows are replaced)."""
+    row: ExecutionRow | None = None
+    async for record in conn.cursor(SELECT_LOG, execution_id, prefetch=REFOLD_PREFETCH):
+        kind = KIND_DECODER.decode(record["kind"])
+        entry = LogEntry(record["sequence"], record["tenant"], record["created_at"], kind)
+        if row is None:
+            row = start_row(execution_id, entry)
+        elif entry.sequence == row.last_sequence + 1:
+            apply(row, entry)
+        if row is None or entry.sequence != row.last_sequence:
+            break  # no start, or a gap: the rest folds when the missing events arrive
+    if row is None:
+        return None
+    await conn.execute("DELETE FROM approvals WHERE execution_id = $1", execution_id)
+    row.is_new, row.changed, row.state_dirty, row.fold_dirty = False, True, True, True
+    logger.info("%s: folded again from its log, to sequence %d", execution_id, row.last_sequence)
+    return row
+
+
+async def refold_queued(conn: asyncpg.Connection) -> int:
+    """Fold again every execution queued in ``refolds`` (by migration 0003); return how many."""
+    done = 0
+    while True:
+        async with conn.transaction():
+            ids = [r["execution_id"] for r in await conn.fetch(QUEUED_REFOLDS, REFOLD_CHUNK)]
+            if not ids:
+                return done
+            await lock_executions(conn, ids)
+            rows = [row for x in sorted(ids) if (row := await refold(conn, x)) is not None]
+            await write_rows(conn, rows)
+            await conn.execute("DELETE FROM refolds WHERE execution_id = ANY($1::text[])", ids)
+        done += len(ids)
+
+
+async def write_rows(conn: asyncpg.Connection, rows: list[ExecutionRow]) -> None:
+    """Insert or update the executions rows, then their approvals."""
+    new = [r for r in rows if r.is_new]
+    old = [r for r in rows if not r.is_new]
+    if new:
+        await conn.execute(INSERT_ROWS, *_insert_columns(new))
+    if old:
+        await conn.execute(UPDATE_ROWS, *_update_columns(old))
+    await write_approvals(conn, rows)
+
+
+def _insert_columns(rows: list[ExecutionRow]) -> list[list[Any]]:
+    return [
+        *_columns(rows, "execution_id", "tenant", "workflow_id", "workflow_version", "status"),
+        [r.initial_input_json for r in rows],
+        [r.state_json for r in rows],
+        *_columns(rows, "last_sequence", "error", "started_at", "updated_at", "completed_at"),
+        *_columns(rows, "input_tokens", "output_tokens", "cost_usd"),
+        [r.fold_state_json() for r in rows],
+    ]
+
+
+def _update_columns(rows: list[ExecutionRow]) -> list[list[Any]]:
+    return [
+        *_columns(rows, "execution_id", "status"),
+        [r.state_json if r.state_dirty else None for r in rows],
+        *_columns(rows, "last_sequence", "error", "updated_at", "completed_at"),
+        *_columns(rows, "input_tokens", "output_tokens", "cost_usd"),
+        [r.fold_state_json() if r.fold_dirty else None for r in rows],
+    ]
+
+
+def _columns(rows: Sequence[object], *names: str) -> list[list[Any]]:
+    return [[getattr(r, name) for r in rows] for name in names]
+
+
+async def write_approvals(conn: asyncpg.Connection, rows: list[ExecutionRow]) -> None:
+    created = [(r, a) for r in rows for a in r.approvals.values() if a.is_new]
+    resolved = [(r, a) for r in rows for a in r.approvals.values() if not a.is_new]
+    if created:
+        await conn.execute(INSERT_APPROVALS, *_approval_columns(created, full=True))
+    if resolved:
+        await conn.execute(RESOLVE_APPROVALS, *_approval_columns(resolved, full=False))
+
+
+def _approval_columns(pairs: list[tuple[ExecutionRow, Approval]], *, full: bool) -> list[list[Any]]:
+    approvals = [a for _, a in pairs]
+    key: list[list[Any]] = [[r.execution_id for r, _ in pairs], [a.requested_seq for a in approvals]]
+    request: list[list[Any]] = [
+        [r.tenant for r, _ in pairs],
+        *_columns(approvals, "node_id", "tool_name", "approver", "context_json", "requested_at"),
+    ]
+    outcome = _columns(approvals, "status", "user_id", "comment", "decided_seq", "decided_at")
+    return [*key, *request, *outcome] if full else [*key, *outcome]

@@ -1,0 +1,45 @@
+"""Request decoding and keyset paging shared by the store's queries."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from jamjet_common.codec import decode
+from jamjet_common.errors import ContractError
+
+Q = TypeVar("Q")
+MAX_QUERY_BYTES = 16 * 1024
+MAX_PAGE = 1000
+
+
+def request(data: bytes, type_: type[Q], what: str) -> Q:
+    return decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
+
+
+def check_range(name: str, value: int, low: int, high: int, code: str) -> None:
+    if not low <= value <= high:
+        raise ContractError(f"{name} must be between {low} and {high}, not {value}", code=code)
+
+
+def keyset_sql(
+    select: str,
+    key: tuple[str, ...],
+    filters: list[tuple[str, str]],
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """A newest-first page by ``key`` after the cursor's key (each filter combination is its own plan)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in filters:
+        args.append(value)
+        clauses.append(f"{column} = ${len(args)}")
+    if after is not None:
+        first = len(args) + 1
+        args.extend(after)
+        params = ", ".join(f"${i}" for i in range(first, len(args) + 1))
+        clauses.append(f"({', '.join(key)}) < ({params})")
+    args.append(limit + 1)
+    condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = ", ".join(f"{column} DESC" for column in key)
+    return f"{select} {condition} ORDER BY {order} LIMIT ${len(args)}", args
