@@ -158,6 +158,31 @@ class PolicyRequest(_Msg, frozen=True):
     workflow_policy: PolicySetIr | None = None
     execution_id: str | None = None
     workflow_id: str | None = None
+    budget: dict[str, Any] | None = None
+    """The execution state's ``__budget`` (BudgetState fields): the counters autonomy checks use."""
+
+
+class AutonomyOutcome(_Msg, frozen=True):
+    """Why an agent's autonomy rules stopped or held a node (``PolicyDecision.autonomy``)."""
+
+    decision: Literal["trip_circuit_breaker", "escalate_limit", "require_tool_approval"]
+    agent_ref: str
+    """The agent's URI."""
+    escalation_target: str
+    """``human_approval`` or ``supervisor_agent:<id>``."""
+    reason: str | None = None
+    """EscalationRequired's reason: ``circuit_breaker`` or ``autonomy_limit:<limit_type>``."""
+    limit_type: str | None = None
+    """``max_iterations``, ``max_tool_calls``, ``cost_budget`` or ``token_budget``."""
+    limit_value: int | float | None = None
+    actual_value: int | float | None = None
+    consecutive_errors: int | None = None
+    threshold: int | None = None
+    tool_name: str | None = None
+    """The tool a guided agent needs approval for."""
+    escalation_mode: Literal["fail", "approval"] = "fail"
+    """``approval``: open a human approval instead of failing the node (agent label
+    ``jamjet.escalation: approval``, only with the ``human_approval`` target)."""
 
 
 class PolicyDecision(_Msg, frozen=True):
@@ -166,6 +191,9 @@ class PolicyDecision(_Msg, frozen=True):
     approver: str | None = None
     policy_scope: str | None = None
     tool_name: str | None = None
+    autonomy: AutonomyOutcome | None = None
+    """Set when an agent's autonomy rules decided: ``decision`` is then ``block`` (trip, escalate) or
+    ``require_approval`` (a guided agent's tool), so a worker that ignores this field fails closed."""
     ok: bool = True
 
 
@@ -199,6 +227,20 @@ class DeadLettersQuery(_Msg, frozen=True):
     limit: int = 100
     after: str | None = None
     """Opaque cursor from the previous page's ``next``."""
+
+
+class ApprovalsQuery(_Msg, frozen=True):
+    execution_id: str | None = None
+    tenant: str | None = None
+    status: str = "pending"
+    """``pending``, ``approved``, ``rejected``, ``closed`` (ended undecided), or ``all``."""
+    limit: int = 100
+    after: str | None = None
+    """Opaque cursor from the previous page's ``next``."""
+
+
+class TenantUsageQuery(_Msg, frozen=True):
+    tenant: str
 
 
 class WorkflowQuery(_Msg, frozen=True):
