@@ -108,10 +108,8 @@ class Progress:
                     self.in_flight[node_id].started = True
             case NodeCompleted():
                 self._completed(event.kind)
-            case NodeFailed(node_id=node_id, retryable=False, error=error):
-                if self.in_flight.pop(node_id, None) is not None:
-                    self.failed[node_id] = error
-                    self._unhold(node_id)
+            case NodeFailed(node_id=node_id, retryable=retryable, error=error):
+                self._failed(node_id, error, retryable)
             case NodeSkipped(node_id=node_id):
                 self.in_flight.pop(node_id, None)
                 self.skipped.add(node_id)
@@ -125,6 +123,16 @@ class Progress:
                 self._decision(event.kind)
             case _:
                 pass
+
+    def _failed(self, node_id: str, error: str, retryable: bool) -> None:
+        if node_id not in self.in_flight:
+            return
+        self.budget.failed()
+        self.state[BUDGET_KEY] = self.budget.as_state()
+        if not retryable:
+            del self.in_flight[node_id]
+            self.failed[node_id] = error
+            self._unhold(node_id)
 
     def _decision(self, kind: ApprovalReceived) -> None:
         if self.held.pop(kind.node_id, None) is None:
@@ -156,8 +164,7 @@ class Progress:
         self.completed.add(kind.node_id)
         merge_into(self.state, kind.state_patch)
         self.last_completed = kind.node_id
-        if kind.input_tokens or kind.output_tokens or kind.cost_usd:
-            self.budget.add(kind)
+        if self.budget.completed(kind):
             self.state[BUDGET_KEY] = self.budget.as_state()
         if isinstance(kind.output, dict) and isinstance(kind.output.get("excluded_targets"), list):
             self.excluded[kind.node_id] = {str(t) for t in kind.output["excluded_targets"]}

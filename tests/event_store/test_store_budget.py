@@ -140,7 +140,7 @@ async def test_budget_and_totals_through_the_store(
         "total_input_tokens": 103,
         "total_output_tokens": 24,
         "total_cost_usd": 0.001 + 0.1,
-        "iteration_count": 0,
+        "iteration_count": 2,  # a and d reported tokens: two model turns
         "tool_call_count": 0,
         "consecutive_error_count": 0,
         "circuit_breaker_tripped": False,
