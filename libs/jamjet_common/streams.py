@@ -35,6 +35,8 @@ PROGRESS = "JAMJET_PROGRESS"
 SCHEDULER_TIMERS_CONSUMER = "jamjet-scheduler-timers"
 KV_WORKFLOWS = "jamjet_workflows"
 KV_TENANTS = "jamjet_tenants"
+KV_AGENTS = "jamjet_agents"
+"""The agent registry: ``<agent id>`` -> the agent record, ``uri.<sha256 of the uri>`` -> the agent id."""
 KV_OUTCOMES = "jamjet_outcomes"
 """One key per node dispatch (``<execution_id>.<dispatch>``), created by the worker that commits its
 outcome: the first writer wins, whatever the duplicate window."""
@@ -144,7 +146,7 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits) -> None:
     """Create or update every stream and KV bucket; safe to call from every service at start."""
     for config in stream_configs(limits):
         await ensure_stream(js, config)
-    for bucket in (KV_WORKFLOWS, KV_TENANTS):
+    for bucket in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS):
         await ensure_kv(js, bucket, limits)
     await ensure_kv(js, KV_OUTCOMES, limits, ttl=limits.work_max_age_secs)
 

@@ -17,10 +17,12 @@ CMD_START = f"{CMD_PREFIX}.executions.start"
 CMD_CANCEL = f"{CMD_PREFIX}.executions.cancel"
 CMD_APPROVALS = f"{CMD_PREFIX}.approvals"
 CMD_TENANTS = f"{CMD_PREFIX}.tenants"
+CMD_AGENTS = f"{CMD_PREFIX}.agents"
 CMD_ALL = f"{CMD_PREFIX}.>"
 SCHEDULER_CMD_FILTERS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS]
 TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
-CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS]
+AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>"]
+CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS, *AGENT_CMD_FILTERS]
 """Only known command families are stored; anything else under jamjet.cmd gets an immediate error."""
 
 EVENTS_ALL = f"{PREFIX}.events.>"
@@ -86,6 +88,10 @@ def store(query: str) -> str:
 
 def tenant_cmd(action: str) -> str:
     return f"{CMD_TENANTS}.{action}"
+
+
+def agent_cmd(action: str) -> str:
+    return f"{CMD_AGENTS}.{action}"
 
 
 def parse_events_subject(subject: str) -> tuple[str, str]:

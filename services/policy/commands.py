@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from jamjet_common import codec, subjects
-from jamjet_common.errors import PayloadTooLargeError
+from jamjet_common import subjects
 from jamjet_common.ir import PolicySetIr
-from services.policy.errors import UnknownCommandError
+from services.policy.dispatch import Handler, decode_body, dispatch
 from services.policy.tenants import Tenant, TenantStatus, TenantStore, now
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -61,22 +60,14 @@ class TenantCommands:
 
     async def execute(self, action: str, data: bytes) -> dict[str, Any]:
         """Run ``action`` with body ``data``; raises a ContractError for anything it cannot accept."""
-        if len(data) > self.max_bytes:
-            raise PayloadTooLargeError(
-                f"tenants.{action} command is {len(data)} bytes; the limit is {self.max_bytes} bytes"
-            )
-        handlers: dict[str, Callable[[bytes], Awaitable[dict[str, Any]]]] = {
+        handlers: dict[str, Handler] = {
             "create": self.create,
             "update": self.update,
             "suspend": self.suspend,
             "get": self.get,
             "list": self.list,
         }
-        handler = handlers.get(action)
-        if handler is None:
-            known = ", ".join(handlers)
-            raise UnknownCommandError(f"unknown tenant command '{action}'; known: {known}")
-        return await handler(data)
+        return await dispatch("tenants", action, data, self.max_bytes, handlers)
 
     async def create(self, data: bytes) -> dict[str, Any]:
         body = self._decode(data, CreateTenant, "create")
@@ -115,8 +106,7 @@ class TenantCommands:
         return {"tenants": self.store.all()}
 
     def _decode(self, data: bytes, type_: type[B], action: str) -> B:
-        # An empty body is an empty object: `nats req jamjet.cmd.tenants.list ""` should work.
-        body = codec.decode(data.strip() or b"{}", type_, what=f"tenants.{action} command")
+        body = decode_body(data, type_, f"tenants.{action} command")
         if isinstance(body, CreateTenant | UpdateTenant | TenantRef):
             subjects.check_token(body.id, "tenant id")
         return body

@@ -15,3 +15,15 @@ class TenantExistsError(ConflictError):
 
 class UnknownCommandError(ContractError):
     code = "unknown_command"
+
+
+class UnknownAgentError(NotFoundError):
+    code = "unknown_agent"
+
+
+class AgentExistsError(ConflictError):
+    code = "agent_exists"
+
+
+class InvalidTransitionError(ConflictError):
+    code = "invalid_transition"

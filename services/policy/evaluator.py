@@ -97,12 +97,12 @@ def tool_names(kind: NodeKind) -> tuple[str, ...]:
         case JavaFnNode(class_name=class_name, method=method):
             return (f"{class_name}.{method}",)
         case AgentToolNode(agent=agent):
-            name = _explicit_agent(agent)
+            name = explicit_agent(agent)
             return (name,) if name else ()
     return ()
 
 
-def _explicit_agent(target: object) -> str | None:
+def explicit_agent(target: object) -> str | None:
     """The agent named by ``{"explicit": "<name>"}``; None for ``"auto"`` (chosen at run time)."""
     if isinstance(target, dict):
         name = target.get("explicit")

@@ -8,6 +8,7 @@ from typing import Protocol
 from jamjet_common import codec, messages, subjects
 from jamjet_common.errors import ContractError
 from jamjet_common.ir import PolicySetIr
+from services.policy.agent_gate import AgentLookup, agent_decision
 from services.policy.errors import UnknownTenantError
 from services.policy.evaluator import EvaluationContext, Scope, evaluate
 from services.policy.tenants import Tenant
@@ -19,17 +20,20 @@ class TenantLookup(Protocol):
     def get(self, tenant_id: str) -> Tenant | None: ...
 
 
-def answer_evaluate(tenants: TenantLookup, data: bytes, max_bytes: int) -> bytes:
+def answer_evaluate(tenants: TenantLookup, agents: AgentLookup, data: bytes, max_bytes: int) -> bytes:
     """The reply to one evaluate request: a PolicyDecision, or a specific error."""
     try:
         request = codec.decode(data, messages.PolicyRequest, what="policy request", max_bytes=max_bytes)
-        decision = decide(tenants, request)
+        decision = decide(tenants, agents, request)
     except ContractError as exc:
         return codec.error_reply(exc.code, exc.message)
     return codec.encode({"ok": True, **codec.to_builtins(decision)})
 
 
-def decide(tenants: TenantLookup, request: messages.PolicyRequest) -> messages.PolicyDecision:
+def decide(
+    tenants: TenantLookup, agents: AgentLookup, request: messages.PolicyRequest
+) -> messages.PolicyDecision:
+    """Tenant status, then the policy sets; only when they allow, the node's agent (if registered)."""
     tenant = tenants.get(subjects.check_token(request.tenant, "tenant"))
     if tenant is None:
         raise UnknownTenantError(f"tenant '{request.tenant}' does not exist")
@@ -43,6 +47,8 @@ def decide(tenants: TenantLookup, request: messages.PolicyRequest) -> messages.P
         )
     else:
         decision = _evaluate(ctx, policy_sets(tenant, request))
+    if decision.decision == "allow":
+        decision = agent_decision(agents, request) or decision
     if decision.decision != "allow":
         logger.info(
             "policy %s for node %s of execution %s (tenant %s, scope %s): %s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -19,21 +19,12 @@ from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.streams import KV_TENANTS, StreamLimits, ensure_streams
 from services.policy.service import PolicyService
 from services.policy.tenants import Tenant, now
-from tests.harness import running, service_env
+from tests.harness import running
 from tests.helpers import eventually
+from tests.policy.support import build
 
 TOOL_NODE = {"id": "cleanup", "kind": {"type": "tool", "tool_ref": "delete_file"}}
 MODEL_NODE = {"id": "think", "kind": {"type": "model", "model_ref": "gpt-4o"}}
-
-
-def build(nats_url: str, **extra: str) -> PolicyService:
-    return PolicyService.from_env(Env(service_env(nats_url, **extra)))
-
-
-@pytest.fixture
-async def policy(nats_url: str) -> AsyncIterator[PolicyService]:
-    async with running(build(nats_url)) as service:
-        yield service
 
 
 async def request(nc: NATS, subject: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +185,7 @@ async def test_replicas_see_each_others_writes(nats_url: str, nc: NATS) -> None:
 
 
 async def test_concurrent_updates_are_not_lost(nats_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="services.policy.tenants")
+    caplog.set_level(logging.INFO, logger="services.policy")
     async with running(build(nats_url)) as first, running(build(nats_url)) as second:
         at = now()
         await first.tenants.create(Tenant(id="acme", name="acme", created_at=at, updated_at=at))
