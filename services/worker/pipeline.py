@@ -1,30 +1,40 @@
 """What a worker does with one delivered work item, from decoding it to settling it.
 
-decode -> already settled? -> policy -> NodeStarted -> run the node -> outcome event -> ack/nak/term.
-Policy is asked before NodeStarted is appended, so that an unreachable policy service (the item is
-redelivered a little later) does not fill the log with starts of nodes that never ran.
+decode -> [redelivered: what the log says decides] -> policy -> NodeStarted -> run the node -> end
+(``outcomes.py``) -> ack/nak/term. Policy is asked before NodeStarted is appended, so that an
+unreachable policy service (the item is redelivered a little later) neither fills the log with starts
+of nodes that never ran nor uses up attempts, which are counted from NodeStarted events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
+from jamjet_common import streams
 from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
+from jamjet_common.eventlog import EventLog
 from jamjet_common.messages import PolicyDecision, WorkItem
 from jamjet_common.subjects import check_token
-from services.worker import retry
-from services.worker.executors import ExecutionContext, ExecutionResult, ExecutorRegistry
-from services.worker.failures import Failure
+from services.worker.cancellation import Cancellations, Cancelled
+from services.worker.claims import OutcomeClaims
+from services.worker.commit import OutcomeCommitter
+from services.worker.deadletter import DeadLetters
+from services.worker.executors import ExecutionContext, ExecutorRegistry
 from services.worker.heartbeat import heartbeat
+from services.worker.history import Attempt
+from services.worker.outcomes import AttemptEnds
 from services.worker.policy_client import PolicyClient, PolicyRefusedError, PolicyUnavailableError
 from services.worker.recorder import NodeRecorder
 from services.worker.runner import Success, run_node
-from services.worker.settle import DONE, DROP, Verdict, settle
+from services.worker.settle import DONE, Verdict, settle
 
 logger = logging.getLogger(__name__)
 SERVICE = "worker"
@@ -39,30 +49,45 @@ def decode_item(data: bytes) -> WorkItem:
 
 
 def approved_by_the_approval_flow(item: WorkItem) -> bool:
-    """Whether a human already approved this dispatch's node.
+    """Whether a human already approved this dispatch's node (the scheduler says so on the item)."""
+    return item.approved_by is not None
 
-    Answering it (from the log's ApprovalReceived events) belongs to the approval flow, which is not
-    built yet; until then every gated node is held.
-    """
-    return False
+
+@dataclass(frozen=True, slots=True)
+class PipelineParts:
+    nc: Client
+    recorder: NodeRecorder
+    committer: OutcomeCommitter
+    policy: PolicyClient
+    registry: ExecutorRegistry
+    cancels: Cancellations
+
+
+async def build_parts(
+    nc: Client,
+    js: JetStreamContext,
+    registry: ExecutorRegistry,
+    *,
+    worker_id: str,
+    max_msg_bytes: int,
+    policy_timeout_secs: float,
+    cancels: Cancellations | None = None,
+) -> PipelineParts:
+    recorder = NodeRecorder(EventLog(nc, js), worker_id, max_msg_bytes)
+    claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES))
+    committer = OutcomeCommitter(recorder, claims, DeadLetters(js, worker_id, max_msg_bytes))
+    policy = PolicyClient(nc, policy_timeout_secs)
+    return PipelineParts(nc, recorder, committer, policy, registry, cancels or Cancellations())
 
 
 class Pipeline:
     def __init__(
-        self,
-        nc: Client,
-        recorder: NodeRecorder,
-        policy: PolicyClient,
-        registry: ExecutorRegistry,
-        *,
-        worker_id: str,
-        heartbeat_secs: float,
-        policy_retry_secs: float,
+        self, parts: PipelineParts, *, worker_id: str, heartbeat_secs: float, policy_retry_secs: float
     ) -> None:
-        self._nc = nc
-        self._recorder = recorder
-        self._policy = policy
-        self._registry = registry
+        self._parts = parts
+        self._recorder = parts.recorder
+        self._cancels = parts.cancels
+        self._ends = AttemptEnds(parts.recorder, parts.committer)
         self._worker_id = worker_id
         self._heartbeat_secs = heartbeat_secs
         self._policy_retry_secs = policy_retry_secs
@@ -71,74 +96,70 @@ class Pipeline:
         try:
             item = decode_item(msg.data)
         except ContractError as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), SERVICE)
+            await dead_letter_decode(self._parts.nc, msg, str(exc), SERVICE)
             return
-        attempt = msg.metadata.num_delivered - 1
+        attempt = Attempt()
         async with heartbeat(msg, self._heartbeat_secs, f"{item.execution_id}/{item.node_id}"):
-            verdict = await self.handle(item, attempt)
+            try:
+                verdict = await self.handle(item, attempt, redelivered=msg.metadata.num_delivered > 1)
+            except asyncio.CancelledError:
+                await self._ends.released(item, attempt)
+                raise
         await settle(msg, verdict)
 
-    async def handle(self, item: WorkItem, attempt: int) -> Verdict:
-        if attempt > 0 and await self._recorder.settled(item):
+    async def handle(self, item: WorkItem, attempt: Attempt, *, redelivered: bool = False) -> Verdict:
+        """Run one delivery of ``item``; ``attempt`` is filled in as the attempt becomes known."""
+        if redelivered or self._cancels.cancelled(item.execution_id):
+            verdict = await self._review(item, attempt)
+            if verdict is not None:
+                return verdict
+        return await self._attempt(item, attempt)
+
+    async def _review(self, item: WorkItem, attempt: Attempt) -> Verdict | None:
+        """What the dispatch's history decides before anything runs; None: run the next attempt."""
+        history = await self._recorder.history(item)
+        if history.outcome is not None:
             logger.info("%s/%s: dispatch %d already settled", item.execution_id, item.node_id, item.dispatch)
             return DONE
+        if (verdict := await self._parts.committer.recover(item)) is not None:
+            return verdict
+        if history.execution_cancelled or self._cancels.cancelled(item.execution_id):
+            return await self._ends.cancelled(item)
+        if (lapsed := history.lapsed) is not None:
+            return await self._ends.lapsed(item, lapsed)
+        next_attempt = history.next_attempt
+        attempt.number, attempt.spent = next_attempt.number, next_attempt.spent
+        return None
+
+    async def _attempt(self, item: WorkItem, attempt: Attempt) -> Verdict:
         try:
-            decision = await self._policy.evaluate(item)
+            decision = await self._parts.policy.evaluate(item)
         except PolicyUnavailableError as exc:
             logger.warning("%s/%s: not run: %s", item.execution_id, item.node_id, exc)
             return Verdict.redeliver(self._policy_retry_secs)
         except PolicyRefusedError as exc:
-            await self._recorder.started(item, attempt)
-            return await self._failed(item, attempt, Failure(exc.message, retryable=False))
-        await self._recorder.started(item, attempt)
+            await self._recorder.started(item, attempt.number)
+            return await self._ends.fatal(item, attempt, exc.message)
+        await self._recorder.started(item, attempt.number)
         return await self._decided(item, attempt, decision)
 
-    async def _decided(self, item: WorkItem, attempt: int, decision: PolicyDecision) -> Verdict:
+    async def _decided(self, item: WorkItem, attempt: Attempt, decision: PolicyDecision) -> Verdict:
         if decision.decision == "block":
-            return await self._blocked(item, attempt, decision)
+            await self._recorder.violation(item, decision)
+            return await self._ends.fatal(item, attempt, f"blocked by policy: {decision.reason or 'blocked'}")
         if decision.decision == "require_approval" and not approved_by_the_approval_flow(item):
             await self._recorder.approval_required(item, decision)
             logger.info("%s/%s: held for approval", item.execution_id, item.node_id)
             return DONE
         return await self._run(item, attempt)
 
-    async def _blocked(self, item: WorkItem, attempt: int, decision: PolicyDecision) -> Verdict:
-        await self._recorder.violation(item, decision)
-        reason = decision.reason or "blocked"
-        return await self._failed(item, attempt, Failure(f"blocked by policy: {reason}", retryable=False))
-
-    async def _run(self, item: WorkItem, attempt: int) -> Verdict:
-        ctx = ExecutionContext(item=item, attempt=attempt, worker_id=self._worker_id)
-        outcome = await run_node(self._registry, ctx)
+    async def _run(self, item: WorkItem, attempt: Attempt) -> Verdict:
+        ctx = ExecutionContext(item=item, attempt=attempt.number, worker_id=self._worker_id)
+        attempt.running = True
+        outcome = await self._cancels.guard(item.execution_id, run_node(self._parts.registry, ctx))
+        attempt.running = False
+        if isinstance(outcome, Cancelled):
+            return await self._ends.cancelled(item)
         if isinstance(outcome, Success):
-            return await self._succeeded(item, attempt, outcome.result)
-        return await self._failed(item, attempt, outcome)
-
-    async def _succeeded(self, item: WorkItem, attempt: int, result: ExecutionResult) -> Verdict:
-        kind = self._recorder.completion(item, result)
-        if (problem := self._recorder.oversize(kind)) is not None:
-            return await self._failed(item, attempt, Failure(problem, retryable=False))
-        await self._recorder.completed(item, kind)
-        logger.info("%s/%s: completed in %d ms", item.execution_id, item.node_id, result.duration_ms)
-        return DONE
-
-    async def _failed(self, item: WorkItem, attempt: int, failure: Failure) -> Verdict:
-        """Retryable with attempts left: record and redeliver later. Otherwise: record and drop."""
-        delay = retry.next_delay(item.retry, attempt, failure.retry_after) if failure.retryable else None
-        if delay is not None:
-            await self._recorder.failed(item, attempt, failure.error, retryable=True)
-            logger.info(
-                "%s/%s: attempt %d failed (%s); retry in %.2fs",
-                item.execution_id,
-                item.node_id,
-                attempt,
-                failure.error,
-                delay,
-            )
-            return Verdict.redeliver(delay)
-        error = failure.error
-        if failure.retryable:
-            error = f"exhausted {retry.max_attempts(item.retry)} attempts: {error}"
-        await self._recorder.failed(item, attempt, error, retryable=False)
-        logger.warning("%s/%s: failed: %s", item.execution_id, item.node_id, error)
-        return DROP
+            return await self._ends.succeeded(item, attempt, outcome.result)
+        return await self._ends.failed(item, attempt, outcome)

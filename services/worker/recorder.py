@@ -1,9 +1,10 @@
 """The events a worker appends for a node dispatch, each with its deduplication id.
 
-``Nats-Msg-Id``s make a repeated append of the same fact a no-op: one outcome per dispatch
-(``<execution_id>:<dispatch>:outcome``), one retryable failure per attempt. Outside JetStream's
-duplicate window, :meth:`NodeRecorder.settled` reads the log so that a redelivered item whose outcome
-is already recorded is not run again.
+``Nats-Msg-Id``s make a repeated append of the same fact a no-op, so that two workers cannot record it
+twice: one outcome per dispatch (``<execution_id>:<dispatch>:outcome``), one start, one failure and one
+retry per attempt (``…:started:<n>``, ``…:failed:<n>``, ``…:retry:<n+1>``). Outside JetStream's
+duplicate window the outcome claims (``claims.py``) and the dispatch history (``history.py``) keep an
+outcome single.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from jamjet_common.codec import ENCODER
 from jamjet_common.eventlog import EventLog, Tail
 from jamjet_common.events import (
     EventKind,
-    NodeCancelled,
     NodeCompleted,
     NodeFailed,
-    NodeScheduled,
-    NodeSkipped,
     NodeStarted,
     PolicyViolation,
+    RetryScheduled,
     ToolApprovalRequired,
 )
 from jamjet_common.messages import PolicyDecision, WorkItem
 from services.worker.executors import ExecutionResult
+from services.worker.history import DispatchHistory, read_history
 
 logger = logging.getLogger(__name__)
 ENVELOPE_BYTES = 1024
@@ -72,13 +72,19 @@ class NodeRecorder:
             return None
         return f"node result is {size} bytes; an event may carry at most {self._max_kind_bytes} bytes"
 
-    async def completed(self, item: WorkItem, kind: NodeCompleted) -> None:
+    async def outcome(self, item: WorkItem, kind: EventKind) -> None:
+        """The dispatch's one outcome; only its claimant (or a worker finishing the claim) appends it."""
         await self._append(item, kind, outcome_id(item))
 
-    async def failed(self, item: WorkItem, attempt: int, error: str, *, retryable: bool) -> None:
-        kind = NodeFailed(node_id=item.node_id, error=error, attempt=attempt, retryable=retryable)
-        msg_id = f"{item.item_id}:failed:{attempt}" if retryable else outcome_id(item)
-        await self._append(item, kind, msg_id)
+    async def retrying(self, item: WorkItem, attempt: int, error: str, delay: float) -> None:
+        """Attempt ``attempt`` failed and the next one runs in ``delay`` seconds."""
+        await self.attempt_failed(item, attempt, error)
+        kind = RetryScheduled(node_id=item.node_id, attempt=attempt + 1, delay_ms=round(delay * 1000))
+        await self._append(item, kind, f"{item.item_id}:retry:{attempt + 1}")
+
+    async def attempt_failed(self, item: WorkItem, attempt: int, error: str) -> None:
+        kind = NodeFailed(node_id=item.node_id, error=error, attempt=attempt, retryable=True)
+        await self._append(item, kind, f"{item.item_id}:failed:{attempt}")
 
     async def violation(self, item: WorkItem, decision: PolicyDecision) -> None:
         kind = PolicyViolation(
@@ -98,24 +104,10 @@ class NodeRecorder:
         )
         await self._append(item, kind, f"{item.item_id}:approval")
 
-    async def settled(self, item: WorkItem) -> bool:
-        """Whether this dispatch already has its outcome (or approval hold) in the log."""
-        async for event, _ in self._log.read(item.tenant, item.execution_id):
-            if event.sequence <= item.dispatch or event.kind.node != item.node_id:
-                continue
-            if isinstance(event.kind, NodeScheduled):
-                return False
-            if _settles(event.kind):
-                return True
-        return False
+    async def history(self, item: WorkItem) -> DispatchHistory:
+        return await read_history(self._log, item)
 
     async def _append(self, item: WorkItem, kind: EventKind, msg_id: str) -> None:
         appended = await self._log.append(item.tenant, item.execution_id, kind, msg_id=msg_id)
         if appended.duplicate:
             logger.info("%s/%s: %s was recorded already", item.execution_id, item.node_id, kind.tag)
-
-
-def _settles(kind: EventKind) -> bool:
-    if isinstance(kind, NodeFailed):
-        return not kind.retryable
-    return isinstance(kind, NodeCompleted | NodeSkipped | NodeCancelled | ToolApprovalRequired)

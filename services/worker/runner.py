@@ -7,7 +7,7 @@ import dataclasses
 import time
 
 from services.worker.executors import ExecutionContext, ExecutionResult, ExecutorRegistry
-from services.worker.failures import Failure, classify
+from services.worker.failures import TIMEOUT, Failure, classify
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ async def run_node(registry: ExecutorRegistry, ctx: ExecutionContext) -> Success
             result = await executor.execute(ctx)
     except Exception as exc:
         if timer.expired():
-            return Failure(f"node timed out after {timeout:g}s", retryable=True)
+            return Failure(f"node timed out after {timeout:g}s", retryable=True, error_class=TIMEOUT)
         return classify(exc)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     return Success(dataclasses.replace(result, duration_ms=result.duration_ms or elapsed_ms))

@@ -17,14 +17,12 @@ from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
 from jamjet_common.config import CommonConfig, Env
-from jamjet_common.eventlog import EventLog
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
+from services.worker.cancellation import Cancellations
 from services.worker.config import WorkerConfig
 from services.worker.executors import ExecutorRegistry, builtin_registry
-from services.worker.pipeline import Pipeline
-from services.worker.policy_client import PolicyClient
-from services.worker.recorder import NodeRecorder
+from services.worker.pipeline import Pipeline, build_parts
 from services.worker.settle import RELEASE, Verdict, settle
 from services.worker.slots import Slots
 
@@ -55,6 +53,8 @@ class WorkerService(Service):
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pipeline: Pipeline | None = None
+        self.cancellations = Cancellations()
+        """Executions this worker heard were cancelled, and their running nodes."""
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -67,15 +67,23 @@ class WorkerService(Service):
         return self.common.instance_id
 
     async def start(self) -> None:
-        self._pipeline = Pipeline(
+        parts = await build_parts(
             self.nc,
-            NodeRecorder(EventLog(self.nc, self.js), self.worker_id, self.limits.max_msg_bytes),
-            PolicyClient(self.nc, self.config.policy_timeout_secs),
+            self.js,
             self.registry,
+            worker_id=self.worker_id,
+            max_msg_bytes=self.limits.max_msg_bytes,
+            policy_timeout_secs=self.config.policy_timeout_secs,
+            cancels=self.cancellations,
+        )
+        self._pipeline = Pipeline(
+            parts,
             worker_id=self.worker_id,
             heartbeat_secs=self.config.heartbeat_secs,
             policy_retry_secs=self.config.policy_retry_secs,
         )
+        # Before any fetch: a notice must not slip past an item this worker is about to run.
+        await self.nc.subscribe(subjects.CANCEL_ALL, cb=self.cancellations.on_message)
         for queue in self.config.queues:
             self._subs[queue] = await self._bind(queue)
         logger.info(

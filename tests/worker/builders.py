@@ -37,6 +37,7 @@ def work_item(
     workflow_policy: PolicySetIr | None = None,
     tenant: str = "default",
     queue_type: str | None = None,
+    approved_by: str | None = None,
 ) -> WorkItem:
     return WorkItem(
         execution_id=execution_id or new_execution_id(),
@@ -50,4 +51,5 @@ def work_item(
         workflow_policy=workflow_policy,
         retry=retry,
         timeout_secs=timeout_secs,
+        approved_by=approved_by,
     )

@@ -63,16 +63,20 @@ class Dispatcher:
         self.log = EventLog(nc, js)
 
     async def dispatch(self, node: NodeDef, state: dict[str, Any] | None = None, **fields: Any) -> WorkItem:
+        item = await self.schedule(node, state, **fields)
+        await self.publish(item)
+        return item
+
+    async def schedule(self, node: NodeDef, state: dict[str, Any] | None = None, **fields: Any) -> WorkItem:
+        """Record the dispatch in the log and return its work item, without publishing it."""
         draft = work_item(node, state, **fields)
         started = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input=draft.state)
         await self.log.append(draft.tenant, draft.execution_id, started)
         scheduled = NodeScheduled(node_id=node.id, queue_type=node.kind.queue_type)
         appended = await self.log.append(draft.tenant, draft.execution_id, scheduled)
-        item = work_item(
+        return work_item(
             node, state, **{**fields, "execution_id": draft.execution_id, "dispatch": appended.event.sequence}
         )
-        await self.publish(item)
-        return item
 
     async def publish(self, item: WorkItem) -> None:
         data = ENCODER.encode(item)

@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from jamjet_common.errors import FatalError, RetryableError
@@ -103,3 +104,53 @@ async def occupy(state: dict[str, Any]) -> dict[str, Any]:
     finally:
         running[key] -= 1
     return {}
+
+
+async def hang_once(state: dict[str, Any]) -> dict[str, Any]:
+    """Hangs (until its process dies) the first time any process calls it for ``state["marker"]``."""
+    if await asyncio.to_thread(_first_to_mark, Path(str(state["marker"]))):
+        await asyncio.sleep(3600)
+    _count(state)
+    return {"survived": True}
+
+
+def fail_with_class(state: dict[str, Any]) -> dict[str, Any]:
+    """Raises a RetryableError of class ``state["class"]`` for its first ``state["fail_times"]`` calls."""
+    if _count(state) <= int(state.get("fail_times", 1)):
+        raise RetryableError("classified failure", error_class=str(state["class"]))
+    return {"recovered": True}
+
+
+def rate_limited(state: dict[str, Any]) -> dict[str, Any]:
+    """Rate-limited on its first call, asking to wait ``state["retry_after"]`` seconds."""
+    if _count(state) == 1:
+        raise RetryableError(
+            "429 too many requests", error_class="rate_limit", retry_after=float(state["retry_after"])
+        )
+    return {"served": True}
+
+
+async def late_first(state: dict[str, Any]) -> dict[str, Any]:
+    """The first call takes ``state["secs"]``; later ones answer at once. The output says which."""
+    if _count(state) == 1:
+        await asyncio.sleep(float(state["secs"]))
+        return {"by": "first"}
+    return {"by": "later"}
+
+
+async def hang_then_fail_once(state: dict[str, Any]) -> dict[str, Any]:
+    """Call 1 hangs until cancelled, call 2 fails with a retryable error, call 3 succeeds."""
+    call = _count(state)
+    if call == 1:
+        await asyncio.sleep(3600)
+    if call == 2:
+        raise ConnectionError("flaky link")
+    return {"third_time": True}
+
+
+def _first_to_mark(marker: Path) -> bool:
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        return False
+    return True

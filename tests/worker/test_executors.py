@@ -145,7 +145,7 @@ async def test_success_records_the_duration() -> None:
 async def test_node_timeout_is_a_retryable_failure() -> None:
     ctx = ctx_for(fn_node("slow"), {"secs": 30, "key": "unit-timeout"}, timeout=0.2)
     outcome = await asyncio.wait_for(run_node(builtin_registry(), ctx), timeout=5)
-    assert outcome == Failure("node timed out after 0.2s", retryable=True)
+    assert outcome == Failure("node timed out after 0.2s", retryable=True, error_class="timeout")
 
 
 async def test_timeout_raised_by_the_function_itself_is_not_the_node_timeout() -> None:
@@ -156,16 +156,28 @@ async def test_timeout_raised_by_the_function_itself_is_not_the_node_timeout() -
     registry = ExecutorRegistry()
     registry.register("python_fn", Raises())
     outcome = await run_node(registry, ctx_for(fn_node("x"), timeout=10))
-    assert outcome == Failure("TimeoutError: db too slow", retryable=True)
+    assert outcome == Failure("TimeoutError: db too slow", retryable=True, error_class="timeout")
 
 
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (RetryableError("busy", retry_after=2.5), Failure("busy", retryable=True, retry_after=2.5)),
+        (
+            RetryableError("slow down", retry_after=2.5, error_class="rate_limit"),
+            Failure("slow down", retryable=True, retry_after=2.5, error_class="rate_limit"),
+        ),
         (RetryableError("busy"), Failure("busy", retryable=True)),
-        (TimeoutError("slow"), Failure("TimeoutError: slow", retryable=True)),
-        (ConnectionResetError("reset"), Failure("ConnectionResetError: reset", retryable=True)),
+        (RetryableError("5xx", error_class="server_error"), Failure("5xx", True, error_class="server_error")),
+        (TimeoutError("slow"), Failure("TimeoutError: slow", retryable=True, error_class="timeout")),
+        (
+            ConnectionResetError("reset"),
+            Failure("ConnectionResetError: reset", retryable=True, error_class="connection_reset"),
+        ),
+        (
+            ConnectionRefusedError("refused"),
+            Failure("ConnectionRefusedError: refused", retryable=True, error_class="io_error"),
+        ),
+        (OSError("disk gone"), Failure("OSError: disk gone", retryable=True, error_class="io_error")),
         (FatalError("no way"), Failure("no way", retryable=False)),
         (ValueError("bad"), Failure("ValueError: bad", retryable=False)),
         (KeyError("name"), Failure("KeyError: 'name'", retryable=False)),

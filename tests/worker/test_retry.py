@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from jamjet_common.ir import RetryPolicy
-from services.worker.retry import MAX_RETRY_AFTER_SECS, delay_for_attempt, max_attempts, next_delay
+from services.worker.failures import Failure
+from services.worker.retry import (
+    MAX_RETRY_AFTER_SECS,
+    delay_for_attempt,
+    lease_expiry_delay,
+    max_attempts,
+    next_delay,
+    retries,
+)
 
 
 def policy(**fields: object) -> RetryPolicy:
@@ -57,3 +67,34 @@ def test_retry_after_wins_but_is_bounded() -> None:
     assert next_delay(p, 0, -3) == 0.0
     assert next_delay(p, 0, 1e12) == MAX_RETRY_AFTER_SECS
     assert next_delay(p, 2, 7.5) is None
+
+
+@pytest.mark.parametrize(
+    ("retryable_on", "error_class", "retried"),
+    [
+        ([], None, True),
+        ([], "io_error", True),
+        (["timeout"], "timeout", True),
+        (["timeout"], "io_error", False),
+        (["timeout"], None, False),
+        ([{"custom": "quota"}], "quota", True),
+        ([{"custom": "quota"}], "custom", False),
+        (["rate_limit", {"custom": "quota"}], "rate_limit", True),
+    ],
+)
+def test_retryable_on_filters_by_error_class(
+    retryable_on: list[Any], error_class: str | None, retried: bool
+) -> None:
+    failure = Failure("x", retryable=True, error_class=error_class)
+    assert retries(policy(retryable_on=retryable_on), failure) is retried
+
+
+def test_fatal_failures_are_never_retried() -> None:
+    assert not retries(None, Failure("x", retryable=False))
+    assert not retries(
+        policy(retryable_on=["io_error"]), Failure("x", retryable=False, error_class="io_error")
+    )
+
+
+def test_lease_expiry_delay_doubles_up_to_64_seconds() -> None:
+    assert [lease_expiry_delay(n) for n in (1, 2, 3, 6, 7, 100)] == [2.0, 4.0, 8.0, 64.0, 64.0, 64.0]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -14,22 +12,17 @@ from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
 from jamjet_common.config import Env
-from jamjet_common.eventlog import EventLog
 from jamjet_common.events import (
-    Event,
-    EventKind,
     NodeCompleted,
     NodeFailed,
     NodeStarted,
     PolicyViolation,
+    RetryScheduled,
     ToolApprovalRequired,
 )
 from jamjet_common.ir import NodeDef, PolicySetIr, RetryPolicy
 from services.policy.service import PolicyService
-from services.worker.executors import builtin_registry
-from services.worker.pipeline import Pipeline
-from services.worker.policy_client import PolicyClient
-from services.worker.recorder import NodeRecorder
+from services.worker.history import Attempt
 from services.worker.service import WorkerService, consumer_name
 from services.worker.settle import DONE, DROP
 from tests.harness import running, service_env
@@ -37,37 +30,9 @@ from tests.helpers import eventually
 from tests.worker import fns
 from tests.worker.builders import cond_node, fn_node, work_item
 from tests.worker.conftest import Dispatcher, WorkerFactory
+from tests.worker.support import key, outcome, pipeline, queue_empty, tags
 
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff="fixed", initial_delay=0.1, max_delay=1)
-
-
-def key() -> str:
-    return uuid.uuid4().hex
-
-
-def tags(events: list[Event]) -> list[str]:
-    return [e.kind.tag for e in events]
-
-
-def final(kind: EventKind) -> bool:
-    if isinstance(kind, NodeFailed):
-        return not kind.retryable
-    return isinstance(kind, NodeCompleted | ToolApprovalRequired)
-
-
-async def outcome(d: Dispatcher, item: Any, timeout: float = 15) -> list[Event]:
-    """The worker's events for ``item`` once its outcome is in the log."""
-
-    async def settled() -> list[Event] | None:
-        events = await d.node_events(item)
-        return events if events and final(events[-1].kind) else None
-
-    return await eventually(settled, timeout=timeout, message=f"no outcome for {item.execution_id}")
-
-
-async def queue_empty(js: JetStreamContext) -> bool:
-    info = await js.stream_info(streams.WORK)
-    return info.state.messages == 0
 
 
 async def test_python_fn_node_completes_with_its_state_patch(
@@ -132,12 +97,16 @@ async def test_retryable_errors_are_retried_until_success(
     item = await dispatcher.dispatch(fn_node("flaky"), {"key": k, "fail_times": 2}, retry=FAST_RETRY)
     events = await outcome(dispatcher, item)
     assert tags(events) == [
-        "node_started", "node_failed", "node_started", "node_failed", "node_started", "node_completed",
+        "node_started", "node_failed", "retry_scheduled",
+        "node_started", "node_failed", "retry_scheduled",
+        "node_started", "node_completed",
     ]  # fmt: skip
-    failures = [e.kind for e in events if isinstance(e.kind, NodeFailed)]
+    failures = [e.kind for e in events if isinstance(e.kind, NodeFailed | RetryScheduled)]
     assert failures == [
         NodeFailed(node_id="step", error="upstream busy", attempt=0, retryable=True),
+        RetryScheduled(node_id="step", attempt=1, delay_ms=100),
         NodeFailed(node_id="step", error="upstream busy", attempt=1, retryable=True),
+        RetryScheduled(node_id="step", attempt=2, delay_ms=100),
     ]
     assert [e.kind.attempt for e in events if isinstance(e.kind, NodeStarted)] == [0, 1, 2]
     assert events[-1].kind.state_patch == {"flaky_done": True}  # type: ignore[union-attr]
@@ -151,7 +120,7 @@ async def test_exhausted_attempts_fail_the_node_with_the_last_error(
     retry = RetryPolicy(max_attempts=2, backoff="fixed", initial_delay=0.1)
     item = await dispatcher.dispatch(fn_node("always_busy"), {"key": k}, retry=retry)
     events = await outcome(dispatcher, item)
-    assert tags(events) == ["node_started", "node_failed", "node_started", "node_failed"]
+    assert tags(events) == ["node_started", "node_failed", "retry_scheduled", "node_started", "node_failed"]
     assert events[-1].kind == NodeFailed(
         node_id="step",
         error="exhausted 2 attempts: ConnectionError: upstream refused the connection",
@@ -208,12 +177,15 @@ async def test_policy_block_records_the_violation_and_fails_the_node(
     await eventually(lambda: queue_empty(js), message="the blocked item stayed on the WORK stream")
 
 
-async def test_approval_required_holds_the_node(
+async def test_approval_required_holds_the_node_until_a_human_approved_it(
     worker: WorkerService, dispatcher: Dispatcher, js: JetStreamContext
 ) -> None:
-    k = key()
+    k, later = key(), key()
     node = msgspec.structs.replace(fn_node("greet"), policy=PolicySetIr(require_approval_for=["*.greet"]))
     item = await dispatcher.dispatch(node, {"name": "x", "key": k})
+    approved = await dispatcher.dispatch(node, {"name": "y", "key": later}, approved_by="alice")
+    assert tags(await outcome(dispatcher, approved)) == ["node_started", "node_completed"]
+    assert fns.calls[later] == 1
     events = await outcome(dispatcher, item)
     assert tags(events) == ["node_started", "tool_approval_required"]
     assert events[1].kind == ToolApprovalRequired(
@@ -272,8 +244,12 @@ async def test_stopping_releases_running_nodes_for_immediate_redelivery(
     async with start_worker(JAMJET_INSTANCE_ID="worker-b"):
         # Well within the 30 s lease: the item came back because worker-a let go of it.
         events = await outcome(dispatcher, item, timeout=10)
-    assert tags(events) == ["node_started", "node_started", "node_completed"]
-    assert [(e.kind.worker_id, e.kind.attempt) for e in events[:2]] == [("worker-a", 0), ("worker-b", 1)]  # type: ignore[union-attr]
+    assert tags(events) == ["node_started", "node_failed", "node_started", "node_completed"]
+    starts = [e.kind for e in events if isinstance(e.kind, NodeStarted)]
+    assert [(s.worker_id, s.attempt) for s in starts] == [("worker-a", 0), ("worker-b", 1)]
+    assert events[1].kind == NodeFailed(
+        node_id="step", error="worker shut down before the node finished", attempt=0, retryable=True
+    )
     assert fns.calls[k] == 2
 
 
@@ -297,18 +273,6 @@ async def test_nodes_in_flight_never_exceed_the_concurrency_across_queues(
 # ---- the pipeline on its own, for what a running service makes hard to provoke -------------------------
 
 
-def pipeline(nc: NATS, js: JetStreamContext, max_msg_bytes: int = 1024 * 1024) -> Pipeline:
-    return Pipeline(
-        nc,
-        NodeRecorder(EventLog(nc, js), "w-test", max_msg_bytes),
-        PolicyClient(nc, 2.0),
-        builtin_registry(),
-        worker_id="w-test",
-        heartbeat_secs=10,
-        policy_retry_secs=1,
-    )
-
-
 async def test_redelivered_item_with_a_recorded_outcome_is_not_run_again(
     nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
 ) -> None:
@@ -317,7 +281,8 @@ async def test_redelivered_item_with_a_recorded_outcome_is_not_run_again(
     kind = NodeCompleted(node_id="step", output={}, state_patch={})
     await dispatcher.log.append(item.tenant, item.execution_id, kind, msg_id=f"{item.item_id}:outcome")
     before = await dispatcher.events(item)
-    assert await pipeline(nc, js).handle(item, attempt=1) == DONE
+    runner = await pipeline(nc, js)
+    assert await runner.handle(item, Attempt(), redelivered=True) == DONE
     assert await dispatcher.events(item) == before
     assert fns.calls[k] == 0
 
@@ -327,8 +292,9 @@ async def test_two_runs_of_one_dispatch_commit_one_outcome(
 ) -> None:
     k = key()
     item = work_item(fn_node("greet"), {"name": "twice", "key": k})
-    runner = pipeline(nc, js)
-    assert await asyncio.gather(runner.handle(item, 0), runner.handle(item, 0)) == [DONE, DONE]
+    runner = await pipeline(nc, js)
+    verdicts = await asyncio.gather(runner.handle(item, Attempt()), runner.handle(item, Attempt()))
+    assert verdicts == [DONE, DONE]
     assert fns.calls[k] == 2
     completed = [e for e in await dispatcher.events(item) if isinstance(e.kind, NodeCompleted)]
     assert len(completed) == 1
@@ -338,7 +304,8 @@ async def test_output_too_large_for_an_event_fails_the_node(
     policy: PolicyService, nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
 ) -> None:
     item = work_item(fn_node("big"), {"size": 10_000})
-    assert await pipeline(nc, js, max_msg_bytes=8192).handle(item, 0) == DROP
+    runner = await pipeline(nc, js, max_msg_bytes=8192)
+    assert await runner.handle(item, Attempt()) == DROP
     failed = (await dispatcher.events(item))[-1].kind
     assert isinstance(failed, NodeFailed)
     assert not failed.retryable
@@ -350,7 +317,7 @@ async def test_unknown_tenant_is_refused_by_policy_and_fails_the_node(
     policy: PolicyService, nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
 ) -> None:
     item = work_item(fn_node("greet"), {"name": "x"}, tenant="acme")
-    assert await pipeline(nc, js).handle(item, 0) == DROP
+    assert await (await pipeline(nc, js)).handle(item, Attempt()) == DROP
     events = await dispatcher.events(item)
     assert tags(events) == ["node_started", "node_failed"]
     assert events[-1].kind.error == (  # type: ignore[union-attr]

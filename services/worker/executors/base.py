@@ -15,7 +15,7 @@ class ExecutionContext:
 
     item: WorkItem
     attempt: int
-    """0-based: how many deliveries of this item came before this one."""
+    """0-based: how many attempts at this dispatch were started before this one."""
     worker_id: str
 
     @property

@@ -1,0 +1,102 @@
+"""What the log already says about one node dispatch: its attempts so far, and whether it has its outcome.
+
+Read once per redelivery; a first delivery has no history. A dispatch's events are its node's events
+after its ``NodeScheduled``, up to that node's next ``NodeScheduled`` (a later dispatch of the node).
+Attempts are counted from ``NodeStarted`` events, not from JetStream deliveries, so that redeliveries
+which ran nothing (policy unavailable, shutdown before start) use up nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jamjet_common.eventlog import EventLog
+from jamjet_common.events import (
+    EventKind,
+    NodeCancelled,
+    NodeCompleted,
+    NodeFailed,
+    NodeScheduled,
+    NodeSkipped,
+    NodeStarted,
+    ToolApprovalRequired,
+    WorkflowCancelled,
+)
+from jamjet_common.messages import WorkItem
+
+SHUTDOWN_ERROR = "worker shut down before the node finished"
+"""A ``NodeFailed{retryable: true}`` with this error gives its attempt back: it does not count."""
+LEASE_EXPIRED_ERROR = "lease expired: worker presumed dead"
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One attempt at a dispatch, as this worker makes it."""
+
+    number: int = 0
+    """0-based, as in ``NodeStarted.attempt``: the attempts started for the dispatch before this one."""
+    spent: int = 0
+    """Attempts before this one that count against the retry policy's ``max_attempts``."""
+    running: bool = False
+    """The executor runs: a shutdown that cancels it now gives the attempt back."""
+
+
+@dataclass(slots=True)
+class DispatchHistory:
+    outcome: EventKind | None = None
+    """The first event that settled the dispatch, if any."""
+    starts: int = 0
+    released: int = 0
+    """Attempts given back by a worker that shut down while running them."""
+    open_attempt: int | None = None
+    """The last started attempt, if nothing closed it: its worker died holding the lease."""
+    execution_cancelled: bool = False
+
+    @property
+    def next_attempt(self) -> Attempt:
+        return Attempt(number=self.starts, spent=self.starts - self.released)
+
+    @property
+    def lapsed(self) -> Attempt | None:
+        """The attempt whose worker died, with the attempts that counted before it."""
+        if self.open_attempt is None:
+            return None
+        return Attempt(number=self.open_attempt, spent=self.starts - self.released - 1)
+
+    def fold(self, kind: EventKind) -> None:
+        if isinstance(kind, NodeStarted):
+            self.starts += 1
+            self.open_attempt = kind.attempt
+        elif isinstance(kind, NodeFailed) and kind.retryable:
+            self.open_attempt = None
+            if kind.error == SHUTDOWN_ERROR:
+                self.released += 1
+        elif settles(kind):
+            self.open_attempt = None
+            self.outcome = self.outcome or kind
+
+
+def settles(kind: EventKind) -> bool:
+    """Whether ``kind`` is the end of its dispatch (or holds it for a human)."""
+    if isinstance(kind, NodeFailed):
+        return not kind.retryable
+    return isinstance(kind, NodeCompleted | NodeSkipped | NodeCancelled | ToolApprovalRequired)
+
+
+async def read_history(log: EventLog, item: WorkItem) -> DispatchHistory:
+    history = DispatchHistory()
+    async for event, _ in log.read(item.tenant, item.execution_id, after_stream_seq=_before(item)):
+        kind = event.kind
+        if isinstance(kind, WorkflowCancelled):
+            history.execution_cancelled = True
+        if event.sequence <= item.dispatch or kind.node != item.node_id:
+            continue
+        if isinstance(kind, NodeScheduled):
+            break
+        history.fold(kind)
+    return history
+
+
+def _before(item: WorkItem) -> int:
+    """Where to start reading: just before the dispatch's NodeScheduled when the item says where it is."""
+    return item.scheduled_at.stream_seq - 1 if item.scheduled_at is not None else 0

@@ -1,0 +1,231 @@
+"""Leases and exactly-once commits: dead workers, racing workers, claims their claimant never recorded.
+
+A worker killed mid-node is a real worker process killed with SIGKILL; a worker that is alive but lost
+its lease is an in-process worker whose heartbeats are switched off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from jamjet_common import streams
+from jamjet_common.codec import ENCODER
+from jamjet_common.events import (
+    NodeCompleted,
+    NodeFailed,
+    NodeStarted,
+    RetryScheduled,
+)
+from jamjet_common.ir import RetryPolicy
+from jamjet_common.subjects import new_execution_id
+from services.policy.service import PolicyService
+from services.worker import pipeline as pipeline_module
+from services.worker.history import Attempt
+from services.worker.service import WorkerService
+from services.worker.settle import DONE, DROP, Verdict
+from tests.harness import service_env
+from tests.helpers import eventually
+from tests.worker import fns
+from tests.worker.builders import fn_node
+from tests.worker.conftest import Dispatcher, WorkerFactory
+from tests.worker.support import RETRIED_ONCE, dead_letters, key, outcome, pipeline, queue_empty, tags
+
+ROOT = Path(__file__).resolve().parents[2]
+LEASE_EXPIRED = "lease expired: worker presumed dead"
+
+
+@contextlib.asynccontextmanager
+async def worker_process(
+    nats_url: str, log_path: Path, **extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A worker in its own OS process, killed when the block ends if it still runs."""
+    env = {**os.environ, **service_env(nats_url, **extra)}
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.worker", env=env, cwd=ROOT, stdout=log, stderr=log
+        )
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def started_by(d: Dispatcher, item: object, worker_id: str) -> bool:
+    events = await d.node_events(item)
+    return any(isinstance(e.kind, NodeStarted) and e.kind.worker_id == worker_id for e in events)
+
+
+async def test_a_worker_killed_mid_node_loses_its_attempt_and_the_node_completes_once(
+    policy: PolicyService,
+    start_worker: WorkerFactory,
+    dispatcher: Dispatcher,
+    js: JetStreamContext,
+    nats_url: str,
+    tmp_path: Path,
+) -> None:
+    k = key()
+    marker = tmp_path / "hung"
+    state = {"key": k, "marker": str(marker)}
+    doomed_env = {
+        "JAMJET_LEASE_SECS": "1",
+        "JAMJET_INSTANCE_ID": "doomed",
+        "JAMJET_WORKER_QUEUES": "python_tool",
+    }
+    async with worker_process(nats_url, tmp_path / "doomed.log", **doomed_env) as doomed:
+        item = await dispatcher.dispatch(fn_node("hang_once"), state)
+        await eventually(
+            lambda: started_by(dispatcher, item, "doomed"),
+            timeout=30,
+            message="the doomed worker never started",
+        )
+        # NodeStarted comes before the function is even imported: kill it inside the function.
+        await eventually(marker.exists, timeout=30, message="the doomed worker never called the function")
+        doomed.kill()
+        await doomed.wait()
+    async with start_worker(JAMJET_LEASE_SECS="1", JAMJET_INSTANCE_ID="survivor"):
+        events = await outcome(dispatcher, item, timeout=20)
+    assert tags(events) == RETRIED_ONCE
+    assert events[0].kind == NodeStarted(node_id="step", worker_id="doomed", attempt=0)
+    assert events[1].kind == NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True)
+    assert events[2].kind == RetryScheduled(node_id="step", attempt=1, delay_ms=2000)
+    assert events[3].kind == NodeStarted(node_id="step", worker_id="survivor", attempt=1)
+    # The retry waited for its delay; a lower bound only, the upper one is the scheduler's business.
+    assert events[3].created_at - events[2].created_at >= timedelta(seconds=1.8)
+    assert fns.calls[k] == 1
+    await eventually(lambda: queue_empty(js), message="the recovered item stayed on the WORK stream")
+
+
+async def test_two_workers_racing_one_dispatch_commit_one_completion(
+    policy: PolicyService,
+    start_worker: WorkerFactory,
+    dispatcher: Dispatcher,
+    js: JetStreamContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="services.worker.commit")
+    k = key()
+    with monkeypatch.context() as patch:
+        # worker-a runs the first attempt without heartbeats: alive, but its lease lapses after 1 s.
+        patch.setattr(pipeline_module, "heartbeat", lambda *_: contextlib.nullcontext())
+        async with start_worker(JAMJET_LEASE_SECS="1", JAMJET_INSTANCE_ID="worker-a"):
+            item = await dispatcher.dispatch(fn_node("late_first"), {"key": k, "secs": 4.5})
+            await eventually(
+                lambda: started_by(dispatcher, item, "worker-a"), message="worker-a never started"
+            )
+            patch.undo()
+            async with start_worker(JAMJET_LEASE_SECS="1", JAMJET_INSTANCE_ID="worker-b"):
+                late = f"late result for {item.execution_id}/step dispatch {item.dispatch} discarded"
+                await eventually(
+                    lambda: late in caplog.text, timeout=20, message="no late result was discarded"
+                )
+    events = await dispatcher.node_events(item)
+    assert tags(events) == RETRIED_ONCE
+    assert events[1].kind == NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True)
+    completed = events[-1].kind
+    assert isinstance(completed, NodeCompleted)
+    assert completed.state_patch == {"by": "later"}
+    assert fns.calls[k] == 2
+    assert await queue_empty(js)
+
+
+async def test_a_claim_its_claimant_never_recorded_is_recorded_by_the_next_worker(
+    worker: WorkerService, dispatcher: Dispatcher, js: JetStreamContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="services.worker.commit")
+    k = key()
+    execution_id = new_execution_id()
+    claimed = NodeCompleted(node_id="step", output={"by": "claimant"}, state_patch={"by": "claimant"})
+    kv = await js.key_value(streams.KV_OUTCOMES)
+    # Dispatcher.dispatch appends WorkflowStarted then NodeScheduled: the dispatch is sequence 2.
+    await kv.create(f"{execution_id}.2", ENCODER.encode(claimed))
+    item = await dispatcher.dispatch(fn_node("greet"), {"name": "x", "key": k}, execution_id=execution_id)
+    assert item.dispatch == 2
+    events = await outcome(dispatcher, item)
+    assert tags(events) == ["node_started", "node_completed"]
+    assert events[-1].kind == claimed
+    assert fns.calls[k] == 1
+    assert "late result for" in caplog.text
+    await eventually(lambda: queue_empty(js), message="the item stayed on the WORK stream")
+
+
+async def test_a_redelivery_finishes_a_claimed_outcome_without_running_the_node(
+    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    k = key()
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x", "key": k})
+    exhausted = NodeFailed(node_id="step", error="exhausted 3 attempts: boom", attempt=2, retryable=False)
+    kv = await js.key_value(streams.KV_OUTCOMES)
+    await kv.create(f"{item.execution_id}.{item.dispatch}", ENCODER.encode(exhausted))
+    runner = await pipeline(nc, js)
+    assert await runner.handle(item, Attempt(), redelivered=True) == DROP
+    assert [e.kind for e in await dispatcher.node_events(item)] == [exhausted]
+    assert fns.calls[k] == 0
+    records = await dead_letters(js)
+    assert [(r.item.execution_id, r.attempts, r.last_error) for r, _ in records] == [
+        (item.execution_id, 3, "boom")
+    ]
+
+
+async def test_an_open_attempt_on_redelivery_is_a_lapsed_lease_recorded_once(
+    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x"})
+    ghost = NodeStarted(node_id="step", worker_id="ghost", attempt=0)
+    await dispatcher.log.append(item.tenant, item.execution_id, ghost)
+    one, two = await pipeline(nc, js, worker_id="w-1"), await pipeline(nc, js, worker_id="w-2")
+    verdicts = await asyncio.gather(
+        one.handle(item, Attempt(), redelivered=True), two.handle(item, Attempt(), redelivered=True)
+    )
+    assert verdicts == [Verdict.redeliver(2.0), Verdict.redeliver(2.0)]
+    assert [e.kind for e in await dispatcher.node_events(item)] == [
+        ghost,
+        NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True),
+        RetryScheduled(node_id="step", attempt=1, delay_ms=2000),
+    ]
+
+
+async def test_a_lapsed_lease_without_attempts_left_is_dead_lettered(
+    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x"}, retry=RetryPolicy(max_attempts=1))
+    await dispatcher.log.append(
+        item.tenant, item.execution_id, NodeStarted(node_id="step", worker_id="ghost", attempt=0)
+    )
+    assert await (await pipeline(nc, js)).handle(item, Attempt(), redelivered=True) == DROP
+    error = f"exhausted 1 attempts: {LEASE_EXPIRED}"
+    last = (await dispatcher.node_events(item))[-1].kind
+    assert last == NodeFailed(node_id="step", error=error, attempt=0, retryable=False)
+    records = await dead_letters(js)
+    assert [(r.item, r.attempts, r.last_error, r.worker_id) for r, _ in records] == [
+        (item, 1, LEASE_EXPIRED, "w-test")
+    ]
+
+
+async def test_a_redelivery_after_a_retry_runs_the_next_attempt(
+    policy: PolicyService, nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x", "key": key()})
+    for kind in (
+        NodeStarted(node_id="step", worker_id="w-0", attempt=0),
+        NodeFailed(node_id="step", error="busy", attempt=0, retryable=True),
+        RetryScheduled(node_id="step", attempt=1, delay_ms=100),
+    ):
+        await dispatcher.log.append(item.tenant, item.execution_id, kind)
+    assert await (await pipeline(nc, js)).handle(item, Attempt(), redelivered=True) == DONE
+    events = await dispatcher.node_events(item)
+    assert tags(events)[3:] == ["node_started", "node_completed"]
+    assert events[3].kind == NodeStarted(node_id="step", worker_id="w-test", attempt=1)
