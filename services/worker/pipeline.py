@@ -21,7 +21,7 @@ from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
-from jamjet_common.messages import PolicyDecision, WorkItem
+from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.subjects import check_token
 from services.worker.cancellation import Cancellations, Cancelled
 from services.worker.claims import OutcomeClaims
@@ -144,6 +144,8 @@ class Pipeline:
         return await self._decided(item, attempt, decision)
 
     async def _decided(self, item: WorkItem, attempt: Attempt, decision: PolicyDecision) -> Verdict:
+        if decision.autonomy is not None and decision.decision == "block":
+            return await self._escalated(item, attempt, decision, decision.autonomy)
         if decision.decision == "block":
             await self._recorder.violation(item, decision)
             return await self._ends.fatal(item, attempt, f"blocked by policy: {decision.reason or 'blocked'}")
@@ -152,6 +154,18 @@ class Pipeline:
             logger.info("%s/%s: held for approval", item.execution_id, item.node_id)
             return DONE
         return await self._run(item, attempt)
+
+    async def _escalated(
+        self, item: WorkItem, attempt: Attempt, decision: PolicyDecision, outcome: AutonomyOutcome
+    ) -> Verdict:
+        """An agent over its autonomy: fail the node, or (when so configured) ask a human first."""
+        if outcome.escalation_mode == "approval" and approved_by_the_approval_flow(item):
+            return await self._run(item, attempt)
+        await self._recorder.escalation(item, outcome)
+        if outcome.escalation_mode == "approval":
+            await self._recorder.approval_required(item, decision)
+            return DONE
+        return await self._ends.fatal(item, attempt, decision.reason or f"escalated: {outcome.reason}")
 
     async def _run(self, item: WorkItem, attempt: Attempt) -> Verdict:
         ctx = ExecutionContext(item=item, attempt=attempt.number, worker_id=self._worker_id)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import nats.errors
 from nats.aio.client import Client
 
 from jamjet_common import subjects
+from jamjet_common.budget import BUDGET_KEY
 from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ContractError, FatalError, RetryableError
 from jamjet_common.messages import ErrorBody, PolicyDecision, PolicyRequest, WorkItem
@@ -43,12 +46,18 @@ class PolicyClient:
             workflow_policy=item.workflow_policy,
             execution_id=item.execution_id,
             workflow_id=item.workflow_id,
+            budget=_budget(item),
         )
         try:
             reply = await self._nc.request(subjects.POLICY_EVALUATE, encode(request), timeout=self._timeout)
         except (TimeoutError, nats.errors.Error) as exc:
             raise PolicyUnavailableError(f"policy service did not answer: {type(exc).__name__}") from exc
         return parse_decision(reply.data)
+
+
+def _budget(item: WorkItem) -> dict[str, Any] | None:
+    budget = item.state.get(BUDGET_KEY)
+    return budget if isinstance(budget, dict) else None
 
 
 def parse_decision(data: bytes) -> PolicyDecision:

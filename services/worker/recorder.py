@@ -14,6 +14,9 @@ import logging
 from jamjet_common.codec import ENCODER
 from jamjet_common.eventlog import EventLog, Tail
 from jamjet_common.events import (
+    AutonomyLimitReached,
+    CircuitBreakerTripped,
+    EscalationRequired,
     EventKind,
     NodeCompleted,
     NodeFailed,
@@ -22,7 +25,7 @@ from jamjet_common.events import (
     RetryScheduled,
     ToolApprovalRequired,
 )
-from jamjet_common.messages import PolicyDecision, WorkItem
+from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from services.worker.executors import ExecutionResult
 from services.worker.history import DispatchHistory, read_history
 
@@ -31,6 +34,34 @@ ENVELOPE_BYTES = 1024
 """Room for the event's envelope (id, execution id, timestamps) and headers within a message."""
 UNKNOWN_SCOPE = "unknown"
 HUMAN = "human"
+
+
+def escalation_events(node_id: str, outcome: AutonomyOutcome) -> list[EventKind]:
+    first: EventKind
+    if outcome.decision == "trip_circuit_breaker":
+        first = CircuitBreakerTripped(
+            node_id=node_id,
+            agent_ref=outcome.agent_ref,
+            consecutive_errors=outcome.consecutive_errors or 0,
+            threshold=outcome.threshold or 0,
+        )
+        reason = "circuit_breaker"
+    else:
+        first = AutonomyLimitReached(
+            node_id=node_id,
+            agent_ref=outcome.agent_ref,
+            limit_type=outcome.limit_type or "",
+            limit_value=outcome.limit_value,
+            actual_value=outcome.actual_value,
+        )
+        reason = outcome.reason or f"autonomy_limit:{outcome.limit_type}"
+    escalate = EscalationRequired(
+        node_id=node_id,
+        agent_ref=outcome.agent_ref,
+        reason=reason,
+        escalation_target=outcome.escalation_target,
+    )
+    return [first, escalate]
 
 
 def outcome_id(item: WorkItem) -> str:
@@ -94,6 +125,11 @@ class NodeRecorder:
             policy_scope=decision.policy_scope or UNKNOWN_SCOPE,
         )
         await self._append(item, kind, f"{item.item_id}:violation")
+
+    async def escalation(self, item: WorkItem, outcome: AutonomyOutcome) -> None:
+        """An agent's autonomy rules stopped the node: what tripped, then who must step in."""
+        for index, kind in enumerate(escalation_events(item.node_id, outcome)):
+            await self._append(item, kind, f"{item.item_id}:escalation:{index}")
 
     async def approval_required(self, item: WorkItem, decision: PolicyDecision) -> None:
         kind = ToolApprovalRequired(

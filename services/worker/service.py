@@ -23,6 +23,7 @@ from services.worker.cancellation import Cancellations
 from services.worker.config import WorkerConfig
 from services.worker.executors import ExecutorRegistry, builtin_registry
 from services.worker.pipeline import Pipeline, build_parts
+from services.worker.remote import RemoteExecutors
 from services.worker.settle import RELEASE, Verdict, settle
 from services.worker.slots import Slots
 
@@ -45,10 +46,14 @@ class WorkerService(Service):
         limits: StreamLimits,
         config: WorkerConfig,
         registry: ExecutorRegistry | None = None,
+        env: Env | None = None,
     ) -> None:
         super().__init__(common, limits)
         self.config = config
         self.registry = registry or builtin_registry(config.python_allowed_modules)
+        self._remote = RemoteExecutors.from_env(env, lambda: self.nc) if env is not None else None
+        if self._remote is not None:
+            self._remote.register(self.registry)
         self._slots = Slots(config.concurrency)
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -59,7 +64,10 @@ class WorkerService(Service):
     @classmethod
     def from_env(cls, env: Env) -> Self:
         return cls(
-            CommonConfig.from_env(env, "worker"), StreamLimits.from_env(env), WorkerConfig.from_env(env)
+            CommonConfig.from_env(env, "worker"),
+            StreamLimits.from_env(env),
+            WorkerConfig.from_env(env),
+            env=env,
         )
 
     @property
@@ -150,6 +158,8 @@ class WorkerService(Service):
     async def stop(self) -> None:
         self._slots.close()
         await self._finish_in_flight()
+        if self._remote is not None:
+            await self._remote.aclose()
 
     async def _finish_in_flight(self) -> None:
         if not self._tasks:
