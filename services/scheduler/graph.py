@@ -40,7 +40,7 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=3, backoff="exponential", initial_delay
 
 
 def _agent_name(kind: object) -> str:
-    remote = getattr(kind, "remote_agent", None)
+    remote = getattr(kind, "remote_agent", None) or getattr(kind, "agent_ref", None)
     if isinstance(remote, str):
         return remote
     agent = getattr(kind, "agent", None)

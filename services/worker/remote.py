@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from jamjet_common.config import Env
+from services.worker.executors.agent import AgentExecutor
 from services.worker.executors.agent_tool import AgentToolExecutor
 from services.worker.executors.http_setup import HttpExecutors, Registrar
 from services.worker.executors.mcp_sessions import McpSessions
@@ -21,6 +22,7 @@ class RemoteExecutors:
     http: HttpExecutors
     agent_tool: AgentToolExecutor
     mcp_tool: McpToolExecutor
+    agent: AgentExecutor
 
     @classmethod
     def from_env(cls, env: Env, connection: Callable[[], Client]) -> RemoteExecutors:
@@ -35,14 +37,17 @@ class RemoteExecutors:
                 McpSessions(connect_timeout_secs=env.number("JAMJET_MCP_CONNECT_TIMEOUT_SECS", 30.0)),
                 call_timeout_secs=call_timeout or None,
             ),
+            agent=AgentExecutor(timeout_secs=env.number("JAMJET_AGENT_TIMEOUT_SECS", 60.0, minimum=0.1)),
         )
 
     def register(self, registry: Registrar) -> None:
         self.http.register(registry)
         registry.register("agent_tool", self.agent_tool)
         registry.register("mcp_tool", self.mcp_tool)
+        registry.register("agent", self.agent)
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.agent_tool.aclose()
         await self.mcp_tool.aclose()
+        await self.agent.aclose()

@@ -107,11 +107,13 @@ def assert_gapless(stack: Stack, execution_ids: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def services(stack: Stack, *, workers: int = 1) -> AsyncIterator[list[Service]]:
-    env = stack.env()
+async def services(stack: Stack, *, workers: int = 1, **extra: str) -> AsyncIterator[list[Service]]:
+    env = stack.env(**extra)
     built: list[Service] = [EventStoreService.from_env(env), PolicyService.from_env(env)]
     built += [SchedulerService.from_env(env)]
-    built += [WorkerService.from_env(stack.env(JAMJET_INSTANCE_ID=f"worker-{i}")) for i in range(workers)]
+    built += [
+        WorkerService.from_env(stack.env(JAMJET_INSTANCE_ID=f"worker-{i}", **extra)) for i in range(workers)
+    ]
     async with contextlib.AsyncExitStack() as stack_ctx:
         for service in built:
             await stack_ctx.enter_async_context(running(service))

@@ -108,3 +108,38 @@ def policy_gated() -> dict[str, Any]:
     ir = workflow([fn("root", "root", MODULE), fn("pay", "branch_0", MODULE)], [("root", "pay")], wf="pay")
     ir["policy"] = {"require_approval_for": [f"{MODULE}.branch_*"]}
     return ir
+
+
+def model_node(node_id: str, prompt: str = "Summarise {{ state.topic }}") -> dict[str, Any]:
+    return {"id": node_id, "kind": {"type": "model", "model_ref": "fast", "prompt_ref": prompt}}
+
+
+def with_models(ir: dict[str, Any]) -> dict[str, Any]:
+    ir["models"] = {
+        "fast": {"provider": "openai", "model": "gpt-4o-mini", "temperature": 0.1, "max_tokens": 64}
+    }
+    return ir
+
+
+def model_chain(token_budget: int | None = None) -> dict[str, Any]:
+    """think (model) → finish (python_fn); with an optional total token budget."""
+    ir = with_models(
+        workflow([model_node("think"), fn("finish", "branch_0", MODULE)], [("think", "finish")], wf="thinker")
+    )
+    if token_budget is not None:
+        ir["token_budget"] = {"total_tokens": token_budget}
+    return ir
+
+
+def agent_after_model(agent_uri: str) -> dict[str, Any]:
+    """think (model) → act (agent at agent_uri)."""
+    act = {"id": "act", "kind": {"type": "agent", "agent_ref": agent_uri}}
+    return with_models(workflow([model_node("think"), act], [("think", "act")], wf="agentic"))
+
+
+def blocked_fn() -> dict[str, Any]:
+    ir = workflow(
+        [fn("root", "root", MODULE), fn("danger", "branch_0", MODULE)], [("root", "danger")], wf="risky"
+    )
+    ir["policy"] = {"blocked_tools": [f"{MODULE}.branch_*"]}
+    return ir

@@ -1,0 +1,188 @@
+"""Models, budgets, policy blocks, agent autonomy and tenants, through the running services."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.e2e import workflows
+from tests.e2e.stack import Stack, services
+from tests.executors.fake_http import FakeHttpServer, Reply, Request
+
+pytestmark = pytest.mark.e2e
+
+
+def chat_reply(request: Request) -> Reply:
+    if not request.path.endswith("/chat/completions"):
+        return Reply(404, {"error": {"message": "not here"}})
+    body = request.json()
+    prompt = body["messages"][-1]["content"]
+    return Reply(
+        200,
+        {
+            "id": "cmpl-1",
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": f"ok: {prompt}"},
+                }
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
+        },
+    )
+
+
+def agent_reply(request: Request) -> Reply:
+    return Reply(200, {"answer": "done", "tokens": 5})
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeHttpServer]:
+    async with FakeHttpServer(chat_reply) as server:
+        yield server
+
+
+def model_env(llm: FakeHttpServer) -> dict[str, str]:
+    return {"JAMJET_MODEL_BASE_URL": llm.url, "JAMJET_MODEL_API_KEY": "sk-test"}
+
+
+async def ask(stack: Stack, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = await stack.nc.request(subject, json.dumps(body).encode(), timeout=10)
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
+
+
+def kinds_of(stack: Stack, execution_id: str, tag: str) -> list[dict[str, Any]]:
+    return [e["kind"] for e in stack.recorder.events[execution_id] if e["kind"]["type"] == tag]
+
+
+async def work_left(stack: Stack) -> int:
+    return int((await stack.nc.jetstream().stream_info("JAMJET_WORK")).state.messages)
+
+
+async def test_a_model_node_calls_the_model_and_reports_usage(stack: Stack, llm: FakeHttpServer) -> None:
+    async with services(stack, **model_env(llm)):
+        await stack.register(workflows.model_chain())
+        execution_id = await stack.start("thinker", {"topic": "tides"})
+        await stack.all_terminal([execution_id])
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    completed = kinds_of(stack, execution_id, "node_completed")[0]
+    assert completed["node_id"] == "think" and completed["output"]["content"] == "ok: Summarise tides"
+    assert (completed["input_tokens"], completed["output_tokens"]) == (12, 8)
+    assert completed["gen_ai_model"] == "gpt-4o-mini" and completed["finish_reason"] == "stop"
+    assert completed["cost_usd"] is not None and completed["cost_usd"] > 0
+    sent = llm.last.json()
+    assert sent["model"] == "gpt-4o-mini" and sent["temperature"] == 0.1 and sent["max_tokens"] == 64
+    assert llm.last.headers["authorization"] == "Bearer sk-test"
+    final = stack.recorder.events[execution_id][-1]["kind"]["final_state"]
+    assert final["last_model_output"] == "ok: Summarise tides"
+    assert final["__budget"]["total_input_tokens"] == 12 and final["__budget"]["iteration_count"] == 1
+
+
+async def test_a_token_budget_fails_the_execution_at_once(stack: Stack, llm: FakeHttpServer) -> None:
+    async with services(stack, **model_env(llm)):
+        await stack.register(workflows.model_chain(token_budget=10))
+        execution_id = await stack.start("thinker", {"topic": "tides"})
+        await stack.all_terminal([execution_id])
+        assert await work_left(stack) == 0
+    assert kinds_of(stack, execution_id, "token_budget_exceeded") == [
+        {
+            "type": "token_budget_exceeded",
+            "node_id": "think",
+            "kind": "total_tokens",
+            "limit": 10,
+            "current": 20,
+        }
+    ]
+    assert stack.recorder.events[execution_id][-1]["kind"] == {
+        "type": "workflow_failed",
+        "error": "token budget exceeded: total_tokens 20 > 10",
+    }
+    assert not any(k["node_id"] == "finish" for k in kinds_of(stack, execution_id, "node_scheduled"))
+
+
+async def test_a_blocked_node_fails_once_without_retries(stack: Stack) -> None:
+    async with services(stack):
+        await stack.register(workflows.blocked_fn())
+        execution_id = await stack.start("risky")
+        await stack.all_terminal([execution_id])
+        assert await work_left(stack) == 0
+    violations = kinds_of(stack, execution_id, "policy_violation")
+    assert len(violations) == 1 and violations[0]["node_id"] == "danger"
+    assert violations[0]["decision"] == "blocked" and violations[0]["policy_scope"] == "workflow"
+    danger_starts = [k for k in kinds_of(stack, execution_id, "node_started") if k["node_id"] == "danger"]
+    assert len(danger_starts) == 1
+    failed = kinds_of(stack, execution_id, "node_failed")
+    assert len(failed) == 1 and failed[0]["retryable"] is False and "blocked by policy" in failed[0]["error"]
+    assert stack.recorder.terminal[execution_id] == "workflow_failed"
+
+
+async def test_a_bounded_agent_over_its_iterations_escalates(stack: Stack, llm: FakeHttpServer) -> None:
+    async with FakeHttpServer(agent_reply) as agent, services(stack, **model_env(llm)):
+        uri = agent.url
+        card = {
+            "uri": uri,
+            "name": "trader",
+            "autonomy": "bounded_autonomous",
+            "constraints": {"max_iterations": 1},
+        }
+        registered = await ask(stack, "jamjet.cmd.agents.register", {"card": card})
+        assert registered["ok"], registered
+        activated = await ask(stack, "jamjet.cmd.agents.activate", {"id": registered["agent"]["id"]})
+        assert activated["ok"], activated
+        await stack.register(workflows.agent_after_model(uri))
+        execution_id = await stack.start("agentic", {"topic": "markets"})
+        await stack.all_terminal([execution_id])
+        assert agent.requests == [], "the agent must not be called past its limit"
+    limit = kinds_of(stack, execution_id, "autonomy_limit_reached")
+    assert limit == [
+        {
+            "type": "autonomy_limit_reached",
+            "node_id": "act",
+            "agent_ref": uri,
+            "limit_type": "max_iterations",
+            "limit_value": 1,
+            "actual_value": 1,
+        }
+    ]
+    escalation = kinds_of(stack, execution_id, "escalation_required")
+    assert escalation[0]["reason"] == "autonomy_limit:max_iterations"
+    assert escalation[0]["escalation_target"] == "human_approval"
+    assert stack.recorder.terminal[execution_id] == "workflow_failed"
+
+
+async def test_tenants_suspended_and_over_their_limits_cannot_start(stack: Stack) -> None:
+    async with services(stack):
+        await ask(
+            stack, "jamjet.cmd.tenants.create", {"id": "acme", "limits": {"max_concurrent_executions": 1}}
+        )
+        await ask(stack, "jamjet.cmd.tenants.create", {"id": "shady"})
+        await stack.nc.request(
+            "jamjet.cmd.workflows.register",
+            json.dumps({"ir": workflows.approval(), "tenant": "acme"}).encode(),
+            timeout=10,
+        )
+        first = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "gated", "tenant": "acme"})
+        assert first["ok"], first
+        await stack_wait_paused(stack, first["execution_id"])
+        second = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "gated", "tenant": "acme"})
+        assert second["error"]["code"] == "tenant_limit_exceeded"
+        assert "running executions 1 of 1" in second["error"]["message"]
+        await ask(stack, "jamjet.cmd.tenants.suspend", {"id": "shady"})
+        refused = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "gated", "tenant": "shady"})
+        assert refused["error"]["code"] == "tenant_suspended"
+
+
+async def stack_wait_paused(stack: Stack, execution_id: str) -> None:
+    from tests.helpers import eventually
+
+    async def paused() -> bool:
+        reply = await ask(stack, "jamjet.store.execution", {"execution_id": execution_id})
+        return bool(reply.get("ok")) and reply["execution"]["status"] in ("running", "paused")
+
+    await eventually(paused, message="the first execution never reached the store")
