@@ -58,6 +58,15 @@ class SubmitApproval(_Msg, frozen=True):
     tenant: str = DEFAULT_TENANT
 
 
+class SendSignal(_Msg, frozen=True):
+    """An external event for the execution's ``wait`` nodes on ``correlation_key``."""
+
+    execution_id: str
+    correlation_key: str
+    payload: Any = None
+    tenant: str = DEFAULT_TENANT
+
+
 class ErrorBody(_Msg, frozen=True):
     code: str
     message: str
@@ -138,7 +147,9 @@ class WorkflowTimer(_Msg, frozen=True):
     node_id: str | None = None
     """Set for an approval timeout: the node waiting for a human."""
     hold: int | None = None
-    """Sequence of the ToolApprovalRequired the timeout belongs to."""
+    """Sequence of the ToolApprovalRequired (approval) or NodeScheduled (wait) the timer belongs to."""
+    purpose: str | None = None
+    """``wait`` for a wait node's timer; unset for workflow and approval timeouts."""
 
 
 class CancelNotice(_Msg, frozen=True):

@@ -16,10 +16,16 @@ CMD_REGISTER = f"{CMD_PREFIX}.workflows.register"
 CMD_START = f"{CMD_PREFIX}.executions.start"
 CMD_CANCEL = f"{CMD_PREFIX}.executions.cancel"
 CMD_APPROVALS = f"{CMD_PREFIX}.approvals"
+CMD_SIGNALS = f"{CMD_PREFIX}.signals"
 CMD_TENANTS = f"{CMD_PREFIX}.tenants"
 CMD_AGENTS = f"{CMD_PREFIX}.agents"
 CMD_ALL = f"{CMD_PREFIX}.>"
-SCHEDULER_CMD_FILTERS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS]
+SCHEDULER_CMD_FILTERS = [
+    f"{CMD_PREFIX}.workflows.>",
+    f"{CMD_PREFIX}.executions.>",
+    CMD_APPROVALS,
+    CMD_SIGNALS,
+]
 TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
 AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>"]
 CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS, *AGENT_CMD_FILTERS]

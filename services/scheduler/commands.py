@@ -15,10 +15,11 @@ from jamjet_common.errors import (
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import EMPTY
-from jamjet_common.events import ApprovalReceived, WorkflowCancelled, WorkflowStarted
+from jamjet_common.events import ApprovalReceived, ExternalEventReceived, WorkflowCancelled, WorkflowStarted
 from jamjet_common.messages import (
     CancelExecution,
     RegisterWorkflow,
+    SendSignal,
     StartExecution,
     SubmitApproval,
 )
@@ -94,6 +95,8 @@ class Commands:
             return await self.cancel(data)
         if subject == subjects.CMD_APPROVALS:
             return await self.approve(data)
+        if subject == subjects.CMD_SIGNALS:
+            return await self.signal(data)
         raise ContractError(f"unknown command subject {subject!r}", code="unknown_command")
 
     async def register(self, data: bytes) -> bytes:
@@ -200,6 +203,26 @@ class Commands:
             return ok_reply(
                 execution_id=cmd.execution_id, node_id=node_id, decision=cmd.decision, accepted=True
             )
+        raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
+
+    async def signal(self, data: bytes) -> bytes:
+        cmd = decode(data, SendSignal, what="signal", max_bytes=self._max_bytes)
+        subjects.check_token(cmd.tenant, "tenant")
+        subjects.check_token(cmd.execution_id, "execution_id")
+        if not cmd.correlation_key:
+            raise ContractError("correlation_key must not be empty", code="invalid_request")
+        return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._signal(cmd))
+
+    async def _signal(self, cmd: SendSignal) -> bytes:
+        event = ExternalEventReceived(correlation_key=cmd.correlation_key, payload=cmd.payload)
+        for _ in range(50):
+            progress = await self._live(cmd.tenant, cmd.execution_id)
+            try:
+                await self._executions.append(progress, event)
+            except AppendConflictError:
+                continue
+            await self._executions.advance(progress)
+            return ok_reply(execution_id=cmd.execution_id, correlation_key=cmd.correlation_key, accepted=True)
         raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
 
     async def _live(self, tenant: str, execution_id: str) -> Progress:

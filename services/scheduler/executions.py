@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import msgspec
@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, JamjetError
+from jamjet_common.errors import AppendConflictError, FatalError, JamjetError
 from jamjet_common.eventlog import MSG_ID, Appended, EventLog
 from jamjet_common.events import (
     EVENT_DECODER,
@@ -31,15 +31,17 @@ from jamjet_common.events import (
     NodeFailed,
     NodeScheduled,
     NodeSkipped,
+    TimerCreated,
     ToolApprovalRequired,
 )
-from jamjet_common.ir import HumanApprovalNode
+from jamjet_common.ir import HumanApprovalNode, WaitNode
 from jamjet_common.messages import LogPosition, WorkItem
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
 from services.scheduler.lanes import Lanes
 from services.scheduler.planner import SKIP_REASON, Limits, Plan, plan
 from services.scheduler.progress import Dispatch, GapError, Progress
+from services.scheduler.waits import WaitSpec
 
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
@@ -67,6 +69,7 @@ class Executions:
         self.on_terminal: Callable[[Progress, dict[str, Dispatch]], Awaitable[None]] | None = None
         self.on_load: Callable[[Progress, Graph], Awaitable[None]] | None = None
         self.on_held: Callable[[Progress, Graph, str, int], Awaitable[None]] | None = None
+        self.on_wait: Callable[[Progress, WaitNode, str, int, datetime], Awaitable[None]] | None = None
 
     @property
     def tracked(self) -> int:
@@ -221,13 +224,34 @@ class Executions:
         for node_id in decided.dispatches:
             queue = graph.node(node_id).kind.queue_type
             appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=queue))
-            if isinstance(graph.node(node_id).kind, HumanApprovalNode):
+            node = graph.node(node_id).kind
+            if isinstance(node, HumanApprovalNode):
                 await self._ask_human(progress, graph, node_id)
+            elif isinstance(node, WaitNode):
+                await self._start_wait(progress, node, node_id, appended)
             else:
                 await self._publish_work(progress, graph, node_id, appended)
         if decided.finish is not None:
             await self.append(progress, decided.finish)
             logger.info("%s: %s", progress.execution_id, progress.terminal)
+
+    async def _start_wait(
+        self, progress: Progress, node: WaitNode, node_id: str, scheduled: Appended
+    ) -> None:
+        """Record the wait's timer; a signal that already came completes it at the next plan."""
+        try:
+            seconds = WaitSpec.of(node).timer_secs
+        except FatalError:
+            return  # the planner fails the node with the reason
+        if seconds is None:
+            return
+        fire_at = scheduled.event.created_at + timedelta(seconds=seconds)
+        created = TimerCreated(
+            node_id=node_id, fire_at=fire_at.isoformat(), correlation_key=node.correlation_key
+        )
+        await self.append(progress, created)
+        if self.on_wait is not None:
+            await self.on_wait(progress, node, node_id, scheduled.event.sequence, scheduled.event.created_at)
 
     async def _ask_human(self, progress: Progress, graph: Graph, node_id: str) -> None:
         kind = graph.node(node_id).kind

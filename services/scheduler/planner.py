@@ -16,6 +16,7 @@ from jamjet_common.ir import HumanApprovalNode
 from services.scheduler.budget import overrun
 from services.scheduler.graph import Graph
 from services.scheduler.progress import Progress
+from services.scheduler.waits import wait_outcomes
 
 SKIP_REASON = "branch not taken"
 
@@ -45,6 +46,7 @@ def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     if over is not None:
         return Plan(decided=[over[0]], finish=WorkflowFailed(error=over[1]))
     decided, approved = decisions(progress, graph)
+    decided += wait_outcomes(progress, graph)
     skipped = set(progress.skipped)
     skips = _cascade_skips(progress, graph, skipped)
     runnable = [n for n in graph.order if _runnable(n, progress, graph, skipped)]

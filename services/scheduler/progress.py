@@ -11,12 +11,14 @@ from jamjet_common.eventlog import EMPTY, Tail
 from jamjet_common.events import (
     ApprovalReceived,
     Event,
+    ExternalEventReceived,
     NodeCancelled,
     NodeCompleted,
     NodeFailed,
     NodeScheduled,
     NodeSkipped,
     NodeStarted,
+    TimerFired,
     ToolApprovalRequired,
     WorkflowCancelled,
     WorkflowCompleted,
@@ -67,6 +69,10 @@ class Progress:
     """Approved nodes, dispatched again with the approver's id so the worker does not ask twice."""
     budget: BudgetState = field(default_factory=BudgetState)
     last_completed: str | None = None
+    signals: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    """External events by correlation key: sequence and payload of the latest."""
+    fired: set[str] = field(default_factory=set)
+    """Wait nodes whose timer fired during their current dispatch."""
     excluded: dict[str, set[str]] = field(default_factory=dict)
     """Out-edges a completed node turned off (a human_approval's fallback, or all but it)."""
 
@@ -103,6 +109,7 @@ class Progress:
             case NodeScheduled(node_id=node_id):
                 self.in_flight[node_id] = Dispatch(node_id, event.sequence, event.created_at)
                 self._redispatched(node_id)
+                self.fired.discard(node_id)
             case NodeStarted(node_id=node_id):
                 if node_id in self.in_flight:
                     self.in_flight[node_id].started = True
@@ -116,11 +123,22 @@ class Progress:
             case NodeCancelled(node_id=node_id):
                 self.in_flight.pop(node_id, None)
                 self._unhold(node_id)
+            case _:
+                self._fold_outside(event)
+
+    def _fold_outside(self, event: Event) -> None:
+        """Events from outside the node lifecycle: humans, signals, timers."""
+        match event.kind:
             case ToolApprovalRequired(node_id=node_id):
                 if node_id in self.in_flight:
                     self.held[node_id] = event.sequence
             case ApprovalReceived():
                 self._decision(event.kind)
+            case ExternalEventReceived(correlation_key=key, payload=payload):
+                self.signals[key] = (event.sequence, payload)
+            case TimerFired(node_id=node_id):
+                if node_id in self.in_flight:
+                    self.fired.add(node_id)
             case _:
                 pass
 

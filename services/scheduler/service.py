@@ -54,6 +54,7 @@ class SchedulerService(Service):
         self._timers = Timers(self.nc, self.js, self.executions)
         self.executions.on_load = self._timers.ensure
         self.executions.on_held = self._timers.ensure_approval
+        self.executions.on_wait = self._timers.ensure_wait
         self._commands = Commands(
             catalog,
             self.executions,

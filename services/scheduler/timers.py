@@ -16,14 +16,16 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError
+from jamjet_common.errors import AppendConflictError, FatalError
 from jamjet_common.eventlog import MSG_ID
-from jamjet_common.events import ApprovalReceived, WorkflowFailed
+from jamjet_common.events import ApprovalReceived, TimerFired, WorkflowFailed
+from jamjet_common.ir import WaitNode
 from jamjet_common.messages import WorkflowTimer
 from services.scheduler.executions import Executions
 from services.scheduler.graph import Graph
 from services.scheduler.lanes import run_in_lane
 from services.scheduler.progress import Progress
+from services.scheduler.waits import WaitSpec
 
 logger = logging.getLogger(__name__)
 MAX_TRIES = 50
@@ -42,6 +44,31 @@ class Timers:
             await self.schedule(progress.tenant, progress.execution_id, timeout, progress.started_at)
         for node_id, hold in progress.held.items():
             await self.ensure_approval(progress, graph, node_id, hold)
+        for node_id, dispatch in progress.in_flight.items():
+            kind = graph.node(node_id).kind
+            if isinstance(kind, WaitNode) and node_id not in progress.fired:
+                await self.ensure_wait(progress, kind, node_id, dispatch.sequence, dispatch.scheduled_at)
+
+    async def ensure_wait(
+        self, progress: Progress, node: WaitNode, node_id: str, hold: int, since: datetime
+    ) -> None:
+        """The durable timer of a wait node, if it has one."""
+        try:
+            seconds = WaitSpec.of(node).timer_secs
+        except FatalError:
+            return  # the planner fails the node
+        if seconds is None:
+            return
+        timer = WorkflowTimer(
+            execution_id=progress.execution_id,
+            tenant=progress.tenant,
+            due_at=since + timedelta(seconds=seconds),
+            timeout_secs=seconds,
+            node_id=node_id,
+            hold=hold,
+            purpose="wait",
+        )
+        await self._publish(timer, f"{progress.execution_id}:wait:{hold}")
 
     async def ensure_approval(self, progress: Progress, graph: Graph, node_id: str, hold: int) -> None:
         timeout = graph.approval_timeout_secs(node_id)
@@ -82,9 +109,27 @@ class Timers:
         if left > 0:
             await msg.nak(delay=left)
             return
-        expire = self._expire_approval if timer.node_id is not None else self._expire
+        expire = self._expire
+        if timer.node_id is not None:
+            expire = self._expire_wait if timer.purpose == "wait" else self._expire_approval
         await run_in_lane(self._executions.lanes, timer.execution_id, lambda: expire(timer))
         await msg.ack()
+
+    async def _expire_wait(self, timer: WorkflowTimer) -> bytes:
+        assert timer.node_id is not None
+        fired = TimerFired(node_id=timer.node_id)
+        for _ in range(MAX_TRIES):
+            progress = await self._executions.current(timer.tenant, timer.execution_id)
+            dispatch = progress.in_flight.get(timer.node_id) if progress and not progress.terminal else None
+            if progress is None or dispatch is None or dispatch.sequence != timer.hold:
+                return b""  # the wait ended before its timer (an event arrived, or the execution ended)
+            try:
+                await self._executions.append(progress, fired)
+            except AppendConflictError:
+                continue
+            await self._executions.advance(progress)
+            return b""
+        raise AppendConflictError(f"{timer.execution_id}: could not record the timer")
 
     async def _expire_approval(self, timer: WorkflowTimer) -> bytes:
         assert timer.node_id is not None

@@ -143,3 +143,14 @@ def blocked_fn() -> dict[str, Any]:
     )
     ir["policy"] = {"blocked_tools": [f"{MODULE}.branch_*"]}
     return ir
+
+
+def waiting(condition: Any, timeout_secs: float | None = None, key: str | None = "payment") -> dict[str, Any]:
+    """root → hold (wait) → after."""
+    hold: dict[str, Any] = {"id": "hold", "kind": {"type": "wait", "condition": condition}}
+    if key is not None:
+        hold["kind"]["correlation_key"] = key
+    if timeout_secs is not None:
+        hold["kind"]["timeout_secs"] = timeout_secs
+    nodes = [fn("root", "root", MODULE), hold, fn("after", "branch_0", MODULE)]
+    return workflow(nodes, [("root", "hold"), ("hold", "after")], wf=f"wait_{condition}")
