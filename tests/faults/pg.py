@@ -36,7 +36,9 @@ def find_bindir() -> Path:
         path = Path(candidate)
         if (path / "initdb").exists() and (path / "pg_ctl").exists():
             return path
-    raise PostgresUnavailableError(f"no initdb and pg_ctl under {BIN_GLOB} (found: {candidates or 'nothing'})")
+    raise PostgresUnavailableError(
+        f"no initdb and pg_ctl under {BIN_GLOB} (found: {candidates or 'nothing'})"
+    )
 
 
 def _version_key(path: str) -> float:
@@ -53,11 +55,15 @@ def _run_as() -> list[str]:
         return []
     runuser = shutil.which("runuser")
     if runuser is None:
-        raise PostgresUnavailableError("running as root and runuser is missing, so Postgres cannot be started")
+        raise PostgresUnavailableError(
+            "running as root and runuser is missing, so Postgres cannot be started"
+        )
     try:
         pwd.getpwnam(OWNER)
     except KeyError:
-        raise PostgresUnavailableError(f"running as root and there is no '{OWNER}' user to run Postgres") from None
+        raise PostgresUnavailableError(
+            f"running as root and there is no '{OWNER}' user to run Postgres"
+        ) from None
     return [runuser, "-u", OWNER, "--"]
 
 
@@ -88,7 +94,9 @@ class OwnPostgres:
         server = cls(bindir, root, free_port(), prefix)
         try:
             server._own_root()
-            await server._pg("initdb", "-D", str(server.datadir), "-U", "postgres", "-A", "trust", "--no-sync")
+            await server._pg(
+                "initdb", "-D", str(server.datadir), "-U", "postgres", "-A", "trust", "--no-sync"
+            )
             await server.start()
         except BaseException:
             server.remove()
@@ -102,7 +110,9 @@ class OwnPostgres:
 
     async def start(self) -> None:
         options = " ".join(("-p", str(self.port), "-k", str(self.root), *SERVER_SETTINGS))
-        await self._pg("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-o", options, "-w", "start")
+        await self._pg(
+            "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-o", options, "-w", "start"
+        )
 
     async def stop(self, mode: str = "fast") -> None:
         """``fast`` disconnects clients and shuts down cleanly; ``immediate`` is a crash."""

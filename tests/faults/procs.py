@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CHILD = "tests.faults.child"
+"""Runs the service module and dies with the test process."""
 READY_TIMEOUT = 30.0
 TAIL_LINES = 40
 
@@ -43,7 +45,9 @@ def base_env(nats_url: str, database_url: str, **settings: str) -> dict[str, str
     """The parent's environment with the test's NATS and database and the repo on PYTHONPATH."""
     env = dict(os.environ)
     paths = (str(REPO_ROOT), str(REPO_ROOT / "libs"), env.get("PYTHONPATH", ""))
-    env.update(NATS_URL=nats_url, DATABASE_URL=database_url, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    env.update(
+        NATS_URL=nats_url, DATABASE_URL=database_url, PYTHONPATH=os.pathsep.join(p for p in paths if p)
+    )
     env.update(settings)
     return env
 
@@ -94,7 +98,9 @@ class ServiceProcesses:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
+                CHILD,
                 spec.module,
+                str(os.getpid()),
                 env=env,
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
@@ -111,7 +117,9 @@ class ServiceProcesses:
         deadline = time.monotonic() + timeout
         while marker not in self._read_log(running):
             if running.proc.returncode is not None:
-                raise RuntimeError(f"{running.instance_id} exited with {running.proc.returncode}:\n{self.tail(name)}")
+                raise RuntimeError(
+                    f"{running.instance_id} exited with {running.proc.returncode}:\n{self.tail(name)}"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{running.instance_id} not ready after {timeout:g}s:\n{self.tail(name)}")
             await asyncio.sleep(0.05)
@@ -161,7 +169,9 @@ class ServiceProcesses:
         return "\n".join(text[-lines:])
 
     def tails(self, lines: int = TAIL_LINES) -> str:
-        return "\n".join(f"---- {name} ({self.log_path(name)}) ----\n{self.tail(name, lines)}" for name in self.names)
+        return "\n".join(
+            f"---- {name} ({self.log_path(name)}) ----\n{self.tail(name, lines)}" for name in self.names
+        )
 
     def grep(self, name: str, needle: str) -> list[str]:
         path = self.log_path(name)

@@ -26,7 +26,11 @@ logger = logging.getLogger(__name__)
 CONSUMER = "jamjet-faults-watch"
 FETCH_BATCH = 256
 FETCH_TIMEOUT = 0.5
-TERMINAL_KINDS = {"workflow_completed": "completed", "workflow_failed": "failed", "workflow_cancelled": "cancelled"}
+TERMINAL_KINDS = {
+    "workflow_completed": "completed",
+    "workflow_failed": "failed",
+    "workflow_cancelled": "cancelled",
+}
 OUTCOME_KINDS = {"node_completed", "node_failed", "node_cancelled"}
 
 Event = dict[str, Any]
@@ -44,6 +48,7 @@ class Watcher:
         self.kinds: Counter[str] = Counter()
         self._psub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def start(self) -> None:
         config = ConsumerConfig(
@@ -59,17 +64,20 @@ class Watcher:
         self._task = asyncio.create_task(self._loop(), name="faults-watch")
 
     async def stop(self) -> None:
+        # A flag, not only cancel(): on Python 3.11 a cancellation can be lost inside nats-py's fetch
+        # (asyncio.wait_for), and a test's teardown must never hang on it.
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            _, pending = await asyncio.wait({self._task}, timeout=4 * FETCH_TIMEOUT)
+            for task in pending:
+                task.cancel()
         if self._psub is not None:
             with contextlib.suppress(Exception):
                 await self._psub.unsubscribe()
 
     async def _loop(self) -> None:
         assert self._psub is not None
-        while True:
+        while not self._closing:
             try:
                 msgs = await self._psub.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT)
             except TimeoutError:
