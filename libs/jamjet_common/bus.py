@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client
@@ -11,19 +12,24 @@ from nats.aio.client import Client
 logger = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:
+Listener = Callable[[], Awaitable[None]]
+
+
+async def connect(
+    url: str, name: str, *, connect_timeout: float = 5.0, on_reconnect: Listener | None = None
+) -> Client:
     """Connect, retrying the first connection too, with unlimited reconnects afterwards."""
     delay = 0.2
     while True:
         try:
-            return await _connect_once(url, name, connect_timeout)
+            return await _connect_once(url, name, connect_timeout, on_reconnect)
         except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
             logger.warning("nats %s: cannot connect to %s (%s); retrying in %.1fs", name, url, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
 
-async def _connect_once(url: str, name: str, connect_timeout: float) -> Client:
+async def _connect_once(url: str, name: str, connect_timeout: float, listener: Listener | None) -> Client:
     async def on_error(exc: Exception) -> None:
         logger.warning("nats %s: %s", name, exc)
 
@@ -32,6 +38,8 @@ async def _connect_once(url: str, name: str, connect_timeout: float) -> Client:
 
     async def on_reconnect() -> None:
         logger.info("nats %s: reconnected", name)
+        if listener is not None:
+            await listener()
 
     return await nats.connect(
         url,

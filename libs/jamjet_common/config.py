@@ -26,6 +26,11 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The variables themselves, for libraries that read their own (OpenTelemetry)."""
+        return self._environ
+
     def text(self, name: str, default: str) -> str:
         value = self._environ.get(name, "").strip()
         return value or default
@@ -76,6 +81,8 @@ class CommonConfig:
     log_level: str
     max_message_bytes: int
     health_file: str
+    metrics_poll_secs: float = 10.0
+    """How often queue depths and consumer lag are read for the metrics (when metrics are on)."""
 
     @classmethod
     def from_env(cls, env: Env, service: str) -> CommonConfig:
@@ -86,4 +93,5 @@ class CommonConfig:
             log_level=env.text("JAMJET_LOG_LEVEL", "INFO").upper(),
             max_message_bytes=env.integer("JAMJET_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024),
             health_file=env.text("JAMJET_HEALTH_FILE", ""),
+            metrics_poll_secs=env.number("JAMJET_METRICS_POLL_SECS", 10.0, minimum=0.1),
         )

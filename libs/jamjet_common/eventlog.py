@@ -13,8 +13,8 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nats.aio.client import Client
@@ -51,6 +51,22 @@ class Appended:
     event: Event
     tail: Tail
     duplicate: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    """The message headers the event was stored with, apart from the ``Nats-*`` ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An event as read from the log, with its stream sequence and message headers."""
+
+    event: Event
+    stream_seq: int
+    headers: dict[str, str]
+
+
+def own_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """``headers`` without the ones NATS adds or interprets (``Nats-*``)."""
+    return {k: v for k, v in (headers or {}).items() if not k.startswith("Nats-")}
 
 
 def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
@@ -103,23 +119,35 @@ class EventLog:
         return {subjects.parse_events_subject(subject)[0] for subject in (info.state.subjects or {})}
 
     async def append_after(
-        self, tenant: str, execution_id: str, kind: EventKind, after: Tail, *, msg_id: str | None = None
+        self,
+        tenant: str,
+        execution_id: str,
+        kind: EventKind,
+        after: Tail,
+        *,
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Appended:
-        """Append only if ``after`` is still the tail; else raise :class:`AppendConflictError`."""
+        """Append only if ``after`` is still the tail; else raise :class:`AppendConflictError`.
+
+        ``headers`` (a trace context, say) are stored with the event and come back from
+        :meth:`read_entries`.
+        """
         event = new_event(execution_id, after.sequence + 1, kind)
-        headers = {EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq)}
+        extra = own_headers(headers)
+        sent = {**extra, EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq)}
         if msg_id is not None:
-            headers[MSG_ID] = msg_id
+            sent[MSG_ID] = msg_id
         subject = subjects.append(tenant, execution_id)
         try:
-            ack = await self._js.publish(subject, ENCODER.encode(event), headers=headers)
+            ack = await self._js.publish(subject, ENCODER.encode(event), headers=sent)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
             raise
         if ack.duplicate:
             return await self._recorded(event, ack.seq, after)
-        return Appended(event, Tail(event.sequence, ack.seq))
+        return Appended(event, Tail(event.sequence, ack.seq), headers=extra)
 
     async def _recorded(self, event: Event, stream_seq: int, after: Tail) -> Appended:
         """The event the stream already holds under this message id, and its true log position.
@@ -133,10 +161,18 @@ class EventLog:
             return Appended(event, after, duplicate=True)
         assert msg.data is not None
         stored = EVENT_DECODER.decode(msg.data)
-        return Appended(stored, Tail(stored.sequence, stream_seq), duplicate=True)
+        return Appended(
+            stored, Tail(stored.sequence, stream_seq), duplicate=True, headers=own_headers(msg.headers)
+        )
 
     async def append(
-        self, tenant: str, execution_id: str, kind: EventKind, *, msg_id: str | None = None
+        self,
+        tenant: str,
+        execution_id: str,
+        kind: EventKind,
+        *,
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Appended:
         """Append at whatever the tail is, retrying when another writer gets there first.
 
@@ -148,7 +184,9 @@ class EventLog:
             tail = guess if guess is not None else await self.tail(tenant, execution_id)
             guess = None
             try:
-                appended = await self.append_after(tenant, execution_id, kind, tail, msg_id=msg_id)
+                appended = await self.append_after(
+                    tenant, execution_id, kind, tail, msg_id=msg_id, headers=headers
+                )
             except AppendConflictError:
                 # Back off a little so that a crowd of writers on one execution spreads out.
                 await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
@@ -161,6 +199,13 @@ class EventLog:
         self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
     ) -> AsyncIterator[tuple[Event, int]]:
         """Yield ``(event, stream_seq)`` for the execution's events past ``after_stream_seq``."""
+        async for entry in self.read_entries(tenant, execution_id, after_stream_seq=after_stream_seq):
+            yield entry.event, entry.stream_seq
+
+    async def read_entries(
+        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
+    ) -> AsyncIterator[Entry]:
+        """Like :meth:`read`, with each event's message headers."""
         subject = subjects.events(tenant, execution_id)
         seq = after_stream_seq + 1
         while True:
@@ -169,5 +214,5 @@ class EventLog:
             except NotFoundError:
                 return
             assert msg.data is not None and msg.seq is not None
-            yield EVENT_DECODER.decode(msg.data), msg.seq
+            yield Entry(EVENT_DECODER.decode(msg.data), msg.seq, own_headers(msg.headers))
             seq = msg.seq + 1

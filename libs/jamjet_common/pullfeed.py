@@ -38,7 +38,7 @@ class PullFeed:
         *,
         max_messages: int,
         expires: float = 30.0,
-        heartbeat: float = 5.0,
+        heartbeat: float = 2.0,
         api_prefix: str = "$JS.API",
     ) -> None:
         self._nc = nc
@@ -86,6 +86,13 @@ class PullFeed:
             with contextlib.suppress(Exception):
                 await self._queue.popleft().nak()
 
+    async def renew(self) -> None:
+        """Forget the outstanding pulls (the connection that carried them is gone) and pull again."""
+        self._outstanding = 0
+        self._last_activity = time.monotonic()
+        with contextlib.suppress(Exception):
+            await self._top_up()
+
     async def _on_msg(self, msg: Msg) -> None:
         self._last_activity = time.monotonic()
         status = msg.headers.get(STATUS) if msg.headers and not msg.data else None
@@ -128,7 +135,4 @@ class PullFeed:
             silent = time.monotonic() - self._last_activity
             if self._outstanding > 0 and silent > 2 * self._heartbeat + 1:
                 logger.info("pull %s: no heartbeat for %.0fs; pulling again", self._next_subject, silent)
-                self._outstanding = 0
-                self._last_activity = time.monotonic()
-                with contextlib.suppress(Exception):
-                    await self._top_up()
+                await self.renew()

@@ -58,7 +58,9 @@ class Service:
         return self._js
 
     async def __aenter__(self) -> Self:
-        self._nc = await connect(self.common.nats_url, f"{self.name}:{self.common.instance_id}")
+        self._nc = await connect(
+            self.common.nats_url, f"{self.name}:{self.common.instance_id}", on_reconnect=self._reconnected
+        )
         self._js = self._nc.jetstream(timeout=10)
         await ensure_streams(self._js, self.limits)
         await self.start()
@@ -75,6 +77,11 @@ class Service:
         await feed.start()
         self._feeds.append(feed)
         return feed
+
+    async def _reconnected(self) -> None:
+        # Pull requests die with the connection (and with a restarted server): ask again at once.
+        for feed in self._feeds:
+            await feed.renew()
 
     async def _touch_health(self, path: Path) -> None:
         # A container health check reads the file's age: fresh means the loop runs and NATS is up.

@@ -12,6 +12,7 @@ from nats.js.api import (
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
+    ObjectStoreConfig,
     RePublish,
     RetentionPolicy,
     StorageType,
@@ -40,6 +41,9 @@ KV_AGENTS = "jamjet_agents"
 KV_OUTCOMES = "jamjet_outcomes"
 """One key per node dispatch (``<execution_id>.<dispatch>``), created by the worker that commits its
 outcome: the first writer wins, whatever the duplicate window."""
+OBJ_ARTIFACTS = "jamjet_artifacts"
+"""Large node outputs, content-addressed (``jamjet_common.artifacts``); no age limit, since the event
+store resolves them for as long as it keeps the events that refer to them."""
 
 SCHEDULER_CMDS_CONSUMER = "jamjet-scheduler-cmds"
 SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
@@ -149,6 +153,7 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits) -> None:
     for bucket in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS):
         await ensure_kv(js, bucket, limits)
     await ensure_kv(js, KV_OUTCOMES, limits, ttl=limits.work_max_age_secs)
+    await ensure_object_store(js, OBJ_ARTIFACTS, limits)
 
 
 async def ensure_kv(
@@ -161,6 +166,14 @@ async def ensure_kv(
             bucket=bucket, history=1, storage=StorageType.FILE, replicas=limits.replicas, ttl=ttl
         )
         await js.create_key_value(config=config)
+
+
+async def ensure_object_store(js: JetStreamContext, bucket: str, limits: StreamLimits) -> None:
+    try:
+        await js.object_store(bucket)
+    except (NotFoundError, BadRequestError):
+        config = ObjectStoreConfig(bucket=bucket, storage=StorageType.FILE, replicas=limits.replicas)
+        await js.create_object_store(bucket, config=config)
 
 
 def durable_consumer(
