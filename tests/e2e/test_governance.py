@@ -186,3 +186,83 @@ async def stack_wait_paused(stack: Stack, execution_id: str) -> None:
         return bool(reply.get("ok")) and reply["execution"]["status"] in ("running", "paused")
 
     await eventually(paused, message="the first execution never reached the store")
+
+
+async def test_a_cost_budget_fails_the_execution(stack: Stack, llm: FakeHttpServer) -> None:
+    ir = workflows.model_chain()
+    ir["cost_budget_usd"] = 0.000001
+    async with services(stack, **model_env(llm)):
+        await stack.register(ir)
+        execution_id = await stack.start("thinker", {"topic": "tides"})
+        await stack.all_terminal([execution_id])
+    over = kinds_of(stack, execution_id, "cost_budget_exceeded")
+    assert len(over) == 1 and over[0]["node_id"] == "think" and over[0]["limit_usd"] == 0.000001
+    assert over[0]["current_usd"] > 0.000001
+    assert stack.recorder.events[execution_id][-1]["kind"]["error"].startswith("cost budget exceeded")
+
+
+async def test_a_tenant_over_its_monthly_tokens_cannot_start(stack: Stack, llm: FakeHttpServer) -> None:
+    async with services(stack, **model_env(llm)):
+        await ask(stack, "jamjet.cmd.tenants.create", {"id": "meter", "limits": {"max_tokens_per_month": 10}})
+        body = {"ir": workflows.model_chain(), "tenant": "meter"}
+        await stack.nc.request("jamjet.cmd.workflows.register", json.dumps(body).encode(), timeout=10)
+        first = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "thinker", "tenant": "meter"})
+        await stack.all_terminal([first["execution_id"]])
+
+        async def refused() -> bool:
+            start = {"workflow_id": "thinker", "tenant": "meter"}
+            reply = await ask(stack, "jamjet.cmd.executions.start", start)
+            return reply.get("error", {}).get("code") == "tenant_limit_exceeded"
+
+        from tests.helpers import eventually
+
+        await eventually(refused, message="the monthly token limit was never enforced")
+
+
+async def test_an_mcp_tool_runs_through_the_services(stack: Stack) -> None:
+    import sys
+
+    server = {"transport": "stdio", "command": sys.executable, "args": ["-m", "tests.agents.mcp_server"]}
+    kind = {
+        "type": "mcp_tool",
+        "server": "tools",
+        "tool": "add",
+        "input_mapping": {"a": "state.a", "b": "state.b"},
+    }
+    ir = workflows.workflow([{"id": "sum", "kind": kind}], [("sum", "end")], wf="mcp_sum")
+    ir["mcp_servers"] = {"tools": server}
+    async with services(stack):
+        await stack.register(ir)
+        execution_id = await stack.start("mcp_sum", {"a": 2, "b": 3})
+        await stack.all_terminal([execution_id])
+    completed = kinds_of(stack, execution_id, "node_completed")
+    assert stack.recorder.terminal[execution_id] == "workflow_completed", stack.recorder.events[execution_id]
+    assert completed[0]["output"] == {"result": 5}  # the SDK wraps a plain return value
+
+
+async def test_an_escalation_can_open_an_approval_instead(stack: Stack, llm: FakeHttpServer) -> None:
+    async with FakeHttpServer(agent_reply) as agent, services(stack, **model_env(llm)):
+        uri = agent.url
+        card = {
+            "uri": uri,
+            "name": "careful",
+            "autonomy": "bounded_autonomous",
+            "constraints": {"max_iterations": 1},
+            "labels": {"jamjet.escalation": "approval"},
+        }
+        registered = await ask(stack, "jamjet.cmd.agents.register", {"card": card})
+        await ask(stack, "jamjet.cmd.agents.activate", {"id": registered["agent"]["id"]})
+        await stack.register(workflows.agent_after_model(uri))
+        execution_id = await stack.start("agentic", {"topic": "risk"})
+        from tests.helpers import eventually
+
+        await eventually(lambda: bool(kinds_of(stack, execution_id, "tool_approval_required")))
+        assert agent.requests == []
+        decision = {"execution_id": execution_id, "decision": "approved", "user_id": "supervisor"}
+        assert (await ask(stack, "jamjet.cmd.approvals", decision))["ok"] is True
+        await stack.all_terminal([execution_id])
+        assert len(agent.requests) == 1
+    assert (
+        kinds_of(stack, execution_id, "escalation_required")[0]["reason"] == "autonomy_limit:max_iterations"
+    )
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
