@@ -28,6 +28,7 @@ from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import fetch_batches
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.retry import Backoff, is_poison
+from services.event_store.tracing import batch_span
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ class BatchConsumer(Generic[T]):
             else:
                 pairs.append((msg, item))
         if pairs:
-            await self._commit(pairs)
+            with batch_span(self.name, [msg for msg, _ in pairs]):
+                await self._commit(pairs)
         for msg in skipped:
             await _settle(msg.ack())
 

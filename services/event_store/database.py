@@ -35,8 +35,8 @@ class Database:
 
     @property
     def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise StoreUnavailableError("the event store has not reached Postgres yet")
+        if self._pool is None or not self.ready.is_set():
+            raise StoreUnavailableError("the event store has not reached Postgres (or migrated it) yet")
         return self._pool
 
     async def open(self, stopping: asyncio.Event) -> bool:

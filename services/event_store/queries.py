@@ -33,6 +33,7 @@ from jamjet_common.messages import (
     TenantUsageQuery,
     WorkflowQuery,
 )
+from services.event_store.artifacts import ArtifactResolver
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.dlq_intake import KINDS
 from services.event_store.fold import STATUSES
@@ -83,9 +84,10 @@ payload::text AS record, created_at
 
 
 class StoreQueries:
-    def __init__(self, db: Database, max_reply_bytes: int) -> None:
+    def __init__(self, db: Database, max_reply_bytes: int, artifacts: ArtifactResolver) -> None:
         self._db = db
         self._budget = max_reply_bytes - REPLY_ENVELOPE_BYTES
+        self._artifacts = artifacts
         self._handlers: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
             "events": self.events,
             "execution": self.execution,
@@ -94,6 +96,7 @@ class StoreQueries:
             "dead_letters": self.dead_letters,
             "approvals": self.approvals,
             "tenant_usage": self.tenant_usage,
+            "artifact": artifacts.artifact,
         }
 
     async def answer(self, subject: str, data: bytes) -> bytes:
@@ -123,7 +126,8 @@ class StoreQueries:
             rows = await conn.fetch(SELECT_EVENTS, query.execution_id, query.from_sequence, query.limit + 1)
             if not rows and not await conn.fetchval(ANY_EVENT, query.execution_id):
                 raise UnknownExecutionError(f"no events stored for execution {query.execution_id!r}")
-        items, has_more = self._page([wire_event(r) for r in rows[: query.limit]], len(rows) > query.limit)
+        wire = await self._artifacts.resolve_page([wire_event(r) for r in rows[: query.limit]], self._budget)
+        items, has_more = self._page(wire, len(rows) > query.limit)
         next_sequence = rows[len(items) - 1]["sequence"] + 1 if items else max(query.from_sequence, 1)
         return ok_reply(events=items, next_sequence=next_sequence, has_more=has_more)
 

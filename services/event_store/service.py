@@ -10,17 +10,20 @@ from typing import Self
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from jamjet_common import streams, subjects
+from jamjet_common import meters, streams, subjects, telemetry
+from jamjet_common.artifacts import ArtifactStore
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
+from services.event_store.artifacts import ArtifactResolver
 from services.event_store.config import StoreConfig
 from services.event_store.consumer import BatchConsumer, DeadLetters, KeepInStream
 from services.event_store.database import Database
 from services.event_store.dlq_intake import DLQ_CONSUMER, DeadLetterRow, DlqMessage, decode_dead_letter
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
 from services.event_store.queries import StoreQueries
+from services.event_store.tracing import lag_backlog
 from services.event_store.writer import write_dead_letters, write_events, write_workflows
 
 logger = logging.getLogger(__name__)
@@ -47,9 +50,11 @@ class EventStoreService(Service):
         self._events_psub: PullFeed | None = None
         self._workflows_psub: PullFeed | None = None
         self._dlq_psub: PullFeed | None = None
+        self._lag: meters.Backlog | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
+        telemetry.setup(cls.name, env.environ)
         return cls(
             CommonConfig.from_env(env, cls.name), StreamLimits.from_env(env), StoreConfig.from_env(env)
         )
@@ -62,7 +67,10 @@ class EventStoreService(Service):
             WORKFLOWS_STREAM, streams.EVENT_STORE_WORKFLOWS_CONSUMER, WORKFLOWS_FILTER, WORKFLOWS_BATCH
         )
         self._dlq_psub = await self._bind(streams.DLQ, DLQ_CONSUMER, subjects.DLQ_ALL, DLQ_BATCH)
-        self._queries = StoreQueries(self.db, self.nc.max_payload)
+        self._lag = lag_backlog(self.js, self.common.metrics_poll_secs)
+        self._lag.start()
+        artifacts = ArtifactResolver(await ArtifactStore.open(self.js), self.nc.max_payload)
+        self._queries = StoreQueries(self.db, self.nc.max_payload, artifacts)
         self._query_sub = await self.nc.subscribe(
             f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
         )
@@ -145,6 +153,8 @@ class EventStoreService(Service):
             logger.debug("could not answer %s: %r", msg.subject, exc)
 
     async def stop(self) -> None:
+        if self._lag is not None:
+            await self._lag.stop()
         if self._query_sub is not None:
             with contextlib.suppress(Exception):
                 await self._query_sub.unsubscribe()

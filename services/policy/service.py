@@ -16,12 +16,13 @@ from typing import Self
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from jamjet_common import codec, streams, subjects
+from jamjet_common import codec, streams, subjects, telemetry
 from jamjet_common.config import Env
 from jamjet_common.errors import ContractError
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
 from jamjet_common.service import Service, fetch_batches
+from services.policy import tracing
 from services.policy.agent_commands import AgentCommands
 from services.policy.agents import AgentStore
 from services.policy.commands import TenantCommands
@@ -63,6 +64,7 @@ class PolicyService(Service):
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
+        telemetry.setup(cls.name, env.environ)
         return cls(PolicyConfig.from_env(env))
 
     @property
@@ -137,12 +139,14 @@ class PolicyService(Service):
         if not msg.reply:
             logger.warning("policy request without a reply subject ignored")
             return
-        try:
-            reply = answer_evaluate(self.tenants, self.agents, msg.data, self.common.max_message_bytes)
-        except Exception as exc:  # a bug must cost one answer, not the subscription
-            logger.exception("policy evaluation failed")
-            reply = codec.error_reply("internal_error", f"policy evaluation failed: {exc}")
-        await self.nc.publish(msg.reply, reply)
+        with tracing.evaluate_span(msg.headers) as span:
+            try:
+                reply = answer_evaluate(self.tenants, self.agents, msg.data, self.common.max_message_bytes)
+            except Exception as exc:  # a bug must cost one answer, not the subscription
+                logger.exception("policy evaluation failed")
+                reply = codec.error_reply("internal_error", f"policy evaluation failed: {exc}")
+            tracing.describe(span, msg.data, reply)
+            await self.nc.publish(msg.reply, reply)
 
     # ---- jamjet.cmd.tenants.<action>, jamjet.cmd.agents.<action> ------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 
 from jamjet_common import subjects
 from jamjet_common.codec import decode, error_reply, ok_reply
@@ -14,7 +15,7 @@ from jamjet_common.errors import (
     JamjetError,
     UnknownExecutionError,
 )
-from jamjet_common.eventlog import EMPTY
+from jamjet_common.eventlog import EMPTY, Appended
 from jamjet_common.events import ApprovalReceived, ExternalEventReceived, WorkflowCancelled, WorkflowStarted
 from jamjet_common.messages import (
     CancelExecution,
@@ -23,6 +24,7 @@ from jamjet_common.messages import (
     StartExecution,
     SubmitApproval,
 )
+from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
 from services.scheduler.lanes import run_in_lane
@@ -78,19 +80,30 @@ class Commands:
         self._tenants = tenants
         self._max_bytes = max_bytes
 
-    async def handle(self, subject: str, data: bytes, command_key: str | None = None) -> bytes:
-        """Execute one command and return the encoded reply; contract errors become error replies."""
+    async def handle(
+        self,
+        subject: str,
+        data: bytes,
+        command_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Execute one command and return the encoded reply; contract errors become error replies.
+
+        ``headers`` are the command message's: a start's ``traceparent`` parents the execution's trace.
+        """
         try:
-            return await self._route(subject, data, command_key)
+            return await self._route(subject, data, command_key, headers)
         except JamjetError as exc:
             logger.info("command %s rejected: %s", subject, exc)
             return error_reply(exc.code, exc.message)
 
-    async def _route(self, subject: str, data: bytes, command_key: str | None) -> bytes:
+    async def _route(
+        self, subject: str, data: bytes, command_key: str | None, headers: Mapping[str, str] | None
+    ) -> bytes:
         if subject == subjects.CMD_REGISTER:
             return await self.register(data)
         if subject == subjects.CMD_START:
-            return await self.start(data, command_key)
+            return await self.start(data, command_key, headers)
         if subject == subjects.CMD_CANCEL:
             return await self.cancel(data)
         if subject == subjects.CMD_APPROVALS:
@@ -109,7 +122,9 @@ class Commands:
         )
         return ok_reply(workflow_id=ir.workflow_id, version=ir.version, created=created)
 
-    async def start(self, data: bytes, command_key: str | None = None) -> bytes:
+    async def start(
+        self, data: bytes, command_key: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> bytes:
         cmd = decode(data, StartExecution, what="start command", max_bytes=self._max_bytes)
         tenant = subjects.check_token(cmd.tenant, "tenant")
         subjects.check_token(cmd.workflow_id, "workflow_id")
@@ -123,7 +138,7 @@ class Commands:
             workflow_id=cmd.workflow_id, workflow_version=version, initial_input=cmd.input
         )
         try:
-            appended = await self._executions.log.append_after(tenant, execution_id, started, EMPTY)
+            appended = await self._store_start(tenant, execution_id, started, headers)
         except AppendConflictError:
             return await self._already_started(tenant, execution_id, cmd.workflow_id, version)
         self._executions.seed(tenant, execution_id, appended)
@@ -135,6 +150,18 @@ class Commands:
         return ok_reply(
             execution_id=execution_id, workflow_id=cmd.workflow_id, workflow_version=version, created=True
         )
+
+    async def _store_start(
+        self, tenant: str, execution_id: str, started: WorkflowStarted, headers: Mapping[str, str] | None
+    ) -> Appended:
+        """Append WorkflowStarted with the trace context of the execution's new workflow span."""
+        span = tracing.open_workflow_span(
+            headers, execution_id, started.workflow_id, started.workflow_version
+        )
+        log = self._executions.log
+        appended = await log.append_after(tenant, execution_id, started, EMPTY, headers=tracing.carrier(span))
+        tracing.started(span, tenant, started.workflow_id)
+        return appended
 
     async def _already_started(self, tenant: str, execution_id: str, workflow_id: str, version: str) -> bytes:
         """Starting an existing id again is idempotent, unless it names another workflow."""

@@ -36,6 +36,7 @@ from jamjet_common.events import (
 )
 from jamjet_common.ir import HumanApprovalNode, WaitNode
 from jamjet_common.messages import LogPosition, WorkItem
+from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
 from services.scheduler.lanes import Lanes
@@ -86,7 +87,7 @@ class Executions:
         if execution_id in self._progress:
             return
         progress = Progress(tenant, execution_id)
-        progress.apply(started.event, started.tail.stream_seq)
+        progress.apply(started.event, started.tail.stream_seq, started.headers)
         self._progress[execution_id] = progress
 
     async def current(self, tenant: str, execution_id: str) -> Progress | None:
@@ -99,9 +100,12 @@ class Executions:
 
     async def append(self, progress: Progress, kind: EventKind) -> Appended:
         in_flight = dict(progress.in_flight)
-        appended = await self.log.append_after(progress.tenant, progress.execution_id, kind, progress.tail)
+        appended = await self.log.append_after(
+            progress.tenant, progress.execution_id, kind, progress.tail, headers=progress.trace
+        )
         progress.apply(appended.event, appended.tail.stream_seq)
         if progress.terminal:
+            tracing.terminal(progress)
             self.forget(progress.execution_id, finished=True)
             if in_flight and self.on_terminal is not None:
                 await self.on_terminal(progress, in_flight)
@@ -173,10 +177,10 @@ class Executions:
             await self.on_held(progress, await self._graph(progress), kind.node_id, event.sequence)
 
     async def catch_up(self, progress: Progress) -> None:
-        async for event, stream_seq in self.log.read(
+        async for entry in self.log.read_entries(
             progress.tenant, progress.execution_id, after_stream_seq=progress.tail.stream_seq
         ):
-            progress.apply(event, stream_seq)
+            progress.apply(entry.event, entry.stream_seq, entry.headers)
 
     async def _republish_unstarted(self, progress: Progress) -> None:
         # A crash between NodeScheduled and the work item's publish must not strand the node; the
@@ -293,7 +297,8 @@ class Executions:
             error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
             await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
             return
-        ack = await self._js.publish(subjects.work(item.queue_type), payload, headers={MSG_ID: item.item_id})
+        headers = {**progress.trace, MSG_ID: item.item_id}
+        ack = await self._js.publish(subjects.work(item.queue_type), payload, headers=headers)
         flight = progress.in_flight.get(node_id)
         if flight is not None and flight.sequence == dispatch:
             flight.work_seq = ack.seq

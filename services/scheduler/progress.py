@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jamjet_common import telemetry
 from jamjet_common.eventlog import EMPTY, Tail
 from jamjet_common.events import (
     ApprovalReceived,
@@ -75,18 +77,25 @@ class Progress:
     """Wait nodes whose timer fired during their current dispatch."""
     excluded: dict[str, set[str]] = field(default_factory=dict)
     """Out-edges a completed node turned off (a human_approval's fallback, or all but it)."""
+    trace: dict[str, str] = field(default_factory=dict)
+    """The workflow span's ``traceparent`` (stored with WorkflowStarted), for every later message."""
 
     def settled(self, node_id: str) -> bool:
         return node_id in self.completed or node_id in self.skipped or node_id in self.failed
 
-    def apply(self, event: Event, stream_seq: int) -> bool:
-        """Fold ``event``; False if it was folded already, GapError if events are missing before it."""
+    def apply(self, event: Event, stream_seq: int, headers: Mapping[str, str] | None = None) -> bool:
+        """Fold ``event``; False if it was folded already, GapError if events are missing before it.
+
+        ``headers`` are the event's message headers, where WorkflowStarted keeps the trace context.
+        """
         if stream_seq <= self.tail.stream_seq:
             return False
         if event.sequence != self.tail.sequence + 1:
             raise GapError(f"{self.execution_id}: got sequence {event.sequence} after {self.tail.sequence}")
         self.tail = Tail(event.sequence, stream_seq)
         self._fold(event)
+        if headers and isinstance(event.kind, WorkflowStarted):
+            self.trace = telemetry.carrier(headers)
         return True
 
     def _fold(self, event: Event) -> None:

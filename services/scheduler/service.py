@@ -8,7 +8,7 @@ from typing import Self
 
 from nats.aio.msg import Msg
 
-from jamjet_common import streams, subjects
+from jamjet_common import streams, subjects, telemetry
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.pullfeed import PullFeed
@@ -40,6 +40,7 @@ class SchedulerService(Service):
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
+        telemetry.setup(cls.name, env.environ)
         return cls(
             CommonConfig.from_env(env, "scheduler"), StreamLimits.from_env(env), SchedulerConfig.from_env(env)
         )
@@ -120,7 +121,7 @@ class SchedulerService(Service):
             key = (
                 f"{meta.stream}:{meta.sequence.stream}:{meta.timestamp.isoformat() if meta.timestamp else ''}"
             )
-            reply = await self._commands.handle(msg.subject, msg.data, key)
+            reply = await self._commands.handle(msg.subject, msg.data, key, msg.headers)
             asker = await self._registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
             if asker is not None:
                 await self.nc.publish(asker, reply)

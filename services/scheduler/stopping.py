@@ -36,7 +36,9 @@ class InFlightStopper:
             execution_id=progress.execution_id, tenant=progress.tenant, reason=progress.terminal
         )
         await self._nc.publish(
-            subjects.cancel(progress.tenant, progress.execution_id), ENCODER.encode(notice)
+            subjects.cancel(progress.tenant, progress.execution_id),
+            ENCODER.encode(notice),
+            headers=progress.trace or None,
         )
         for dispatch in in_flight.values():
             if (
@@ -61,5 +63,7 @@ class InFlightStopper:
         except KeyWrongLastSequenceError:
             return
         msg_id = f"{progress.execution_id}:{dispatch.sequence}:outcome"
-        await self._log.append(progress.tenant, progress.execution_id, kind, msg_id=msg_id)
+        await self._log.append(
+            progress.tenant, progress.execution_id, kind, msg_id=msg_id, headers=progress.trace
+        )
         logger.info("%s/%s: unstarted work item withdrawn", progress.execution_id, dispatch.node_id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jamjet_common import telemetry
 from jamjet_common.config import ConfigError, Env
 from jamjet_common.errors import InvalidTokenError
 from jamjet_common.subjects import check_token
+from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES
 
 DEFAULT_QUEUES = ("general", "model", "tool", "python_tool", "retrieval", "privileged")
 
@@ -24,6 +26,10 @@ class WorkerConfig:
     policy_retry_secs: float
     """How long an item waits for redelivery when the policy service did not answer."""
     python_allowed_modules: tuple[str, ...]
+    capture_prompts: bool = False
+    """Model prompts and completions as span attributes (``JAMJET_CAPTURE_PROMPTS``), truncated."""
+    artifact_threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
+    """Outputs larger than this (canonical JSON) go to the artifacts bucket (``artifacts.py``)."""
 
     @property
     def heartbeat_secs(self) -> float:
@@ -39,6 +45,10 @@ class WorkerConfig:
             policy_timeout_secs=env.number("JAMJET_POLICY_TIMEOUT_SECS", 5.0, minimum=0.1),
             policy_retry_secs=env.number("JAMJET_POLICY_RETRY_SECS", 5.0, minimum=0.1),
             python_allowed_modules=env.items("JAMJET_PYTHON_ALLOWED_MODULES", ()),
+            capture_prompts=telemetry.capture_prompts(env.environ),
+            artifact_threshold_bytes=env.integer(
+                "JAMJET_ARTIFACT_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES, minimum=1
+            ),
         )
 
 

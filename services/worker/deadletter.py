@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import msgspec
 from nats.js import JetStreamContext
 
-from jamjet_common import streams, subjects
+from jamjet_common import streams, subjects, telemetry
 from jamjet_common.codec import ENCODER
 from jamjet_common.eventlog import MSG_ID
 from jamjet_common.events import EventKind, NodeFailed
@@ -51,7 +51,8 @@ class DeadLetters:
     async def publish(self, item: WorkItem, attempts: int, last_error: str) -> None:
         data = self._encode(item, attempts, last_error)
         subject = subjects.dlq_work(item.queue_type)
-        await self._js.publish(subject, data, stream=streams.DLQ, headers={MSG_ID: dead_letter_id(item)})
+        headers = telemetry.inject({MSG_ID: dead_letter_id(item)})
+        await self._js.publish(subject, data, stream=streams.DLQ, headers=headers)
         logger.warning(
             "%s/%s: dispatch %d dead-lettered after %d attempts: %s",
             item.execution_id,

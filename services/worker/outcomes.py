@@ -18,6 +18,7 @@ import logging
 from jamjet_common.events import NodeCancelled, NodeFailed
 from jamjet_common.messages import WorkItem
 from services.worker import retry
+from services.worker.artifacts import OutputSpiller
 from services.worker.commit import OutcomeCommitter
 from services.worker.deadletter import exhausted_error
 from services.worker.executors import ExecutionResult
@@ -30,11 +31,13 @@ logger = logging.getLogger(__name__)
 
 
 class AttemptEnds:
-    def __init__(self, recorder: NodeRecorder, committer: OutcomeCommitter) -> None:
+    def __init__(self, recorder: NodeRecorder, committer: OutcomeCommitter, spiller: OutputSpiller) -> None:
         self._recorder = recorder
         self._committer = committer
+        self._spiller = spiller
 
     async def succeeded(self, item: WorkItem, attempt: Attempt, result: ExecutionResult) -> Verdict:
+        result = await self._spiller.spill(item, result)
         kind = self._recorder.completion(item, result)
         if (problem := self._recorder.oversize(kind)) is not None:
             return await self.fatal(item, attempt, problem)

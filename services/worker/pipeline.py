@@ -16,13 +16,16 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from jamjet_common import streams
+from jamjet_common import streams, telemetry
+from jamjet_common.artifacts import ArtifactStore
 from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.subjects import check_token
+from services.worker import tracing
+from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES, OutputSpiller
 from services.worker.cancellation import Cancellations, Cancelled
 from services.worker.claims import OutcomeClaims
 from services.worker.commit import OutcomeCommitter
@@ -61,6 +64,7 @@ class PipelineParts:
     policy: PolicyClient
     registry: ExecutorRegistry
     cancels: Cancellations
+    spiller: OutputSpiller
 
 
 async def build_parts(
@@ -72,22 +76,31 @@ async def build_parts(
     max_msg_bytes: int,
     policy_timeout_secs: float,
     cancels: Cancellations | None = None,
+    artifact_threshold: int = DEFAULT_THRESHOLD_BYTES,
 ) -> PipelineParts:
     recorder = NodeRecorder(EventLog(nc, js), worker_id, max_msg_bytes)
     claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES))
     committer = OutcomeCommitter(recorder, claims, DeadLetters(js, worker_id, max_msg_bytes))
     policy = PolicyClient(nc, policy_timeout_secs)
-    return PipelineParts(nc, recorder, committer, policy, registry, cancels or Cancellations())
+    spiller = OutputSpiller(await ArtifactStore.open(js), artifact_threshold)
+    return PipelineParts(nc, recorder, committer, policy, registry, cancels or Cancellations(), spiller)
 
 
 class Pipeline:
     def __init__(
-        self, parts: PipelineParts, *, worker_id: str, heartbeat_secs: float, policy_retry_secs: float
+        self,
+        parts: PipelineParts,
+        *,
+        worker_id: str,
+        heartbeat_secs: float,
+        policy_retry_secs: float,
+        capture_prompts: bool = False,
     ) -> None:
+        self._capture_prompts = capture_prompts
         self._parts = parts
         self._recorder = parts.recorder
         self._cancels = parts.cancels
-        self._ends = AttemptEnds(parts.recorder, parts.committer)
+        self._ends = AttemptEnds(parts.recorder, parts.committer, parts.spiller)
         self._worker_id = worker_id
         self._heartbeat_secs = heartbeat_secs
         self._policy_retry_secs = policy_retry_secs
@@ -98,13 +111,20 @@ class Pipeline:
         except ContractError as exc:
             await dead_letter_decode(self._parts.nc, msg, str(exc), SERVICE)
             return
+        redelivered = msg.metadata.num_delivered > 1
+        if redelivered:
+            tracing.redelivered(item.queue_type)
         attempt = Attempt()
-        async with heartbeat(msg, self._heartbeat_secs, f"{item.execution_id}/{item.node_id}"):
-            try:
-                verdict = await self.handle(item, attempt, redelivered=msg.metadata.num_delivered > 1)
-            except asyncio.CancelledError:
-                await self._ends.released(item, attempt)
-                raise
+        # Everything below (policy request, appended events) carries the node span's trace context.
+        with tracing.node_span(msg.headers, item, self._worker_id) as span:
+            async with heartbeat(msg, self._heartbeat_secs, f"{item.execution_id}/{item.node_id}"):
+                try:
+                    verdict = await self.handle(item, attempt, redelivered=redelivered)
+                except asyncio.CancelledError:
+                    await self._ends.released(item, attempt)
+                    raise
+                finally:
+                    span.set_attribute(telemetry.ATTEMPT, attempt.number)
         await settle(msg, verdict)
 
     async def handle(self, item: WorkItem, attempt: Attempt, *, redelivered: bool = False) -> Verdict:
@@ -170,7 +190,8 @@ class Pipeline:
     async def _run(self, item: WorkItem, attempt: Attempt) -> Verdict:
         ctx = ExecutionContext(item=item, attempt=attempt.number, worker_id=self._worker_id)
         attempt.running = True
-        outcome = await self._cancels.guard(item.execution_id, run_node(self._parts.registry, ctx))
+        running = run_node(self._parts.registry, ctx, capture_prompts=self._capture_prompts)
+        outcome = await self._cancels.guard(item.execution_id, running)
         attempt.running = False
         if isinstance(outcome, Cancelled):
             return await self._ends.cancelled(item)

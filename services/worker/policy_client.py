@@ -8,7 +8,7 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
-from jamjet_common import subjects
+from jamjet_common import subjects, telemetry
 from jamjet_common.budget import BUDGET_KEY
 from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ContractError, FatalError, RetryableError
@@ -49,7 +49,9 @@ class PolicyClient:
             budget=_budget(item),
         )
         try:
-            reply = await self._nc.request(subjects.POLICY_EVALUATE, encode(request), timeout=self._timeout)
+            reply = await self._nc.request(
+                subjects.POLICY_EVALUATE, encode(request), timeout=self._timeout, headers=telemetry.inject()
+            )
         except (TimeoutError, nats.errors.Error) as exc:
             raise PolicyUnavailableError(f"policy service did not answer: {type(exc).__name__}") from exc
         return parse_decision(reply.data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from jamjet_common import telemetry
 from jamjet_common.codec import ENCODER
 from jamjet_common.eventlog import EventLog, Tail
 from jamjet_common.events import (
@@ -144,6 +145,9 @@ class NodeRecorder:
         return await read_history(self._log, item)
 
     async def _append(self, item: WorkItem, kind: EventKind, msg_id: str) -> None:
-        appended = await self._log.append(item.tenant, item.execution_id, kind, msg_id=msg_id)
+        # The current span is the attempt's jamjet.node span: the event joins the execution's trace.
+        appended = await self._log.append(
+            item.tenant, item.execution_id, kind, msg_id=msg_id, headers=telemetry.inject()
+        )
         if appended.duplicate:
             logger.info("%s/%s: %s was recorded already", item.execution_id, item.node_id, kind.tag)

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 
+from services.worker import tracing
 from services.worker.executors import ExecutionContext, ExecutionResult, ExecutorRegistry
 from services.worker.failures import TIMEOUT, Failure, classify
 
@@ -15,18 +16,29 @@ class Success:
     result: ExecutionResult
 
 
-async def run_node(registry: ExecutorRegistry, ctx: ExecutionContext) -> Success | Failure:
+async def run_node(
+    registry: ExecutorRegistry, ctx: ExecutionContext, *, capture_prompts: bool = False
+) -> Success | Failure:
     """Run ``ctx``'s node once; never raises except on cancellation."""
+    started = time.monotonic()
+    outcome = await _attempt(registry, ctx, capture_prompts)
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    if isinstance(outcome, ExecutionResult):
+        outcome = dataclasses.replace(outcome, duration_ms=outcome.duration_ms or elapsed_ms)
+    tracing.node_outcome(ctx, outcome, elapsed_ms)
+    return Success(outcome) if isinstance(outcome, ExecutionResult) else outcome
+
+
+async def _attempt(
+    registry: ExecutorRegistry, ctx: ExecutionContext, capture_prompts: bool
+) -> ExecutionResult | Failure:
     timeout = ctx.item.timeout_secs
     timer = asyncio.timeout(timeout)
-    started = time.monotonic()
     try:
         executor = registry.get(ctx.node.kind.tag)
         async with timer:
-            result = await executor.execute(ctx)
+            return await tracing.traced_call(executor, ctx, capture_prompts)
     except Exception as exc:
         if timer.expired():
             return Failure(f"node timed out after {timeout:g}s", retryable=True, error_class=TIMEOUT)
         return classify(exc)
-    elapsed_ms = int((time.monotonic() - started) * 1000)
-    return Success(dataclasses.replace(result, duration_ms=result.duration_ms or elapsed_ms))

@@ -15,10 +15,11 @@ from typing import Self
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from jamjet_common import streams, subjects
+from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
+from services.worker import tracing
 from services.worker.cancellation import Cancellations
 from services.worker.config import WorkerConfig
 from services.worker.executors import ExecutorRegistry, builtin_registry
@@ -58,11 +59,13 @@ class WorkerService(Service):
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pipeline: Pipeline | None = None
+        self._backlog: meters.Backlog | None = None
         self.cancellations = Cancellations()
         """Executions this worker heard were cancelled, and their running nodes."""
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
+        telemetry.setup(cls.name, env.environ)
         return cls(
             CommonConfig.from_env(env, "worker"),
             StreamLimits.from_env(env),
@@ -83,17 +86,21 @@ class WorkerService(Service):
             max_msg_bytes=self.limits.max_msg_bytes,
             policy_timeout_secs=self.config.policy_timeout_secs,
             cancels=self.cancellations,
+            artifact_threshold=self.config.artifact_threshold_bytes,
         )
         self._pipeline = Pipeline(
             parts,
             worker_id=self.worker_id,
             heartbeat_secs=self.config.heartbeat_secs,
             policy_retry_secs=self.config.policy_retry_secs,
+            capture_prompts=self.config.capture_prompts,
         )
         # Before any fetch: a notice must not slip past an item this worker is about to run.
         await self.nc.subscribe(subjects.CANCEL_ALL, cb=self.cancellations.on_message)
         for queue in self.config.queues:
             self._subs[queue] = await self._bind(queue)
+        self._backlog = tracing.queue_backlog(self._subs, self.common.metrics_poll_secs)
+        self._backlog.start()
         logger.info(
             "worker %s serves %s with executors %s", self.worker_id, self.config.queues, self.registry.tags
         )
@@ -157,6 +164,8 @@ class WorkerService(Service):
 
     async def stop(self) -> None:
         self._slots.close()
+        if self._backlog is not None:
+            await self._backlog.stop()
         await self._finish_in_flight()
         if self._remote is not None:
             await self._remote.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections import defaultdict
@@ -117,4 +118,8 @@ async def services(stack: Stack, *, workers: int = 1, **extra: str) -> AsyncIter
     async with contextlib.AsyncExitStack() as stack_ctx:
         for service in built:
             await stack_ctx.enter_async_context(running(service))
+        # Queries (tenant usage, executions) need the store's schema: wait until it is migrated.
+        store = built[0]
+        assert isinstance(store, EventStoreService)
+        await asyncio.wait_for(store.db.ready.wait(), timeout=30)
         yield built

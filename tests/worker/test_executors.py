@@ -130,7 +130,7 @@ async def test_unknown_kind_fails_fatally_naming_the_kind() -> None:
 
 
 def test_builtin_registry_serves_the_builtin_kinds() -> None:
-    assert builtin_registry().tags == ["condition", "join", "parallel", "python_fn"]
+    assert builtin_registry().tags == ["condition", "eval", "join", "parallel", "python_fn"]
 
 
 # ---- runner: durations, timeouts, classification --------------------------------------------------------

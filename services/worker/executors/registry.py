@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from jamjet_common.errors import FatalError
 from services.worker.executors.base import Executor
 from services.worker.executors.condition import ConditionExecutor
+from services.worker.executors.eval import EvalExecutor
 from services.worker.executors.python_fn import PythonFnExecutor
 from services.worker.executors.structural import NoOpExecutor
 
@@ -32,8 +33,10 @@ class ExecutorRegistry:
 def builtin_registry(python_allowed_modules: Iterable[str] = ()) -> ExecutorRegistry:
     """The executors every worker has: condition, python_fn, and the structural no-ops."""
     registry = ExecutorRegistry()
+    allowed = tuple(python_allowed_modules)
     registry.register("condition", ConditionExecutor())
-    registry.register("python_fn", PythonFnExecutor(tuple(python_allowed_modules)))
+    registry.register("python_fn", PythonFnExecutor(allowed))
+    registry.register("eval", EvalExecutor(registry, allowed))
     for tag in ("parallel", "join"):
         registry.register(tag, NoOpExecutor())
     return registry

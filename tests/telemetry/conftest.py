@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from nats.aio.client import Client
+
+from tests.e2e.stack import Recorder, Stack
+from tests.executors.fake_http import FakeHttpServer
+from tests.telemetry.capture import Captured, installed
+from tests.telemetry.flows import chat_reply
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    capture = installed()
+    capture.exporter.clear()
+    capture.switch.on = True
+    yield capture
+    capture.switch.on = False
+    capture.exporter.clear()
+
+
+@pytest.fixture
+async def stack(nc: Client, nats_url: str, database_url: str) -> AsyncIterator[Stack]:
+    recorder = Recorder()
+    sub = await nc.subscribe("jamjet.events.>", cb=recorder.on_msg)
+    yield Stack(nc, nats_url, database_url, recorder)
+    await sub.unsubscribe()
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeHttpServer]:
+    async with FakeHttpServer(chat_reply) as server:
+        yield server
