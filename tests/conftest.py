@@ -139,3 +139,14 @@ async def _drain_or_close(client: NATS) -> None:
             await client.drain()
     except (nats.errors.Error, TimeoutError):
         await client.close()
+
+
+@pytest.fixture
+async def stack(nc: NATS, nats_url: str, database_url: str) -> AsyncIterator[Any]:
+    """The test's NATS and database, with a recorder of everything on jamjet.events.> (see tests/e2e)."""
+    from tests.e2e.stack import Recorder, Stack
+
+    recorder = Recorder()
+    sub = await nc.subscribe("jamjet.events.>", cb=recorder.on_msg)
+    yield Stack(nc, nats_url, database_url, recorder)
+    await sub.unsubscribe()

@@ -3,9 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from nats.aio.client import Client
 
-from tests.e2e.stack import Recorder, Stack
 from tests.executors.fake_http import FakeHttpServer
 from tests.telemetry.capture import Captured, installed
 from tests.telemetry.flows import chat_reply
@@ -19,14 +17,6 @@ def captured() -> Iterator[Captured]:
     yield capture
     capture.switch.on = False
     capture.exporter.clear()
-
-
-@pytest.fixture
-async def stack(nc: Client, nats_url: str, database_url: str) -> AsyncIterator[Stack]:
-    recorder = Recorder()
-    sub = await nc.subscribe("jamjet.events.>", cb=recorder.on_msg)
-    yield Stack(nc, nats_url, database_url, recorder)
-    await sub.unsubscribe()
 
 
 @pytest.fixture
