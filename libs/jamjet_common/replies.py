@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
 
 ENTRY_TTL_SECS = 60.0
 RECENT_SECS = 5.0
@@ -31,7 +33,9 @@ def _key(subject: str, data: bytes) -> tuple[str, bytes]:
 class ReplyRegistry:
     """Who asked for which command, learned from a plain subscription to the command subjects."""
 
-    def __init__(self) -> None:
+    def __init__(self, claims: KeyValue | None = None) -> None:
+        self.claims = claims
+        """Shared with the other replicas: an asker is answered by the replica that claims it first."""
         self._askers: dict[tuple[str, bytes], deque[tuple[float, str | None]]] = {}
         self._arrived = asyncio.Condition()
         self._subs: list[Subscription] = []
@@ -70,17 +74,40 @@ class ReplyRegistry:
     async def reply_subject(self, subject: str, data: bytes, stored_at: datetime | None) -> str | None:
         """The reply subject of whoever sent this stored command, if anyone is waiting."""
         key = _key(subject, data)
-        found, reply = self._pop(key)
-        if found or not _recent(stored_at):
-            return reply
+        waited = False
+        while True:
+            found, reply = self._pop(key)
+            if not found:
+                if waited or not _recent(stored_at) or not await self._twin(key):
+                    return None
+                waited = True
+                continue
+            # Every replica hears every asker; with identical commands in flight, the claim makes
+            # sure each asker is answered once, by whichever replica claims it first.
+            if reply is None or await self._claim(reply):
+                return reply
+
+    async def _twin(self, key: tuple[str, bytes]) -> bool:
+        """Wait briefly for the plain-NATS copy of a command stored a moment ago."""
         try:
             async with self._arrived:
                 await asyncio.wait_for(
                     self._arrived.wait_for(lambda: key in self._askers), WAIT_FOR_TWIN_SECS
                 )
         except TimeoutError:
-            return None
-        return self._pop(key)[1]
+            return False
+        return True
+
+    async def _claim(self, reply: str) -> bool:
+        if self.claims is None:
+            return True
+        try:
+            await self.claims.create(hashlib.sha1(reply.encode()).hexdigest(), b"")
+        except KeyWrongLastSequenceError:
+            return False
+        except Exception:  # the bucket is unreachable: a second answer beats none
+            return True
+        return True
 
 
 def _recent(stored_at: datetime | None) -> bool:

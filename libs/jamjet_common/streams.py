@@ -38,6 +38,8 @@ KV_WORKFLOWS = "jamjet_workflows"
 KV_TENANTS = "jamjet_tenants"
 KV_AGENTS = "jamjet_agents"
 """The agent registry: ``<agent id>`` -> the agent record, ``uri.<sha256 of the uri>`` -> the agent id."""
+KV_REPLIES = "jamjet_replies"
+"""Which replica answers which requester of a stored command (keys expire after a few minutes)."""
 KV_OUTCOMES = "jamjet_outcomes"
 """One key per node dispatch (``<execution_id>.<dispatch>``), created by the worker that commits its
 outcome: the first writer wins, whatever the duplicate window."""
@@ -51,6 +53,7 @@ EVENT_STORE_CONSUMER = "jamjet-event-store"
 EVENT_STORE_WORKFLOWS_CONSUMER = "jamjet-event-store-workflows"
 STREAM_EXISTS_DIFFERENT = 10058
 DAY = 86400.0
+REPLY_CLAIM_TTL_SECS = 300.0
 HOUR = 3600.0
 
 
@@ -153,6 +156,7 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits) -> None:
     for bucket in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS):
         await ensure_kv(js, bucket, limits)
     await ensure_kv(js, KV_OUTCOMES, limits, ttl=limits.work_max_age_secs)
+    await ensure_kv(js, KV_REPLIES, limits, ttl=REPLY_CLAIM_TTL_SECS)
     await ensure_object_store(js, OBJ_ARTIFACTS, limits)
 
 

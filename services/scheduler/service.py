@@ -63,6 +63,7 @@ class SchedulerService(Service):
             self._timers,
             self.common.max_message_bytes,
         )
+        self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
         self._cmd_sub = await self._bind(
