@@ -18,6 +18,7 @@ from nats.aio.subscription import Subscription
 
 from jamjet_common import codec, streams, subjects, telemetry
 from jamjet_common.config import Env
+from jamjet_common.deadletter import dead_letter_unreadable_command
 from jamjet_common.errors import ContractError
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
@@ -157,7 +158,9 @@ class PolicyService(Service):
             result = await family.commands.execute(action, msg.data)
         except ContractError as exc:
             logger.info("%s command %s rejected: %s", family.name, msg.subject, exc)
-            await self._answer(msg, codec.error_reply(exc.code, exc.message))
+            reply = codec.error_reply(exc.code, exc.message)
+            await dead_letter_unreadable_command(self.nc, msg, reply, self.name)
+            await self._answer(msg, reply)
             await msg.term()
             return
         except Exception as exc:

@@ -11,6 +11,7 @@ from nats.aio.msg import Msg
 from jamjet_common import streams, subjects, telemetry
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
+from jamjet_common.deadletter import dead_letter_unreadable_command
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
 from jamjet_common.service import Service, fetch_batches
@@ -123,6 +124,7 @@ class SchedulerService(Service):
                 f"{meta.stream}:{meta.sequence.stream}:{meta.timestamp.isoformat() if meta.timestamp else ''}"
             )
             reply = await self._commands.handle(msg.subject, msg.data, key, msg.headers)
+            await dead_letter_unreadable_command(self.nc, msg, reply, self.name)
             asker = await self._registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
             if asker is not None:
                 await self.nc.publish(asker, reply)
