@@ -29,7 +29,7 @@ class RemoteExecutors:
         sink = NatsProgressSink(connection)
         call_timeout = env.number("JAMJET_MCP_CALL_TIMEOUT_SECS", 0.0)
         return cls(
-            http=HttpExecutors.from_env(env),
+            http=HttpExecutors.from_env(env, progress=sink),
             agent_tool=AgentToolExecutor(
                 sink, default_timeout_secs=env.number("JAMJET_AGENT_TOOL_TIMEOUT_SECS", 30.0, minimum=0.1)
             ),

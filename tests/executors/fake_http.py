@@ -52,6 +52,14 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+def sse(*events: Any, done: bool = True) -> Reply:
+    """A ``text/event-stream`` reply: one ``data:`` event per item (JSON unless a str), then ``[DONE]``."""
+    lines = [f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n" for event in events]
+    if done:
+        lines.append("data: [DONE]\n\n")
+    return Reply(body="".join(lines).encode(), headers={"Content-Type": "text/event-stream"})
+
+
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase

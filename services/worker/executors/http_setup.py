@@ -17,6 +17,7 @@ from services.worker.executors.base import Executor
 from services.worker.executors.model import ModelExecutor
 from services.worker.executors.model_settings import ModelSettings
 from services.worker.executors.tool import ToolExecutor, ToolSettings
+from services.worker.progress import ProgressSink
 
 
 class Registrar(Protocol):
@@ -29,10 +30,14 @@ class HttpExecutors:
     tool: ToolExecutor
 
     @classmethod
-    def from_env(cls, env: Env) -> HttpExecutors:
-        """Settings are read (and checked) here; credentials of tools at each call."""
+    def from_env(cls, env: Env, progress: ProgressSink | None = None) -> HttpExecutors:
+        """Settings are read (and checked) here; credentials of tools at each call.
+
+        With ``progress``, model calls are streamed and their content published as it arrives.
+        """
         model_settings, tool_settings = ModelSettings.from_env(env), ToolSettings.from_env(env)
-        return cls(ModelExecutor(model_settings), ToolExecutor(tool_settings, secrets=env))
+        model = ModelExecutor(model_settings, progress=progress)
+        return cls(model, ToolExecutor(tool_settings, secrets=env))
 
     def register(self, registry: Registrar) -> None:
         registry.register("model", self.model)
