@@ -21,21 +21,14 @@ from services.policy.service import PolicyService
 from services.policy.tenants import Tenant, now
 from tests.harness import running
 from tests.helpers import eventually
-from tests.policy.support import build
+from tests.policy import support
+from tests.policy.support import build, error_code, request, tenant_command
 
 TOOL_NODE = {"id": "cleanup", "kind": {"type": "tool", "tool_ref": "delete_file"}}
 MODEL_NODE = {"id": "think", "kind": {"type": "model", "model_ref": "gpt-4o"}}
 
 
-async def request(nc: NATS, subject: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    msg = await nc.request(subject, data, timeout=5)
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
-
-
-async def command(nc: NATS, action: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
-    return await request(nc, subjects.tenant_cmd(action), body)
+command = tenant_command
 
 
 async def evaluate(
@@ -44,17 +37,7 @@ async def evaluate(
     node: dict[str, Any] = TOOL_NODE,
     workflow_policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"tenant": tenant, "node": node, "execution_id": "exec_1"}
-    if workflow_policy is not None:
-        body["workflow_policy"] = workflow_policy
-    return await request(nc, subjects.POLICY_EVALUATE, body)
-
-
-def error_code(reply: dict[str, Any]) -> str:
-    assert reply["ok"] is False, reply
-    code: str = reply["error"]["code"]
-    assert reply["error"]["message"]
-    return code
+    return await support.evaluate(nc, node, tenant=tenant, workflow_policy=workflow_policy)
 
 
 # ---- evaluation -----------------------------------------------------------------------------------------
