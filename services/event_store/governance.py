@@ -8,11 +8,9 @@ from typing import Any
 
 import asyncpg
 
-from jamjet_common import subjects
-from jamjet_common.errors import ContractError
 from jamjet_common.messages import ApprovalsQuery
 from services.event_store.intake import MAX_BIGINT
-from services.event_store.querykit import MAX_PAGE, check_range, keyset_sql
+from services.event_store.querykit import MAX_PAGE, check_range, keyset_sql, one_of, token_filters
 from services.event_store.views import decode_approval_cursor
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "closed")
@@ -45,19 +43,9 @@ def approvals_sql(query: ApprovalsQuery) -> tuple[str, list[Any]]:
 
 
 def _approval_filters(query: ApprovalsQuery) -> list[tuple[str, str]]:
-    filters: list[tuple[str, str]] = []
-    if query.status != ALL:
-        if query.status not in APPROVAL_STATUSES:
-            raise ContractError(
-                f"status {query.status[:40]!r} is not one of {', '.join((*APPROVAL_STATUSES, ALL))}",
-                code="invalid_status",
-            )
-        filters.append(("status", query.status))
-    if query.tenant is not None:
-        filters.append(("tenant", subjects.check_token(query.tenant, "tenant")))
-    if query.execution_id is not None:
-        filters.append(("execution_id", subjects.check_token(query.execution_id, "execution_id")))
-    return filters
+    one_of("status", query.status, (*APPROVAL_STATUSES, ALL), "invalid_status")
+    filters = [] if query.status == ALL else [("status", query.status)]
+    return filters + token_filters(tenant=query.tenant, execution_id=query.execution_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from services.event_store.dlq_intake import KINDS
 from services.event_store.fold import STATUSES
 from services.event_store.governance import approvals_sql, month_of, tenant_usage
 from services.event_store.intake import MAX_BIGINT
-from services.event_store.querykit import MAX_PAGE, check_range, keyset_sql, request
+from services.event_store.querykit import MAX_PAGE, check_range, keyset_sql, one_of, request, token_filters
 from services.event_store.views import (
     approval_view,
     dead_letter_view,
@@ -256,33 +256,14 @@ def _dead_letters_sql(query: DeadLettersQuery) -> tuple[str, list[Any]]:
 
 
 def _dead_letter_filters(query: DeadLettersQuery) -> list[tuple[str, str]]:
-    filters: list[tuple[str, str]] = []
-    if query.kind is not None:
-        if query.kind not in KINDS:
-            raise ContractError(
-                f"kind {query.kind[:40]!r} is not one of {', '.join(KINDS)}", code="invalid_kind"
-            )
-        filters.append(("kind", query.kind))
-    if query.tenant is not None:
-        filters.append(("tenant", subjects.check_token(query.tenant, "tenant")))
-    if query.execution_id is not None:
-        filters.append(("execution_id", subjects.check_token(query.execution_id, "execution_id")))
-    return filters
+    filters = [] if query.kind is None else [("kind", one_of("kind", query.kind, KINDS, "invalid_kind"))]
+    return filters + token_filters(tenant=query.tenant, execution_id=query.execution_id)
 
 
 def _filters(query: ExecutionsQuery) -> list[tuple[str, str]]:
-    filters: list[tuple[str, str]] = []
-    if query.status is not None:
-        if query.status not in STATUSES:
-            raise ContractError(
-                f"status {query.status[:40]!r} is not one of {', '.join(STATUSES)}", code="invalid_status"
-            )
-        filters.append(("status", query.status))
-    if query.tenant is not None:
-        filters.append(("tenant", subjects.check_token(query.tenant, "tenant")))
-    if query.workflow_id is not None:
-        filters.append(("workflow_id", subjects.check_token(query.workflow_id, "workflow_id")))
-    return filters
+    status = query.status
+    filters = [] if status is None else [("status", one_of("status", status, STATUSES, "invalid_status"))]
+    return filters + token_filters(tenant=query.tenant, workflow_id=query.workflow_id)
 
 
 async def _latest(conn: asyncpg.Connection, tenant: str, workflow_id: str) -> str:

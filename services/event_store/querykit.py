@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from jamjet_common import subjects
 from jamjet_common.codec import decode
 from jamjet_common.errors import ContractError
 
@@ -19,6 +21,20 @@ def request(data: bytes, type_: type[Q], what: str) -> Q:
 def check_range(name: str, value: int, low: int, high: int, code: str) -> None:
     if not low <= value <= high:
         raise ContractError(f"{name} must be between {low} and {high}, not {value}", code=code)
+
+
+def one_of(name: str, value: str, allowed: Sequence[str], code: str) -> str:
+    """``value`` if it is one of ``allowed``, else the query's specific error."""
+    if value not in allowed:
+        raise ContractError(f"{name} {value[:40]!r} is not one of {', '.join(allowed)}", code=code)
+    return value
+
+
+def token_filters(**values: str | None) -> list[tuple[str, str]]:
+    """Equality filters on subject-token columns (tenant, execution_id, workflow_id), checked."""
+    return [
+        (column, subjects.check_token(value, column)) for column, value in values.items() if value is not None
+    ]
 
 
 def keyset_sql(
