@@ -1,5 +1,5 @@
 # One image for the four services; compose picks the command.
-FROM python:3.11-slim
+FROM python:3.12-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./

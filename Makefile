@@ -1,7 +1,7 @@
 # Developer entry points. Override the interpreter or the venv location:
-#   make test PYTHON=python3.12 VENV=.venv-312 PYTEST_ARGS='-x -k nats'
+#   make test PYTHON=python3.13 VENV=.venv-313 PYTEST_ARGS='-x -k nats'
 VENV ?= .venv
-PYTHON ?= python3
+PYTHON ?= $(shell scripts/find-python)
 PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 # Re-install only when pyproject.toml changes.

@@ -13,7 +13,7 @@ S = TypeVar("S", bound=Service)
 
 
 @contextlib.asynccontextmanager
-async def running(service: S) -> AsyncIterator[S]:
+async def running[S: Service](service: S) -> AsyncIterator[S]:
     """Enter ``service``, run it in a task, and stop it (gracefully) when the block ends."""
     async with service:
         task = asyncio.create_task(service.run(), name=f"run-{service.name}")

@@ -11,13 +11,13 @@ T = TypeVar("T")
 
 
 @overload
-async def eventually(
+async def eventually[T](
     predicate: Callable[[], Awaitable[T]], *, timeout: float = ..., interval: float = ..., message: str = ...
 ) -> T: ...
 
 
 @overload
-async def eventually(
+async def eventually[T](
     predicate: Callable[[], T], *, timeout: float = ..., interval: float = ..., message: str = ...
 ) -> T: ...
 

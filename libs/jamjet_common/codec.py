@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
 from jamjet_common.errors import ContractError, MalformedJsonError, PayloadTooLargeError
 from jamjet_common.messages import ErrorBody, ErrorReply
-
-T = TypeVar("T")
 
 ENCODER = msgspec.json.Encoder()
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
@@ -19,7 +17,7 @@ def encode(value: Any) -> bytes:
     return ENCODER.encode(value)
 
 
-def decoder(type_: type[T]) -> msgspec.json.Decoder[T]:
+def decoder[T](type_: type[T]) -> msgspec.json.Decoder[T]:
     """The cached decoder for ``type_``."""
     dec = _decoders.get(type_)
     if dec is None:
@@ -27,7 +25,7 @@ def decoder(type_: type[T]) -> msgspec.json.Decoder[T]:
     return dec
 
 
-def decode(data: bytes, type_: type[T], *, what: str = "message", max_bytes: int | None = None) -> T:
+def decode[T](data: bytes, type_: type[T], *, what: str = "message", max_bytes: int | None = None) -> T:
     """Decode ``data`` as ``type_`` or raise a :class:`ContractError` that names the problem."""
     if max_bytes is not None and len(data) > max_bytes:
         raise PayloadTooLargeError(f"{what} is {len(data)} bytes; the limit is {max_bytes} bytes")

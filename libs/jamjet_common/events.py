@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
 JsonValue = Any
-T = TypeVar("T")
 
 
-def _written(factory: Callable[[], T]) -> T:
+def _written[T](factory: Callable[[], T]) -> T:
     """A default that ``omit_defaults`` never drops (msgspec only omits builtin-container factories)."""
     return msgspec.field(default_factory=factory)
 

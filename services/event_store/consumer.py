@@ -15,7 +15,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import asyncpg
 from nats.aio.client import Client
@@ -103,7 +103,7 @@ class KeepInStream:
         await _settle(msg.term())
 
 
-class BatchConsumer(Generic[T]):
+class BatchConsumer[T]:
     def __init__(
         self,
         name: str,

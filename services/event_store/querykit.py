@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from jamjet_common import subjects
 from jamjet_common.codec import decode
 from jamjet_common.errors import ContractError
 
-Q = TypeVar("Q")
 MAX_QUERY_BYTES = 16 * 1024
 MAX_PAGE = 1000
 
 
-def request(data: bytes, type_: type[Q], what: str) -> Q:
+def request[Q](data: bytes, type_: type[Q], what: str) -> Q:
     return decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
 
 

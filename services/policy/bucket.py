@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -35,12 +35,12 @@ _DELETED = frozenset({"DEL", "PURGE"})
 
 
 @dataclass(frozen=True, slots=True)
-class _Cached(Generic[T]):
+class _Cached[T]:
     value: T
     revision: int
 
 
-class WatchedBucket(Generic[T]):
+class WatchedBucket[T]:
     """The keys of one bucket that ``decode`` keeps, followed by a watch."""
 
     def __init__(self, js: JetStreamContext, bucket: str, decode: Decode[T]) -> None:

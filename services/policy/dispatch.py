@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from jamjet_common import codec
 from jamjet_common.errors import PayloadTooLargeError
 from services.policy.errors import UnknownCommandError
 
-T = TypeVar("T")
 Handler = Callable[[bytes], Awaitable[dict[str, Any]]]
 
 
@@ -33,6 +32,6 @@ async def dispatch(
     return await handler(data)
 
 
-def decode_body(data: bytes, type_: type[T], what: str) -> T:
+def decode_body[T](data: bytes, type_: type[T], what: str) -> T:
     # An empty body is an empty object: `nats req jamjet.cmd.tenants.list ""` should work.
     return codec.decode(data.strip() or b"{}", type_, what=what)

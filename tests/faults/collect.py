@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import nats.errors
@@ -24,7 +24,6 @@ from jamjet_common import streams, subjects
 from tests.faults.invariants import comparable, terminal_of
 from tests.faults.observations import DispatchKey, Event, Observations
 
-T = TypeVar("T")
 POLL_SECS = 0.5
 ITEM_KEYS = ("item", "work_item", "payload")
 _READ_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, nats.errors.Error)
@@ -45,7 +44,9 @@ class StoredState:
     dead_letters: list[DispatchKey] | None = None
 
 
-async def poll_until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float) -> T | None:
+async def poll_until[T](
+    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float
+) -> T | None:
     """Read until ``done`` holds or ``timeout`` passes; the last successful read (None if none)."""
     deadline, last = time.monotonic() + timeout, None
     while True:

@@ -326,7 +326,7 @@ def dlq_table(obs: Observations, found: list[Dispatch]) -> Check:
 # ---- helpers -------------------------------------------------------------------------------------------
 
 
-def _collect(items: Iterable[T], problem: Callable[[T], str | None]) -> tuple[str, ...]:
+def _collect[T](items: Iterable[T], problem: Callable[[T], str | None]) -> tuple[str, ...]:
     return tuple(p for p in map(problem, items) if p is not None)
 
 

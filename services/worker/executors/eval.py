@@ -33,7 +33,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from jamjet_common.errors import FatalError, RetryableError
 from jamjet_common.ir import EvalNode
@@ -61,7 +61,6 @@ HALT = "halt"
 RETRY_WITH_FEEDBACK = "retry_with_feedback"
 ACTIONS = frozenset({RETRY_WITH_FEEDBACK, "escalate", HALT, "log_and_continue"})
 EVAL_ERROR_CLASS = "eval"
-N = TypeVar("N", int, float)
 
 
 class EvalExecutor:
@@ -182,6 +181,6 @@ def with_usage(result: ExecutionResult, calls: list[ExecutionResult]) -> Executi
     )
 
 
-def _total(values: Iterable[N | None]) -> N | None:
+def _total[N: (int, float)](values: Iterable[N | None]) -> N | None:
     known = [value for value in values if value is not None]
     return sum(known[1:], known[0]) if known else None
