@@ -22,6 +22,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client as NATS
 
+from jamjet_common.local.nats_cluster import LocalNatsCluster
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.local.postgres import LOCAL_DATABASE_URL, create_database, drop_database, probe
 
@@ -112,6 +113,16 @@ def nats_server() -> Iterator[LocalNatsServer]:
     """A started nats-server with JetStream on a free 127.0.0.1 port and a temporary store dir."""
     with LocalNatsServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def nats_cluster() -> Iterator[LocalNatsCluster]:
+    """Three nats-servers clustered on loopback, JetStream ready for R3 streams (one per test module).
+
+    ``nats_cluster.url`` lists all three, as ``NATS_URL`` does for a cluster.
+    """
+    with LocalNatsCluster(3) as cluster:
+        yield cluster
 
 
 @pytest.fixture
