@@ -283,7 +283,9 @@ async def _serve(service: Service) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stop_process, service)
-    logger.info("%s %s: connecting to NATS at %s", service.name, service.common.instance_id, service.common.nats_url)
+    logger.info(
+        "%s %s: connecting to NATS at %s", service.name, service.common.instance_id, service.common.nats_url
+    )
     if await service.unless_stopped(service.__aenter__()) is None:
         await service._close_nats()  # stopped while connecting: nothing was taken, nothing to finish
         return

@@ -17,12 +17,16 @@ import asyncpg
 
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.local.postgres import resolve_database_url, with_database
+from jamjet_common.local.processes import parent_death_signal
 
 logger = logging.getLogger(__name__)
 
 SERVICES = ("event_store", "policy", "scheduler", "worker")
 NATS_PORT = 4222
+NATS_PORT_ENV = "JAMJET_NATS_PORT"
 DEV_DATABASE = "jamjet"
+STOP_MARGIN_SECS = 6.0
+"""A service exits within its grace period plus 5 s of SIGTERM; past this margin it is killed."""
 
 
 def port_is_free(port: int) -> bool:
@@ -30,12 +34,17 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_nats(store_dir: Path) -> LocalNatsServer:
-    port = NATS_PORT if port_is_free(NATS_PORT) else None
-    server = LocalNatsServer(port=port, store_dir=str(store_dir))
+def start_nats(store_dir: Path, env: Mapping[str, str]) -> LocalNatsServer:
+    """nats-server on ``JAMJET_NATS_PORT`` (4222), or a free port if that one is taken.
+
+    Started from the calling thread, which must live as long as the dev stack (the death signal).
+    """
+    wanted = int(env.get(NATS_PORT_ENV) or NATS_PORT)
+    port = wanted if port_is_free(wanted) else None
+    server = LocalNatsServer(port=port, store_dir=str(store_dir), die_with_parent=True)
     server.start()
     if port is None:
-        print(f"port {NATS_PORT} is taken (another NATS?); nats-server listens on {server.port} instead")
+        print(f"port {wanted} is taken (another NATS?); nats-server listens on {server.port} instead")
     return server
 
 
@@ -70,7 +79,9 @@ class ServiceProcesses:
                 env=self.env,
                 stdout=log,
                 stderr=log,
-                start_new_session=True,  # Ctrl-C reaches the dev stack, which stops them in order
+                # Ctrl-C reaches the dev stack, which stops them in order; if it dies, so do they.
+                start_new_session=True,
+                preexec_fn=parent_death_signal(),
             )
             log.close()
 
@@ -82,14 +93,15 @@ class ServiceProcesses:
             task.cancel()
         return waits[done.pop()]
 
-    async def stop(self, grace: float = 15.0) -> None:
+    async def stop(self, grace: float) -> None:
+        """SIGTERM every service, then SIGKILL those still running after ``grace`` + a margin."""
         for proc in self.procs.values():
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
             try:
-                await asyncio.wait_for(proc.wait(), grace)
+                await asyncio.wait_for(proc.wait(), grace + STOP_MARGIN_SECS)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()

@@ -56,7 +56,9 @@ async def test_services_connect_through_a_server_list_and_stop_in_time(
     await terminate_all(procs)
 
 
-async def test_services_stop_while_nats_refuses_the_first_connection(launch: Launch, database_url: str) -> None:
+async def test_services_stop_while_nats_refuses_the_first_connection(
+    launch: Launch, database_url: str
+) -> None:
     procs = await launch(f"nats://127.0.0.1:{free_port()}", database_url)
     await all_logged(procs, NATS_TROUBLE)
     await terminate_all(procs)

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from jamjet_common.local.processes import parent_death_signal
+
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -134,6 +136,8 @@ class LocalNatsServer:
         extra_args: appended to the command line.
         monitor_port: HTTP monitoring port (`-m`); none unless given.
         ready_timeout: seconds to wait for "Server is ready".
+        die_with_parent: SIGTERM the server when this process dies, even by SIGKILL (Linux; see
+            :mod:`jamjet_common.local.processes` for the thread that must start it).
     """
 
     def __init__(
@@ -145,6 +149,7 @@ class LocalNatsServer:
         *,
         monitor_port: int | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        die_with_parent: bool = False,
     ) -> None:
         self._binary = find_binary(binary)
         self._repick_port = port is None
@@ -154,6 +159,7 @@ class LocalNatsServer:
         self._extra_args = list(extra_args)
         self._monitor_port = monitor_port
         self._ready_timeout = ready_timeout
+        self._die_with_parent = die_with_parent
         self._version_checked = False
         self._closed = False
         self._proc: subprocess.Popen[str] | None = None
@@ -288,6 +294,7 @@ class LocalNatsServer:
             errors="replace",
             # Its own session: a terminal's Ctrl-C reaches the owner, which stops the server last.
             start_new_session=True,
+            preexec_fn=parent_death_signal() if self._die_with_parent else None,
         )
         assert proc.stdout is not None
         self._proc, self._pump = proc, _OutputPump(proc.stdout, proc.pid)
