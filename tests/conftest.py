@@ -152,10 +152,10 @@ async def nc(nats_url: str) -> AsyncIterator[NATS]:
     try:
         yield client
     finally:
-        await _drain_or_close(client)
+        await drain_or_close(client)
 
 
-async def _drain_or_close(client: NATS) -> None:
+async def drain_or_close(client: NATS) -> None:
     if client.is_closed:
         return
     try:

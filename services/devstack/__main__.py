@@ -80,7 +80,7 @@ def print_event(msg: Msg) -> str:
 
 
 def say(line: str = "", *, file: TextIO | None = None) -> None:
-    """Print a line; a closed pipe (``make run | tee``, tee gone) stops the dev stack instead of crashing it."""
+    """Print a line; a closed pipe (``make run | tee``, tee gone) stops the dev stack, never crashes it."""
     out = file or sys.stdout
     try:
         print(line, file=out, flush=True)
@@ -109,7 +109,7 @@ class DevStack:
 
     async def run(self, stop: asyncio.Event) -> None:
         # From the loop's thread, which lives as long as the process: the children's death signal.
-        self.server = start_nats(STATE_DIR / "nats", os.environ)
+        self.server = start_nats(STATE_DIR / "nats")
         say(f"nats-server {self.server.url} (store {STATE_DIR / 'nats'})")
         database_url, how = await dev_database(os.environ)
         say(f"Postgres: {how}")
@@ -126,7 +126,7 @@ class DevStack:
                 await asyncio.wait_for(self.nc.drain(), CLOSE_SECS)
         if self.services is not None:
             say("\nstopping services...")
-            await self.services.stop(float(self.services.env["JAMJET_SHUTDOWN_GRACE_SECS"]))
+            await self.services.stop()
         if self.server is not None:
             self.server.close()
 

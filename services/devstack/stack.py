@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 SERVICES = ("event_store", "policy", "scheduler", "worker")
 NATS_PORT = 4222
 NATS_PORT_ENV = "JAMJET_NATS_PORT"
+GRACE_ENV = "JAMJET_SHUTDOWN_GRACE_SECS"
 DEV_DATABASE = "jamjet"
 STOP_MARGIN_SECS = 6.0
 """A service exits within its grace period plus 5 s of SIGTERM; past this margin it is killed."""
@@ -34,7 +35,7 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_nats(store_dir: Path, env: Mapping[str, str]) -> LocalNatsServer:
+def start_nats(store_dir: Path, env: Mapping[str, str] = os.environ) -> LocalNatsServer:
     """nats-server on ``JAMJET_NATS_PORT`` (4222), or a free port if that one is taken.
 
     Started from the calling thread, which must live as long as the dev stack (the death signal).
@@ -93,8 +94,9 @@ class ServiceProcesses:
             task.cancel()
         return waits[done.pop()]
 
-    async def stop(self, grace: float) -> None:
-        """SIGTERM every service, then SIGKILL those still running after ``grace`` + a margin."""
+    async def stop(self) -> None:
+        """SIGTERM every service, then SIGKILL those still running past their grace period + a margin."""
+        grace = float(self.env[GRACE_ENV])
         for proc in self.procs.values():
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -110,7 +112,7 @@ class ServiceProcesses:
 def service_env(nats_url: str, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(NATS_URL=nats_url, DATABASE_URL=database_url)
-    env.setdefault("JAMJET_SHUTDOWN_GRACE_SECS", "10")
+    env.setdefault(GRACE_ENV, "10")
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (root, str(Path(root) / "libs"), env.get("PYTHONPATH")) if p

@@ -17,6 +17,7 @@ from jamjet_common.eventlog import EMPTY, EventLog
 from jamjet_common.events import NodeScheduled, WorkflowStarted
 from jamjet_common.local.nats_cluster import LocalNatsCluster
 from jamjet_common.streams import EVENTS, StreamLimits, ensure_streams
+from tests.conftest import drain_or_close
 
 T = "acme"
 STARTED = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={})
@@ -33,7 +34,7 @@ async def cluster_js(nats_cluster: LocalNatsCluster) -> AsyncIterator[JetStreamC
     js = client.jetstream(timeout=10)
     await ensure_streams(js, StreamLimits.from_env(Env({"JAMJET_STREAM_REPLICAS": "3"})))
     yield js
-    await client.drain()
+    await drain_or_close(client)
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ async def clients(nats_cluster: LocalNatsCluster) -> AsyncIterator[list[NATS]]:
     conns = [await nats.connect(url) for url in nats_cluster.urls]
     yield conns
     for client in conns:
-        await client.drain()
+        await drain_or_close(client)
 
 
 async def test_streams_are_replicated_on_three_servers(cluster_js: JetStreamContext) -> None:

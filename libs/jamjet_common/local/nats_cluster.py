@@ -6,20 +6,19 @@ once every server is up and the JetStream meta group has a leader, so an R3 stre
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
 import urllib.error
 import urllib.request
-from types import TracebackType
-from typing import Self
+from typing import Any
 
 from jamjet_common.local.nats_server import (
     DEFAULT_READY_TIMEOUT,
     HOST,
     LocalNatsServer,
     LocalNatsServerError,
+    StartedProcesses,
     free_port,
 )
 
@@ -27,7 +26,7 @@ CLUSTER_NAME = "jamjet-local"
 _POLL_SECS = 0.05
 
 
-class LocalNatsCluster:
+class LocalNatsCluster(StartedProcesses):
     """``size`` nats-servers with JetStream, clustered over loopback routes.
 
     ``url`` lists every server (``nats://a,nats://b,...``), the form ``NATS_URL`` takes for a cluster.
@@ -60,46 +59,36 @@ class LocalNatsCluster:
         return [server.url for server in self.servers]
 
     def start(self) -> None:
-        """Start every server, then wait until JetStream has a meta leader."""
+        """Start every server, then wait until the JetStream meta group is formed."""
         for server in self.servers:
             # A server waits for its routes only to form the meta group, so each starts on its own.
             server.start()
-        self._wait_meta_leader()
+        self._wait_formed()
 
     def close(self) -> None:
         for server in self.servers:
             server.close()
 
-    def _wait_meta_leader(self) -> None:
+    def _wait_formed(self) -> None:
         deadline = time.monotonic() + self._ready_timeout
-        while not any(_has_meta_leader(port) for port in self._monitor_ports):
+        while not self._formed():
             if time.monotonic() > deadline:
                 raise LocalNatsServerError(
-                    f"the {len(self.servers)}-node cluster elected no JetStream leader in "
+                    f"the {len(self.servers)}-node cluster formed no JetStream meta group in "
                     f"{self._ready_timeout:g}s"
                 )
             time.sleep(_POLL_SECS)
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
+    def _formed(self) -> bool:
+        """Every server knows the whole meta group and its leader, and the leader sees every peer current.
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.__enter__)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await asyncio.to_thread(self.close)
+        A leader alone is not enough: an R3 stream created before the followers are current times out.
+        """
+        views = [_meta_cluster(port) for port in self._monitor_ports]
+        size = len(self.servers)
+        if not all(view.get("leader") and view.get("cluster_size") == size for view in views):
+            return False
+        return any(_sees_all_current(view.get("replicas") or [], size) for view in views)
 
 
 def _cluster_args(index: int, route_port: int, routes: str) -> list[str]:
@@ -115,10 +104,15 @@ def _cluster_args(index: int, route_port: int, routes: str) -> list[str]:
     ]
 
 
-def _has_meta_leader(monitor_port: int) -> bool:
+def _sees_all_current(replicas: list[dict[str, object]], size: int) -> bool:
+    return len(replicas) == size - 1 and all(peer.get("current") for peer in replicas)
+
+
+def _meta_cluster(monitor_port: int) -> dict[str, Any]:
     url = f"http://{HOST}:{monitor_port}/jsz"
     with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
         with urllib.request.urlopen(url, timeout=1) as response:
             body = json.load(response)
-        return bool(body.get("meta_cluster", {}).get("leader"))
-    return False
+        meta: dict[str, Any] = body.get("meta_cluster") or {}
+        return meta
+    return {}
