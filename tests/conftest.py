@@ -87,10 +87,19 @@ def postgres_admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a Postgres user allowed to create databases; tests get their own via `database_url`."""
     with contextlib.ExitStack() as stack:
         url, how = find_test_postgres(stack, docker_answers=docker_available())
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"tests use Postgres: {how}")
+        _announce(request.config, f"tests use Postgres: {how}")
         yield url
+
+
+def _announce(config: pytest.Config, line: str) -> None:
+    """Print ``line`` on the terminal, past the output capture of the test that is being set up."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.ensure_newline()
+        reporter.write_line(line)
 
 
 def find_test_postgres(stack: contextlib.ExitStack, *, docker_answers: bool) -> tuple[str, str]:

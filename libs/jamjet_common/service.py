@@ -38,7 +38,7 @@ from jamjet_common.streams import StreamLimits, ensure_streams
 logger = logging.getLogger(__name__)
 FETCH_TIMEOUT = 0.5
 HEALTH_INTERVAL = 5.0
-STOP_SLACK_SECS = 1.0
+STOP_SLACK_SECS = 2.0
 """What ``stop()`` gets past the grace period (at least), to release what it could not finish."""
 DRAIN_SLACK_SECS = 1.0
 """What the NATS drain gets past the time ``stop()`` took (at least); then the connection is closed."""
