@@ -29,6 +29,10 @@ TERMINAL_EVENTS = frozenset({"workflow_completed", "workflow_failed", "workflow_
 CLOSE_SECS = 5.0
 
 
+class DemoError(RuntimeError):
+    """The demo could not run; the dev stack stops (everything it started) and says why."""
+
+
 async def request(nc: Client, subject: str, body: Mapping[str, object]) -> dict[str, object]:
     for _ in range(60):
         try:
@@ -38,9 +42,9 @@ async def request(nc: Client, subject: str, body: Mapping[str, object]) -> dict[
             continue
         answer: dict[str, object] = json.loads(reply.data)
         if not answer.get("ok"):
-            raise SystemExit(f"{subject} failed: {answer}")
+            raise DemoError(f"{subject} failed: {answer}")
         return answer
-    raise SystemExit(f"no answer on {subject} after 2 minutes; see the logs in {STATE_DIR / 'logs'}")
+    raise DemoError(f"no answer on {subject} after 2 minutes; see the logs in {STATE_DIR / 'logs'}")
 
 
 class EventPrinter:
@@ -185,9 +189,12 @@ def main_sync() -> None:
     # Until the event loop handles them, a stop signal ends the process the way Ctrl-C would.
     for sig in STOP_SIGNALS:
         signal.signal(sig, _interrupt)
-    say("JamJet dev stack: Ctrl-C stops everything")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            say("JamJet dev stack: Ctrl-C stops everything")
+            asyncio.run(main())
+    except DemoError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _interrupt(signum: int, frame: object) -> None:
