@@ -46,8 +46,9 @@ def dependencies(services: Services, name: str) -> set[str]:
 
 
 def test_every_container_restarts_unless_stopped(services: Services) -> None:
-    assert RUNTIME < set(services)
-    assert {name: s.get("restart") for name, s in services.items() if s.get("restart") != "unless-stopped"} == {}
+    assert set(services) > RUNTIME
+    policies = {name: s.get("restart") for name, s in services.items()}
+    assert {name: policy for name, policy in policies.items() if policy != "unless-stopped"} == {}
 
 
 def test_the_image_is_built_once_and_shared_by_the_services(services: Services) -> None:
