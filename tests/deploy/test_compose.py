@@ -7,6 +7,7 @@ needs no Docker engine for `config`) validates it and shows what the variables r
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -102,8 +103,8 @@ def docker_compose() -> str:
 
 
 def resolved(docker_compose: str, variables: dict[str, str]) -> Services:
-    """The file as Docker Compose reads it with only ``variables`` set (none of this shell's)."""
-    command = [docker_compose, "-f", str(COMPOSE), "config", "--format", "json"]
+    """The file as Docker Compose reads it with ``variables`` only (not this shell's, not deploy/.env)."""
+    command = [docker_compose, "-f", str(COMPOSE), "--env-file", os.devnull, "config", "--format", "json"]
     env = {"PATH": "/usr/bin:/bin", **variables}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
