@@ -1,7 +1,8 @@
-"""Workflow timeouts as durable timers in the JAMJET_TIMERS stream.
+"""Durable timers in the JAMJET_TIMERS stream: workflow timeouts, approval deadlines, wait timers.
 
-A timer is one message per execution; until it is due the scheduler naks it with the time left, so
-JetStream keeps it and hands it back then, across restarts of the scheduler.
+A timer is one message per execution and purpose; until it is due the scheduler naks it with the time
+left, so JetStream keeps it and hands it back then, across restarts of the scheduler. ``Timers`` sets
+them; ``TimerExpiry`` records what a due one means, through the executions' one conflict loop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, FatalError
+from jamjet_common.errors import FatalError
 from jamjet_common.eventlog import MSG_ID
 from jamjet_common.events import ApprovalReceived, TimerFired, WorkflowFailed
 from jamjet_common.ir import WaitNode
@@ -28,14 +29,11 @@ from services.scheduler.progress import Progress
 from services.scheduler.waits import WaitSpec
 
 logger = logging.getLogger(__name__)
-MAX_TRIES = 50
 
 
 class Timers:
-    def __init__(self, nc: Client, js: JetStreamContext, executions: Executions) -> None:
-        self._nc = nc
+    def __init__(self, js: JetStreamContext) -> None:
         self._js = js
-        self._executions = executions
 
     async def ensure(self, progress: Progress, graph: Graph) -> None:
         """Schedule the execution's timeouts, if its workflow has them (repeats are deduplicated)."""
@@ -99,6 +97,12 @@ class Timers:
         subject = subjects.timer(timer.tenant, timer.execution_id)
         await self._js.publish(subject, ENCODER.encode(timer), headers={MSG_ID: msg_id})
 
+
+class TimerExpiry:
+    def __init__(self, nc: Client, executions: Executions) -> None:
+        self._nc = nc
+        self._executions = executions
+
     async def on_msg(self, msg: Msg) -> None:
         try:
             timer = decoder(WorkflowTimer).decode(msg.data)
@@ -116,49 +120,35 @@ class Timers:
         await msg.ack()
 
     async def _expire_wait(self, timer: WorkflowTimer) -> bytes:
-        assert timer.node_id is not None
-        fired = TimerFired(node_id=timer.node_id)
-        for _ in range(MAX_TRIES):
-            progress = await self._executions.current(timer.tenant, timer.execution_id)
-            dispatch = progress.in_flight.get(timer.node_id) if progress and not progress.terminal else None
-            if progress is None or dispatch is None or dispatch.sequence != timer.hold:
-                return b""  # the wait ended before its timer (an event arrived, or the execution ended)
-            try:
-                await self._executions.append(progress, fired)
-            except AppendConflictError:
-                continue
-            await self._executions.advance(progress)
-            return b""
-        raise AppendConflictError(f"{timer.execution_id}: could not record the timer")
+        def decide(progress: Progress | None) -> TimerFired | None:
+            live = progress if progress is not None and not progress.terminal else None
+            dispatch = live.in_flight.get(timer.node_id or "") if live is not None else None
+            if dispatch is None or dispatch.sequence != timer.hold:
+                return None  # the wait ended before its timer (an event arrived, or the execution ended)
+            return TimerFired(node_id=dispatch.node_id)
+
+        await self._executions.record(timer.tenant, timer.execution_id, decide)
+        return b""
 
     async def _expire_approval(self, timer: WorkflowTimer) -> bytes:
-        assert timer.node_id is not None
         comment = f"approval timed out after {timer.timeout_secs:g}s"
-        decision = ApprovalReceived(
-            node_id=timer.node_id, user_id="system", decision="rejected", comment=comment
-        )
-        for _ in range(MAX_TRIES):
-            progress = await self._executions.current(timer.tenant, timer.execution_id)
-            if progress is None or progress.terminal or progress.held.get(timer.node_id) != timer.hold:
-                return b""  # answered (or the execution ended) before the deadline
-            try:
-                await self._executions.append(progress, decision)
-            except AppendConflictError:
-                continue
+
+        def decide(progress: Progress | None) -> ApprovalReceived | None:
+            if progress is None or progress.terminal or progress.held.get(timer.node_id or "") != timer.hold:
+                return None  # answered (or the execution ended) before the deadline
+            node_id = timer.node_id or ""
+            return ApprovalReceived(node_id=node_id, user_id="system", decision="rejected", comment=comment)
+
+        if await self._executions.record(timer.tenant, timer.execution_id, decide) is not None:
             logger.info("%s/%s: %s", timer.execution_id, timer.node_id, comment)
-            return b""
-        raise AppendConflictError(f"{timer.execution_id}: could not record the approval timeout")
+        return b""
 
     async def _expire(self, timer: WorkflowTimer) -> bytes:
         error = f"workflow timed out after {timer.timeout_secs:g}s"
-        for _ in range(MAX_TRIES):
-            progress = await self._executions.current(timer.tenant, timer.execution_id)
-            if progress is None or progress.terminal:
-                return b""
-            try:
-                await self._executions.append(progress, WorkflowFailed(error=error))
-            except AppendConflictError:
-                continue
+
+        def decide(progress: Progress | None) -> WorkflowFailed | None:
+            return WorkflowFailed(error=error) if progress is not None and not progress.terminal else None
+
+        if await self._executions.record(timer.tenant, timer.execution_id, decide) is not None:
             logger.info("%s: %s", timer.execution_id, error)
-            return b""
-        raise AppendConflictError(f"{timer.execution_id}: could not record the timeout")
+        return b""
