@@ -65,12 +65,13 @@ async def test_condition_node_reports_the_chosen_branch(
 async def test_node_kind_without_executor_fails_for_good(
     worker: WorkerService, dispatcher: Dispatcher
 ) -> None:
-    node = msgspec.convert({"id": "ask", "kind": {"type": "human_approval"}}, NodeDef)
+    # Not wait or human_approval: work items for those are refused unrecorded (test_held_kinds.py).
+    node = msgspec.convert({"id": "ask", "kind": {"type": "limit_exceeded"}}, NodeDef)
     item = await dispatcher.dispatch(node)
     failed = (await outcome(dispatcher, item))[-1].kind
     assert failed == NodeFailed(
         node_id="ask",
-        error="no executor for node kind 'human_approval' on this worker",
+        error="no executor for node kind 'limit_exceeded' on this worker",
         attempt=0,
         retryable=False,
     )
