@@ -228,15 +228,22 @@ class Executions:
     # ---- the conflict loop -------------------------------------------------------------------------------
 
     async def write[T](
-        self, tenant: str, execution_id: str, step: Callable[[Progress | None], Awaitable[T]]
+        self,
+        tenant: str,
+        execution_id: str,
+        step: Callable[[Progress | None], Awaitable[T]],
+        fresh: Progress | None = None,
     ) -> T:
         """Run ``step`` on the live execution (None: it has no log) until its appends land.
 
         Every append is conditional on the folded tail; losing a race means another writer got there
-        first, so ``step`` runs again on the log as it now stands.
+        first, so ``step`` runs again on the log as it now stands. ``fresh``: the execution as the
+        caller just folded it, which saves the first read.
         """
-        for _ in range(MAX_REPLANS):
-            progress = await self.current(tenant, execution_id)
+        for attempt in range(MAX_REPLANS):
+            progress = (
+                fresh if attempt == 0 and fresh is not None else await self.current(tenant, execution_id)
+            )
             try:
                 return await step(progress)
             except AppendConflictError:
@@ -267,7 +274,7 @@ class Executions:
 
     async def advance(self, progress: Progress) -> None:
         """Plan and act on the execution as it stands now (runs in its lane)."""
-        await self.write(progress.tenant, progress.execution_id, self._plan_and_apply)
+        await self.write(progress.tenant, progress.execution_id, self._plan_and_apply, fresh=progress)
 
     async def _plan_and_apply(self, progress: Progress | None) -> None:
         if progress is None or progress.terminal:
