@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -19,7 +20,7 @@ from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import FatalError
 from jamjet_common.eventlog import MSG_ID
-from jamjet_common.events import ApprovalReceived, TimerFired, WorkflowFailed
+from jamjet_common.events import ApprovalReceived, EventKind, TimerFired, WorkflowFailed
 from jamjet_common.ir import WaitNode
 from jamjet_common.messages import WorkflowTimer
 from services.scheduler.executions import Executions
@@ -113,42 +114,31 @@ class TimerExpiry:
         if left > 0:
             await msg.nak(delay=left)
             return
-        expire = self._expire
-        if timer.node_id is not None:
-            expire = self._expire_wait if timer.purpose == "wait" else self._expire_approval
-        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: expire(timer))
+        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: self._expire(timer))
         await msg.ack()
 
-    async def _expire_wait(self, timer: WorkflowTimer) -> bytes:
-        def decide(progress: Progress | None) -> TimerFired | None:
-            live = progress if progress is not None and not progress.terminal else None
-            dispatch = live.in_flight.get(timer.node_id or "") if live is not None else None
-            if dispatch is None or dispatch.sequence != timer.hold:
-                return None  # the wait ended before its timer (an event arrived, or the execution ended)
-            return TimerFired(node_id=dispatch.node_id)
-
-        await self._executions.record(timer.tenant, timer.execution_id, decide)
-        return b""
-
-    async def _expire_approval(self, timer: WorkflowTimer) -> bytes:
-        comment = f"approval timed out after {timer.timeout_secs:g}s"
-
-        def decide(progress: Progress | None) -> ApprovalReceived | None:
-            if progress is None or progress.terminal or progress.held.get(timer.node_id or "") != timer.hold:
-                return None  # answered (or the execution ended) before the deadline
-            node_id = timer.node_id or ""
-            return ApprovalReceived(node_id=node_id, user_id="system", decision="rejected", comment=comment)
-
-        if await self._executions.record(timer.tenant, timer.execution_id, decide) is not None:
-            logger.info("%s/%s: %s", timer.execution_id, timer.node_id, comment)
-        return b""
-
     async def _expire(self, timer: WorkflowTimer) -> bytes:
-        error = f"workflow timed out after {timer.timeout_secs:g}s"
-
-        def decide(progress: Progress | None) -> WorkflowFailed | None:
-            return WorkflowFailed(error=error) if progress is not None and not progress.terminal else None
-
-        if await self._executions.record(timer.tenant, timer.execution_id, decide) is not None:
-            logger.info("%s: %s", timer.execution_id, error)
+        recorded = await self._executions.record(timer.tenant, timer.execution_id, partial(due, timer))
+        if recorded is not None:
+            logger.info("%s/%s: timer due: %s", timer.execution_id, timer.node_id or "-", recorded.tag)
         return b""
+
+
+def due(timer: WorkflowTimer, progress: Progress | None) -> EventKind | None:
+    """What the due ``timer`` means for the execution as it stands; None once it means nothing.
+
+    A wait's timer or an approval's deadline means nothing once the node's hold ended (a signal came,
+    a human decided, the execution ended); a workflow timeout once the execution ended.
+    """
+    if progress is None or progress.terminal:
+        return None
+    if timer.node_id is None:
+        return WorkflowFailed(error=f"workflow timed out after {timer.timeout_secs:g}s")
+    if timer.purpose == "wait":
+        dispatch = progress.in_flight.get(timer.node_id)
+        held = dispatch is not None and dispatch.sequence == timer.hold
+        return TimerFired(node_id=timer.node_id) if held else None
+    if progress.held.get(timer.node_id) != timer.hold:
+        return None
+    comment = f"approval timed out after {timer.timeout_secs:g}s"
+    return ApprovalReceived(node_id=timer.node_id, user_id="system", decision="rejected", comment=comment)
