@@ -153,6 +153,11 @@ class NodeKindBase(_Model, tag_field="type", frozen=True):
     def queue_type(self) -> str:
         return QUEUE_BY_TAG.get(self.tag, "general")
 
+    @property
+    def held_by_scheduler(self) -> bool:
+        """Whether the scheduler resolves this node itself: no worker is ever given it."""
+        return self.tag in SCHEDULER_HELD_TAGS
+
 
 class ModelNode(NodeKindBase, tag="model", frozen=True):
     model_ref: str
@@ -329,6 +334,8 @@ QUEUE_BY_TAG: dict[str, str] = {
     "mcp_tool": "tool",
     "a2a_task": "tool",
 }
+SCHEDULER_HELD_TAGS = frozenset({"wait", "human_approval"})
+"""Kinds resolved by the scheduler (a signal, a timer, a human's decision), never by a worker."""
 QUEUE_TYPES = ("model", "tool", "python_tool", "java_tool", "retrieval", "privileged", "general")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from jamjet_common import subjects
 from jamjet_common.codec import decode, error_reply, ok_reply
@@ -16,7 +16,13 @@ from jamjet_common.errors import (
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import EMPTY, Appended
-from jamjet_common.events import ApprovalReceived, ExternalEventReceived, WorkflowCancelled, WorkflowStarted
+from jamjet_common.events import (
+    ApprovalReceived,
+    EventKind,
+    ExternalEventReceived,
+    WorkflowCancelled,
+    WorkflowStarted,
+)
 from jamjet_common.messages import (
     CancelExecution,
     RegisterWorkflow,
@@ -190,17 +196,10 @@ class Commands:
         return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._cancel(cmd))
 
     async def _cancel(self, cmd: CancelExecution) -> bytes:
-        for _ in range(50):
-            progress = await self._live(cmd.tenant, cmd.execution_id)
-            try:
-                await self._executions.append(
-                    progress, WorkflowCancelled(reason=cmd.reason or "user request")
-                )
-            except AppendConflictError:
-                continue
-            logger.info("%s: cancelled", cmd.execution_id)
-            return ok_reply(execution_id=cmd.execution_id, status="cancelled")
-        raise ConflictError(f"execution '{cmd.execution_id}' is too busy to cancel; try again", code="busy")
+        cancelled = WorkflowCancelled(reason=cmd.reason or "user request")
+        await self._record_live(cmd.tenant, cmd.execution_id, lambda _: cancelled)
+        logger.info("%s: cancelled", cmd.execution_id)
+        return ok_reply(execution_id=cmd.execution_id, status="cancelled")
 
     async def approve(self, data: bytes) -> bytes:
         cmd = decode(data, SubmitApproval, what="approval", max_bytes=self._max_bytes)
@@ -211,26 +210,18 @@ class Commands:
         return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._approve(cmd))
 
     async def _approve(self, cmd: SubmitApproval) -> bytes:
-        for _ in range(50):
-            progress = await self._live(cmd.tenant, cmd.execution_id)
-            node_id = _pending_node(progress, cmd.node_id)
-            decision = ApprovalReceived(
-                node_id=node_id,
+        def decision(progress: Progress) -> ApprovalReceived:
+            return ApprovalReceived(
+                node_id=_pending_node(progress, cmd.node_id),
                 user_id=cmd.user_id,
                 decision=cmd.decision,
                 comment=cmd.comment,
                 state_patch=cmd.state_patch,
             )
-            try:
-                await self._executions.append(progress, decision)
-            except AppendConflictError:
-                continue
-            logger.info("%s/%s: %s by %s", cmd.execution_id, node_id, cmd.decision, cmd.user_id)
-            await self._executions.advance(progress)
-            return ok_reply(
-                execution_id=cmd.execution_id, node_id=node_id, decision=cmd.decision, accepted=True
-            )
-        raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
+
+        node_id = (await self._record_live(cmd.tenant, cmd.execution_id, decision)).node_id
+        logger.info("%s/%s: %s by %s", cmd.execution_id, node_id, cmd.decision, cmd.user_id)
+        return ok_reply(execution_id=cmd.execution_id, node_id=node_id, decision=cmd.decision, accepted=True)
 
     async def signal(self, data: bytes) -> bytes:
         cmd = decode(data, SendSignal, what="signal", max_bytes=self._max_bytes)
@@ -242,19 +233,23 @@ class Commands:
 
     async def _signal(self, cmd: SendSignal) -> bytes:
         event = ExternalEventReceived(correlation_key=cmd.correlation_key, payload=cmd.payload)
-        for _ in range(50):
-            progress = await self._live(cmd.tenant, cmd.execution_id)
-            try:
-                await self._executions.append(progress, event)
-            except AppendConflictError:
-                continue
-            await self._executions.advance(progress)
-            return ok_reply(execution_id=cmd.execution_id, correlation_key=cmd.correlation_key, accepted=True)
-        raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
+        await self._record_live(cmd.tenant, cmd.execution_id, lambda _: event)
+        return ok_reply(execution_id=cmd.execution_id, correlation_key=cmd.correlation_key, accepted=True)
 
-    async def _live(self, tenant: str, execution_id: str) -> Progress:
+    async def _record_live[K: EventKind](
+        self, tenant: str, execution_id: str, make: Callable[[Progress], K]
+    ) -> K:
+        """Append what ``make`` makes of the running execution, through the one conflict loop."""
+
+        def decide(progress: Progress | None) -> K:
+            return make(self._live(progress, tenant, execution_id))
+
+        recorded = await self._executions.record(tenant, execution_id, decide)
+        assert recorded is not None  # decide never declines: it answers or raises
+        return recorded
+
+    def _live(self, progress: Progress | None, tenant: str, execution_id: str) -> Progress:
         """The progress of a running execution, or the specific error why there is none."""
-        progress = await self._executions.current(tenant, execution_id)
         if progress is None:
             raise UnknownExecutionError(f"execution '{execution_id}' does not exist for tenant '{tenant}'")
         if progress.terminal:

@@ -48,6 +48,13 @@ def decode_item(data: bytes) -> WorkItem:
     item = decode(data, WorkItem, what="work item")
     check_token(item.tenant, "tenant")
     check_token(item.execution_id, "execution_id")
+    if item.node.kind.held_by_scheduler:
+        # Refused before anything is recorded: the scheduler resolves such a node, and a start and a
+        # failure here would be a second outcome of its dispatch.
+        raise ContractError(
+            f"node kind '{item.node.kind.tag}' is resolved by the scheduler; a worker never runs it",
+            code="held_by_scheduler",
+        )
     return item
 
 

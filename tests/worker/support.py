@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from typing import Any
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
@@ -29,6 +32,18 @@ RETRIED_ONCE = ["node_started", "node_failed", "retry_scheduled", "node_started"
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+async def decode_dead_letters(nc: NATS) -> asyncio.Queue[dict[str, Any]]:
+    """The records published on jamjet.dlq.decode from now on."""
+    dead: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def on_record(msg: Msg) -> None:
+        await dead.put(json.loads(msg.data))
+
+    await nc.subscribe(subjects.DLQ_DECODE, cb=on_record)
+    await nc.flush()
+    return dead
 
 
 def tags(events: list[Event]) -> list[str]:
