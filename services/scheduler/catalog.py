@@ -18,7 +18,7 @@ from nats.js.kv import KeyValue
 from jamjet_common.codec import decode, decoder, encode
 from jamjet_common.errors import ConflictError, ContractError, UnknownWorkflowError
 from jamjet_common.ir import WorkflowIr
-from jamjet_common.messages import LatestVersion, WorkflowRecord
+from jamjet_common.records import LatestVersion, WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
 from jamjet_common.validation import validate_workflow
 from services.scheduler.graph import Graph
