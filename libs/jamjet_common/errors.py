@@ -103,8 +103,12 @@ class AppendConflictError(RetryableError):
     code = "append_conflict"
 
 
-class InternalError(FatalError):
-    """A failure nobody meant: a bug or an unexpected exception, reported without its traceback."""
+class InternalError(JamjetError):
+    """An unexpected exception, reported without its traceback (logged with it).
+
+    Neither a contract error nor known to be fatal: a stored command that meets one is tried again
+    (NATS may have been away for a moment), up to the poison policy's limit.
+    """
 
     code = "internal_error"
 

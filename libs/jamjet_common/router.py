@@ -7,10 +7,11 @@ here, once:
 
 - a :class:`ContractError` is answered with its code at once (the request is wrong; retrying cannot help);
 - anything else is a failed handling. A plain request is answered with its code right away (there is no
-  stored copy to retry). A stored command (JAMJET_CMDS) is retried with backoff until it has failed
-  ``JAMJET_MAX_COMMAND_ATTEMPTS`` times; then it is answered with the error's code (``internal_error``
-  for an unexpected exception), dead-lettered on ``jamjet.dlq.decode`` with the reason, and acked.
-  Nothing is redelivered forever.
+  stored copy to retry). A stored command (JAMJET_CMDS) whose error is retryable, or unexpected
+  (``internal_error``: it may be transient), is retried with backoff until it has failed
+  ``JAMJET_MAX_COMMAND_ATTEMPTS`` times; then, or at once for a fatal error, it is answered with the
+  error's code, dead-lettered on ``jamjet.dlq.decode`` with the reason, and acked. Nothing is
+  redelivered forever.
 
 A command that could not be read at all (malformed JSON, wrong fields, too large, a bad token) is also
 dead-lettered, besides its answer.
@@ -106,6 +107,14 @@ class Outcome:
     def failed(self) -> bool:
         """The handling failed (as opposed to a request answered with a contract error)."""
         return self.error is not None and not isinstance(self.error, ContractError)
+
+    @property
+    def worth_retrying(self) -> bool:
+        """A retryable error, or an unexpected one (which may well be transient: NATS away)."""
+        error = self.error
+        if error is None or isinstance(error, ContractError):
+            return False
+        return error.retryable or isinstance(error, InternalError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +219,7 @@ class StoredCommands:
     async def settle(self, msg: Msg) -> None:
         request = self.router.request(msg, stored=True)
         outcome = await self.router.answer(request)
-        if outcome.failed and request.attempt < self.max_attempts:
+        if outcome.worth_retrying and request.attempt < self.max_attempts:
             # The asker is not answered yet: it is still remembered for the next attempt.
             await msg.nak(delay=retry_delay(request.attempt, outcome.error))
             return
@@ -222,9 +231,12 @@ class StoredCommands:
         error = outcome.error
         if error is None:
             return
-        if outcome.failed:
+        if outcome.worth_retrying:
             reason = f"{error.code}: gave up after {request.attempt} attempts: {error.message}"
             logger.error("%s %s: %s", self.router.name, msg.subject, reason)
+        elif outcome.failed:
+            reason = f"{error.code}: {error.message}"
+            logger.error("%s %s failed for good: %s", self.router.name, msg.subject, reason)
         elif error.code in UNDECODABLE:
             reason = f"{error.code}: {error.message}"
         else:
