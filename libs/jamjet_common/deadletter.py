@@ -39,28 +39,12 @@ async def dead_letter_decode(nc: Client, msg: Msg, error: str, service: str) -> 
         await msg.term()
 
 
-UNDECODABLE = frozenset({"malformed_json", "invalid_request", "payload_too_large", "invalid_token"})
-"""Error codes meaning the command itself could not be read: it is dead-lettered besides the answer."""
-
-
-class _ReplyHead(msgspec.Struct, frozen=True):
-    ok: bool = True
-    error: dict[str, str] | None = None
-
-
-_REPLY_HEAD = msgspec.json.Decoder(_ReplyHead)
-
-
-async def dead_letter_unreadable_command(nc: Client, msg: Msg, reply: bytes, service: str) -> None:
-    """Keep a command that could not be decoded on the DLQ subject (its sender also got the error)."""
-    head = _REPLY_HEAD.decode(reply)
-    code = (head.error or {}).get("code", "")
-    if head.ok or code not in UNDECODABLE:
-        return
+async def dead_letter_command(nc: Client, msg: Msg, reason: str, service: str) -> None:
+    """Keep a command that was not carried out on the DLQ subject, with the reason (its sender got it too)."""
     record = DecodeDeadLetter(
         subject=msg.subject,
         stream_seq=msg.metadata.sequence.stream if msg.reply.startswith("$JS.ACK.") else None,
-        error=f"{code}: {(head.error or {}).get('message', '')}",
+        error=reason,
         payload=msg.data.decode("utf-8", errors="replace"),
         service=service,
     )

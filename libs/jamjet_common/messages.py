@@ -258,22 +258,3 @@ class WorkflowQuery(_Msg, frozen=True):
     workflow_id: str
     version: str | None = None
     tenant: str = DEFAULT_TENANT
-
-
-# ---- the workflow catalog (KV bucket jamjet_workflows) -------------------------------------------------
-
-
-class WorkflowRecord(_Msg, frozen=True):
-    """A registered workflow version, as kept under ``<tenant>.<workflow_id>.v.<version>``."""
-
-    tenant: str
-    workflow_id: str
-    version: str
-    ir: msgspec.Raw
-    registered_at: datetime
-
-
-class LatestVersion(_Msg, frozen=True):
-    """The highest registered version, kept under ``<tenant>.<workflow_id>.latest``."""
-
-    version: str

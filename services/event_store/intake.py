@@ -15,7 +15,7 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, decode
 from jamjet_common.errors import ContractError
 from jamjet_common.events import Event
-from jamjet_common.messages import WorkflowRecord
+from jamjet_common.records import WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
 from services.event_store.rows import LogEntry
 

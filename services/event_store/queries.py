@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ import asyncpg
 import msgspec
 
 from jamjet_common import subjects
-from jamjet_common.codec import error_reply, ok_reply
+from jamjet_common.codec import ok_reply
 from jamjet_common.errors import (
     ContractError,
     JamjetError,
@@ -33,6 +33,7 @@ from jamjet_common.messages import (
     TenantUsageQuery,
     WorkflowQuery,
 )
+from jamjet_common.router import Request, Router, body
 from services.event_store.artifacts import ArtifactResolver
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.dlq_intake import KINDS
@@ -88,7 +89,10 @@ class StoreQueries:
         self._db = db
         self._budget = max_reply_bytes - REPLY_ENVELOPE_BYTES
         self._artifacts = artifacts
-        self._handlers: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
+
+    def router(self) -> Router:
+        """The ``jamjet.store.<query>`` router: every failure becomes a specific error reply."""
+        handlers = {
             "events": self.events,
             "execution": self.execution,
             "executions": self.executions,
@@ -96,26 +100,15 @@ class StoreQueries:
             "dead_letters": self.dead_letters,
             "approvals": self.approvals,
             "tenant_usage": self.tenant_usage,
-            "artifact": artifacts.artifact,
+            "artifact": self._artifacts.artifact,
         }
-
-    async def answer(self, subject: str, data: bytes) -> bytes:
-        """The reply to a request on ``subject``, never an exception."""
-        name = subject.removeprefix(subjects.STORE_PREFIX + ".")
-        handler = self._handlers.get(name)
-        if handler is None:
-            known = ", ".join(subjects.store(n) for n in self._handlers)
-            return error_reply("unknown_query", f"no store query {subject!r}; the queries are {known}")
-        try:
-            return await handler(data)
-        except JamjetError as exc:
-            return error_reply(exc.code, exc.message)
-        except _DB_ERRORS as exc:
-            logger.warning("store query %s failed: %r", name, exc)
-            return error_reply(StoreUnavailableError.code, f"Postgres is unavailable: {exc}")
-        except Exception:
-            logger.exception("store query %s failed", name)
-            return error_reply("internal_error", f"the store could not answer {name}; see its log")
+        return Router(
+            "store query",
+            {name: body(handle) for name, handle in handlers.items()},
+            prefix=subjects.STORE_PREFIX + ".",
+            unknown=_unknown_query,
+            classify=_database_error,
+        )
 
     async def events(self, data: bytes) -> bytes:
         query = request(data, EventsQuery, "events query")
@@ -237,6 +230,19 @@ async def _fetch_within(
             if size > budget:
                 return rows, True
     return rows, False
+
+
+def _unknown_query(request: Request, known: Sequence[str]) -> ContractError:
+    queries = ", ".join(subjects.store(name) for name in known)
+    return ContractError(
+        f"no store query {request.subject!r}; the queries are {queries}", code="unknown_query"
+    )
+
+
+def _database_error(exc: Exception) -> JamjetError | None:
+    if isinstance(exc, _DB_ERRORS):
+        return StoreUnavailableError(f"Postgres is unavailable: {exc}")
+    return None
 
 
 def _list_sql(query: ExecutionsQuery) -> tuple[str, list[Any]]:

@@ -14,6 +14,7 @@ from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.artifacts import ArtifactStore
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.pullfeed import PullFeed
+from jamjet_common.router import Router
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
 from services.event_store.artifacts import ArtifactResolver
@@ -43,7 +44,7 @@ class EventStoreService(Service):
         super().__init__(common, limits)
         self.config = config
         self.db = Database(config)
-        self._queries: StoreQueries | None = None
+        self._queries: Router | None = None
         self._query_sub: Subscription | None = None
         self._query_tasks: set[asyncio.Task[None]] = set()
         self._query_slots = asyncio.Semaphore(config.pool_max)
@@ -70,7 +71,7 @@ class EventStoreService(Service):
         self._lag = lag_backlog(self.js, self.common.metrics_poll_secs)
         self._lag.start()
         artifacts = ArtifactResolver(await ArtifactStore.open(self.js), self.nc.max_payload)
-        self._queries = StoreQueries(self.db, self.nc.max_payload, artifacts)
+        self._queries = StoreQueries(self.db, self.nc.max_payload, artifacts).router()
         self._query_sub = await self.nc.subscribe(
             f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
         )
@@ -146,11 +147,7 @@ class EventStoreService(Service):
     async def _answer(self, msg: Msg) -> None:
         assert self._queries is not None
         async with self._query_slots:
-            reply = await self._queries.answer(msg.subject, msg.data)
-        try:
-            await msg.respond(reply)
-        except Exception as exc:  # the asker may be gone; nothing else depends on this reply
-            logger.debug("could not answer %s: %r", msg.subject, exc)
+            await self._queries.respond(msg)
 
     async def stop(self) -> None:
         if self._lag is not None:

@@ -15,10 +15,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from jamjet_common.codec import decode, decoder, encode
+from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ConflictError, ContractError, UnknownWorkflowError
 from jamjet_common.ir import WorkflowIr
-from jamjet_common.messages import LatestVersion, WorkflowRecord
+from jamjet_common.records import LatestVersion, WorkflowRecord, read_record
 from jamjet_common.streams import KV_WORKFLOWS
 from jamjet_common.validation import validate_workflow
 from services.scheduler.graph import Graph
@@ -109,7 +109,7 @@ class WorkflowCatalog:
                     return
                 except KeyWrongLastSequenceError:
                     continue
-            current = decoder(LatestVersion).decode(entry.value or b"{}").version
+            current = read_record(KV_WORKFLOWS, key, entry.value or b"", LatestVersion).version
             if version_key(current) >= version_key(version):
                 return
             try:
@@ -125,22 +125,24 @@ class WorkflowCatalog:
         cached = self._graphs.get((tenant, workflow_id, version))
         if cached is not None:
             return cached
+        key = record_key(tenant, workflow_id, version)
         try:
-            entry = await self.kv.get(record_key(tenant, workflow_id, version))
+            entry = await self.kv.get(key)
         except KeyNotFoundError:
             raise UnknownWorkflowError(
                 f"workflow '{workflow_id}' version {version} is not registered for tenant '{tenant}'"
             ) from None
-        record = decoder(WorkflowRecord).decode(entry.value or b"")
-        graph = Graph.compile(decoder(WorkflowIr).decode(record.ir))
+        record = read_record(KV_WORKFLOWS, key, entry.value or b"", WorkflowRecord)
+        graph = Graph.compile(read_record(KV_WORKFLOWS, key, bytes(record.ir), WorkflowIr))
         self._graphs[(tenant, workflow_id, version)] = graph
         return graph
 
     async def _latest(self, tenant: str, workflow_id: str) -> str:
+        key = latest_key(tenant, workflow_id)
         try:
-            entry = await self.kv.get(latest_key(tenant, workflow_id))
+            entry = await self.kv.get(key)
         except KeyNotFoundError:
             raise UnknownWorkflowError(
                 f"workflow '{workflow_id}' is not registered for tenant '{tenant}'"
             ) from None
-        return decoder(LatestVersion).decode(entry.value or b"").version
+        return read_record(KV_WORKFLOWS, key, entry.value or b"", LatestVersion).version

@@ -16,7 +16,7 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, encode
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import Event, EventKind, NodeCompleted, WorkflowCompleted, WorkflowStarted
-from jamjet_common.messages import LatestVersion, WorkflowRecord
+from jamjet_common.records import LatestVersion, WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
 from services.event_store.service import EventStoreService
 from tests.event_store.conftest import ask, execution_row

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
+from jamjet_common.codec import encode
 from jamjet_common.config import Env
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import WorkflowCancelled, WorkflowStarted
+from jamjet_common.records import EPOCH, new_tenant
 from services.scheduler.service import SchedulerService
 from tests.harness import running, service_env
 from tests.helpers import eventually
@@ -116,7 +118,9 @@ async def test_start_with_client_id_is_idempotent_and_cancel_works(nats_url: str
         assert code(twice) == "execution_terminal"
         # Execution ids are global: another tenant cannot reuse one.
         tenants = await nc.jetstream().key_value("jamjet_tenants")
-        await tenants.put("acme", json.dumps({"id": "acme", "status": "active"}).encode())
+        await tenants.put(
+            "acme", encode(new_tenant(id="acme", name="acme", created_at=EPOCH, updated_at=EPOCH))
+        )
         reused = await ask(nc, "jamjet.cmd.executions.start", {**body, "tenant": "acme"})
         assert code(reused) == "execution_exists" and "another tenant" in reused["error"]["message"]
     log = EventLog(nc, nc.jetstream())
