@@ -28,6 +28,7 @@ NOT_REPLIES = {
     "invalid_event_id",
     "execution_id_mismatch",
     "unknown_dead_letter",
+    "held_by_scheduler",
 }
 
 
