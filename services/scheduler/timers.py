@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
+from jamjet_common.dedup import approval_timer_id, wait_timer_id, workflow_timer_id
 from jamjet_common.errors import AppendConflictError, FatalError
 from jamjet_common.eventlog import MSG_ID
 from jamjet_common.events import ApprovalReceived, TimerFired, WorkflowFailed
@@ -68,7 +69,7 @@ class Timers:
             hold=hold,
             purpose="wait",
         )
-        await self._publish(timer, f"{progress.execution_id}:wait:{hold}")
+        await self._publish(timer, wait_timer_id(progress.execution_id, hold))
 
     async def ensure_approval(self, progress: Progress, graph: Graph, node_id: str, hold: int) -> None:
         timeout = graph.approval_timeout_secs(node_id)
@@ -82,7 +83,7 @@ class Timers:
             node_id=node_id,
             hold=hold,
         )
-        await self._publish(timer, f"{progress.execution_id}:approval:{hold}")
+        await self._publish(timer, approval_timer_id(progress.execution_id, hold))
 
     async def schedule(
         self, tenant: str, execution_id: str, timeout_secs: float, started_at: datetime
@@ -93,7 +94,7 @@ class Timers:
             due_at=started_at + timedelta(seconds=timeout_secs),
             timeout_secs=timeout_secs,
         )
-        await self._publish(timer, f"{execution_id}:workflow_timeout")
+        await self._publish(timer, workflow_timer_id(execution_id))
 
     async def _publish(self, timer: WorkflowTimer, msg_id: str) -> None:
         subject = subjects.timer(timer.tenant, timer.execution_id)
