@@ -104,7 +104,7 @@ class Timers:
         try:
             timer = decoder(WorkflowTimer).decode(msg.data)
         except Exception as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         left = (timer.due_at - datetime.now(UTC)).total_seconds()
         if left > 0:

@@ -109,7 +109,7 @@ class Pipeline:
         try:
             item = decode_item(msg.data)
         except ContractError as exc:
-            await dead_letter_decode(self._parts.nc, msg, str(exc), SERVICE)
+            await dead_letter_decode(self._parts.nc, msg, exc, SERVICE)
             return
         redelivered = msg.metadata.num_delivered > 1
         if redelivered:

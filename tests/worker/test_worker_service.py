@@ -212,7 +212,8 @@ async def test_undecodable_item_goes_to_the_dlq_and_the_worker_keeps_working(
     assert record["subject"] == "jamjet.work.python_tool"
     assert record["service"] == "worker"
     assert record["payload"] == "{this is not a work item"
-    assert "not valid JSON" in record["error"]
+    assert "not valid JSON" in record["error"]["message"]
+    assert record["error"]["code"] == "malformed_json"
     assert isinstance(record["stream_seq"], int)
 
     item = await dispatcher.dispatch(fn_node("greet"), {"name": "after", "key": key()})
