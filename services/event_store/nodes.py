@@ -2,8 +2,9 @@
 
 The scheduler (``services/scheduler/progress.py``) counts a node's completion only while the node is in
 flight, holds a node for a human only while it is in flight, and takes only the first decision on a
-held node. The store applies the same rules to the same log, so ``current_state`` (``__budget``
-included) and the pending approvals are what the scheduler acts on.
+held node. The store applies the same rules to the same log, and counts the budget with the
+scheduler's own fold (``jamjet_common.budget``), so ``current_state`` (``__budget`` included) and the
+pending approvals are what the scheduler acts on.
 """
 
 from __future__ import annotations
