@@ -23,6 +23,7 @@ JS_ACK_PREFIX = "$JS.ACK."
 """The reply subject of a message delivered by a JetStream consumer."""
 ENVELOPE_BYTES = 4096
 """Room for the record's other fields: the payload is cut so that the record fits a NATS message."""
+FLUSH_SECS = 5
 
 
 class DecodeDeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,7 +101,9 @@ def error_body(error: BaseException) -> ErrorBody:
 
 
 async def publish_decode_dead_letter(nc: Client, record: DecodeDeadLetter) -> None:
+    """Publish and flush: the message it keeps may be terminated once this returns."""
     await nc.publish(subjects.DLQ_DECODE, ENCODER.encode(record))
+    await nc.flush(timeout=FLUSH_SECS)
 
 
 async def dead_letter_decode(nc: Client, msg: Msg, error: BaseException, service: str) -> None:

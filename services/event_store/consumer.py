@@ -36,7 +36,6 @@ T = TypeVar("T")
 Decode = Callable[[Msg], T | None]
 Write = Callable[[asyncpg.Connection, Sequence[T]], Awaitable[None]]
 DLQ_RETRY_SECS = 5.0
-DLQ_FLUSH_SECS = 5
 LOG_EVERY_ATTEMPTS = 10
 
 
@@ -63,7 +62,6 @@ class DeadLetters:
         stream_seq = msg.metadata.sequence.stream
         try:
             await publish_decode_dead_letter(self._nc, self._record(msg, error))
-            await self._nc.flush(timeout=DLQ_FLUSH_SECS)
         except Exception as exc:  # NATS trouble: keep the message and try again later
             logger.warning("could not dead-letter stream seq %d (%r); retrying later", stream_seq, exc)
             await _settle(msg.nak(delay=DLQ_RETRY_SECS))
