@@ -21,6 +21,7 @@ from jamjet_common.deadletter import (
 )
 from jamjet_common.errors import ContractError, InvalidTokenError
 from jamjet_common.messages import ErrorBody, WorkItem
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -89,8 +90,12 @@ async def test_a_stream_message_is_dead_lettered_with_its_position_and_terminate
     assert isinstance(record.error, ErrorBody) and record.error.code == "malformed_json"
     assert (record.stream, record.stream_seq, record.num_delivered) == (streams.WORK, ack.seq, 1)
     assert not record.payload_truncated
-    info = await provisioned.consumer_info(streams.WORK, "dlq-test")
-    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+    async def settled() -> bool:
+        info = await provisioned.consumer_info(streams.WORK, "dlq-test")
+        return info.num_ack_pending == 0 and info.num_redelivered == 0 and info.num_pending == 0
+
+    await eventually(settled, message="the dead-lettered message was not terminated")
 
 
 async def test_a_payload_of_any_bytes_fits_the_record_into_one_message(
