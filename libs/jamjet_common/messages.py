@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.ir import (
     McpServerConfig,
     ModelConfig,
@@ -124,7 +125,7 @@ class WorkItem(_Msg, frozen=True):
 
     @property
     def item_id(self) -> str:
-        return f"{self.execution_id}:{self.dispatch}"
+        return DispatchKeys.of(self).work
 
 
 class WorkDeadLetter(_Msg, frozen=True):

@@ -39,6 +39,7 @@ from jamjet_common.errors import (
     PayloadTooLargeError,
     UnknownCommandError,
 )
+from jamjet_common.messages import ErrorBody
 from jamjet_common.replies import ReplyRegistry
 
 logger = logging.getLogger(__name__)
@@ -231,17 +232,18 @@ class StoredCommands:
         error = outcome.error
         if error is None:
             return
+        attempts = None
         if outcome.worth_retrying:
-            reason = f"{error.code}: gave up after {request.attempt} attempts: {error.message}"
-            logger.error("%s %s: %s", self.router.name, msg.subject, reason)
+            attempts = request.attempt
+            logger.error(
+                "%s %s: gave up after %d attempts: %s", self.router.name, msg.subject, attempts, error
+            )
         elif outcome.failed:
-            reason = f"{error.code}: {error.message}"
-            logger.error("%s %s failed for good: %s", self.router.name, msg.subject, reason)
-        elif error.code in UNDECODABLE:
-            reason = f"{error.code}: {error.message}"
-        else:
+            logger.error("%s %s failed for good: %s", self.router.name, msg.subject, error)
+        elif error.code not in UNDECODABLE:
             return
-        await dead_letter_command(self.nc, msg, reason, self.service)
+        body = ErrorBody(code=error.code, message=error.message)
+        await dead_letter_command(self.nc, msg, body, self.service, attempts=attempts)
 
     async def _reply(self, msg: Msg, reply: bytes) -> None:
         asker = await self.registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)

@@ -21,7 +21,13 @@ from services.event_store.artifacts import ArtifactResolver
 from services.event_store.config import StoreConfig
 from services.event_store.consumer import BatchConsumer, DeadLetters, KeepInStream
 from services.event_store.database import Database
-from services.event_store.dlq_intake import DLQ_CONSUMER, DeadLetterRow, DlqMessage, decode_dead_letter
+from services.event_store.dlq_intake import (
+    DLQ_CONSUMER,
+    SERVICE,
+    DeadLetterRow,
+    DlqMessage,
+    decode_dead_letter,
+)
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
 from services.event_store.queries import StoreQueries
 from services.event_store.tracing import lag_backlog
@@ -38,7 +44,7 @@ DLQ_BATCH = 64
 
 
 class EventStoreService(Service):
-    name = "event-store"
+    name = SERVICE
 
     def __init__(self, common: CommonConfig, limits: StreamLimits, config: StoreConfig) -> None:
         super().__init__(common, limits)
@@ -103,7 +109,7 @@ class EventStoreService(Service):
             self.db,
             lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream),
             write_events,
-            DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER),
+            DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,
@@ -116,7 +122,7 @@ class EventStoreService(Service):
             self.db,
             lambda msg: decode_workflow(msg.subject, msg.data, msg.headers),
             write_workflows,
-            DeadLetters(self.nc, streams.EVENT_STORE_WORKFLOWS_CONSUMER),
+            DeadLetters(self.nc, streams.EVENT_STORE_WORKFLOWS_CONSUMER, self.name),
             batch=min(WORKFLOWS_BATCH, self.config.batch),
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,

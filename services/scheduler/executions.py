@@ -145,7 +145,7 @@ class Executions:
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         try:
             progress = await self._sync(tenant, execution_id, event, msg.metadata.sequence.stream)

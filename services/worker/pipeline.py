@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 
 from jamjet_common import streams, telemetry
 from jamjet_common.artifacts import ArtifactStore
+from jamjet_common.claims import OutcomeClaims
 from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
@@ -27,7 +28,6 @@ from jamjet_common.subjects import check_token
 from services.worker import tracing
 from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES, OutputSpiller
 from services.worker.cancellation import Cancellations, Cancelled
-from services.worker.claims import OutcomeClaims
 from services.worker.commit import OutcomeCommitter
 from services.worker.deadletter import DeadLetters
 from services.worker.executors import ExecutionContext, ExecutorRegistry
@@ -116,7 +116,7 @@ class Pipeline:
         try:
             item = decode_item(msg.data)
         except ContractError as exc:
-            await dead_letter_decode(self._parts.nc, msg, str(exc), SERVICE)
+            await dead_letter_decode(self._parts.nc, msg, exc, SERVICE)
             return
         redelivered = msg.metadata.num_delivered > 1
         if redelivered:
