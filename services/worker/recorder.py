@@ -118,12 +118,10 @@ class NodeRecorder:
         kind = NodeFailed(node_id=item.node_id, error=error, attempt=attempt, retryable=True)
         await self._append(item, kind, f"{item.item_id}:failed:{attempt}")
 
-    async def violation(self, item: WorkItem, decision: PolicyDecision) -> None:
+    async def violation(self, item: WorkItem, rule: str, scope: str | None) -> None:
+        """The node was blocked: by the policy service, or by the worker's own sandbox."""
         kind = PolicyViolation(
-            node_id=item.node_id,
-            rule=decision.reason or "blocked",
-            decision="blocked",
-            policy_scope=decision.policy_scope or UNKNOWN_SCOPE,
+            node_id=item.node_id, rule=rule, decision="blocked", policy_scope=scope or UNKNOWN_SCOPE
         )
         await self._append(item, kind, f"{item.item_id}:violation")
 
