@@ -27,13 +27,14 @@ from services.worker.sandbox.python_modules import ModulePolicy
 
 
 class PythonFnExecutor:
-    """Calls Python functions the ``modules`` policy allows (see ``sandbox/python_modules.py``).
+    """Calls Python functions the ``allowed_modules`` policy allows (see ``sandbox/python_modules.py``).
 
     A tuple is an allowlist; without either, nothing is allowed.
     """
 
-    def __init__(self, modules: ModulePolicy | tuple[str, ...] | None = None) -> None:
-        self._policy = modules if isinstance(modules, ModulePolicy) else ModulePolicy(modules)
+    def __init__(self, allowed_modules: ModulePolicy | tuple[str, ...] | None = None) -> None:
+        policy = allowed_modules
+        self._policy = policy if isinstance(policy, ModulePolicy) else ModulePolicy(policy)
         self._modules: dict[str, ModuleType] = {}
 
     async def execute(self, ctx: ExecutionContext) -> ExecutionResult:

@@ -1,7 +1,8 @@
 """Which executables an ``mcp_tool`` stdio server may be (``JAMJET_MCP_ALLOWED_COMMANDS``).
 
 A command is matched on the executable it resolves to (``PATH`` lookup, then symlinks), and the server
-is started with that resolved path and its arguments, never through a shell. Shells and launchers that
+is started with the path found on ``PATH`` (not the symlink's target: a virtualenv's interpreter is
+known by its own path) and its arguments, never through a shell. Shells and launchers that
 run any other program (``sh``, ``bash``, ``env``, ``sudo``...) are refused unless the allowlist names
 them. Unset, no stdio server may start, unless in dev mode (any command but those).
 """
@@ -26,10 +27,16 @@ LAUNCHERS = frozenset(
 )  # fmt: skip
 
 
+def found(command: str) -> str | None:
+    """The absolute path of the executable ``command`` names, as the OS would start it; None if none."""
+    path = shutil.which(command)
+    return os.path.abspath(path) if path else None
+
+
 def resolve(command: str) -> str | None:
-    """The real path of the executable ``command`` names, as the OS would start it; None if none."""
-    found = shutil.which(command)
-    return os.path.realpath(found) if found else None
+    """The executable ``command`` names, symlinks resolved: what actually runs."""
+    path = found(command)
+    return os.path.realpath(path) if path else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +53,8 @@ class CommandPolicy:
 
     def executable(self, command: str, server: str) -> str:
         """The path to start for ``command``, or ``Refused``."""
-        path = resolve(command)
+        start = found(command)
+        path = os.path.realpath(start) if start else None
         if self.allowed is None and not self.dev_mode:
             raise Refused(
                 f"MCP server '{server}': command {command!r} refused: {ALLOWLIST_VARIABLE} is not set "
@@ -54,19 +62,20 @@ class CommandPolicy:
                 "development machine)",
                 rule=MCP_COMMAND,
             )
-        if path is None or not self._permits(command, path):
+        if start is None and self.allowed is None:
+            return command  # dev mode: the start fails as any connection does
+        if start is None or path is None or not self._permits({command, start, path}, path):
             raise Refused(
                 f"MCP server '{server}': command {command!r} (resolved: {path or 'not found'}) is not in "
                 f"{ALLOWLIST_VARIABLE}",
                 rule=MCP_COMMAND,
             )
-        return path
+        return start
 
-    def _permits(self, command: str, path: str) -> bool:
-        if self.allowed is not None and path in self.allowed:
-            return True
-        launcher = {os.path.basename(command), os.path.basename(path)} & LAUNCHERS
-        return self.allowed is None and not launcher
+    def _permits(self, names: set[str], path: str) -> bool:
+        if self.allowed is not None:
+            return path in self.allowed
+        return not {os.path.basename(name) for name in names} & LAUNCHERS
 
 
 def _resolve_entry(entry: str) -> str:
