@@ -41,7 +41,7 @@ def dev_mode(env: Env) -> bool:
 
 
 def _listed(env: Env, name: str) -> tuple[str, ...] | None:
-    """The variable's comma list; None when it is unset (set but empty: nothing is allowed)."""
-    if name not in env.environ:
+    """The variable's comma list; None when it is unset or blank (``,`` alone: an empty allowlist)."""
+    if not env.environ.get(name, "").strip():
         return None
     return env.items(name, ())
