@@ -1,4 +1,4 @@
-"""A real HTTP/1.1 server on 127.0.0.1 (or another loopback address) for the executor tests: scripted replies, recorded requests.
+"""A real HTTP/1.1 server on a loopback address for the executor tests: scripted replies, recorded requests.
 
 Replies queued with ``reply()`` answer the next requests in order; after them, ``handler`` answers
 (by default, 404). Connections are kept alive, so the tests can see the client's pooling.
