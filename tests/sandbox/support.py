@@ -8,11 +8,16 @@ from typing import Any
 
 from services.worker.sandbox.refusal import SCOPE
 from tests.e2e.stack import Stack
+from tests.executors.fake_http import Reply, Request
 from tests.scheduler.builders import workflow
 
 RETRIES = {"max_attempts": 3, "backoff": "fixed", "initial_delay": 0, "max_delay": 0}
 """Retries a refusal must not use."""
 MCP_SERVER = {"transport": "stdio", "command": sys.executable, "args": ["-m", "tests.agents.mcp_server"]}
+
+
+def ok(request: Request) -> Reply:
+    return Reply(200, {"ok": True})
 
 
 def touch_state(path: Path) -> dict[str, Any]:

@@ -14,20 +14,10 @@ import pytest
 
 from services.worker.sandbox.refusal import ADDRESS, HOST
 from tests.e2e.stack import Stack, services
-from tests.executors.fake_http import FakeHttpServer, Reply, Request
-from tests.sandbox.support import http_tool, refusal, run_once
+from tests.executors.fake_http import FakeHttpServer, Reply
+from tests.sandbox.support import http_tool, ok, refusal, run_once
 
 pytestmark = pytest.mark.e2e
-
-
-def ok(request: Request) -> Reply:
-    return Reply(200, {"ok": True})
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[FakeHttpServer]:
-    async with FakeHttpServer(ok) as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from services.worker.sandbox.refusal import SECRET
 from tests.e2e.stack import Stack, services
-from tests.executors.fake_http import FakeHttpServer, Reply, Request
+from tests.executors.fake_http import FakeHttpServer
 from tests.sandbox.support import http_tool, refusal, run_once
 
 pytestmark = pytest.mark.e2e
-
-
-def ok(request: Request) -> Reply:
-    return Reply(200, {"ok": True})
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[FakeHttpServer]:
-    async with FakeHttpServer(ok) as server:
-        yield server
 
 
 async def test_an_environment_variable_is_not_a_secret(stack: Stack, endpoint: FakeHttpServer) -> None:

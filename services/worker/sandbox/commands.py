@@ -14,8 +14,7 @@ import shutil
 from dataclasses import dataclass
 
 from jamjet_common.config import ConfigError
-from services.worker.sandbox.python_modules import DEV_MODE_VARIABLE
-from services.worker.sandbox.refusal import MCP_COMMAND, Refused
+from services.worker.sandbox.refusal import MCP_COMMAND, Refused, unconfigured
 
 ALLOWLIST_VARIABLE = "JAMJET_MCP_ALLOWED_COMMANDS"
 LAUNCHERS = frozenset(
@@ -56,12 +55,7 @@ class CommandPolicy:
         start = found(command)
         path = os.path.realpath(start) if start else None
         if self.allowed is None and not self.dev_mode:
-            raise Refused(
-                f"MCP server '{server}': command {command!r} refused: {ALLOWLIST_VARIABLE} is not set "
-                f"on this worker, so no stdio server may start ({DEV_MODE_VARIABLE}=1 allows any on a "
-                "development machine)",
-                rule=MCP_COMMAND,
-            )
+            raise unconfigured(f"MCP server '{server}': command {command!r}", ALLOWLIST_VARIABLE, MCP_COMMAND)
         if start is None and self.allowed is None:
             return command  # dev mode: the start fails as any connection does
         if start is None or path is None or not self._permits({command, start, path}, path):

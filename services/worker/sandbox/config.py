@@ -8,7 +8,8 @@ from jamjet_common.config import ConfigError, Env
 from services.worker.sandbox import commands, python_modules
 from services.worker.sandbox.commands import CommandPolicy
 from services.worker.sandbox.network import HostGuard
-from services.worker.sandbox.python_modules import DEV_MODE_VARIABLE, ModulePolicy
+from services.worker.sandbox.python_modules import ModulePolicy
+from services.worker.sandbox.refusal import DEV_MODE_VARIABLE
 from services.worker.sandbox.secrets import SecretMap
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

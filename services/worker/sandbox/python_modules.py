@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.worker.sandbox.refusal import PYTHON_MODULE, Refused
+from services.worker.sandbox.refusal import DEV_MODE_VARIABLE, PYTHON_MODULE, Refused, unconfigured
 
 ALLOWLIST_VARIABLE = "JAMJET_PYTHON_ALLOWED_MODULES"
-DEV_MODE_VARIABLE = "JAMJET_DEV_MODE"
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 DENIED = frozenset(
@@ -70,12 +69,7 @@ class ModulePolicy:
         if not _MODULE_NAME.fullmatch(module):
             raise Refused(f"python module name {module!r} is not a dotted module name", rule=PYTHON_MODULE)
         if self.allowed is None and not self.dev_mode:
-            raise Refused(
-                f"python module '{module}' refused: {ALLOWLIST_VARIABLE} is not set on this worker, so no "
-                f"workflow may run Python code (set it to the allowed modules; {DEV_MODE_VARIABLE}=1 "
-                "on a development machine allows any)",
-                rule=PYTHON_MODULE,
-            )
+            raise unconfigured(f"python module '{module}'", ALLOWLIST_VARIABLE, PYTHON_MODULE)
         if not self.permits(module):
             message = f"python module '{module}' is not allowed on this worker ({self._allowed()})"
             raise Refused(message, rule=PYTHON_MODULE)
