@@ -6,6 +6,8 @@
 - retryable, no attempts left: ``NodeFailed{"exhausted N attempts: <last>", exhausted}`` (committed) and
   a dead letter; term.
 - fatal, or retryable but not in ``retryable_on``: ``NodeFailed{retryable: false}`` (committed); term.
+- refused by the worker's sandbox: ``PolicyViolation{rule, decision: "blocked", policy_scope:
+  "worker_sandbox"}``, then as fatal.
 - the worker died holding the lease: as retryable, error ``lease expired: worker presumed dead``,
   delay ``2^min(next attempt, 6)`` s whatever the policy.
 - the execution was cancelled: ``NodeCancelled`` (committed); ack.
@@ -25,6 +27,7 @@ from services.worker.executors import ExecutionResult
 from services.worker.failures import Failure
 from services.worker.history import LEASE_EXPIRED_ERROR, Attempt, lapsed_failure, released_failure
 from services.worker.recorder import NodeRecorder
+from services.worker.sandbox.refusal import SCOPE as SANDBOX_SCOPE
 from services.worker.settle import Verdict
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ class AttemptEnds:
         return verdict
 
     async def failed(self, item: WorkItem, attempt: Attempt, failure: Failure) -> Verdict:
+        if failure.violation is not None:
+            await self._recorder.violation(item, failure.violation, SANDBOX_SCOPE)
         if not retry.retries(item.retry, failure):
             if failure.retryable:
                 logger.info(

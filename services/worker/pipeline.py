@@ -174,7 +174,7 @@ class Pipeline:
         if decision.autonomy is not None and decision.decision == "block":
             return await self._escalated(item, attempt, decision, decision.autonomy)
         if decision.decision == "block":
-            await self._recorder.violation(item, decision)
+            await self._recorder.violation(item, decision.reason or "blocked", decision.policy_scope)
             return await self._ends.fatal(item, attempt, f"blocked by policy: {decision.reason or 'blocked'}")
         if decision.decision == "require_approval" and not approved_by_the_approval_flow(item):
             await self._recorder.approval_required(item, decision)

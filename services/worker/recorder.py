@@ -117,12 +117,10 @@ class NodeRecorder:
         """A retryable failure of one attempt (not the dispatch's outcome)."""
         await self._append(item, failed, DispatchKeys.of(item).failed(failed.attempt))
 
-    async def violation(self, item: WorkItem, decision: PolicyDecision) -> None:
+    async def violation(self, item: WorkItem, rule: str, scope: str | None) -> None:
+        """The node was blocked: by the policy service, or by the worker's own sandbox."""
         kind = PolicyViolation(
-            node_id=item.node_id,
-            rule=decision.reason or "blocked",
-            decision="blocked",
-            policy_scope=decision.policy_scope or UNKNOWN_SCOPE,
+            node_id=item.node_id, rule=rule, decision="blocked", policy_scope=scope or UNKNOWN_SCOPE
         )
         await self._append(item, kind, DispatchKeys.of(item).violation)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from jamjet_common.errors import FatalError
 from services.worker.executors.base import Executor
 from services.worker.executors.condition import ConditionExecutor
 from services.worker.executors.eval import EvalExecutor
 from services.worker.executors.python_fn import PythonFnExecutor
 from services.worker.executors.structural import NoOpExecutor
+from services.worker.sandbox.python_modules import ModulePolicy
 
 
 class ExecutorRegistry:
@@ -30,13 +29,15 @@ class ExecutorRegistry:
         return sorted(self._by_tag)
 
 
-def builtin_registry(python_allowed_modules: Iterable[str] = ()) -> ExecutorRegistry:
-    """The executors every worker has: condition, python_fn, and the structural no-ops."""
+def builtin_registry(python: ModulePolicy | tuple[str, ...] | None = None) -> ExecutorRegistry:
+    """The executors every worker has: condition, python_fn, and the structural no-ops.
+
+    ``python``: the modules python_fn and eval scorers may call (a tuple: an allowlist; none: nothing).
+    """
     registry = ExecutorRegistry()
-    allowed = tuple(python_allowed_modules)
     registry.register("condition", ConditionExecutor())
-    registry.register("python_fn", PythonFnExecutor(allowed))
-    registry.register("eval", EvalExecutor(registry, allowed))
+    registry.register("python_fn", PythonFnExecutor(python))
+    registry.register("eval", EvalExecutor(registry, python))
     for tag in ("parallel", "join"):
         registry.register(tag, NoOpExecutor())
     return registry
