@@ -171,7 +171,12 @@ class ToolNode(NodeKindBase, tag="tool", frozen=True):
 class PythonFnNode(NodeKindBase, tag="python_fn", frozen=True):
     module: str
     function: str
+    """A name in ``module``, or a dotted path inside it (``Pipeline.extract``)."""
     output_schema: Any = None
+    agent_tool_dispatch: bool = False
+    """The SDK's agent loop: the node runs the tool calls the model chose (each one a policy subject)."""
+    input: Any = None
+    """The SDK's descriptor of what the node reads; an agent dispatch takes its ``tools`` map from it."""
 
 
 class JavaFnNode(NodeKindBase, tag="java_fn", frozen=True):
