@@ -271,6 +271,8 @@ class WorkflowRecord(_Msg, frozen=True):
     version: str
     ir: msgspec.Raw
     registered_at: datetime
+    warnings: list[str] = []
+    """What registration noticed but accepted (unreachable nodes, unknown retry policy names, ...)."""
 
 
 class LatestVersion(_Msg, frozen=True):
