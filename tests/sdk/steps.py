@@ -80,5 +80,5 @@ class Pipeline:
         return state.model_copy(update={"fields": {key: value}})
 
     @extraction.step
-    async def tag(state: Doc) -> dict[str, Any]:  # noqa: N805 - an SDK step, not a method
+    async def tag(state: Doc) -> dict[str, Any]:
         return {"tagged": True}
