@@ -1,9 +1,12 @@
 """A fake OpenAI-compatible model server whose script travels in the prompt.
 
-The first user message is a JSON object ``{"turns": [[{"name", "arguments"}, ...], ...], "answer": str}``:
-turn ``t`` (counted as the assistant messages with tool calls already in the conversation) asks for the
-tool calls ``turns[t]``; once the turns are used up the model answers ``answer``. Every execution thus
-carries its own script, and one server serves them all.
+Agents: the first user message is a JSON object ``{"turns": [[{"name", "arguments"}, ...], ...],
+"answer": str}``: turn ``t`` (counted as the assistant messages with tool calls already in the
+conversation) asks for the tool calls ``turns[t]``; once the turns are used up the model answers
+``answer``. Every execution thus carries its own script, and one server serves them all.
+
+Strategy prompts (the SDK's reasoning strategies) get the answers in ``STRATEGY_ANSWERS``, matched by a
+phrase of the prompt; anything else is echoed.
 """
 
 from __future__ import annotations
@@ -38,14 +41,42 @@ def chat(request: Request) -> Reply:
     return Reply(200, completion(body["model"], calls, plan.get("answer", "done"), turn))
 
 
+STRATEGY_ANSWERS: list[tuple[str, Any]] = [
+    ("Generate a structured plan", {"steps": ["look", "think", "answer"]}),
+    ("Evaluate this draft", {"score": 0.9, "passed": True, "feedback": "good"}),
+    ("Current output: revised", {"score": 0.9, "passed": True, "gaps": "", "suggestions": ""}),
+    (
+        "Reflect: does this fully achieve",
+        {"score": 0.3, "passed": False, "gaps": "thin", "suggestions": "more"},
+    ),
+    ("Improve the response", "revised answer"),
+    ("Vote for the best one", {"votes": [{"agent": 1, "score": 0.9}], "winner": "answer two"}),
+    ("has the debate reached", {"settled": True, "score": 0.8, "ruling": "proposition holds"}),
+    ('Output JSON: {"thought"', {"thought": "look it up", "action": "FINISH"}),
+    ("final", "FINAL ANSWER"),
+    ("Synthesize", "FINAL ANSWER"),
+    ("Format the final", "FINAL ANSWER"),
+]
+
+
+def strategy_answer(prompt: str) -> str:
+    for phrase, answer in STRATEGY_ANSWERS:
+        if phrase in prompt:
+            return answer if isinstance(answer, str) else json.dumps(answer)
+    return f"answer to: {prompt[:30]}"
+
+
 def _plan(messages: list[dict[str, Any]]) -> dict[str, Any]:
     for message in messages:
         if message.get("role") == "user":
+            content = message.get("content") or ""
             try:
-                plan = json.loads(message.get("content") or "")
+                plan = json.loads(content)
             except ValueError:
-                return {"answer": f"echo: {message.get('content')}"}
-            return plan if isinstance(plan, dict) else {}
+                return {"answer": strategy_answer(content)}
+            return (
+                plan if isinstance(plan, dict) and "turns" in plan else {"answer": strategy_answer(content)}
+            )
     return {}
 
 
