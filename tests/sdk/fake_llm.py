@@ -63,7 +63,7 @@ def strategy_answer(prompt: str) -> str:
     for phrase, answer in STRATEGY_ANSWERS:
         if phrase in prompt:
             return answer if isinstance(answer, str) else json.dumps(answer)
-    return f"answer to: {prompt[:30]}"
+    return f"answer to: {prompt[:60]}"
 
 
 def _plan(messages: list[dict[str, Any]]) -> dict[str, Any]:

@@ -18,18 +18,20 @@ async def request(stack: Stack, subject: str, body: dict[str, Any]) -> dict[str,
     return answer
 
 
-async def register(stack: Stack, ir: dict[str, Any]) -> dict[str, Any]:
-    answer = await request(stack, "jamjet.cmd.workflows.register", {"ir": ir})
+async def register(stack: Stack, ir: dict[str, Any], tenant: str = "default") -> dict[str, Any]:
+    answer = await request(stack, "jamjet.cmd.workflows.register", {"ir": ir, "tenant": tenant})
     assert answer.get("ok"), answer
     return answer
 
 
-async def run_agent(stack: Stack, agent: Agent, prompt: str, *, max_turns: int = 4) -> str:
+async def run_agent(
+    stack: Stack, agent: Agent, prompt: str, *, max_turns: int = 4, tenant: str = "default"
+) -> str:
+    """Compile ``agent`` as ``Agent.run_durable`` does, register it, and start it with ``prompt``."""
     ir = compile_agent_to_ir(agent, prompt, max_turns)
-    await register(stack, ir)
-    return await stack.start(
-        ir["workflow_id"], build_initial_state(agent, prompt), workflow_version=ir["version"]
-    )
+    await register(stack, ir, tenant)
+    initial = build_initial_state(agent, prompt)
+    return await stack.start(ir["workflow_id"], initial, workflow_version=ir["version"], tenant=tenant)
 
 
 def events(stack: Stack, execution_id: str, kind: str) -> list[dict[str, Any]]:

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from jamjet import Agent
+from jamjet.agents.governance import Budget
 
 from tests.e2e.stack import Stack, services
 from tests.executors.fake_http import FakeHttpServer
 from tests.sdk import agent_tools
 from tests.sdk.agent_tools import delete_records, lookup_customer, ran, send_invoice
 from tests.sdk.fake_llm import call, fake_llm, model_env, script
-from tests.sdk.support import decide, events, execution, finished, held, run_agent
+from tests.sdk.support import decide, events, execution, finished, held, request, run_agent
 
 pytestmark = pytest.mark.e2e
 TOOLS = [lookup_customer, delete_records, send_invoice]
@@ -131,3 +132,31 @@ async def test_approval_required_true_holds_every_tool(stack: Stack, llm: FakeHt
         await decide(stack, execution_id, "approved", "alice")
         assert await finished(stack, execution_id) == "workflow_completed"
     assert ran("lookup_customer") == [{"customer_id": "c2"}]
+
+
+async def test_a_budget_stops_the_agent_before_its_next_tool_turn(stack: Stack, llm: FakeHttpServer) -> None:
+    bot = agent(budget=Budget(tokens=20))  # each fake completion uses 15 tokens
+    prompt = script([call("lookup_customer", customer_id="c1")], [call("lookup_customer", customer_id="c2")])
+    async with services(stack, **model_env(llm)):
+        execution_id = await run_agent(stack, bot, prompt)
+        assert await finished(stack, execution_id) == "workflow_failed"
+    assert ran("lookup_customer") == [{"customer_id": "c1"}]
+    [exceeded] = events(stack, execution_id, "token_budget_exceeded")
+    assert (exceeded["node_id"], exceeded["limit"], exceeded["current"]) == ("__model_1__", 20, 30)
+    assert "__tools_1__" not in {e["node_id"] for e in events(stack, execution_id, "node_started")}
+
+
+async def test_a_tenant_policy_applies_to_the_calls_of_an_agent_without_one(
+    stack: Stack, llm: FakeHttpServer
+) -> None:
+    async with services(stack, **model_env(llm)):
+        policy = {"blocked_tools": ["lookup_*"]}
+        created = await request(stack, "jamjet.cmd.tenants.create", {"id": "acme", "policy": policy})
+        assert created["ok"], created
+        execution_id = await run_agent(
+            stack, agent(), script([call("lookup_customer", customer_id="c1")]), tenant="acme"
+        )
+        assert await finished(stack, execution_id) == "workflow_failed"
+    assert ran("lookup_customer") == []
+    [violation] = events(stack, execution_id, "policy_violation")
+    assert violation["policy_scope"] == "tenant" and "'lookup_customer'" in violation["rule"]
