@@ -50,6 +50,7 @@ class WorkflowRow:
     version: str
     ir_json: str
     registered_at: datetime
+    warnings_json: str = "[]"
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -115,4 +116,5 @@ def decode_workflow(subject: str, data: bytes, headers: dict[str, str] | None) -
         version=record.version,
         ir_json=bytes(record.ir).decode(),
         registered_at=utc(record.registered_at),
+        warnings_json=ENCODER.encode(record.warnings).decode(),
     )

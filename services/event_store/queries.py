@@ -75,7 +75,7 @@ SELECT_VERSIONS = (
     "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2 ORDER BY registered_at, version"
 )
 SELECT_WORKFLOW = """
-SELECT tenant, workflow_id, version, ir::text AS ir, registered_at FROM workflows
+SELECT tenant, workflow_id, version, ir::text AS ir, registered_at, warnings::text AS warnings FROM workflows
 WHERE tenant = $1 AND workflow_id = $2 AND version = $3
 """
 DEAD_LETTER_COLUMNS = """

@@ -9,6 +9,7 @@ and carrying the calls' arguments for the reviewer.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,10 @@ async def decide(policy: PolicyClient, item: WorkItem) -> Decided:
     calls = pending_tool_calls(item.state) if is_agent_dispatch(item.node.kind) else []
     if not calls:
         return Decided(await policy.evaluate(item), context)
-    decisions = [await policy.evaluate(item, subject_node(item.node, call)) for call in calls]
-    return combine(calls, decisions, context)
+    decisions = await asyncio.gather(
+        *(policy.evaluate(item, subject_node(item.node, call)) for call in calls)
+    )
+    return combine(calls, list(decisions), context)
 
 
 def combine(calls: list[ToolCall], decisions: list[PolicyDecision], context: dict[str, Any]) -> Decided:

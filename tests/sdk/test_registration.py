@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from jamjet.workflow import WorkflowGraph
 from jamjet.workflow.nodes import HumanApprovalNode
@@ -82,7 +84,14 @@ async def test_an_unreachable_step_is_accepted_listed_and_never_run(stack: Stack
         reply = await register(stack, steps.workflow_ir(versioned.skipping))
         execution_id = await stack.start("skipping")
         assert await finished(stack, execution_id) == "workflow_completed"
+
+        async def stored() -> dict[str, Any] | None:
+            answer = await request(stack, "jamjet.store.workflow", {"workflow_id": "skipping"})
+            return answer.get("workflow")
+
+        record = await eventually(stored, timeout=30, message="the store never got the workflow")
     assert reply["warnings"] == ["node 'orphan' is not reachable from start node 'first': it never runs"]
+    assert record["warnings"] == reply["warnings"]
     assert versioned.RAN == ["first", "last"]
 
 
