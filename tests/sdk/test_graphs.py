@@ -141,3 +141,36 @@ async def test_a_workflow_graph_with_each_runnable_node_class(stack: Stack, llm:
     completed = [e["node_id"] for e in events(stack, execution_id, "node_completed")]
     assert completed == ["draft", "lookup", "route", "approve", "review", "check"]
     assert json.dumps(state).count("agent_tool_completed") == 1
+
+
+GUARDED_YAML = """
+workflow:
+  id: guarded
+  start: fetch
+tools:
+  search: {kind: python, reference: "tests.sdk.graph_tools:search"}
+  weather: {kind: python, reference: "tests.sdk.graph_tools:weather"}
+nodes:
+  fetch:
+    type: tool
+    tool_ref: search
+    input: {query: "{{ state.question }}"}
+    policy:
+      blocked_tools: ["sea*"]
+    next: forecast
+  forecast:
+    type: tool
+    tool_ref: weather
+    next: end
+"""
+
+
+async def test_a_yaml_node_policy_blocks_its_tool_node(stack: Stack, llm: FakeHttpServer) -> None:
+    async with services(stack, **model_env(llm)):
+        await register(stack, compile_yaml(GUARDED_YAML))
+        execution_id = await stack.start("guarded", {"question": "tides"})
+        assert await finished(stack, execution_id) == "workflow_failed"
+    assert graph_tools.CALLS == []
+    [violation] = events(stack, execution_id, "policy_violation")
+    assert violation["node_id"] == "fetch" and violation["policy_scope"] == "node"
+    assert violation["rule"] == "tool 'search' matches blocked pattern 'sea*'"
