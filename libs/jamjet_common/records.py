@@ -137,6 +137,8 @@ class WorkflowRecord(_Record, frozen=True):
     version: str
     ir: msgspec.Raw
     registered_at: datetime
+    warnings: list[str] = []
+    """What registration noticed but accepted (unreachable nodes, unknown retry policy names, ...)."""
 
 
 class LatestVersion(_Record, frozen=True):

@@ -8,7 +8,6 @@ Pages are cut by count and by bytes, so a reply always fits in one NATS message.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ import asyncpg
 import msgspec
 
 from jamjet_common import subjects
+from jamjet_common.catalog import check_workflow_id, latest
 from jamjet_common.codec import ok_reply
 from jamjet_common.errors import (
     ContractError,
@@ -61,7 +61,6 @@ REPLY_ENVELOPE_BYTES = 512
 CURSOR_PREFETCH = 16
 """Room kept in a reply for everything but the page's items."""
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-_SEMVER_CORE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 EXECUTION_COLUMNS = """
 execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
@@ -73,9 +72,11 @@ WHERE execution_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3
 """
 ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM events WHERE execution_id = $1)"
 SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE execution_id = $1"
-SELECT_VERSIONS = "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2"
+SELECT_VERSIONS = (
+    "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2 ORDER BY registered_at, version"
+)
 SELECT_WORKFLOW = """
-SELECT tenant, workflow_id, version, ir::text AS ir, registered_at FROM workflows
+SELECT tenant, workflow_id, version, ir::text AS ir, registered_at, warnings::text AS warnings FROM workflows
 WHERE tenant = $1 AND workflow_id = $2 AND version = $3
 """
 DEAD_LETTER_COLUMNS = """
@@ -153,7 +154,7 @@ class StoreQueries:
     async def workflow(self, data: bytes) -> bytes:
         query = request(data, WorkflowQuery, "workflow query")
         subjects.check_token(query.tenant, "tenant")
-        subjects.check_token(query.workflow_id, "workflow_id")
+        check_workflow_id(query.workflow_id)
         if query.version is not None and not 1 <= len(query.version) <= MAX_VERSION_CHARS:
             raise ContractError(f"version must be 1-{MAX_VERSION_CHARS} characters", code="invalid_version")
         async with self._db.pool.acquire() as conn:
@@ -269,19 +270,12 @@ def _dead_letter_filters(query: DeadLettersQuery) -> list[tuple[str, str]]:
 def _filters(query: ExecutionsQuery) -> list[tuple[str, str]]:
     status = query.status
     filters = [] if status is None else [("status", one_of("status", status, STATUSES, "invalid_status"))]
-    return filters + token_filters(tenant=query.tenant, workflow_id=query.workflow_id)
+    workflow = [] if query.workflow_id is None else [("workflow_id", check_workflow_id(query.workflow_id))]
+    return filters + token_filters(tenant=query.tenant) + workflow
 
 
 async def _latest(conn: asyncpg.Connection, tenant: str, workflow_id: str) -> str:
     versions: Sequence[str] = [r["version"] for r in await conn.fetch(SELECT_VERSIONS, tenant, workflow_id)]
     if not versions:
         raise UnknownWorkflowError(f"workflow {workflow_id!r} is not registered for tenant {tenant!r}")
-    return max(versions, key=version_key)
-
-
-def version_key(version: str) -> tuple[int, int, int, int, str]:
-    """Semantic-version order (numeric core, a release above its pre-releases), as the scheduler's."""
-    match = _SEMVER_CORE.match(version)
-    core = tuple(int(g) for g in match.groups()) if match else (0, 0, 0)
-    release = 0 if "-" in version.split("+")[0] else 1
-    return core[0], core[1], core[2], release, version
+    return latest(versions)

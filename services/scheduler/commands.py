@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from jamjet_common import subjects
+from jamjet_common.catalog import check_workflow_id
 from jamjet_common.codec import decode, ok_reply
 from jamjet_common.errors import (
     AppendConflictError,
@@ -100,18 +101,21 @@ class Commands:
         cmd = decode(data, RegisterWorkflow, what="register command", max_bytes=self._max_bytes)
         subjects.check_token(cmd.tenant, "tenant")
         await self._tenants.active(cmd.tenant)
-        ir, created = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        done = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        ir = done.ir
         logger.info(
-            "workflow %s %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, created
+            "workflow %r %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, done.created
         )
-        return ok_reply(workflow_id=ir.workflow_id, version=ir.version, created=created)
+        return ok_reply(
+            workflow_id=ir.workflow_id, version=ir.version, created=done.created, warnings=done.warnings
+        )
 
     async def start(
         self, data: bytes, command_key: str | None = None, headers: Mapping[str, str] | None = None
     ) -> bytes:
         cmd = decode(data, StartExecution, what="start command", max_bytes=self._max_bytes)
         tenant = subjects.check_token(cmd.tenant, "tenant")
-        subjects.check_token(cmd.workflow_id, "workflow_id")
+        check_workflow_id(cmd.workflow_id)
         # An empty id is a client's unset variable, not a request for a generated one.
         given = cmd.execution_id
         execution_id = subjects.check_token(

@@ -11,6 +11,7 @@ outcome single.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from jamjet_common import telemetry
 from jamjet_common.codec import ENCODER
@@ -129,12 +130,14 @@ class NodeRecorder:
         for index, kind in enumerate(escalation_events(item.node_id, outcome)):
             await self._append(item, kind, DispatchKeys.of(item).escalation(index))
 
-    async def approval_required(self, item: WorkItem, decision: PolicyDecision) -> None:
+    async def approval_required(
+        self, item: WorkItem, decision: PolicyDecision, context: dict[str, Any] | None = None
+    ) -> None:
         kind = ToolApprovalRequired(
             node_id=item.node_id,
             tool_name=decision.tool_name or item.node_id,
             approver=decision.approver or HUMAN,
-            context={"node_id": item.node_id},
+            context=context or {"node_id": item.node_id},
         )
         await self._append(item, kind, DispatchKeys.of(item).approval)
 

@@ -191,7 +191,7 @@ BAD_QUERIES = [
     ("executions", b'{"tenant": "a b"}', "invalid_token"),
     ("executions", b'{"limit": "ten"}', "invalid_request"),
     ("workflow", b'{"workflow_id": "w", "version": ""}', "invalid_version"),
-    ("workflow", b'{"workflow_id": "w>"}', "invalid_token"),
+    ("workflow", b'{"workflow_id": "w\\u0007"}', "invalid_workflow_id"),
     ("workflow", b'{"workflow_id": "nothing"}', "unknown_workflow"),
     ("dead_letters", b"{not json", "malformed_json"),
     ("dead_letters", b'{"limit": "ten"}', "invalid_request"),

@@ -136,7 +136,8 @@ async def test_unknown_kind_fails_fatally_naming_the_kind() -> None:
 
 
 def test_builtin_registry_serves_the_builtin_kinds() -> None:
-    assert builtin_registry(TESTS).tags == ["condition", "eval", "join", "parallel", "python_fn"]
+    tags = ["agent_tool_dispatch", "condition", "eval", "join", "parallel", "python_fn"]
+    assert builtin_registry(TESTS).tags == tags
 
 
 # ---- runner: durations, timeouts, classification --------------------------------------------------------

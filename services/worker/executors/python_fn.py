@@ -16,12 +16,13 @@ import inspect
 import threading
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
 from jamjet_common.errors import FatalError
 from jamjet_common.ir import PythonFnNode
+from services.worker.executors import python_targets
 from services.worker.executors.base import ExecutionContext, ExecutionResult
 from services.worker.sandbox.python_modules import ModulePolicy
 
@@ -42,18 +43,17 @@ class PythonFnExecutor:
         if not isinstance(kind, PythonFnNode):
             raise FatalError(f"python_fn executor cannot run a '{kind.tag}' node")
         function = await self.function(kind.module, kind.function)
-        value = await call(function, dict(ctx.state))
-        return as_result(value, f"{kind.module}.{kind.function}")
+        model = python_targets.state_model(function)
+        state = dict(ctx.state) if model is None else python_targets.build_state(model, ctx.state)
+        value = await call(function, state)
+        return as_result(python_targets.as_patch(value), f"{kind.module}.{kind.function}")
 
     async def function(self, module_name: str, function_name: str) -> Callable[..., Any]:
         self._policy.check_module(module_name)
         self._policy.check_function_path(function_name)
-        module = await self._module(module_name)
-        function = getattr(module, function_name, None)
-        if not callable(function):
-            raise FatalError(f"python_fn: module '{module_name}' has no function '{function_name}'")
+        function = python_targets.attribute(await self._module(module_name), function_name)
         self._policy.check_callable(function, f"python_fn {module_name}.{function_name}")
-        return cast(Callable[..., Any], function)
+        return function
 
     async def _module(self, name: str) -> ModuleType:
         module = self._modules.get(name)

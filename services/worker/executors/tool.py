@@ -1,8 +1,9 @@
 """The ``tool`` node: call the tool its ``tool_ref`` names in the IR's ``tools`` map.
 
 Input: with an ``input_mapping``, an object of its keys, each value a ``state.a.b`` path (the value at
-that path, null when missing; ``state`` alone is the whole state) or any other string taken
-literally; without one, the whole state.
+that path, null when missing; ``state`` alone is the whole state), a ``{{ state.a.b }}`` template
+(``executors/state_mapping.py``), or any other value taken literally; without one, the whole state.
+A ``tool_ref`` with no ``tools`` entry that is a dotted Python path is a ``python`` tool.
 
 Kinds:
 
@@ -83,6 +84,7 @@ class ToolExecutor:
         if not isinstance(kind, ToolNode):
             raise FatalError(f"tool executor cannot run a '{kind.tag}' node")
         config = ctx.item.resources.tool if ctx.item.resources is not None else None
+        config = config or implicit_python_tool(kind.tool_ref)
         if config is None:
             raise FatalError(f"tool node '{ctx.node.id}': tool '{kind.tool_ref}' is not in the IR's tools")
         arguments = tool_input(kind.input_mapping, ctx.state)
@@ -134,6 +136,15 @@ def tool_result(tool_ref: str, answer: Any, duration_ms: int) -> ExecutionResult
         return ExecutionResult(output={}, state_patch={}, duration_ms=duration_ms)
     patch = answer if isinstance(answer, dict) else {tool_ref: answer}
     return ExecutionResult(output=answer, state_patch=patch, duration_ms=duration_ms)
+
+
+def implicit_python_tool(tool_ref: str) -> ToolConfig | None:
+    """A ``tool_ref`` with no ``tools`` entry that names a Python function (the SDK's graph builder
+    and README YAML write ``tool_ref: tools.web_search`` without one) is that function, a ``python`` tool."""
+    module, _, function = tool_ref.replace(":", ".").rpartition(".")
+    if not module or not all(part.isidentifier() for part in (*module.split("."), function)):
+        return None
+    return ToolConfig(kind="python", reference=tool_ref)
 
 
 def python_reference(tool_ref: str, reference: str) -> tuple[str, str]:
