@@ -25,8 +25,10 @@ REPLY_CODES: dict[str, ReplyCode] = {
     "malformed_json": ReplyCode(ALL, "the body is not JSON (dead-lettered when it came through JAMJET_CMDS)"),
     "invalid_request": ReplyCode(ALL, "a field is missing or of the wrong type; the message names it"),
     "payload_too_large": ReplyCode(ALL, "the body is larger than `JAMJET_MAX_MESSAGE_BYTES`"),
-    "invalid_token": ReplyCode(
-        ALL, "a tenant, execution_id, workflow_id or other id is empty or not a subject token"
+    "invalid_token": ReplyCode(ALL, "a tenant, execution_id or other id is empty or not a subject token"),
+    "invalid_workflow_id": ReplyCode(
+        "scheduler, event store",
+        "a workflow id is empty, longer than 256 characters or has control characters",
     ),
     "internal_error": ReplyCode(
         ALL, "an unexpected failure (see the service's log); for a command, after the last attempt"

@@ -29,6 +29,8 @@ NOT_REPLIES = {
     "execution_id_mismatch",
     "unknown_dead_letter",
     "held_by_scheduler",
+    "invalid_tool_calls",
+    "sandbox_refused",
 }
 
 
