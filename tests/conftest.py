@@ -98,8 +98,7 @@ def _announce(config: pytest.Config, line: str) -> None:
     if reporter is None:
         return
     with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
-        reporter.ensure_newline()
-        reporter.write_line(line)
+        reporter.write(f"\n{line}\n")
 
 
 def find_test_postgres(stack: contextlib.ExitStack, *, docker_answers: bool) -> tuple[str, str]:
