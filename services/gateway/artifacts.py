@@ -1,0 +1,29 @@
+"""Content-addressed artifacts: raw bytes in, their SHA-256 reference out, bytes back by hash."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from jamjet_common.artifacts import ArtifactStore, check_hash
+from services.gateway.http import Call, json_response, read_body
+
+OCTETS = "application/octet-stream"
+
+
+def _store(call: Call) -> ArtifactStore:
+    store: ArtifactStore = call.request.app.state.artifacts
+    return store
+
+
+async def put_artifact(call: Call) -> Response:
+    data = await read_body(call.request, call.backend.config.max_artifact_bytes)
+    media_type = call.request.query_params.get("media_type") or call.request.headers.get("content-type")
+    ref = await _store(call).put(data, media_type or None)
+    return json_response({"hash": ref.hash, "size": ref.size, "media_type": ref.media_type}, 201)
+
+
+async def get_artifact(call: Call) -> Response:
+    digest = check_hash(call.param("hash"))
+    store = _store(call)
+    data = await store.get(digest)
+    return Response(data, media_type=await store.media_type(digest) or OCTETS)
