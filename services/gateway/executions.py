@@ -70,7 +70,7 @@ async def get_execution(call: Call) -> Response:
 
 async def cancel_execution(call: Call) -> Response:
     body = await call.body(CancelBody, optional=True)
-    eid = execution_id(call.param("execution_id"))
+    eid = await _owned_id(call)
     cancelled = await call.client.cancel(eid, reason=body.reason, tenant=call.tenant)
     return json_response(cancelled)
 
@@ -78,7 +78,7 @@ async def cancel_execution(call: Call) -> Response:
 async def approve(call: Call) -> Response:
     body = await call.body(ApproveBody)
     accepted = await call.client.approve(
-        execution_id(call.param("execution_id")),
+        await _owned_id(call),
         body.decision,
         user_id=body.user_id,
         node_id=body.node_id,
@@ -131,6 +131,12 @@ def _approval(approval: Approval) -> dict[str, Any]:
 async def external_event(call: Call) -> Response:
     body = await call.body(ExternalEventBody)
     accepted = await call.client.signal(
-        execution_id(call.param("execution_id")), body.correlation_key, body.payload, tenant=call.tenant
+        await _owned_id(call), body.correlation_key, body.payload, tenant=call.tenant
     )
     return json_response(accepted)
+
+
+async def _owned_id(call: Call) -> str:
+    """The id of an execution of the caller's tenant. Checked here, before the command, because the
+    scheduler answers a command for a live execution whatever tenant the command names."""
+    return (await owned_execution(call, call.param("execution_id"))).execution_id
