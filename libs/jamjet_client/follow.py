@@ -1,8 +1,9 @@
 """An execution's events in order, from a sequence on, read from the store and then followed live.
 
-The live subscription opens before the first store read, so nothing published in between is missed;
-an event that arrives ahead of the next expected sequence (the store has not caught up with the bus
-yet) is filled in from the store, so the caller sees 1, 2, 3... without gap or repeat.
+The live subscription opens first; everything up to the last event on the bus at that moment is read
+from the store (waiting for the store to catch up if it lags), the rest arrives live. An event that
+arrives ahead of the next expected sequence is filled in from the store, so the caller sees 1, 2, 3...
+without gap or repeat.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError as StreamNotFoundError
 
 from jamjet_client.errors import NotFound
 from jamjet_client.replies import EventsPage
-from jamjet_common import subjects
-from jamjet_common.events import EVENT_DECODER, TERMINAL_WORKFLOW_KINDS, Event
+from jamjet_common import streams, subjects
+from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, TERMINAL_WORKFLOW_KINDS, Event
 
 PageReader = Callable[[int], Awaitable[EventsPage]]
 GAP_RETRY_SECS = 0.02
@@ -41,6 +43,9 @@ async def follow(
 
     sub = await nc.subscribe(subjects.events(tenant, execution_id), cb=on_msg)
     try:
+        # Whatever was published before the subscription is not coming live: read it from the store,
+        # waiting for the store to catch up with the bus if it must.
+        on_bus = await last_on_bus(nc, tenant, execution_id)
         expected, read_store = max(from_sequence, 1), True
         while True:
             if read_store:
@@ -49,6 +54,9 @@ async def follow(
                     expected = event.sequence + 1
                     if is_terminal(event):
                         return
+                if expected <= on_bus:
+                    await asyncio.sleep(GAP_RETRY_SECS)
+                    continue
                 read_store = False
             event = await live.get()
             if event.sequence > expected:
@@ -63,6 +71,16 @@ async def follow(
                     return
     finally:
         await sub.unsubscribe()
+
+
+async def last_on_bus(nc: Client, tenant: str, execution_id: str) -> int:
+    """The sequence of the execution's last event in the EVENTS stream (0: none there)."""
+    try:
+        subject = subjects.events(tenant, execution_id)
+        msg = await nc.jetstream().get_last_msg(streams.EVENTS, subject, direct=True)
+    except StreamNotFoundError:
+        return 0
+    return HEAD_DECODER.decode(msg.data or b"").sequence
 
 
 async def _stored(read_page: PageReader, from_sequence: int) -> AsyncIterator[Event]:

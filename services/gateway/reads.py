@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from nats.js.errors import NotFoundError as StreamNotFound
-
 from jamjet_client.errors import NotFound, Unavailable
+from jamjet_client.follow import last_on_bus
 from jamjet_client.replies import Execution
-from jamjet_common import streams, subjects
 from services.gateway.errors import unknown_execution
 from services.gateway.http import Call
 from services.gateway.ids import execution_id
@@ -32,17 +30,8 @@ async def owned_execution(call: Call, raw_id: str) -> Execution:
     return execution
 
 
-async def on_bus(call: Call, eid: str) -> bool:
-    """Whether the caller's tenant has events of ``eid`` in the EVENTS stream."""
-    try:
-        await call.backend.js.get_last_msg(streams.EVENTS, subjects.events(call.tenant, eid))
-    except StreamNotFound:
-        return False
-    return True
-
-
 async def _caught_up(call: Call, eid: str, raw_id: str) -> Execution:
-    if not await on_bus(call, eid):
+    if not await last_on_bus(call.client.nc, call.tenant, eid):
         raise unknown_execution(raw_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + call.backend.config.read_wait_secs
