@@ -48,6 +48,7 @@ from jamjet_common.messages import (
     TenantUsageQuery,
     WorkflowQuery,
 )
+from jamjet_common.validation import check_version
 
 START_RETRY_SECS = 0.2
 
@@ -89,8 +90,8 @@ class RuntimeClient:
         """Start an execution; unanswered or busy attempts are repeated with the same execution id
         (starting an id twice is idempotent) until an answer or ``deadline_secs``."""
         body = StartExecution(
-            workflow_id=workflow_id,
-            workflow_version=version,
+            workflow_id=subjects.check_token(workflow_id, "workflow_id"),
+            workflow_version=check_version(version) if version is not None else None,
             input=input or {},
             tenant=tenant or self.tenant,
             execution_id=execution_id or subjects.new_execution_id(),

@@ -5,13 +5,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from jamjet_common.errors import InvalidIrError
+from jamjet_common.errors import ContractError, InvalidIrError
 from jamjet_common.ir import END, ConditionNode, WorkflowIr
 from jamjet_common.subjects import TOKEN_RE
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 BUILTIN_RETRY_POLICIES = frozenset({"no_retry", "io_default", "llm_default"})
 MAX_NODE_ID = 256
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a semantic version X.Y.Z (as registered workflows have), else the error."""
+    if not _SEMVER.fullmatch(version):
+        raise ContractError(
+            f"version {version[:40]!r} is not a semantic version X.Y.Z (e.g. 1.0.0)", code="invalid_version"
+        )
+    return version
 
 
 def validate_workflow(ir: WorkflowIr) -> None:

@@ -178,7 +178,7 @@ LIST_PARAMS = [
     query("offset", {"type": "integer", "minimum": 0, "maximum": 100000}),
     query("after", STR),
 ]
-SSE = {"text/event-stream": {"schema": STR}}
+SSE: Schema = {"text/event-stream": {"schema": {}}}
 
 
 def _events_op() -> Schema:

@@ -18,7 +18,9 @@ from tests.gateway.support import ALICE, bearer, gateway
 pytestmark = pytest.mark.e2e
 
 
-async def follow(http: httpx.AsyncClient, path: str, *, last: str | None = None, take: int = 0) -> list[Message]:
+async def follow(
+    http: httpx.AsyncClient, path: str, *, last: str | None = None, take: int = 0
+) -> list[Message]:
     """The messages of one SSE connection: all of them until the server ends it, or the first ``take``."""
     headers = bearer(ALICE) | ({"Last-Event-ID": last} if last else {})
     got: list[Message] = []
