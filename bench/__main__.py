@@ -2,6 +2,7 @@
 
 W1 chain10: 10 sequential no-op python_fn steps, 30 executions one after another.
 W2 diamond: A, then B1..B8 in parallel, then C; 200 executions submitted at once.
+Gateway: what the HTTP gateway adds to a start round trip, and from an event stored to an SSE client.
 The services run as separate processes, as in production; CPU time is read from /proc.
 """
 
@@ -22,6 +23,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench import steps
+from bench.gateway import gateway_process, measure_gateway
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
 
 TERMINAL = (b'"workflow_completed"', b'"workflow_failed"', b'"workflow_cancelled"')
@@ -103,7 +105,7 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def register(nc: Client) -> None:
-    for ir in (steps.chain10(), steps.diamond()):
+    for ir in (steps.chain10(), steps.diamond(), steps.one_step()):
         for _ in range(60):
             try:
                 reply = await nc.request(
@@ -129,6 +131,8 @@ async def main(runs: int) -> None:
         try:
             pids = [p.pid for p in services.procs.values()]
             await measure(nc, runs, [server.pid or 0, *pids])
+            async with gateway_process(env, Path(tmp) / "logs") as (url, _):
+                report_gateway(await measure_gateway(nc, url, runs))
         finally:
             await nc.drain()
             await services.stop()
@@ -152,6 +156,12 @@ def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
         print(f"| W1 chain10 | {key} | {value:.2f} |")
     for key, value in w2.items():
         print(f"| W2 diamond | {key} | {value:.2f} |")
+
+
+def report_gateway(figures: dict[str, float]) -> None:
+    print()
+    for key, value in figures.items():
+        print(f"| gateway | {key} | {value:.2f} |")
 
 
 if __name__ == "__main__":
