@@ -35,3 +35,15 @@ async def gateway(stack: Stack, **extra: str) -> AsyncIterator[GatewayService]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def agent_card(agent_id: str = "helper") -> dict[str, object]:
+    return {
+        "id": agent_id,
+        "uri": f"https://agents.example/{agent_id}",
+        "name": agent_id,
+        "description": "helps",
+        "version": "1.0.0",
+        "capabilities": {"skills": [], "protocols": [], "tools_provided": [], "tools_consumed": []},
+        "autonomy": "guided",
+    }

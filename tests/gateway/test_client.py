@@ -12,6 +12,7 @@ from jamjet_client import Conflict, InvalidRequest, NotFound, RuntimeClient
 from jamjet_common.events import WorkflowCompleted
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
+from tests.gateway.support import agent_card
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -95,7 +96,7 @@ async def test_signal_tenants_and_agents(stack: Stack, tmp_path: Path) -> None:
         created = await client.tenants.create("acme", name="Acme")
         assert created["id"] == "acme"
         assert "acme" in [t["id"] for t in await client.tenants.list()]
-        agent = await client.agents.register(_card())
+        agent = await client.agents.register(agent_card())
         assert (await client.agents.change("activate", agent["id"]))["status"] == "active"
         assert [a["id"] for a in await client.agents.list(status="active")] == [agent["id"]]
 
@@ -106,15 +107,3 @@ async def _signal_until_waiting(client: RuntimeClient, execution_id: str) -> boo
         return True
 
     return bool(await eventually(send, message="the signal was never accepted"))
-
-
-def _card() -> dict[str, object]:
-    return {
-        "id": "helper",
-        "uri": "https://agents.example/helper",
-        "name": "helper",
-        "description": "helps",
-        "version": "1.0.0",
-        "capabilities": {"skills": [], "protocols": [], "tools_provided": [], "tools_consumed": []},
-        "autonomy": "guided",
-    }

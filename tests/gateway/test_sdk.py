@@ -9,7 +9,7 @@ from jamjet.client import JamjetClient
 
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
-from tests.gateway.support import ALICE, gateway
+from tests.gateway.support import ALICE, agent_card, gateway
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -81,16 +81,7 @@ async def test_paging_with_offset_and_artifacts_and_agents(stack: Stack) -> None
         ref = await sdk.put_artifact(b"\x00binary\xff", media_type="application/x-test")
         assert (ref.size, ref.media_type) == (len(b"\x00binary\xff"), "application/x-test")
         assert await sdk.get_artifact(ref.hash) == b"\x00binary\xff"
-        card = {
-            "id": "helper",
-            "uri": "https://agents.example/helper",
-            "name": "helper",
-            "description": "helps",
-            "version": "1.0.0",
-            "capabilities": {"skills": [], "protocols": [], "tools_provided": [], "tools_consumed": []},
-            "autonomy": "guided",
-        }
-        agent_id = (await sdk.register_agent(card))["agent_id"]
+        agent_id = (await sdk.register_agent(agent_card()))["agent_id"]
         assert (await sdk.activate_agent(agent_id))["status"] == "active"
         assert [a["id"] for a in (await sdk.list_agents())["agents"]] == [agent_id]
         assert (await sdk.deactivate_agent(agent_id))["status"] == "deactivated"
