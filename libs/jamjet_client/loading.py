@@ -39,16 +39,37 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 
 def _from_sdk(workflow: object) -> dict[str, Any]:
-    """SDK workflows compile to their IR (``Workflow.compile()``); some objects expose ``to_ir()``."""
-    for method in ("compile", "to_ir"):
-        build = getattr(workflow, method, None)
-        if callable(build):
-            return _mapping(build(), type(workflow).__name__)
+    """An SDK ``Workflow`` compiles to the canonical IR dict; other objects may offer ``to_ir()``."""
+    to_ir = getattr(workflow, "to_ir", None)
+    if callable(to_ir):
+        return _mapping(to_ir(), type(workflow).__name__)
+    if hasattr(workflow, "_steps") and hasattr(workflow, "workflow_id"):
+        return _sdk_workflow_ir(workflow)
     raise ContractError(
         f"cannot get an IR from a {type(workflow).__name__}: "
         "pass a dict, a JSON/YAML file or an SDK workflow",
         code="invalid_ir",
     )
+
+
+def _sdk_workflow_ir(workflow: Any) -> dict[str, Any]:
+    """The IR the ``jamjet`` SDK compiles a decorator workflow to (its ``compile()`` returns a
+    WorkflowSpec model, not the IR the runtime registers)."""
+    try:
+        from jamjet.workflow.ir_compiler import compile_to_ir
+        from jamjet.workflow.types import WorkflowDef
+
+        workflow.compile()  # the SDK's own checks: a state class and at least one step
+        definition = WorkflowDef(
+            workflow_id=workflow.workflow_id,
+            version=workflow.version,
+            state_schema=f"{workflow._state_class.__module__}.{workflow._state_class.__name__}",
+            start_node=workflow._start or workflow._steps[0].name,
+            steps=workflow._steps,
+        )
+        return _mapping(compile_to_ir(definition), workflow.workflow_id)
+    except (ImportError, ValueError, AttributeError, TypeError) as exc:
+        raise ContractError(f"cannot compile SDK workflow: {exc}", code="invalid_ir") from exc
 
 
 def _mapping(value: Any, what: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from jamjet_client.replies import Execution
 from jamjet_common.codec import ENCODER
+from jamjet_common.errors import JamjetError
 from jamjet_common.events import Event
 from jamjet_common.messages import EXECUTION_STATUSES
 from services.gateway import params
@@ -52,7 +53,16 @@ async def get_events(call: Call) -> Response:
 async def _follow(call: Call, execution: Execution, start: int) -> AsyncIterator[ServerSentEvent]:
     if execution.status in TERMINAL_STATUSES and start > execution.last_sequence:
         return  # resumed after the end: nothing more will come
-    async for event in call.client.events(execution.execution_id, from_sequence=start, tenant=call.tenant):
+    try:
+        async for event in call.client.events(
+            execution.execution_id, from_sequence=start, tenant=call.tenant
+        ):
+            yield ServerSentEvent(
+                data=ENCODER.encode(event).decode(), id=str(event.sequence), event=event.kind.tag
+            )
+    except JamjetError as exc:
+        # The status line has gone out already: the failure travels as an ``error`` event, and the
+        # client resumes from its last id.
         yield ServerSentEvent(
-            data=ENCODER.encode(event).decode(), id=str(event.sequence), event=event.kind.tag
+            data=ENCODER.encode({"code": exc.code, "message": exc.message}).decode(), event="error"
         )

@@ -55,6 +55,8 @@ async def _chunks(call: Call, execution: Execution, start: int) -> AsyncIterator
                 return
     finally:
         ended.cancel()
+        with contextlib.suppress(BaseException):
+            await ended  # its failure (the store unreachable) only ends the stream early
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 

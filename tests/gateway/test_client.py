@@ -12,6 +12,7 @@ from jamjet_client import Conflict, InvalidRequest, NotFound, RuntimeClient
 from jamjet_common.events import WorkflowCompleted
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
+from tests.gateway import sdk_flows
 from tests.gateway.support import agent_card
 from tests.helpers import eventually
 
@@ -107,3 +108,14 @@ async def _signal_until_waiting(client: RuntimeClient, execution_id: str) -> boo
         return True
 
     return bool(await eventually(send, message="the signal was never accepted"))
+
+
+async def test_an_sdk_workflow_registers_and_runs(stack: Stack) -> None:
+    client = RuntimeClient(stack.nc)
+    async with services(stack):
+        registered = await client.register(sdk_flows.flow)
+        assert (registered.workflow_id, registered.version) == ("sdk_flow", "1.0.0")
+        started = await client.start("sdk_flow", {"n": 3})
+        terminal = await client.result(started.execution_id, timeout=30)
+        assert isinstance(terminal.kind, WorkflowCompleted)
+        assert terminal.kind.final_state["n"] == 8
