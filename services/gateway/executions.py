@@ -33,6 +33,8 @@ async def start_execution(call: Call) -> Response:
         version=body.workflow_version,
         execution_id=execution_id(body.execution_id) if body.execution_id else None,
         tenant=call.tenant,
+        # Unanswered attempts are repeated (same id) for a while, not as long as a NATS client would.
+        deadline_secs=2 * call.backend.config.request_timeout_secs,
     )
     return json_response(started, 201)
 
