@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from jamjet_client.replies import Approval, Execution
-from jamjet_common import subjects
+from jamjet_common.catalog import check_workflow_id
 from jamjet_common.messages import EXECUTION_STATUSES
 from services.gateway import params
 from services.gateway.bodies import ApproveBody, CancelBody, ExternalEventBody, StartBody, WorkflowBody
@@ -46,7 +46,7 @@ async def list_executions(call: Call) -> Response:
     status = params.choice(request, "status", EXECUTION_STATUSES)
     workflow_id = params.text(request, "workflow_id")
     if workflow_id is not None:
-        subjects.check_token(workflow_id, "workflow_id")
+        check_workflow_id(workflow_id)
     found: list[Execution] = []
     skip, cursor = offset, params.text(request, "after")
     while True:
