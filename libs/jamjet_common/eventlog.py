@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import APIError, NotFoundError
 
-from jamjet_common import subjects
+from jamjet_common import refusals, subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
@@ -104,13 +105,41 @@ class EventLog:
             self._tails.popitem(last=False)
 
     async def tail(self, tenant: str, execution_id: str) -> Tail:
+        """The log's position: its last accepted event, and the stream sequence of its last message.
+
+        The two differ when messages that readers refuse (``jamjet_common.refusals``) were stored last;
+        the next event must then follow the accepted sequence, conditional on the last message.
+        """
         subject = subjects.events(tenant, execution_id)
         try:
             msg = await self._js.get_msg(self._stream, subject=subject, direct=True)
         except NotFoundError:
             return EMPTY
         assert msg.data is not None and msg.seq is not None
-        return Tail(HEAD_DECODER.decode(msg.data).sequence, msg.seq)
+        sequence = HEAD_DECODER.decode(msg.data).sequence
+        if await self._follows(subject, sequence, msg.headers or {}):
+            return Tail(sequence, msg.seq)
+        logger.warning("%s: the last message is out of sequence; reading the whole log", execution_id)
+        accepted = 0
+        async for stored in self._messages(subject, 0):
+            assert stored.data is not None
+            if refusals.out_of_sequence(HEAD_DECODER.decode(stored.data).sequence, accepted) is None:
+                accepted += 1
+        return Tail(accepted, msg.seq)
+
+    async def _follows(self, subject: str, sequence: int, headers: Mapping[str, str]) -> bool:
+        """Whether the message the last one was conditionally appended after holds ``sequence - 1``."""
+        after = headers.get(EXPECTED_LAST_SUBJECT_SEQ, "")
+        if not after.isdigit():
+            return False
+        if int(after) == 0:
+            return sequence == 1
+        try:
+            msg = await self._js.get_msg(self._stream, seq=int(after), direct=True)
+        except NotFoundError:
+            return False
+        assert msg.data is not None
+        return msg.subject == subject and HEAD_DECODER.decode(msg.data).sequence == sequence - 1
 
     async def tenants_of(self, execution_id: str) -> set[str]:
         """The tenants whose logs hold an execution with this id (normally at most one)."""
@@ -207,12 +236,17 @@ class EventLog:
     ) -> AsyncIterator[Entry]:
         """Like :meth:`read`, with each event's message headers."""
         subject = subjects.events(tenant, execution_id)
+        async for msg in self._messages(subject, after_stream_seq):
+            assert msg.data is not None and msg.seq is not None
+            yield Entry(EVENT_DECODER.decode(msg.data), msg.seq, own_headers(msg.headers))
+
+    async def _messages(self, subject: str, after_stream_seq: int) -> AsyncIterator[RawStreamMsg]:
         seq = after_stream_seq + 1
         while True:
             try:
                 msg = await self._js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=True)
             except NotFoundError:
                 return
-            assert msg.data is not None and msg.seq is not None
-            yield Entry(EVENT_DECODER.decode(msg.data), msg.seq, own_headers(msg.headers))
+            assert msg.seq is not None
+            yield msg
             seq = msg.seq + 1

@@ -20,6 +20,7 @@ from jamjet_common.errors import ConflictError, ContractError, UnknownWorkflowEr
 from jamjet_common.ir import WorkflowIr
 from jamjet_common.messages import LatestVersion, WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
+from jamjet_common.streams import workflow_key as record_key
 from jamjet_common.validation import validate_workflow
 from services.scheduler.graph import Graph
 
@@ -33,15 +34,6 @@ def version_key(version: str) -> tuple[int, int, int, int, str]:
     core = tuple(int(g) for g in match.groups()) if match else (0, 0, 0)
     release = 0 if "-" in version.split("+")[0] else 1
     return core[0], core[1], core[2], release, version
-
-
-def _kv_version(version: str) -> str:
-    # KV keys allow [-/_=.A-Za-z0-9]; '+' (semver build metadata) is the only other semver character.
-    return version.replace("+", "=")
-
-
-def record_key(tenant: str, workflow_id: str, version: str) -> str:
-    return f"{tenant}.{workflow_id}.v.{_kv_version(version)}"
 
 
 def latest_key(tenant: str, workflow_id: str) -> str:
