@@ -52,16 +52,13 @@ def forged_event(execution_id: str, sequence: int, kind: EventKind) -> bytes:
     return ENCODER.encode(event)
 
 
-async def dead_letters(stack: Stack, execution_id: str) -> list[dict[str, Any]]:
-    reply = await stack.ask("jamjet.store.dead_letters", {"execution_id": execution_id})
-    return list(reply["dead_letters"])
-
-
 async def dead_lettered(stack: Stack, execution_id: str, reason: str) -> dict[str, Any]:
+    """The stored dead letter of a message about ``execution_id`` (its subject may not name it)."""
+
     async def found() -> dict[str, Any] | None:
-        for record in await dead_letters(stack, execution_id):
-            if reason in (record["last_error"] or ""):
-                return record
+        for record in (await stack.ask("jamjet.store.dead_letters", {}))["dead_letters"]:
+            if reason in (record["last_error"] or "") and execution_id in json.dumps(record["record"]):
+                return dict(record)
         return None
 
     record = await eventually(found, timeout=30, message=f"no dead letter saying {reason!r}")
