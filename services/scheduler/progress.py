@@ -121,6 +121,11 @@ class Progress:
             self.trace = telemetry.carrier(headers)
         return True
 
+    def step_over(self, stream_seq: int, reason: str) -> None:
+        """A message of the log that is no event: refused, like an event out of sequence."""
+        if stream_seq > self.tail.stream_seq:
+            self._refuse(Tail(self.tail.sequence, stream_seq), reason)
+
     def _refuse(self, tail: Tail, reason: str) -> bool:
         """Step over a refused event: the log position moves past it, the fold does not change."""
         logger.warning("%s: stream seq %d refused: %s", self.execution_id, tail.stream_seq, reason)

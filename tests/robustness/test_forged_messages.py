@@ -19,7 +19,14 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.eventlog import EventLog
-from jamjet_common.events import Event, EventKind, NodeCancelled, NodeCompleted, WorkflowCompleted
+from jamjet_common.events import (
+    Event,
+    EventKind,
+    NodeCancelled,
+    NodeCompleted,
+    WorkflowCompleted,
+    WorkflowStarted,
+)
 from jamjet_common.messages import CancelNotice
 from tests.e2e.stack import Stack, assert_gapless, services
 from tests.e2e.workflows import MODULE, fn, workflow
@@ -144,7 +151,8 @@ async def test_a_dispatch_cancelled_again_and_again_is_not_redispatched_without_
         await stack.all_terminal([execution_id])
         await sub.unsubscribe()
         assert stack.recorder.terminal[execution_id] == "workflow_failed"
-        failed = stack.recorder.events[execution_id][-1]["kind"]
+        kinds = [e["kind"] for e in stack.recorder.events[execution_id]]
+        failed = next(k for k in kinds if k["type"] == "workflow_failed")
         assert "cancelled 3 times" in failed["error"], failed
         assert 3 <= stack.recorder.kinds(execution_id).count("node_scheduled") <= 4
         await settled(js)
@@ -192,3 +200,25 @@ async def test_a_work_item_for_a_node_the_workflow_lacks_is_dead_lettered(stack:
         await dead_lettered(stack, execution_id, "not a node of workflow")
         nodes = {e["kind"].get("node_id") for e in stack.recorder.events[execution_id]}
         assert "evil" not in nodes
+
+
+async def test_an_event_the_scheduler_keeps_failing_on_is_dead_lettered_not_retried_forever(
+    stack: Stack,
+) -> None:
+    """A forged start of a workflow nobody registered: the scheduler cannot load it, whatever it tries."""
+    async with services(stack, JAMJET_SCHEDULER_MAX_DELIVERIES="3"):
+        execution_id = subjects.new_execution_id()
+        start = WorkflowStarted(workflow_id="nobody_registered", workflow_version="1.0.0", initial_input={})
+        await EventLog(stack.nc, stack.nc.jetstream()).append(TENANT, execution_id, start)
+        record = await dead_lettered(stack, execution_id, "the scheduler failed on this event 3 times")
+        assert "nobody_registered" in record["last_error"]
+        await settled(stack.nc.jetstream())
+
+
+async def test_a_message_that_is_no_event_in_the_log_is_stepped_over(stack: Stack) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        await stack.nc.publish(subjects.append(TENANT, execution_id), b'{"not": "an event"}')
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "missing required field")
+        await settled(stack.nc.jetstream())
