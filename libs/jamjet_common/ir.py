@@ -169,14 +169,19 @@ class ModelNode(NodeKindBase, tag="model", frozen=True):
 
 class ToolNode(NodeKindBase, tag="tool", frozen=True):
     tool_ref: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
 
 
 class PythonFnNode(NodeKindBase, tag="python_fn", frozen=True):
     module: str
     function: str
+    """A name in ``module``, or a dotted path inside it (``Pipeline.extract``)."""
     output_schema: Any = None
+    agent_tool_dispatch: bool = False
+    """The SDK's agent loop: the node runs the tool calls the model chose (each one a policy subject)."""
+    input: Any = None
+    """The SDK's descriptor of what the node reads; an agent dispatch takes its ``tools`` map from it."""
 
 
 class JavaFnNode(NodeKindBase, tag="java_fn", frozen=True):
@@ -218,7 +223,7 @@ class WaitNode(NodeKindBase, tag="wait", frozen=True):
 class SubgraphNode(NodeKindBase, tag="subgraph", frozen=True):
     workflow_ref: str
     workflow_version: str | None = None
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_mapping: dict[str, str] = {}
 
 
@@ -240,21 +245,21 @@ class FinalizerNode(NodeKindBase, tag="finalizer", frozen=True):
 
 class AgentNode(NodeKindBase, tag="agent", frozen=True):
     agent_ref: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
 
 
 class McpToolNode(NodeKindBase, tag="mcp_tool", frozen=True):
     server: str
     tool: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
 
 
 class A2aTaskNode(NodeKindBase, tag="a2a_task", frozen=True):
     remote_agent: str
     skill: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
     stream: bool = False
     on_input_required: Any = None
@@ -276,14 +281,14 @@ class CoordinatorNode(NodeKindBase, tag="coordinator", frozen=True):
     tiebreaker: Any = None
     strategy: str = "default"
     weights: Any = None
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_key: str = ""
 
 
 class AgentToolNode(NodeKindBase, tag="agent_tool", frozen=True):
     agent: Any = None
     mode: Any = "sync"
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_key: str = ""
     timeout_ms: int | None = None
     budget: Any = None

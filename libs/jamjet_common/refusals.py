@@ -12,13 +12,15 @@ reader folds the log in stream order and refuses, by the same rules,
   sequence is used) but changes nothing.
 
 A refused event stays in the stream (nothing unwrites it); the scheduler dead-letters it with the
-reason on ``jamjet.dlq.decode``, the event store stores it and leaves the execution's row alone.
+reason (:class:`RefusedEventError`: ``out_of_sequence``, ``impossible_event``, ``not_an_event``) on
+``jamjet.dlq.decode``, the event store stores it and leaves the execution's row alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
+from jamjet_common.errors import ContractError
 from jamjet_common.events import (
     EventKind,
     NodeCancelled,
@@ -31,15 +33,28 @@ from jamjet_common.events import (
 OUTCOMES = (NodeCompleted, NodeFailed, NodeCancelled)
 
 
-def out_of_sequence(sequence: int, last: int) -> str | None:
+class RefusedEventError(ContractError):
+    """A message of an execution's log that readers do not fold; ``code`` names the rule."""
+
+
+def out_of_sequence(sequence: int, last: int) -> RefusedEventError | None:
     """Why an event with ``sequence`` cannot follow the last accepted ``last``; None if it can."""
     if sequence == last + 1:
         return None
-    return f"out of sequence: event sequence {sequence} after {last}"
+    return RefusedEventError(f"event sequence {sequence} after {last}", code="out_of_sequence")
 
 
-def impossible(kind: EventKind, *, started: bool, in_flight: Collection[str]) -> str | None:
+def not_an_event(error: str) -> RefusedEventError:
+    return RefusedEventError(error, code="not_an_event")
+
+
+def impossible(kind: EventKind, *, started: bool, in_flight: Collection[str]) -> RefusedEventError | None:
     """Why ``kind`` cannot happen to an execution in this state; None if it can."""
+    reason = _impossible(kind, started, in_flight)
+    return None if reason is None else RefusedEventError(reason, code="impossible_event")
+
+
+def _impossible(kind: EventKind, started: bool, in_flight: Collection[str]) -> str | None:
     if isinstance(kind, WorkflowStarted):
         return "workflow_started refused: the execution has started already" if started else None
     if isinstance(kind, WorkflowCompleted) and in_flight:

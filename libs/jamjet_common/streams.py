@@ -35,7 +35,6 @@ PROGRESS = "JAMJET_PROGRESS"
 """agent_tool streaming chunks on jamjet.progress.*, kept a while so that a late subscriber can replay."""
 SCHEDULER_TIMERS_CONSUMER = "jamjet-scheduler-timers"
 KV_WORKFLOWS = "jamjet_workflows"
-"""Registered IR: ``<tenant>.<workflow_id>.v.<version>`` (:func:`workflow_key`) and ``….latest``."""
 KV_TENANTS = "jamjet_tenants"
 KV_AGENTS = "jamjet_agents"
 """The agent registry: ``<agent id>`` -> the agent record, ``uri.<sha256 of the uri>`` -> the agent id."""
@@ -87,11 +86,6 @@ class StreamLimits:
                 "JAMJET_PROGRESS_MAX_MSGS_PER_EXECUTION", 10_000, minimum=1
             ),
         )
-
-
-def workflow_key(tenant: str, workflow_id: str, version: str) -> str:
-    """A workflow version's key in KV_WORKFLOWS; '+' (semver build metadata) is not a KV key character."""
-    return f"{tenant}.{workflow_id}.v.{version.replace('+', '=')}"
 
 
 def _stream(

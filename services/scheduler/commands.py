@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from jamjet_common import subjects
-from jamjet_common.codec import decode, error_reply, ok_reply
+from jamjet_common.catalog import check_workflow_id
+from jamjet_common.codec import decode, ok_reply
 from jamjet_common.errors import (
     AppendConflictError,
     ConflictError,
     ContractError,
-    JamjetError,
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import EMPTY, Appended
@@ -30,6 +30,7 @@ from jamjet_common.messages import (
     StartExecution,
     SubmitApproval,
 )
+from jamjet_common.router import Handler
 from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
@@ -86,55 +87,40 @@ class Commands:
         self._tenants = tenants
         self._max_bytes = max_bytes
 
-    async def handle(
-        self,
-        subject: str,
-        data: bytes,
-        command_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> bytes:
-        """Execute one command and return the encoded reply; contract errors become error replies.
-
-        ``headers`` are the command message's: a start's ``traceparent`` parents the execution's trace.
-        """
-        try:
-            return await self._route(subject, data, command_key, headers)
-        except JamjetError as exc:
-            logger.info("command %s rejected: %s", subject, exc)
-            return error_reply(exc.code, exc.message)
-
-    async def _route(
-        self, subject: str, data: bytes, command_key: str | None, headers: Mapping[str, str] | None
-    ) -> bytes:
-        if subject == subjects.CMD_REGISTER:
-            return await self.register(data)
-        if subject == subjects.CMD_START:
-            return await self.start(data, command_key, headers)
-        if subject == subjects.CMD_CANCEL:
-            return await self.cancel(data)
-        if subject == subjects.CMD_APPROVALS:
-            return await self.approve(data)
-        if subject == subjects.CMD_SIGNALS:
-            return await self.signal(data)
-        raise ContractError(f"unknown command subject {subject!r}", code="unknown_command")
+    def routes(self) -> dict[str, Handler]:
+        """The command subjects and their handlers, for the router."""
+        return {
+            subjects.CMD_REGISTER: lambda request: self.register(request.data),
+            subjects.CMD_START: lambda request: self.start(request.data, request.key, request.headers),
+            subjects.CMD_CANCEL: lambda request: self.cancel(request.data),
+            subjects.CMD_APPROVALS: lambda request: self.approve(request.data),
+            subjects.CMD_SIGNALS: lambda request: self.signal(request.data),
+        }
 
     async def register(self, data: bytes) -> bytes:
         cmd = decode(data, RegisterWorkflow, what="register command", max_bytes=self._max_bytes)
         subjects.check_token(cmd.tenant, "tenant")
         await self._tenants.active(cmd.tenant)
-        ir, created = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        done = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        ir = done.ir
         logger.info(
-            "workflow %s %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, created
+            "workflow %r %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, done.created
         )
-        return ok_reply(workflow_id=ir.workflow_id, version=ir.version, created=created)
+        return ok_reply(
+            workflow_id=ir.workflow_id, version=ir.version, created=done.created, warnings=done.warnings
+        )
 
     async def start(
         self, data: bytes, command_key: str | None = None, headers: Mapping[str, str] | None = None
     ) -> bytes:
         cmd = decode(data, StartExecution, what="start command", max_bytes=self._max_bytes)
         tenant = subjects.check_token(cmd.tenant, "tenant")
-        subjects.check_token(cmd.workflow_id, "workflow_id")
-        execution_id = subjects.check_token(cmd.execution_id or _generated_id(command_key), "execution_id")
+        check_workflow_id(cmd.workflow_id)
+        # An empty id is a client's unset variable, not a request for a generated one.
+        given = cmd.execution_id
+        execution_id = subjects.check_token(
+            _generated_id(command_key) if given is None else given, "execution_id"
+        )
         await self._tenants.admit(tenant)
         if cmd.execution_id is not None:
             await self._check_unused_elsewhere(tenant, execution_id)

@@ -157,13 +157,13 @@ class Executions:
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         stream_seq = msg.metadata.sequence.stream
         try:
             progress = await self._sync(tenant, execution_id, event, stream_seq)
             if progress is not None and (refused := progress.refused.pop(stream_seq, None)):
-                await dead_letter_decode(self._nc, msg, f"refused by the scheduler: {refused}", "scheduler")
+                await dead_letter_decode(self._nc, msg, refused, "scheduler")
                 return
             if progress is not None:
                 await self._held(progress, event)
@@ -180,7 +180,7 @@ class Executions:
         delivered = msg.metadata.num_delivered
         if not transient(exc) and delivered >= self._max_deliveries:
             error = f"the scheduler failed on this event {delivered} times; last error: {exc!r}"
-            await dead_letter_decode(self._nc, msg, error, "scheduler")
+            await dead_letter_decode(self._nc, msg, FatalError(error, code="gave_up"), "scheduler")
             return
         logger.exception(
             "%s: failed on event %d; will rebuild from the log", event.execution_id, event.sequence

@@ -84,8 +84,8 @@ class Progress:
     """The workflow span's ``traceparent`` (stored with WorkflowStarted), for every later message."""
     cancels: dict[str, int] = field(default_factory=dict)
     """Dispatches of a node cancelled while the execution was running: bounds its dispatching again."""
-    refused: dict[int, str] = field(default_factory=dict)
-    """Events refused by the fold (``jamjet_common.refusals``): stream sequence → reason."""
+    refused: dict[int, refusals.RefusedEventError] = field(default_factory=dict)
+    """Events refused by the fold (``jamjet_common.refusals``): stream sequence → why."""
 
     def settled(self, node_id: str) -> bool:
         return node_id in self.completed or node_id in self.skipped or node_id in self.failed
@@ -121,16 +121,16 @@ class Progress:
             self.trace = telemetry.carrier(headers)
         return True
 
-    def step_over(self, stream_seq: int, reason: str) -> None:
+    def step_over(self, stream_seq: int, error: str) -> None:
         """A message of the log that is no event: refused, like an event out of sequence."""
         if stream_seq > self.tail.stream_seq:
-            self._refuse(Tail(self.tail.sequence, stream_seq), reason)
+            self._refuse(Tail(self.tail.sequence, stream_seq), refusals.not_an_event(error))
 
-    def _refuse(self, tail: Tail, reason: str) -> bool:
+    def _refuse(self, tail: Tail, why: refusals.RefusedEventError) -> bool:
         """Step over a refused event: the log position moves past it, the fold does not change."""
-        logger.warning("%s: stream seq %d refused: %s", self.execution_id, tail.stream_seq, reason)
+        logger.warning("%s: stream seq %d refused: %s", self.execution_id, tail.stream_seq, why)
         self.tail = tail
-        self.refused[tail.stream_seq] = reason
+        self.refused[tail.stream_seq] = why
         while len(self.refused) > REFUSALS_KEPT:
             del self.refused[next(iter(self.refused))]
         return False

@@ -14,10 +14,10 @@ from nats.js import JetStreamContext
 from jamjet_common import streams, subjects, telemetry
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
-from jamjet_common.deadletter import dead_letter_unreadable_command
 from jamjet_common.eventlog import EventLog
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
+from jamjet_common.router import Router, StoredCommands
 from jamjet_common.service import Service, fetch_batches
 from jamjet_common.streams import StreamLimits
 from services.scheduler.catalog import WorkflowCatalog
@@ -64,7 +64,7 @@ class SchedulerService(Service):
         self._command_slots = asyncio.Semaphore(config.command_concurrency)
         self._command_tasks: set[asyncio.Task[None]] = set()
         self.executions: Executions | None = None
-        self._commands: Commands | None = None
+        self._commands: StoredCommands | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -76,12 +76,16 @@ class SchedulerService(Service):
     async def start(self) -> None:
         parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes)
         self.executions, self._expiry = parts.executions, parts.expiry
-        self._commands = Commands(
+        commands = Commands(
             parts.catalog,
             parts.executions,
             TenantGate(self.nc, await self.js.key_value(streams.KV_TENANTS)),
             parts.timers,
             self.common.max_message_bytes,
+        )
+        router = Router("scheduler command", commands.routes())
+        self._commands = StoredCommands(
+            self.nc, router, self._registry, self.name, self.common.max_command_attempts
         )
         self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
@@ -138,19 +142,9 @@ class SchedulerService(Service):
     async def _command(self, msg: Msg) -> None:
         assert self._commands is not None
         try:
-            meta = msg.metadata
-            key = (
-                f"{meta.stream}:{meta.sequence.stream}:{meta.timestamp.isoformat() if meta.timestamp else ''}"
-            )
-            reply = await self._commands.handle(msg.subject, msg.data, key, msg.headers)
-            await dead_letter_unreadable_command(self.nc, msg, reply, self.name)
-            asker = await self._registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
-            if asker is not None:
-                await self.nc.publish(asker, reply)
-            await msg.ack()
-        except Exception:
-            logger.exception("command on %s failed; it will be redelivered", msg.subject)
-            await msg.nak(delay=1.0)
+            await self._commands.settle(msg)
+        except Exception:  # NATS went away mid-answer: unacked, the command comes back after ack_wait
+            logger.exception("command on %s not settled", msg.subject)
         finally:
             self._command_slots.release()
 

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
+from jamjet_common.dedup import approval_timer_id, wait_timer_id, workflow_timer_id
 from jamjet_common.errors import FatalError
 from jamjet_common.eventlog import MSG_ID
 from jamjet_common.events import ApprovalReceived, EventKind, TimerFired, WorkflowFailed
@@ -67,7 +68,7 @@ class Timers:
             hold=hold,
             purpose="wait",
         )
-        await self._publish(timer, f"{progress.execution_id}:wait:{hold}")
+        await self._publish(timer, wait_timer_id(progress.execution_id, hold))
 
     async def ensure_approval(self, progress: Progress, graph: Graph, node_id: str, hold: int) -> None:
         timeout = graph.approval_timeout_secs(node_id)
@@ -81,7 +82,7 @@ class Timers:
             node_id=node_id,
             hold=hold,
         )
-        await self._publish(timer, f"{progress.execution_id}:approval:{hold}")
+        await self._publish(timer, approval_timer_id(progress.execution_id, hold))
 
     async def schedule(
         self, tenant: str, execution_id: str, timeout_secs: float, started_at: datetime
@@ -92,7 +93,7 @@ class Timers:
             due_at=started_at + timedelta(seconds=timeout_secs),
             timeout_secs=timeout_secs,
         )
-        await self._publish(timer, f"{execution_id}:workflow_timeout")
+        await self._publish(timer, workflow_timer_id(execution_id))
 
     async def _publish(self, timer: WorkflowTimer, msg_id: str) -> None:
         subject = subjects.timer(timer.tenant, timer.execution_id)
@@ -108,7 +109,7 @@ class TimerExpiry:
         try:
             timer = decoder(WorkflowTimer).decode(msg.data)
         except Exception as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         left = (timer.due_at - datetime.now(UTC)).total_seconds()
         if left > 0:

@@ -27,12 +27,14 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from jamjet_common import streams, subjects
+from jamjet_common.catalog import record_key
 from jamjet_common.codec import decode, decoder
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.events import EVENT_DECODER, TERMINAL_WORKFLOW_KINDS
 from jamjet_common.ir import NodeDef, WorkflowIr
-from jamjet_common.messages import CancelNotice, WorkflowRecord, WorkItem
+from jamjet_common.messages import CancelNotice, WorkItem
+from jamjet_common.records import WorkflowRecord, read_record
 from services.worker.cancellation import Cancellations
 
 logger = logging.getLogger(__name__)
@@ -52,11 +54,12 @@ class CancelNotices:
         try:
             notice = decode(msg.data, CancelNotice, what="cancel notice")
         except ContractError as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), SERVICE)
+            await dead_letter_decode(self._nc, msg, exc, SERVICE)
             return
         refusal = await self.refusal(msg.subject, notice)
         if refusal is not None:
-            await dead_letter_decode(self._nc, msg, f"cancel notice refused: {refusal}", SERVICE)
+            refused = ContractError(f"cancel notice refused: {refusal}", code="cancel_notice_refused")
+            await dead_letter_decode(self._nc, msg, refused, SERVICE)
             return
         self._cancels.cancel(notice.execution_id)
 
@@ -85,18 +88,22 @@ class WorkflowNodes:
         self._workflows = workflows
         self._nodes: OrderedDict[str, dict[str, NodeDef]] = OrderedDict()
 
-    async def refusal(self, item: WorkItem) -> str | None:
+    async def refusal(self, item: WorkItem) -> ContractError | None:
         """Why ``item`` must not run; None if its node is the workflow's node of that id."""
+        problem = await self._problem(item)
+        return None if problem is None else ContractError(problem, code="work_item_refused")
+
+    async def _problem(self, item: WorkItem) -> str | None:
         where = f"workflow '{item.workflow_id}' version {item.workflow_version}"
-        key = streams.workflow_key(item.tenant, item.workflow_id, item.workflow_version)
+        key = record_key(item.tenant, item.workflow_id, item.workflow_version)
         nodes = self._nodes.get(key) or await self._read(key)
         if nodes is None:
-            return f"work item refused: {where} is not registered for tenant '{item.tenant}'"
+            return f"{where} is not registered for tenant '{item.tenant}'"
         registered = nodes.get(item.node_id)
         if registered is None:
-            return f"work item refused: '{item.node_id}' is not a node of {where}"
+            return f"'{item.node_id}' is not a node of {where}"
         if registered != item.node:
-            return f"work item refused: node '{item.node_id}' differs from its definition in {where}"
+            return f"node '{item.node_id}' differs from its definition in {where}"
         return None
 
     async def _read(self, key: str) -> dict[str, NodeDef] | None:
@@ -104,7 +111,7 @@ class WorkflowNodes:
             entry = await self._workflows.get(key)
         except KeyNotFoundError:
             return None
-        record = decoder(WorkflowRecord).decode(entry.value or b"")
+        record = read_record(streams.KV_WORKFLOWS, key, entry.value or b"", WorkflowRecord)
         nodes = decoder(WorkflowIr).decode(record.ir).nodes
         self._nodes[key] = nodes
         if len(self._nodes) > WORKFLOWS_CACHED:

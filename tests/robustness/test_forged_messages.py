@@ -113,7 +113,7 @@ async def test_a_duplicate_sequence_is_dead_lettered_and_the_execution_completes
         await stack.nc.publish(subjects.append(TENANT, execution_id), body)
         forged_id = json.loads(body)["id"]
         await completed_truly(stack, execution_id)
-        record = await dead_lettered(stack, execution_id, "out of sequence")
+        record = await dead_lettered(stack, execution_id, "out_of_sequence")
         assert record["record"]["payload"] == body.decode()
         events = genuine(stack, execution_id, {forged_id})
         assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))

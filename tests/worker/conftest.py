@@ -14,12 +14,14 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
+from jamjet_common.catalog import record_key
 from jamjet_common.codec import ENCODER
 from jamjet_common.config import Env
 from jamjet_common.eventlog import MSG_ID, EventLog
 from jamjet_common.events import Event, NodeScheduled, WorkflowStarted
 from jamjet_common.ir import NodeDef
-from jamjet_common.messages import WorkflowRecord, WorkItem
+from jamjet_common.messages import WorkItem
+from jamjet_common.records import WorkflowRecord
 from services.policy.service import PolicyService
 from services.worker.service import WorkerService
 from tests.harness import running, service_env
@@ -99,7 +101,7 @@ class Dispatcher:
             registered_at=datetime.now(UTC),
         )
         kv = await self.js.key_value(streams.KV_WORKFLOWS)
-        key = streams.workflow_key(item.tenant, item.workflow_id, item.workflow_version)
+        key = record_key(item.tenant, item.workflow_id, item.workflow_version)
         await kv.put(key, ENCODER.encode(record))
 
     async def events(self, item: WorkItem) -> list[Event]:

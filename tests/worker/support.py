@@ -24,6 +24,7 @@ from jamjet_common.events import (
 from jamjet_common.messages import WorkDeadLetter
 from services.worker.executors import builtin_registry
 from services.worker.pipeline import Pipeline, build_parts
+from tests.harness import TEST_MODULES
 from tests.helpers import eventually
 from tests.worker.conftest import Dispatcher
 
@@ -75,7 +76,12 @@ async def pipeline(
     nc: NATS, js: JetStreamContext, max_msg_bytes: int = 1024 * 1024, worker_id: str = "w-test"
 ) -> Pipeline:
     parts = await build_parts(
-        nc, js, builtin_registry(), worker_id=worker_id, max_msg_bytes=max_msg_bytes, policy_timeout_secs=2.0
+        nc,
+        js,
+        builtin_registry((TEST_MODULES,)),
+        worker_id=worker_id,
+        max_msg_bytes=max_msg_bytes,
+        policy_timeout_secs=2.0,
     )
     return Pipeline(parts, worker_id=worker_id, heartbeat_secs=10, policy_retry_secs=1)
 

@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from jamjet_common import streams, subjects
 from jamjet_common.config import Env
 from jamjet_common.events import (
+    Exhaustion,
     NodeCompleted,
     NodeFailed,
     NodeStarted,
@@ -125,6 +126,7 @@ async def test_exhausted_attempts_fail_the_node_with_the_last_error(
         error="exhausted 2 attempts: ConnectionError: upstream refused the connection",
         attempt=1,
         retryable=False,
+        exhausted=Exhaustion(attempts=2, last_error="ConnectionError: upstream refused the connection"),
     )
     await eventually(lambda: queue_empty(js), message="the exhausted item stayed on the WORK stream")
     assert fns.calls[k] == 2
@@ -139,7 +141,11 @@ async def test_node_timeout_counts_as_a_retryable_failure(
     )
     failed = (await outcome(dispatcher, item))[-1].kind
     assert failed == NodeFailed(
-        node_id="step", error="exhausted 1 attempts: node timed out after 0.3s", attempt=0, retryable=False
+        node_id="step",
+        error="exhausted 1 attempts: node timed out after 0.3s",
+        attempt=0,
+        retryable=False,
+        exhausted=Exhaustion(attempts=1, last_error="node timed out after 0.3s"),
     )
 
 
@@ -203,7 +209,8 @@ async def test_undecodable_item_goes_to_the_dlq_and_the_worker_keeps_working(
     assert record["subject"] == "jamjet.work.python_tool"
     assert record["service"] == "worker"
     assert record["payload"] == "{this is not a work item"
-    assert "not valid JSON" in record["error"]
+    assert "not valid JSON" in record["error"]["message"]
+    assert record["error"]["code"] == "malformed_json"
     assert isinstance(record["stream_seq"], int)
 
     item = await dispatcher.dispatch(fn_node("greet"), {"name": "after", "key": key()})
@@ -245,7 +252,11 @@ async def test_stopping_releases_running_nodes_for_immediate_redelivery(
     starts = [e.kind for e in events if isinstance(e.kind, NodeStarted)]
     assert [(s.worker_id, s.attempt) for s in starts] == [("worker-a", 0), ("worker-b", 1)]
     assert events[1].kind == NodeFailed(
-        node_id="step", error="worker shut down before the node finished", attempt=0, retryable=True
+        node_id="step",
+        error="worker shut down before the node finished",
+        attempt=0,
+        retryable=True,
+        released=True,
     )
     assert fns.calls[k] == 2
 
