@@ -15,10 +15,18 @@ logger = logging.getLogger(__name__)
 Listener = Callable[[], Awaitable[None]]
 
 
+def server_list(url: str) -> list[str]:
+    """The servers of ``NATS_URL``, which may list a cluster's: ``nats://a:4222,nats://b:4222``."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(
     url: str, name: str, *, connect_timeout: float = 5.0, on_reconnect: Listener | None = None
 ) -> Client:
-    """Connect, retrying the first connection too, with unlimited reconnects afterwards."""
+    """Connect, retrying the first connection too, with unlimited reconnects afterwards.
+
+    It retries for as long as it takes: the caller cancels it to give up (a service being stopped).
+    """
     delay = 0.2
     while True:
         try:
@@ -42,7 +50,7 @@ async def _connect_once(url: str, name: str, connect_timeout: float, listener: L
             await listener()
 
     return await nats.connect(
-        url,
+        server_list(url),
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,

@@ -19,6 +19,8 @@ from jamjet_common.ir import (
 )
 
 DEFAULT_TENANT = "default"
+EXECUTION_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded")
+"""The statuses of an execution, as the store reports and filters them."""
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

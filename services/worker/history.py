@@ -20,6 +20,7 @@ from jamjet_common.events import (
     NodeScheduled,
     NodeSkipped,
     NodeStarted,
+    RetryScheduled,
     ToolApprovalRequired,
     WorkflowCancelled,
 )
@@ -51,6 +52,8 @@ class DispatchHistory:
     open_attempt: int | None = None
     """The last started attempt, if nothing closed it: its worker died holding the lease."""
     execution_cancelled: bool = False
+    unscheduled: NodeFailed | None = None
+    """A retryable failure whose ``RetryScheduled`` its worker did not live to append."""
 
     @property
     def next_attempt(self) -> Attempt:
@@ -66,11 +69,14 @@ class DispatchHistory:
     def fold(self, kind: EventKind) -> None:
         if isinstance(kind, NodeStarted):
             self.starts += 1
-            self.open_attempt = kind.attempt
+            self.open_attempt, self.unscheduled = kind.attempt, None
         elif isinstance(kind, NodeFailed) and kind.retryable:
             self.open_attempt = None
+            self.unscheduled = None if kind.released else kind
             if kind.released:
                 self.released += 1
+        elif isinstance(kind, RetryScheduled):
+            self.unscheduled = None
         elif settles(kind):
             self.open_attempt = None
             self.outcome = self.outcome or kind

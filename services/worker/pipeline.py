@@ -162,6 +162,9 @@ class Pipeline:
             return await self._ends.cancelled(item)
         if (lapsed := history.lapsed) is not None:
             return await self._ends.lapsed(item, lapsed)
+        if (failed := history.unscheduled) is not None:
+            # Its worker died between the failure and the retry record: the retry runs now.
+            await self._recorder.retry_scheduled(item, failed, 0.0)
         next_attempt = history.next_attempt
         attempt.number, attempt.spent = next_attempt.number, next_attempt.spent
         return None

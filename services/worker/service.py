@@ -36,7 +36,7 @@ CANCEL_WAIT_SECS = 5.0
 
 
 def consumer_name(queue: str) -> str:
-    return f"jamjet-worker-{queue}"
+    return f"{streams.WORKER_CONSUMER_PREFIX}{queue}"
 
 
 class WorkerService(Service):
