@@ -52,6 +52,7 @@ async def devstack(tmp_path: Path, database_url: str) -> AsyncIterator[DevStack]
         database_url,
         JAMJET_DEV_DIR=str(tmp_path / "devstack"),
         JAMJET_NATS_PORT=str(free_port()),
+        JAMJET_GATEWAY_PORT=str(free_port()),
         JAMJET_SHUTDOWN_GRACE_SECS=str(GRACE_SECS),
     )
     read_end, write_end = os.pipe()
