@@ -24,6 +24,7 @@ from jamjet_common.messages import (
     StartExecution,
     SubmitApproval,
 )
+from jamjet_common.tenancy import bind_tenant
 from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
@@ -92,6 +93,7 @@ class Commands:
         ``headers`` are the command message's: a start's ``traceparent`` parents the execution's trace.
         """
         try:
+            subject, data = bind_tenant(subject, data)
             return await self._route(subject, data, command_key, headers)
         except JamjetError as exc:
             logger.info("command %s rejected: %s", subject, exc)
