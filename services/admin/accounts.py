@@ -110,8 +110,7 @@ def render(state: AuthState) -> str:
 
 def _service_account(state: AuthState) -> dict[str, Any]:
     users = [_user(key, SERVICE_USERS[name]) for name, key in sorted(state.users.items())]
-    exports = [export for tenant in sorted(state.tenants) for export in tenant_exports(tenant)]
-    return {"jetstream": "enabled", "users": users, "exports": exports}
+    return {"jetstream": "enabled", "users": users, "exports": exports()}
 
 
 def _user(key: str, permissions: dict[str, Any]) -> dict[str, Any]:
@@ -122,21 +121,23 @@ def _service_pairs(tenant: str) -> list[tuple[str, str]]:
     """(subject in the service account, subject the tenant uses) for each service a tenant imports."""
     plain = [f"{subjects.CMD_PREFIX}.{cmd}" for cmd in subjects.TENANT_IMPORTED_CMDS]
     plain.append(f"{subjects.STORE_PREFIX}.*")
-    return [(subjects.scoped(tenant, subject), subject) for subject in plain]
+    scope = f"{subjects.TENANT_SCOPE}.{tenant}."
+    return [(scope + subject.removeprefix(subjects.PREFIX + "."), subject) for subject in plain]
 
 
 def _stream_subjects(tenant: str) -> list[str]:
     return [f"{subjects.PREFIX}.events.{tenant}.>", f"{subjects.PREFIX}.progress.{tenant}.>"]
 
 
-def tenant_exports(tenant: str) -> list[dict[str, Any]]:
-    """What the service account offers ``tenant``'s account, and nobody else's."""
-    only = [account_name(tenant)]
+def exports() -> list[dict[str, Any]]:
+    """What the service account offers the tenants' accounts: the same for every tenant, so that a
+    reload that adds a tenant changes only the new account (a reload does not wire a new account's
+    imports to exports it changes at the same time). Which tenant imports what is decided here, by
+    :func:`tenant_imports`, and a tenant cannot change its own imports in this mode."""
     services = [
-        {"service": inner, "accounts": only, "response_threshold": RESPONSE_THRESHOLD}
-        for inner, _ in _service_pairs(tenant)
+        {"service": inner, "response_threshold": RESPONSE_THRESHOLD} for inner, _ in _service_pairs("*")
     ]
-    return services + [{"stream": subject, "accounts": only} for subject in _stream_subjects(tenant)]
+    return services + [{"stream": subject} for subject in _stream_subjects("*")]
 
 
 def tenant_imports(tenant: str) -> list[dict[str, Any]]:

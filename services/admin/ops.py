@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from jamjet_common import subjects
@@ -12,6 +13,9 @@ from jamjet_common.config import Env
 from jamjet_common.errors import ConflictError, NotFoundError
 from services.admin.accounts import ACTIVE, SUSPENDED, AuthDir, account_name
 from services.admin.permissions import SERVICE_USERS
+
+RELOADS = 2
+RELOAD_INTERVAL_SECS = 0.5
 
 
 def auth_init(auth: AuthDir) -> list[str]:
@@ -57,9 +61,16 @@ def _known(tenants: dict[str, dict[str, str]], tenant: str) -> dict[str, str]:
 
 
 def reload_server(pid_file: str) -> int:
-    """SIGHUP the server whose pid is in ``pid_file`` (``nats-server --signal reload`` does the same)."""
+    """SIGHUP the server whose pid is in ``pid_file`` (``nats-server --signal reload`` does the same).
+
+    Twice: nats-server (2.15) wires a new account's service imports only on the reload after the one
+    that created the account (tests/security/test_admin.py shows it).
+    """
     pid = int(Path(pid_file).read_text().strip())
-    os.kill(pid, signal.SIGHUP)
+    for attempt in range(RELOADS):
+        if attempt:
+            time.sleep(RELOAD_INTERVAL_SECS)
+        os.kill(pid, signal.SIGHUP)
     return pid
 
 

@@ -15,9 +15,9 @@ from nats.aio.client import Client
 
 from jamjet_common.config import Env
 from jamjet_common.local.nats_server import LocalNatsServer
+from jamjet_common.service import Service
 from services.admin import ops
 from services.admin.accounts import AuthDir
-from jamjet_common.service import Service
 from services.event_store.service import EventStoreService
 from services.policy.service import PolicyService
 from services.scheduler.service import SchedulerService
@@ -87,7 +87,9 @@ def secured_server(auth: AuthDir) -> Iterator[LocalNatsServer]:
 
 
 @pytest.fixture
-async def secured(secured_server: LocalNatsServer, auth: AuthDir, database_url: str) -> AsyncIterator[Secured]:
+async def secured(
+    secured_server: LocalNatsServer, auth: AuthDir, database_url: str
+) -> AsyncIterator[Secured]:
     """The secured server with its streams created by the operator (``jamjet-admin init``)."""
     sec = Secured(secured_server, auth, database_url)
     await ops.init_streams(sec.env("operator"))

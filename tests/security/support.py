@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import nats.errors
@@ -62,3 +66,14 @@ async def listen(nc: Client, subject: str, queue: str = "") -> Inbox:
 async def settle() -> None:
     """Let in-flight messages arrive before asserting that nothing did (nothing to poll for)."""
     await asyncio.sleep(0.3)
+
+
+@contextlib.contextmanager
+def refused_connections() -> Iterator[None]:
+    """nats-py leaves the sockets of refused (re)connections to the garbage collector: collect them here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            yield
+        finally:
+            gc.collect()

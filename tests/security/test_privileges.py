@@ -38,7 +38,9 @@ async def _publish_everything(nc: Client) -> None:
 
 
 @pytest.mark.parametrize("attacker", ["acme", "policy", "event-store", "gateway"])
-async def test_appends_work_items_and_timers_from_others_are_not_stored(secured: Secured, attacker: str) -> None:
+async def test_appends_work_items_and_timers_from_others_are_not_stored(
+    secured: Secured, attacker: str
+) -> None:
     async with clients(secured, attacker, "operator") as (nc, op):
         await _publish_everything(nc)
         await settle()
@@ -56,7 +58,12 @@ async def test_the_scheduler_and_workers_append_and_only_the_scheduler_dispatche
         await scheduler.publish(subjects.timer("acme", "exec_s"), b"{}")
         await scheduler.flush()
         await worker.flush()
-        await eventually(lambda: _stored(op, streams.EVENTS, subjects.append("acme", "exec_w").replace("append", "events")), timeout=5)
+        await eventually(
+            lambda: _stored(
+                op, streams.EVENTS, subjects.append("acme", "exec_w").replace("append", "events")
+            ),
+            timeout=5,
+        )
         await eventually(lambda: _stored(op, streams.TIMERS, subjects.timer("acme", "exec_s")), timeout=5)
         assert not await _stored(op, streams.WORK, subjects.work("default"))
 
@@ -124,7 +131,11 @@ async def test_services_run_without_a_single_permission_violation(secured: Secur
         started = await ok(acme, subjects.CMD_START, {"workflow_id": "routed", "input": {"go_left": True}})
 
         async def done() -> bool:
-            got = await op.request(subjects.store("execution"), json.dumps({"execution_id": started["execution_id"]}).encode(), timeout=5)
+            got = await op.request(
+                subjects.store("execution"),
+                json.dumps({"execution_id": started["execution_id"]}).encode(),
+                timeout=5,
+            )
             return b'"completed"' in got.data
 
         await eventually(done, timeout=60)

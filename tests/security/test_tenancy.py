@@ -29,7 +29,10 @@ async def _run(nc: object, wf: str, data: dict[str, object]) -> str:
 async def test_two_tenants_run_side_by_side_and_each_sees_only_its_own(secured: Secured) -> None:
     async with four_services(secured), clients(secured, "acme", "globex") as (acme, globex):
         await _create_tenants(secured)
-        acme_events, globex_events = await listen(acme, "jamjet.events.>"), await listen(globex, "jamjet.events.>")
+        acme_events, globex_events = (
+            await listen(acme, "jamjet.events.>"),
+            await listen(globex, "jamjet.events.>"),
+        )
         for nc in (acme, globex):
             await ok(nc, subjects.CMD_REGISTER, {"ir": workflows.routed()})
         mine = await _run(acme, "routed", {"go_left": True})
@@ -40,7 +43,9 @@ async def test_two_tenants_run_side_by_side_and_each_sees_only_its_own(secured: 
             return bool(answer.get("ok")) and answer["execution"]["status"] == "completed"
 
         await eventually(lambda: finished(acme, mine), timeout=60, message="acme's execution not stored")
-        await eventually(lambda: finished(globex, theirs), timeout=60, message="globex's execution not stored")
+        await eventually(
+            lambda: finished(globex, theirs), timeout=60, message="globex's execution not stored"
+        )
         assert {s.split(".")[2] for s in acme_events.subjects} == {"acme"}
         assert {s.split(".")[2] for s in globex_events.subjects} == {"globex"}
         assert {json.loads(m.data)["execution_id"] for m in acme_events.msgs} == {mine}
