@@ -99,3 +99,25 @@ async def test_a_tenant_reads_no_other_tenants_events_nor_the_streams(secured: S
         assert await refused(acme, direct, b"")
         assert await refused(acme, "$JS.API.STREAM.MSG.GET.JAMJET_EVENTS", b'{"seq": 1}')
         assert await refused(acme, "$JS.API.STREAM.INFO.JAMJET_EVENTS", b"")
+
+
+async def test_commands_sent_while_no_service_runs_are_kept_for_the_right_tenant(secured: Secured) -> None:
+    async with clients(secured, "acme", "globex") as (acme, globex):
+        async with four_services(secured):
+            await _create_tenants(secured)
+        # No service runs: the command is kept by the stream, on the subject that names acme.
+        await acme.publish(subjects.CMD_REGISTER, json.dumps({"ir": workflows.routed()}).encode())
+        await acme.flush()
+        async with four_services(secured):
+            body = {"workflow_id": "routed", "input": {"go_left": True}}
+            started = await eventually(lambda: ok(acme, subjects.CMD_START, body), timeout=30)
+            missing = await ask(globex, subjects.CMD_START, body)
+            assert missing["error"]["code"] == "unknown_workflow"
+
+            async def completed() -> bool:
+                answer = await ask(
+                    acme, subjects.store("execution"), {"execution_id": started["execution_id"]}
+                )
+                return bool(answer.get("ok")) and answer["execution"]["status"] == "completed"
+
+            await eventually(completed, timeout=60, message="acme's kept workflow did not run")
