@@ -3,7 +3,6 @@ per service, and two tenants, acme and globex, each with its own account and cli
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from services.event_store.service import EventStoreService
 from services.policy.service import PolicyService
 from services.scheduler.service import SchedulerService
 from services.worker.service import WorkerService
-from tests.harness import running, service_env
+from tests.e2e.stack import running_all
+from tests.harness import service_env
 
 TENANTS = ("acme", "globex")
 
@@ -116,10 +116,5 @@ async def four_services(sec: Secured, **extra: str) -> AsyncIterator[list[Servic
         SchedulerService.from_env(sec.env("scheduler", **extra)),
         WorkerService.from_env(sec.env("worker", **extra)),
     ]
-    async with contextlib.AsyncExitStack() as stack:
-        for service in built:
-            await stack.enter_async_context(running(service))
-        store = built[0]
-        assert isinstance(store, EventStoreService)
-        await asyncio.wait_for(store.db.ready.wait(), timeout=30)
+    async with running_all(built):
         yield built
