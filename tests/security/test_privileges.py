@@ -10,6 +10,10 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from jamjet_common import streams, subjects
+from jamjet_common.config import Env
+from jamjet_common.local.nats_server import LocalNatsServer
+from jamjet_common.streams import StreamLimits, StreamsMissingError, ensure_streams
+from services.admin.accounts import AuthDir
 from tests.helpers import eventually
 from tests.security.conftest import Secured, clients, four_services
 from tests.security.support import listen, refused, settle
@@ -140,3 +144,15 @@ async def test_services_run_without_a_single_permission_violation(secured: Secur
 
         await eventually(done, timeout=60)
     assert "Violation" not in secured.server.output, secured.server.output
+
+
+async def test_a_service_without_the_admin_api_needs_the_streams_created_by_the_operator(
+    secured_server: LocalNatsServer, auth: AuthDir
+) -> None:
+    sec = Secured(secured_server, auth, database_url="")
+    limits = StreamLimits.from_env(Env({}))
+    async with clients(sec, "policy", "operator") as (policy, op):
+        with pytest.raises(StreamsMissingError, match="jamjet-admin init"):
+            await ensure_streams(policy.jetstream(timeout=2), limits, create=False)
+        await ensure_streams(op.jetstream(timeout=10), limits)
+        await ensure_streams(policy.jetstream(timeout=2), limits, create=False)
