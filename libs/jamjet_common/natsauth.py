@@ -16,6 +16,8 @@ class NatsAuth:
     user: str = ""
     password: str = ""
     nkey_seed_file: str = ""
+    inbox_prefix: str = ""
+    """The user's own reply subjects (``_INBOX_<user>``): its permissions let no one else read them."""
 
     @classmethod
     def from_env(cls, env: Env) -> NatsAuth:
@@ -24,6 +26,7 @@ class NatsAuth:
             user=env.text("NATS_USER", ""),
             password=env.text("NATS_PASSWORD", ""),
             nkey_seed_file=_readable(env, "NATS_NKEY_SEED_FILE"),
+            inbox_prefix=env.text("NATS_INBOX_PREFIX", ""),
         )
         if bool(auth.user) != bool(auth.password):
             raise ConfigError("NATS_USER and NATS_PASSWORD must be set together")
@@ -32,14 +35,15 @@ class NatsAuth:
         return auth
 
     def connect_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``nats.connect``; empty when no credentials are configured."""
+        """Keyword arguments for ``nats.connect``; empty when nothing is configured."""
+        options: dict[str, Any] = {"inbox_prefix": self.inbox_prefix} if self.inbox_prefix else {}
         if self.creds_file:
-            return {"user_credentials": self.creds_file}
-        if self.user:
-            return {"user": self.user, "password": self.password}
-        if self.nkey_seed_file:
-            return {"nkeys_seed": self.nkey_seed_file}
-        return {}
+            options["user_credentials"] = self.creds_file
+        elif self.user:
+            options.update(user=self.user, password=self.password)
+        elif self.nkey_seed_file:
+            options["nkeys_seed"] = self.nkey_seed_file
+        return options
 
 
 def _readable(env: Env, name: str) -> str:

@@ -12,7 +12,12 @@ from typing import Any
 
 from jamjet_common import streams, subjects
 
-INBOX = "_INBOX.>"
+
+def inbox_prefix(user: str) -> str:
+    """The user's reply subjects (``NATS_INBOX_PREFIX``): only it may subscribe to them."""
+    return f"_INBOX_{user}"
+
+
 JS_READ = [
     "$JS.API.INFO",
     "$JS.API.STREAM.INFO.*",
@@ -48,10 +53,10 @@ KV_READERS = _consume(f"KV_{streams.KV_TENANTS}", f"KV_{streams.KV_AGENTS}", f"K
 ARTIFACTS = [f"$O.{streams.OBJ_ARTIFACTS}.>", *_consume(f"OBJ_{streams.OBJ_ARTIFACTS}")]
 
 
-def _user(publish: list[str], subscribe: list[str], *, responds: bool = False) -> dict[str, Any]:
+def _user(name: str, publish: list[str], subscribe: list[str], *, responds: bool = False) -> dict[str, Any]:
     perms: dict[str, Any] = {
         "publish": {"allow": sorted(set(publish + JS_READ))},
-        "subscribe": {"allow": sorted(set([*subscribe, INBOX]))},
+        "subscribe": {"allow": sorted({*subscribe, f"{inbox_prefix(name)}.>"})},
     }
     if responds:
         # Answers go to the asker's reply subject (an _INBOX or a service import's _R_), within the
@@ -61,6 +66,7 @@ def _user(publish: list[str], subscribe: list[str], *, responds: bool = False) -
 
 
 SCHEDULER = _user(
+    "scheduler",
     [
         subjects.APPEND_ALL,
         subjects.WORK_ALL,
@@ -77,6 +83,7 @@ SCHEDULER = _user(
     responds=True,
 )
 WORKER = _user(
+    "worker",
     [
         subjects.APPEND_ALL,
         subjects.PROGRESS_ALL,
@@ -91,6 +98,7 @@ WORKER = _user(
     [subjects.CANCEL_ALL],
 )
 POLICY = _user(
+    "policy",
     [
         subjects.DLQ_DECODE,
         *_consume(streams.CMDS),
@@ -101,6 +109,7 @@ POLICY = _user(
     responds=True,
 )
 EVENT_STORE = _user(
+    "event-store",
     [
         subjects.DLQ_ALL,
         *_consume(streams.EVENTS, streams.DLQ, f"KV_{streams.KV_WORKFLOWS}"),
@@ -111,6 +120,7 @@ EVENT_STORE = _user(
     responds=True,
 )
 GATEWAY = _user(
+    "gateway",
     [subjects.CMD_ALL, f"{subjects.STORE_PREFIX}.>"],
     [subjects.EVENTS_ALL, subjects.PROGRESS_ALL],
 )

@@ -90,6 +90,7 @@ def test_nats_requires_the_keys_jamjet_admin_generates_and_each_service_has_its_
     seeds = {services[name]["environment"]["NATS_NKEY_SEED_FILE"] for name in RUNTIME}
     assert seeds == {f"/auth/seeds/{name}.nk" for name in RUNTIME}
     for name in RUNTIME:
+        assert services[name]["environment"]["NATS_INBOX_PREFIX"] == f"_INBOX_{name}"
         assert services[name]["environment"]["JAMJET_PROVISION_STREAMS"] == "false"
         assert depends_on(services[name])["streams-init"]["condition"] == "service_completed_successfully"
 

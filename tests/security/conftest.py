@@ -17,6 +17,7 @@ from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.service import Service
 from services.admin import ops
 from services.admin.accounts import AuthDir
+from services.admin.permissions import inbox_prefix
 from services.event_store.service import EventStoreService
 from services.policy.service import PolicyService
 from services.scheduler.service import SchedulerService
@@ -45,6 +46,7 @@ class Secured:
                 self.url,
                 self.database_url,
                 NATS_NKEY_SEED_FILE=seed,
+                NATS_INBOX_PREFIX=inbox_prefix(user),
                 JAMJET_PROVISION_STREAMS="false",
                 **extra,
             )
@@ -52,17 +54,19 @@ class Secured:
 
     async def connect(self, user: str) -> Client:
         """A client of the service account with ``user``'s key (operator, scheduler, worker, ...)."""
-        return await _connect(self.url, self.auth.seed_file(user))
+        return await _connect(self.url, self.auth.seed_file(user), inbox_prefix(user))
 
     async def tenant(self, tenant: str) -> Client:
-        return await _connect(self.url, self.auth.tenant_seed_file(tenant))
+        return await _connect(self.url, self.auth.tenant_seed_file(tenant), "_INBOX")
 
 
-async def _connect(url: str, seed: Path) -> Client:
+async def _connect(url: str, seed: Path, inbox: str) -> Client:
     async def quiet(exc: Exception) -> None:  # permission violations are what the tests provoke
         pass
 
-    return await nats.connect(url, nkeys_seed=str(seed), error_cb=quiet, max_reconnect_attempts=2)
+    return await nats.connect(
+        url, nkeys_seed=str(seed), inbox_prefix=inbox, error_cb=quiet, max_reconnect_attempts=2
+    )
 
 
 def write_server_config(auth: AuthDir) -> Path:

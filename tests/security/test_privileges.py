@@ -156,3 +156,13 @@ async def test_a_service_without_the_admin_api_needs_the_streams_created_by_the_
             await ensure_streams(policy.jetstream(timeout=2), limits, create=False)
         await ensure_streams(op.jetstream(timeout=10), limits)
         await ensure_streams(policy.jetstream(timeout=2), limits, create=False)
+
+
+async def test_a_service_user_reads_only_its_own_replies(secured: Secured) -> None:
+    async with four_services(secured), clients(secured, "worker", "gateway") as (worker, gateway):
+        sniffed = await listen(worker, "_INBOX_gateway.>")
+        shared = await listen(worker, "_INBOX.>")
+        answer = await gateway.request(subjects.store("executions"), b"{}", timeout=10)
+        assert json.loads(answer.data)["ok"] is True
+        await settle()
+        assert not sniffed.msgs and not shared.msgs
