@@ -18,6 +18,8 @@ from tests.helpers import eventually
 from tests.security.conftest import Secured, clients, four_services
 from tests.security.support import listen, refused, settle
 
+pytestmark = pytest.mark.e2e
+
 FORGED = {
     "append": (streams.EVENTS, subjects.append("acme", "exec_x")),
     "work item": (streams.WORK, subjects.work("default")),
