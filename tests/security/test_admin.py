@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import nats
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def secured_server(auth: AuthDir) -> object:
+def secured_server(auth: AuthDir) -> Iterator[LocalNatsServer]:
     """The secured server with a pid file, so that jamjet-admin can reload it."""
     pid_file = auth.root / "nats.pid"
     with LocalNatsServer(extra_args=["-c", str(write_server_config(auth)), "-P", str(pid_file)]) as server:
