@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 Listener = Callable[[], Awaitable[None]]
 
 
+def server_list(url: str) -> list[str]:
+    """The servers of ``NATS_URL``, which may list a cluster's: ``nats://a:4222,nats://b:4222``."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(
     url: str,
     name: str,
@@ -26,6 +31,7 @@ async def connect(
 ) -> Client:
     """Connect, retrying the first connection too, with unlimited reconnects afterwards.
 
+    It retries for as long as it takes: the caller cancels it to give up (a service being stopped).
     ``options``: more keyword arguments for ``nats.connect`` (credentials, ``CommonConfig.nats_options``).
     """
     delay = 0.2
@@ -53,7 +59,7 @@ async def _connect_once(
             await listener()
 
     return await nats.connect(
-        url,
+        server_list(url),
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,

@@ -88,6 +88,8 @@ class CommonConfig:
     """Credentials for ``nats.connect`` (``natsauth.NatsAuth``); empty: no authentication."""
     provision_streams: bool = True
     """False where services may not use the JetStream admin API: ``jamjet-admin init`` creates streams."""
+    max_command_attempts: int = 5
+    """Handlings of a stored command that fail before it is answered, dead-lettered and acked."""
 
     @classmethod
     def from_env(cls, env: Env, service: str) -> CommonConfig:
@@ -101,6 +103,7 @@ class CommonConfig:
             metrics_poll_secs=env.number("JAMJET_METRICS_POLL_SECS", 10.0, minimum=0.1),
             nats_options=_nats_options(env),
             provision_streams=env.text("JAMJET_PROVISION_STREAMS", "true").lower() in ("1", "true", "yes"),
+            max_command_attempts=max_command_attempts(env),
         )
 
 
@@ -108,3 +111,9 @@ def _nats_options(env: Env) -> dict[str, Any]:
     from jamjet_common.natsauth import NatsAuth  # natsauth reads its variables through this module
 
     return NatsAuth.from_env(env).connect_options()
+
+
+def max_command_attempts(env: Env) -> int:
+    """``JAMJET_MAX_COMMAND_ATTEMPTS``; the policy service's older name still counts when it is unset."""
+    legacy = env.integer("JAMJET_POLICY_CMD_MAX_ATTEMPTS", 5, minimum=1)
+    return env.integer("JAMJET_MAX_COMMAND_ATTEMPTS", legacy, minimum=1)

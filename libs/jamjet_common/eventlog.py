@@ -30,6 +30,9 @@ from jamjet_common.streams import EVENTS
 logger = logging.getLogger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
+WRONG_LAST_SEQUENCE_CONSTANT = 10164
+"""How a replicated (R3) stream reports the same race, from its leader's proposal check."""
+CONFLICT_CODES = frozenset({WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CONSTANT})
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MSG_ID = "Nats-Msg-Id"
 MAX_APPEND_ATTEMPTS = 100
@@ -142,7 +145,7 @@ class EventLog:
         try:
             ack = await self._js.publish(subject, ENCODER.encode(event), headers=sent)
         except APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
+            if exc.err_code in CONFLICT_CODES:
                 raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
             raise
         if ack.duplicate:

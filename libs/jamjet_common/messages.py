@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.ir import (
     McpServerConfig,
     ModelConfig,
@@ -18,6 +19,8 @@ from jamjet_common.ir import (
 )
 
 DEFAULT_TENANT = "default"
+EXECUTION_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded")
+"""The statuses of an execution, as the store reports and filters them."""
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -124,7 +127,7 @@ class WorkItem(_Msg, frozen=True):
 
     @property
     def item_id(self) -> str:
-        return f"{self.execution_id}:{self.dispatch}"
+        return DispatchKeys.of(self).work
 
 
 class WorkDeadLetter(_Msg, frozen=True):
@@ -261,22 +264,3 @@ class WorkflowQuery(_Msg, frozen=True):
     workflow_id: str
     version: str | None = None
     tenant: str = DEFAULT_TENANT
-
-
-# ---- the workflow catalog (KV bucket jamjet_workflows) -------------------------------------------------
-
-
-class WorkflowRecord(_Msg, frozen=True):
-    """A registered workflow version, as kept under ``<tenant>.<workflow_id>.v.<version>``."""
-
-    tenant: str
-    workflow_id: str
-    version: str
-    ir: msgspec.Raw
-    registered_at: datetime
-
-
-class LatestVersion(_Msg, frozen=True):
-    """The highest registered version, kept under ``<tenant>.<workflow_id>.latest``."""
-
-    version: str

@@ -30,13 +30,14 @@ from jamjet_common.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
+from jamjet_common.messages import EXECUTION_STATUSES
 from services.event_store import nodes
 from services.event_store.nodes import ENDED
 from services.event_store.rows import ExecutionRow, FoldState, LogEntry
 
 __all__ = ["ENDED", "STATUSES", "TERMINAL", "ExecutionRow", "FoldState", "LogEntry", "fold"]
 
-STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded")
+STATUSES = EXECUTION_STATUSES
 TERMINAL = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
 
 

@@ -19,13 +19,13 @@ from jamjet_common.events import (
     NodeScheduled,
     NodeSkipped,
     NodeStarted,
+    RetryScheduled,
     ToolApprovalRequired,
     WorkflowCancelled,
 )
 from jamjet_common.messages import WorkItem
 
 SHUTDOWN_ERROR = "worker shut down before the node finished"
-"""A ``NodeFailed{retryable: true}`` with this error gives its attempt back: it does not count."""
 LEASE_EXPIRED_ERROR = "lease expired: worker presumed dead"
 
 
@@ -51,6 +51,8 @@ class DispatchHistory:
     open_attempt: int | None = None
     """The last started attempt, if nothing closed it: its worker died holding the lease."""
     execution_cancelled: bool = False
+    unscheduled: NodeFailed | None = None
+    """A retryable failure whose ``RetryScheduled`` its worker did not live to append."""
 
     @property
     def next_attempt(self) -> Attempt:
@@ -66,14 +68,29 @@ class DispatchHistory:
     def fold(self, kind: EventKind) -> None:
         if isinstance(kind, NodeStarted):
             self.starts += 1
-            self.open_attempt = kind.attempt
+            self.open_attempt, self.unscheduled = kind.attempt, None
         elif isinstance(kind, NodeFailed) and kind.retryable:
             self.open_attempt = None
-            if kind.error == SHUTDOWN_ERROR:
+            self.unscheduled = None if kind.released else kind
+            if kind.released:
                 self.released += 1
+        elif isinstance(kind, RetryScheduled):
+            self.unscheduled = None
         elif settles(kind):
             self.open_attempt = None
             self.outcome = self.outcome or kind
+
+
+def released_failure(node_id: str, attempt: int) -> NodeFailed:
+    """A graceful shutdown gives attempt ``attempt`` back; the field says so, the text is for people."""
+    return NodeFailed(node_id=node_id, error=SHUTDOWN_ERROR, attempt=attempt, retryable=True, released=True)
+
+
+def lapsed_failure(node_id: str, attempt: int) -> NodeFailed:
+    """Attempt ``attempt`` lost its worker (lease expired), with attempts left."""
+    return NodeFailed(
+        node_id=node_id, error=LEASE_EXPIRED_ERROR, attempt=attempt, retryable=True, lease_expired=True
+    )
 
 
 def settles(kind: EventKind) -> bool:

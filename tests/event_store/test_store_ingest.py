@@ -61,6 +61,7 @@ async def test_appended_events_land_once_in_wire_form(
     events = await append_all(
         log, execution_id, [started({"q": 1}), NodeScheduled(node_id="a", queue_type="general")]
     )
+
     async def both_stored() -> bool:
         return await stored_count(pg, execution_id) == 2
 
