@@ -39,6 +39,16 @@ def _admin(sec: Secured, *argv: str) -> str:
     return run(["--reload", *argv], env)
 
 
+async def _connected(url: str, seed: Path) -> Client:
+    nc = Client()
+    try:
+        await nc.connect(url, nkeys_seed=str(seed), allow_reconnect=False, connect_timeout=2)
+    except BaseException:
+        await nc.close()  # a refused connection's socket too
+        raise
+    return nc
+
+
 async def _cannot_connect(url: str, seed: Path) -> bool:
     nc = Client()
     try:
@@ -56,7 +66,8 @@ async def test_a_tenant_added_suspended_and_removed_without_restarting_the_servi
             await ok(op, subjects.tenant_cmd("create"), {"id": "initech"})
             assert "initech added" in _admin(secured, "tenant", "add", "initech")
             seed = secured.auth.tenant_seed_file("initech")
-            initech = await nats.connect(secured.url, nkeys_seed=str(seed), allow_reconnect=False)
+            # Connecting during the reload can be refused or cut: retry, as a client would.
+            initech = await eventually(lambda: _connected(secured.url, seed), timeout=10)
             # A request in the reload's window can be dropped while imports are re-created: retry it.
             await eventually(
                 lambda: initech.request(
