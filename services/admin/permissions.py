@@ -121,10 +121,17 @@ EVENT_STORE = _user(
 )
 GATEWAY = _user(
     "gateway",
-    [subjects.CMD_ALL, f"{subjects.STORE_PREFIX}.>"],
+    [
+        subjects.CMD_ALL,
+        f"{subjects.STORE_PREFIX}.>",
+        *_consume(streams.PROGRESS),
+        f"$JS.API.CONSUMER.LIST.{streams.WORK}",
+    ],
     [subjects.EVENTS_ALL, subjects.PROGRESS_ALL],
 )
-"""A trusted client in the service account (the HTTP gateway): it names the tenant in the body."""
+"""A trusted client in the service account (the HTTP gateway): it names the tenant in the body, replays
+progress through an ordered consumer and lists the work queue's consumers (not yet run against this
+configuration by the gateway's tests)."""
 OPERATOR: dict[str, Any] = {}
 """No permissions block: everything, the JetStream admin API included."""
 
