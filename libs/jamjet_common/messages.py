@@ -161,6 +161,8 @@ class CancelNotice(_Msg, frozen=True):
     execution_id: str
     tenant: str
     reason: str | None = None
+    terminal_stream_seq: int | None = None
+    """Stream sequence (JAMJET_EVENTS) of the execution's terminal event: workers check it before acting."""
 
 
 # ---- policy (jamjet.policy.evaluate) --------------------------------------------------------------------

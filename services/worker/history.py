@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jamjet_common import refusals
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import (
     EventKind,
@@ -102,7 +103,11 @@ def settles(kind: EventKind) -> bool:
 
 async def read_history(log: EventLog, item: WorkItem) -> DispatchHistory:
     history = DispatchHistory()
+    accepted: int | None = None
     async for event, _ in log.read(item.tenant, item.execution_id, after_stream_seq=_before(item)):
+        if accepted is not None and refusals.out_of_sequence(event.sequence, accepted) is not None:
+            continue  # a message readers refuse (jamjet_common.refusals) says nothing of the dispatch
+        accepted = event.sequence
         kind = event.kind
         if isinstance(kind, WorkflowCancelled):
             history.execution_cancelled = True

@@ -20,7 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yml"
-RUNTIME = {"event-store", "policy", "scheduler", "worker"}
+RUNTIME = {"event-store", "policy", "scheduler", "worker", "gateway"}
 JOBS = {"auth-init", "streams-init"}
 """One-shot jamjet-admin runs on the services' image: NATS keys at first start, then the streams."""
 COLLECTOR = "otel-collector"

@@ -102,3 +102,17 @@ def test_ir_from_a_file_a_dict_or_an_object(tmp_path: Path) -> None:
         with pytest.raises(ContractError) as error:
             load_ir(bad)
         assert error.value.code == "invalid_ir"
+
+
+def test_a_deploy_makes_its_first_token_once_and_keeps_only_its_hash(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    env = {"JAMJET_GATEWAY_TOKENS_FILE": str(path), "JAMJET_GATEWAY_CREATE_TOKEN": "true"}
+    first = GatewayConfig.from_env(Env(env))
+    assert first.dev_token is not None, "the new token is printed once"
+    assert first.dev_token not in path.read_text(), "only its hash is stored"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert first.tokens.principal(first.dev_token) is not None
+    again = GatewayConfig.from_env(Env(env))
+    assert again.dev_token is None and again.tokens.principal(first.dev_token) is not None
+    with pytest.raises(ConfigError, match="JAMJET_GATEWAY_CREATE_TOKEN"):
+        GatewayConfig.from_env(Env({**env, "JAMJET_GATEWAY_CREATE_TOKEN": "maybe"}))

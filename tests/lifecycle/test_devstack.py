@@ -106,7 +106,7 @@ async def test_the_dev_stack_takes_its_children_with_it(devstack: DevStack, endi
     for step in NEXT_STEPS:
         assert step in text, f"the demo's next steps lack {step!r}:\n{text}"
     children = devstack.children()
-    assert len(children) == 5, f"expected nats-server and four services, found {children}"
+    assert len(children) == 6, f"expected nats-server and five services, found {children}"
     if ending == "closed pipe":  # `make run | tee run.log`, Ctrl-C: tee is gone too
         assert devstack.pipe is not None
         devstack.pipe.close()
