@@ -39,6 +39,9 @@ REPLY_CODES: dict[str, ReplyCode] = {
         "a stored tenant, workflow or agent record does not fit its schema; after the last attempt",
     ),
     "unknown_command": ReplyCode("scheduler, policy", "no command is served on that subject"),
+    "tenant_mismatch": ReplyCode(
+        "scheduler, event store", "a tenant's client named another tenant in the body (docs/security.md)"
+    ),
     # ---- scheduler -------------------------------------------------------------------------------
     "invalid_ir": ReplyCode(SCHEDULER, "the workflow IR breaks a rule; the message says which"),
     "version_conflict": ReplyCode(SCHEDULER, "that workflow version is registered with other content"),

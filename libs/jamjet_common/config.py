@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from jamjet_common.errors import JamjetError
 
@@ -96,6 +97,10 @@ class CommonConfig:
     health_file: str
     metrics_poll_secs: float = 10.0
     """How often queue depths and consumer lag are read for the metrics (when metrics are on)."""
+    nats_options: Mapping[str, Any] = field(default_factory=dict)
+    """Credentials for ``nats.connect`` (``natsauth.NatsAuth``); empty: no authentication."""
+    provision_streams: bool = True
+    """False where services may not use the JetStream admin API: ``jamjet-admin init`` creates streams."""
     max_command_attempts: int = 5
     """Handlings of a stored command that fail before it is answered, dead-lettered and acked."""
 
@@ -109,8 +114,16 @@ class CommonConfig:
             max_message_bytes=env.integer("JAMJET_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024),
             health_file=env.text("JAMJET_HEALTH_FILE", ""),
             metrics_poll_secs=env.number("JAMJET_METRICS_POLL_SECS", 10.0, minimum=0.1),
+            nats_options=_nats_options(env),
+            provision_streams=env.text("JAMJET_PROVISION_STREAMS", "true").lower() in ("1", "true", "yes"),
             max_command_attempts=max_command_attempts(env),
         )
+
+
+def _nats_options(env: Env) -> dict[str, Any]:
+    from jamjet_common.natsauth import NatsAuth  # natsauth reads its variables through this module
+
+    return NatsAuth.from_env(env).connect_options()
 
 
 def max_command_attempts(env: Env) -> int:

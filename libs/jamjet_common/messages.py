@@ -220,10 +220,13 @@ class EventsQuery(_Msg, frozen=True):
     execution_id: str
     from_sequence: int = 1
     limit: int = 1000
+    tenant: str | None = None
+    """Only this tenant's execution (set from the subject for a tenant's request)."""
 
 
 class ExecutionQuery(_Msg, frozen=True):
     execution_id: str
+    tenant: str | None = None
 
 
 class ExecutionsQuery(_Msg, frozen=True):

@@ -75,10 +75,13 @@ class Service:
 
     async def __aenter__(self) -> Self:
         self._nc = await connect(
-            self.common.nats_url, f"{self.name}:{self.common.instance_id}", on_reconnect=self._reconnected
+            self.common.nats_url,
+            f"{self.name}:{self.common.instance_id}",
+            on_reconnect=self._reconnected,
+            options=self.common.nats_options,
         )
         self._js = self._nc.jetstream(timeout=10)
-        await ensure_streams(self._js, self.limits)
+        await ensure_streams(self._js, self.limits, create=self.common.provision_streams)
         await self.start()
         if self.common.health_file:
             self._health = asyncio.create_task(self._touch_health(Path(self.common.health_file)))

@@ -125,6 +125,8 @@ class Executions:
     async def current(self, tenant: str, execution_id: str) -> Progress | None:
         """The execution's progress, read from the log if not in memory; None if it has no log."""
         progress = self._progress.get(execution_id)
+        if progress is not None and progress.tenant != tenant:
+            return None  # ids are unique across tenants: the asker's tenant has no such execution
         if progress is None:
             return await self._load(tenant, execution_id)
         await self.catch_up(progress)

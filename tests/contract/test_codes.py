@@ -14,6 +14,7 @@ NOT_REPLIES = {
     "retryable",
     "fatal",
     "config_error",
+    "streams_missing",
     "append_conflict",
     "not_found",
     "conflict",
