@@ -1,0 +1,152 @@
+"""The web console in a real browser against the running stack: live executions, approvals from the
+page, cancel, dead letters, signals, and a second tenant who sees none of it.
+
+Every wait is Playwright's ``expect`` with a deadline; nothing reloads the page unless it says so.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.console.conftest import ARTIFACTS, Console
+from tests.console.flows import flaky, napping
+from tests.e2e import workflows
+from tests.gateway.support import ALICE, BOB
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def status_of(page: Page, execution_id: str) -> object:
+    return page.locator(f'tr[data-execution="{execution_id}"] [data-status]')
+
+
+async def open_execution(page: Page, execution_id: str) -> None:
+    await page.get_by_role("link", name=execution_id, exact=True).first.click()
+    await expect(page.get_by_role("heading", name=f"Execution {execution_id}")).to_be_visible()
+
+
+async def test_an_execution_reaches_completed_on_the_page_without_a_reload(console: Console) -> None:
+    await console.stack.register(workflows.slow_chain(6))
+    async with console.page(ALICE) as page:
+        await expect(page.get_by_role("heading", name="Executions")).to_be_visible()
+        execution_id = await console.stack.start("slow_chain")
+        await expect(page.get_by_role("link", name=execution_id)).to_be_visible()
+        await open_execution(page, execution_id)
+        await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")
+        nodes = page.locator("[data-node]")
+        await expect(nodes).to_have_count(6)
+        await expect(page.locator('[data-node][data-state="completed"]')).to_have_count(6)
+        await expect(page.get_by_role("rowheader", name="s5 attempt 1")).to_be_visible()
+        await expect(page.get_by_text("Final state")).to_be_visible()
+        await shot(page, "execution")
+        await page.get_by_role("link", name="Executions").click()
+        await expect(status_of(page, execution_id)).to_have_attribute("data-status", "completed")
+        await shot(page, "executions")
+
+
+async def test_approving_a_held_node_from_the_inbox_finishes_the_execution(console: Console) -> None:
+    await console.stack.register(workflows.approval("gated"))
+    execution_id = await console.stack.start("gated")
+    async with console.page(ALICE) as page:
+        await page.get_by_role("link", name="Approvals").click()
+        form = page.get_by_role("form", name=f"Approval of ask in {execution_id}")
+        await expect(form).to_be_visible()
+        await shot(page, "approvals")
+        await form.get_by_label("Your name").fill("ops")
+        await form.get_by_label("Comment").fill("ship it")
+        await form.get_by_role("button", name="Approve").click()
+        await expect(form).to_have_count(0)
+        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")
+        await expect(page.get_by_text("ask approved by ops")).to_be_visible()
+
+
+async def test_rejecting_a_held_node_fails_the_execution_with_the_comment(console: Console) -> None:
+    await console.stack.register(workflows.approval("gated"))
+    execution_id = await console.stack.start("gated")
+    async with console.page(ALICE) as page:
+        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await expect(page.locator('[data-node="ask"]')).to_have_attribute("data-state", "waiting")
+        await expect(page.locator('[data-node="ask"]')).to_contain_text("waiting for approval")
+        form = page.get_by_role("form", name=f"Approval of ask in {execution_id}")
+        await form.get_by_label("Comment").fill("not today")
+        await form.get_by_role("button", name="Reject").click()
+        await expect(page.get_by_test_id("execution-status")).to_contain_text("failed")
+        await expect(page.get_by_test_id("execution-error")).to_contain_text("not today")
+        await shot(page, "execution-rejected")
+
+
+async def test_cancelling_a_running_execution_from_the_page(console: Console) -> None:
+    await console.stack.register(napping())
+    execution_id = await console.stack.start("napping", {"sleep": 60})
+    async with console.page(ALICE) as page:
+        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await expect(page.locator('[data-node="nap"]')).to_have_attribute("data-state", "running")
+        cancel = page.get_by_role("form", name="Cancel the execution")
+        await cancel.get_by_label("Reason").fill("from the console")
+        await cancel.get_by_role("button", name="Cancel execution").click()
+        await expect(page.get_by_test_id("execution-status")).to_contain_text("cancelled")
+        await expect(page.locator('[data-node="nap"]')).to_have_attribute("data-state", "cancelled")
+
+
+async def test_a_signal_sent_from_the_page_releases_a_wait(console: Console) -> None:
+    await console.stack.register(workflows.waiting("external_event"))
+    execution_id = await console.stack.start("wait_external_event")
+    async with console.page(ALICE) as page:
+        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await expect(page.locator('[data-node="hold"]')).to_have_attribute("data-state", "scheduled")
+        signal = page.get_by_role("form", name="Send a signal")
+        await signal.get_by_label("Correlation key").fill("payment")
+        await signal.get_by_label("Payload (JSON)").fill('{"paid": true}')
+        await signal.get_by_role("button", name="Send signal").click()
+        await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")
+
+
+async def test_a_dead_letter_is_listed_with_its_last_error(console: Console) -> None:
+    await console.stack.register(flaky())
+    execution_id = await console.stack.start("flaky")
+    await console.stack.all_terminal([execution_id])
+    async with console.page(ALICE) as page:
+        await page.get_by_role("link", name="Dead letters").click()
+        row = page.locator(f'tr[data-dead-letter="{execution_id}"]')
+        await expect(row).to_contain_text("No space left on device", timeout=30_000)
+        await expect(row).to_contain_text("write")
+        await shot(page, "dead-letters")
+        await page.get_by_role("link", name="Workflows").click()
+        await expect(page.locator('[data-workflow="flaky"]')).to_be_visible()
+        await expect(page.locator('[data-workflow="flaky"] [data-node="write"]')).to_be_visible()
+        await shot(page, "workflows")
+
+
+async def test_a_second_tenant_sees_none_of_it(console: Console) -> None:
+    await console.stack.register(workflows.approval("gated"))
+    execution_id = await console.stack.start("gated")
+    async with console.page(BOB) as page:
+        await expect(page.get_by_text("No executions.")).to_be_visible()
+        await page.get_by_role("link", name="Approvals").click()
+        await expect(page.get_by_text("Nothing waits for a person.")).to_be_visible()
+        await page.get_by_role("link", name="Dead letters").click()
+        await expect(page.get_by_text("No dead letters.")).to_be_visible()
+        await page.get_by_role("link", name="Workflows").click()
+        await expect(page.get_by_text("No workflow is registered.")).to_be_visible()
+        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await expect(page.get_by_role("alert")).to_contain_text("no execution")
+        await shot(page, "second-tenant")
+
+
+async def test_a_wrong_token_is_refused_at_login(console: Console) -> None:
+    context = await console.browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(console.url + "/")
+        await page.get_by_label("API token").fill("not-a-token")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("not valid")
+        await shot(page, "login")
+    finally:
+        await context.close()
