@@ -8,7 +8,7 @@ const WIDTH = 168;
 const HEIGHT = 52;
 const ICONS = {
   pending: "○", scheduled: "◔", running: "▶", completed: "✔", skipped: "⤼", failed: "✖",
-  cancelled: "⊘", waiting: "⏸",
+  cancelled: "⊘", waiting: "‖",
 };
 
 export function layout(ir) {

@@ -2,7 +2,7 @@
 
 const ICONS = {
   pending: "○", scheduled: "◔", running: "▶", completed: "✔", skipped: "⤼", failed: "✖",
-  cancelled: "⊘", waiting: "⏸", paused: "⏸", retrying: "↻",
+  cancelled: "⊘", waiting: "‖", paused: "‖", retrying: "↻",
 };
 const LABELS = { waiting: "waiting for approval", paused: "paused (waiting)" };
 

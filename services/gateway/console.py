@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from services.gateway.errors import HttpError
 from services.gateway.http import Backend, error_response, json_response
 
+
 def console_routes(dist: Path) -> list[BaseRoute]:
     assets = dist / "assets"
     mounted: list[BaseRoute] = (
@@ -29,9 +30,8 @@ def console_routes(dist: Path) -> list[BaseRoute]:
 async def index(request: Request) -> Response:
     page = _dist(request) / "index.html"
     if not page.is_file():
-        return error_response(
-            HttpError(404, "console_not_built", f"{page} is missing: run `npm ci && npm run build` in console/")
-        )
+        missing = f"{page} is missing: run `npm ci && npm run build` in console/"
+        return error_response(HttpError(404, "console_not_built", missing))
     # The page names its hashed assets: it must be re-read, the assets may be cached for ever.
     return FileResponse(page, headers={"Cache-Control": "no-cache"})
 

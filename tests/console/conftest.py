@@ -7,7 +7,6 @@ The browser is Debian's Chromium (``apt-get install chromium``); Playwright down
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,19 +19,10 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.local.postgres import create_database, drop_database
 from services.gateway.config import REPO_CONSOLE_DIST
+from tests.console.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.stack import Recorder, Stack, services
 from tests.gateway.support import gateway
 
-CHROMIUM = os.environ.get("JAMJET_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 UI_TIMEOUT_MS = 30_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
@@ -60,13 +50,17 @@ class Console:
             await context.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def console(postgres_admin_url: str) -> AsyncIterator[Console]:
+def _check_prerequisites() -> None:
     assert (REPO_CONSOLE_DIST / "index.html").is_file(), (
         f"{REPO_CONSOLE_DIST} is not built: run `npm ci && npm run build` in console/"
     )
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install -y chromium"
     ARTIFACTS.mkdir(exist_ok=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def console(postgres_admin_url: str) -> AsyncIterator[Console]:
+    _check_prerequisites()
     name = f"jamjet_t_{uuid.uuid4().hex[:8]}"
     database_url = await create_database(postgres_admin_url, name)
     try:

@@ -30,7 +30,7 @@ export function ApprovalForm({ executionId, approval, onDone }) {
   return (
     <form class="approval" data-approval={id} aria-label={`Approval of ${approval.node_id} in ${executionId}`} onSubmit={(e) => e.preventDefault()}>
       <p>
-        <span aria-hidden="true">⏸</span> <strong>{approval.node_id}</strong> waits for approval
+        <span aria-hidden="true">‖</span> <strong>{approval.node_id}</strong> waits for approval
         {approval.tool_name ? <> ({approval.tool_name})</> : null}
         {approval.approver ? <>, approver {approval.approver}</> : null}
       </p>

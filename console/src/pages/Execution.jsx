@@ -186,6 +186,7 @@ function Actions({ execution, status, approvals, path, onDone, setError }) {
           {a.comment ? `: “${a.comment}”` : ""}
         </p>
       ))}
+      {!live && !approvals.pending.length && <p>None: the execution has ended.</p>}
       {live && (
         <div class="forms">
           <form onSubmit={cancel} aria-label="Cancel the execution">
