@@ -26,8 +26,11 @@ export function formatDuration(ms) {
   return `${minutes} min ${Math.round((ms % 60000) / 1000)} s`;
 }
 
+// One formatter for every cell: toLocaleString() builds a new one per call, costly on 1,000 rows.
+const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "medium" });
+
 export function formatTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : "–";
+  return iso ? TIME.format(new Date(iso)) : "–";
 }
 
 export function usage(execution) {

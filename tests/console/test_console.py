@@ -6,13 +6,16 @@ Every wait is Playwright's ``expect`` with a deadline; nothing reloads the page 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from jamjet_client import RuntimeClient
 from tests.console.conftest import ARTIFACTS, Console
 from tests.console.flows import flaky, napping
 from tests.e2e import workflows
-from tests.gateway.support import ALICE, BOB
+from tests.gateway.sse import messages
+from tests.gateway.support import ALICE, BOB, bearer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -23,6 +26,18 @@ async def shot(page: Page, name: str) -> None:
 
 def status_of(page: Page, execution_id: str) -> object:
     return page.locator(f'tr[data-execution="{execution_id}"] [data-status]')
+
+
+async def submit(page: Page, form: str, fields: dict[str, str], button: str) -> None:
+    """Fill the labelled fields of the form named ``form`` and press its ``button``."""
+    found = page.get_by_role("form", name=form)
+    for label, value in fields.items():
+        await found.get_by_label(label).fill(value)
+    await found.get_by_role("button", name=button).click()
+
+
+async def execution_page(console: Console, page: Page, execution_id: str) -> None:
+    await page.goto(f"{console.url}/#/executions/{execution_id}")
 
 
 async def open_execution(page: Page, execution_id: str) -> None:
@@ -57,11 +72,11 @@ async def test_approving_a_held_node_from_the_inbox_finishes_the_execution(conso
         form = page.get_by_role("form", name=f"Approval of ask in {execution_id}")
         await expect(form).to_be_visible()
         await shot(page, "approvals")
-        await form.get_by_label("Your name").fill("ops")
-        await form.get_by_label("Comment").fill("ship it")
-        await form.get_by_role("button", name="Approve").click()
+        await submit(
+            page, f"Approval of ask in {execution_id}", {"Your name": "ops", "Comment": "ship it"}, "Approve"
+        )
         await expect(form).to_have_count(0)
-        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await execution_page(console, page, execution_id)
         await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")
         await expect(page.get_by_text("ask approved by ops")).to_be_visible()
 
@@ -70,12 +85,10 @@ async def test_rejecting_a_held_node_fails_the_execution_with_the_comment(consol
     await console.stack.register(workflows.approval("gated"))
     execution_id = await console.stack.start("gated")
     async with console.page(ALICE) as page:
-        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await execution_page(console, page, execution_id)
         await expect(page.locator('[data-node="ask"]')).to_have_attribute("data-state", "waiting")
         await expect(page.locator('[data-node="ask"]')).to_contain_text("waiting for approval")
-        form = page.get_by_role("form", name=f"Approval of ask in {execution_id}")
-        await form.get_by_label("Comment").fill("not today")
-        await form.get_by_role("button", name="Reject").click()
+        await submit(page, f"Approval of ask in {execution_id}", {"Comment": "not today"}, "Reject")
         await expect(page.get_by_test_id("execution-status")).to_contain_text("failed")
         await expect(page.get_by_test_id("execution-error")).to_contain_text("not today")
         await shot(page, "execution-rejected")
@@ -85,11 +98,9 @@ async def test_cancelling_a_running_execution_from_the_page(console: Console) ->
     await console.stack.register(napping())
     execution_id = await console.stack.start("napping", {"sleep": 60})
     async with console.page(ALICE) as page:
-        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await execution_page(console, page, execution_id)
         await expect(page.locator('[data-node="nap"]')).to_have_attribute("data-state", "running")
-        cancel = page.get_by_role("form", name="Cancel the execution")
-        await cancel.get_by_label("Reason").fill("from the console")
-        await cancel.get_by_role("button", name="Cancel execution").click()
+        await submit(page, "Cancel the execution", {"Reason": "from the console"}, "Cancel execution")
         await expect(page.get_by_test_id("execution-status")).to_contain_text("cancelled")
         await expect(page.locator('[data-node="nap"]')).to_have_attribute("data-state", "cancelled")
 
@@ -98,12 +109,10 @@ async def test_a_signal_sent_from_the_page_releases_a_wait(console: Console) -> 
     await console.stack.register(workflows.waiting("external_event"))
     execution_id = await console.stack.start("wait_external_event")
     async with console.page(ALICE) as page:
-        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await execution_page(console, page, execution_id)
         await expect(page.locator('[data-node="hold"]')).to_have_attribute("data-state", "scheduled")
-        signal = page.get_by_role("form", name="Send a signal")
-        await signal.get_by_label("Correlation key").fill("payment")
-        await signal.get_by_label("Payload (JSON)").fill('{"paid": true}')
-        await signal.get_by_role("button", name="Send signal").click()
+        fields = {"Correlation key": "payment", "Payload (JSON)": '{"paid": true}'}
+        await submit(page, "Send a signal", fields, "Send signal")
         await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")
 
 
@@ -134,7 +143,7 @@ async def test_a_second_tenant_sees_none_of_it(console: Console) -> None:
         await expect(page.get_by_text("No dead letters.")).to_be_visible()
         await page.get_by_role("link", name="Workflows").click()
         await expect(page.get_by_text("No workflow is registered.")).to_be_visible()
-        await page.goto(f"{console.url}/#/executions/{execution_id}")
+        await execution_page(console, page, execution_id)
         await expect(page.get_by_role("alert")).to_contain_text("no execution")
         await shot(page, "second-tenant")
 
@@ -150,3 +159,22 @@ async def test_a_wrong_token_is_refused_at_login(console: Console) -> None:
         await shot(page, "login")
     finally:
         await context.close()
+
+
+async def test_the_executions_stream_names_only_the_tenants_own(console: Console) -> None:
+    client = RuntimeClient(console.stack.nc)
+    await client.tenants.create("acme")
+    await client.register(workflows.slow_chain(2), tenant="acme")
+    await console.stack.register(workflows.slow_chain(2))
+    async with (
+        httpx.AsyncClient(base_url=console.url, timeout=60) as http,
+        http.stream("GET", "/stream/executions", headers=bearer(BOB)) as response,
+    ):
+        stream = messages(response)
+        assert (await anext(stream)).event == "ready"
+        theirs = await console.stack.start("slow_chain")
+        await console.stack.all_terminal([theirs])
+        ours = (await client.start("slow_chain", tenant="acme")).execution_id
+        changed = await anext(stream)
+    assert changed.event == "changed"
+    assert [e["execution_id"] for e in changed.json()["executions"]] == [ours]

@@ -1,3 +1,4 @@
+import { Component } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
 import { useLiveReload } from "../live.js";
@@ -6,8 +7,19 @@ import { ErrorNote, Status, formatDuration, formatTime, usage } from "../status.
 const STATUSES = ["", "running", "paused", "completed", "failed", "cancelled"];
 const SIZES = [50, 100, 1000];
 
+// The filters live in the URL (#/executions?status=failed&limit=100): a link or Back keeps them.
+function filtersFromUrl() {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const limit = Number(params.get("limit"));
+  return {
+    status: STATUSES.includes(params.get("status")) ? params.get("status") : "",
+    workflow_id: params.get("workflow_id") || "",
+    limit: SIZES.includes(limit) ? limit : 50,
+  };
+}
+
 export function Executions() {
-  const [filters, setFilters] = useState({ status: "", workflow_id: "", limit: 50 });
+  const [filters, setFilters] = useState(filtersFromUrl);
   const [cursors, setCursors] = useState([null]); // the `after` of each page seen so far
   const [page, setPage] = useState({ executions: [], next: null });
   const [error, setError] = useState(null);
@@ -22,11 +34,14 @@ export function Executions() {
     }
   }, [filters, after]);
   useEffect(() => void load(), [load]);
-  useLiveReload(load, filters.limit > 100 ? 1000 : 500);
+  useLiveReload(load, filters.limit > 100 ? 2000 : 500);
 
   const change = (name) => (e) => {
-    setFilters({ ...filters, [name]: name === "limit" ? Number(e.currentTarget.value) : e.currentTarget.value });
+    const value = e.currentTarget.value;
+    const next = { ...filters, [name]: name === "limit" ? Number(value) : value };
+    setFilters(next);
     setCursors([null]);
+    history.replaceState(null, "", `#/executions${query(next)}`);
   };
   return (
     <section aria-labelledby="executions-title">
@@ -47,7 +62,7 @@ export function Executions() {
         </label>
       </form>
       <ErrorNote error={error} />
-      <table class="grid" aria-label="Executions">
+      <table class="grid executions" aria-label="Executions">
         <thead>
           <tr>
             <th scope="col">Execution</th><th scope="col">Workflow</th><th scope="col">Tenant</th>
@@ -71,7 +86,20 @@ export function Executions() {
   );
 }
 
-function Row({ execution: e }) {
+// A reload brings 1,000 new objects; only the rows whose execution moved (or is still running, for its
+// duration) are rendered again.
+class Row extends Component {
+  shouldComponentUpdate({ execution: next }) {
+    const old = this.props.execution;
+    return next.last_sequence !== old.last_sequence || next.status !== old.status || !next.completed_at;
+  }
+
+  render({ execution }) {
+    return <RowCells execution={execution} />;
+  }
+}
+
+function RowCells({ execution: e }) {
   const end = e.completed_at ? Date.parse(e.completed_at) : Date.now();
   const { tokens, cost } = usage(e);
   return (
