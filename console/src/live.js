@@ -6,6 +6,8 @@ import { stream } from "./api.js";
 export function useLiveReload(reload, gapMs = 500) {
   const latest = useRef(reload);
   latest.current = reload;
+  const gap = useRef(gapMs);
+  gap.current = gapMs;
   useEffect(() => {
     let busy = false;
     let pending = false;
@@ -26,9 +28,9 @@ export function useLiveReload(reload, gapMs = 500) {
     };
     const schedule = () => {
       if (timer) return;
-      timer = setTimeout(fire, Math.max(0, last + gapMs - Date.now()));
+      timer = setTimeout(fire, Math.max(0, last + gap.current - Date.now()));
     };
     const stop = stream("/stream/executions", (m) => m.event === "changed" && schedule(), { onOpen: schedule });
     return () => (stop(), timer && clearTimeout(timer));
-  }, [gapMs]);
+  }, []);
 }

@@ -164,8 +164,8 @@ async def test_a_wrong_token_is_refused_at_login(console: Console) -> None:
 async def test_the_executions_stream_names_only_the_tenants_own(console: Console) -> None:
     client = RuntimeClient(console.stack.nc)
     await client.tenants.create("acme")
-    await client.register(workflows.slow_chain(2), tenant="acme")
-    await console.stack.register(workflows.slow_chain(2))
+    await client.register(workflows.slow_chain(6), tenant="acme")
+    await console.stack.register(workflows.slow_chain(6))
     async with (
         httpx.AsyncClient(base_url=console.url, timeout=60) as http,
         http.stream("GET", "/stream/executions", headers=bearer(BOB)) as response,

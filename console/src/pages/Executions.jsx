@@ -56,7 +56,7 @@ export function Executions() {
           <input type="search" value={filters.workflow_id} onChange={change("workflow_id")} placeholder="workflow id" />
         </label>
         <label>Per page
-          <select value={filters.limit} onChange={change("limit")}>
+          <select value={filters.limit} onChange={change("limit")} data-page-size>
             {SIZES.map((n) => <option value={n}>{n}</option>)}
           </select>
         </label>
