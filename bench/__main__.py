@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ from nats.aio.msg import Msg
 
 from bench import steps
 from bench.gateway import gateway_process, measure_gateway
+from jamjet_client import RuntimeClient, Unavailable
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
 
 TERMINAL = (b'"workflow_completed"', b'"workflow_failed"', b'"workflow_cancelled"')
@@ -60,11 +60,7 @@ async def start(
 ) -> asyncio.Future[float]:
     execution_id = f"exec_bench_{workflow_id}_{run}_{index}"
     done = waiters.expect(execution_id)
-    body = {"workflow_id": workflow_id, "input": {}, "execution_id": execution_id}
-    reply = json.loads(
-        (await nc.request("jamjet.cmd.executions.start", json.dumps(body).encode(), timeout=30)).data
-    )
-    assert reply["ok"], reply
+    await RuntimeClient(nc, timeout=30).start(workflow_id, execution_id=execution_id)
     return done
 
 
@@ -105,18 +101,16 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def register(nc: Client) -> None:
+    client = RuntimeClient(nc, timeout=2)
     for ir in (steps.chain10(), steps.diamond(), steps.one_step()):
         for _ in range(60):
             try:
-                reply = await nc.request(
-                    "jamjet.cmd.workflows.register", json.dumps({"ir": ir}).encode(), timeout=2
-                )
+                await client.register(ir)
                 break
-            except (TimeoutError, nats.errors.NoRespondersError):
+            except Unavailable:
                 await asyncio.sleep(0.5)
         else:
             raise SystemExit("the scheduler did not answer")
-        assert json.loads(reply.data)["ok"], reply.data
 
 
 async def main(runs: int) -> None:

@@ -32,6 +32,7 @@ from jamjet_client.replies import (
 from jamjet_client.transport import ask
 from jamjet_common import subjects
 from jamjet_common.artifacts import ArtifactQuery
+from jamjet_common.catalog import check_workflow_id
 from jamjet_common.events import Event
 from jamjet_common.messages import (
     DEFAULT_TENANT,
@@ -48,7 +49,6 @@ from jamjet_common.messages import (
     TenantUsageQuery,
     WorkflowQuery,
 )
-from jamjet_common.validation import check_version
 
 START_RETRY_SECS = 0.2
 
@@ -90,8 +90,8 @@ class RuntimeClient:
         """Start an execution; unanswered or busy attempts are repeated with the same execution id
         (starting an id twice is idempotent) until an answer or ``deadline_secs``."""
         body = StartExecution(
-            workflow_id=subjects.check_token(workflow_id, "workflow_id"),
-            workflow_version=check_version(version) if version is not None else None,
+            workflow_id=check_workflow_id(workflow_id),
+            workflow_version=version,
             input=input or {},
             tenant=tenant or self.tenant,
             execution_id=execution_id or subjects.new_execution_id(),

@@ -44,6 +44,7 @@ UNAVAILABLE_CODES = frozenset(
         "unavailable",
         "timeout",
         "reply_too_large",
+        "unreadable_record",
     }
 )
 RETRYABLE_CODES = frozenset({"busy", "store_unavailable", "limits_unavailable", "unavailable", "timeout"})

@@ -18,6 +18,8 @@ class Registered(Reply, frozen=True, kw_only=True):
     workflow_id: str
     version: str
     created: bool = True
+    warnings: list[str] = []
+    """What the runtime accepted but would not run as written (unreachable nodes, ...)."""
 
 
 class Started(Reply, frozen=True, kw_only=True):
@@ -107,6 +109,7 @@ class Workflow(Reply, frozen=True, kw_only=True):
     version: str
     ir: dict[str, Any]
     registered_at: datetime
+    warnings: list[str] = []
 
 
 class WorkflowReply(Reply, frozen=True, kw_only=True):

@@ -31,13 +31,20 @@ def decode[T](data: bytes, type_: type[T], *, what: str = "message", max_bytes: 
         raise PayloadTooLargeError(f"{what} is {len(data)} bytes; the limit is {max_bytes} bytes")
     try:
         return decoder(type_).decode(data)
-    except msgspec.ValidationError as exc:
-        raise ContractError(f"invalid {what}: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedJsonError(f"{what} is not valid JSON: {exc}") from exc
-    except (UnicodeDecodeError, RecursionError) as exc:
-        # msgspec raises these (invalid UTF-8 inside a string, nesting too deep) outside its own errors.
-        raise MalformedJsonError(f"{what} is not valid JSON: {exc}") from exc
+    except DECODE_ERRORS as exc:
+        raise decode_error(exc, what) from exc
+
+
+DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+"""What a msgspec decoder raises for bad input: invalid UTF-8 in a string and nesting too deep come
+outside msgspec's own errors."""
+
+
+def decode_error(exc: BaseException, what: str = "message") -> ContractError:
+    """The contract error for one of :data:`DECODE_ERRORS` raised while decoding ``what``."""
+    if isinstance(exc, msgspec.ValidationError):
+        return ContractError(f"invalid {what}: {exc}")
+    return MalformedJsonError(f"{what} is not valid JSON: {exc}")
 
 
 def ok_reply(**fields: Any) -> bytes:

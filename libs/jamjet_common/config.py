@@ -83,6 +83,8 @@ class CommonConfig:
     health_file: str
     metrics_poll_secs: float = 10.0
     """How often queue depths and consumer lag are read for the metrics (when metrics are on)."""
+    max_command_attempts: int = 5
+    """Handlings of a stored command that fail before it is answered, dead-lettered and acked."""
 
     @classmethod
     def from_env(cls, env: Env, service: str) -> CommonConfig:
@@ -94,4 +96,11 @@ class CommonConfig:
             max_message_bytes=env.integer("JAMJET_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024),
             health_file=env.text("JAMJET_HEALTH_FILE", ""),
             metrics_poll_secs=env.number("JAMJET_METRICS_POLL_SECS", 10.0, minimum=0.1),
+            max_command_attempts=max_command_attempts(env),
         )
+
+
+def max_command_attempts(env: Env) -> int:
+    """``JAMJET_MAX_COMMAND_ATTEMPTS``; the policy service's older name still counts when it is unset."""
+    legacy = env.integer("JAMJET_POLICY_CMD_MAX_ATTEMPTS", 5, minimum=1)
+    return env.integer("JAMJET_MAX_COMMAND_ATTEMPTS", legacy, minimum=1)

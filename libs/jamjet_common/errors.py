@@ -101,3 +101,53 @@ class AppendConflictError(RetryableError):
     """Another writer appended to the execution's log first; re-read the tail and decide again."""
 
     code = "append_conflict"
+
+
+class InternalError(JamjetError):
+    """An unexpected exception, reported without its traceback (logged with it).
+
+    Neither a contract error nor known to be fatal: a stored command that meets one is tried again
+    (NATS may have been away for a moment), up to the poison policy's limit.
+    """
+
+    code = "internal_error"
+
+
+class UnknownCommandError(ContractError):
+    code = "unknown_command"
+
+
+class UnknownTenantError(NotFoundError):
+    code = "unknown_tenant"
+
+
+class TenantExistsError(ConflictError):
+    code = "tenant_exists"
+
+
+class InvalidTenantError(ContractError):
+    """A tenant record that breaks its schema (a limit of the wrong type): refused before it is stored."""
+
+    code = "invalid_tenant"
+
+
+class UnknownAgentError(NotFoundError):
+    code = "unknown_agent"
+
+
+class AgentExistsError(ConflictError):
+    code = "agent_exists"
+
+
+class InvalidTransitionError(ConflictError):
+    code = "invalid_transition"
+
+
+class UnreadableRecordError(RetryableError):
+    """A KV record that does not fit its schema (written by hand or by another version).
+
+    Retryable because an operator may repair the record; the router gives up on the command after
+    ``JAMJET_MAX_COMMAND_ATTEMPTS`` and answers with this code.
+    """
+
+    code = "unreadable_record"

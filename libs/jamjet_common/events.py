@@ -91,11 +91,25 @@ class NodeCompleted(EventKindBase, tag="node_completed", frozen=True):
     idempotency_key: str | None = None
 
 
+class Exhaustion(msgspec.Struct, frozen=True, kw_only=True):
+    """A dispatch out of attempts: how many it had and how the last one failed."""
+
+    attempts: int
+    last_error: str
+
+
 class NodeFailed(EventKindBase, tag="node_failed", frozen=True):
     node_id: str
     error: str
     attempt: int
     retryable: bool
+    released: bool = False
+    """The worker stopped (graceful shutdown) before the attempt ended: it does not count as an attempt."""
+    lease_expired: bool = False
+    """The attempt's worker died holding its lease; the worker that found out records this."""
+    exhausted: Exhaustion | None = None
+    """Set on the outcome of a dispatch out of attempts (its ``error`` says "exhausted N attempts: ..."):
+    the dispatch is dead-lettered with these."""
 
 
 class NodeParked(EventKindBase, tag="node_parked", frozen=True):

@@ -153,6 +153,11 @@ class NodeKindBase(_Model, tag_field="type", frozen=True):
     def queue_type(self) -> str:
         return QUEUE_BY_TAG.get(self.tag, "general")
 
+    @property
+    def held_by_scheduler(self) -> bool:
+        """Whether the scheduler resolves this node itself: no worker is ever given it."""
+        return self.tag in SCHEDULER_HELD_TAGS
+
 
 class ModelNode(NodeKindBase, tag="model", frozen=True):
     model_ref: str
@@ -164,14 +169,19 @@ class ModelNode(NodeKindBase, tag="model", frozen=True):
 
 class ToolNode(NodeKindBase, tag="tool", frozen=True):
     tool_ref: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
 
 
 class PythonFnNode(NodeKindBase, tag="python_fn", frozen=True):
     module: str
     function: str
+    """A name in ``module``, or a dotted path inside it (``Pipeline.extract``)."""
     output_schema: Any = None
+    agent_tool_dispatch: bool = False
+    """The SDK's agent loop: the node runs the tool calls the model chose (each one a policy subject)."""
+    input: Any = None
+    """The SDK's descriptor of what the node reads; an agent dispatch takes its ``tools`` map from it."""
 
 
 class JavaFnNode(NodeKindBase, tag="java_fn", frozen=True):
@@ -213,7 +223,7 @@ class WaitNode(NodeKindBase, tag="wait", frozen=True):
 class SubgraphNode(NodeKindBase, tag="subgraph", frozen=True):
     workflow_ref: str
     workflow_version: str | None = None
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_mapping: dict[str, str] = {}
 
 
@@ -235,21 +245,21 @@ class FinalizerNode(NodeKindBase, tag="finalizer", frozen=True):
 
 class AgentNode(NodeKindBase, tag="agent", frozen=True):
     agent_ref: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
 
 
 class McpToolNode(NodeKindBase, tag="mcp_tool", frozen=True):
     server: str
     tool: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
 
 
 class A2aTaskNode(NodeKindBase, tag="a2a_task", frozen=True):
     remote_agent: str
     skill: str
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_schema: Any = None
     stream: bool = False
     on_input_required: Any = None
@@ -271,14 +281,14 @@ class CoordinatorNode(NodeKindBase, tag="coordinator", frozen=True):
     tiebreaker: Any = None
     strategy: str = "default"
     weights: Any = None
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_key: str = ""
 
 
 class AgentToolNode(NodeKindBase, tag="agent_tool", frozen=True):
     agent: Any = None
     mode: Any = "sync"
-    input_mapping: dict[str, str] = {}
+    input_mapping: dict[str, Any] = {}
     output_key: str = ""
     timeout_ms: int | None = None
     budget: Any = None
@@ -329,6 +339,8 @@ QUEUE_BY_TAG: dict[str, str] = {
     "mcp_tool": "tool",
     "a2a_task": "tool",
 }
+SCHEDULER_HELD_TAGS = frozenset({"wait", "human_approval"})
+"""Kinds resolved by the scheduler (a signal, a timer, a human's decision), never by a worker."""
 QUEUE_TYPES = ("model", "tool", "python_tool", "java_tool", "retrieval", "privileged", "general")
 
 

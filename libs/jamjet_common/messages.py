@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.ir import (
     McpServerConfig,
     ModelConfig,
@@ -126,7 +127,7 @@ class WorkItem(_Msg, frozen=True):
 
     @property
     def item_id(self) -> str:
-        return f"{self.execution_id}:{self.dispatch}"
+        return DispatchKeys.of(self).work
 
 
 class WorkDeadLetter(_Msg, frozen=True):
@@ -260,22 +261,3 @@ class WorkflowQuery(_Msg, frozen=True):
     workflow_id: str
     version: str | None = None
     tenant: str = DEFAULT_TENANT
-
-
-# ---- the workflow catalog (KV bucket jamjet_workflows) -------------------------------------------------
-
-
-class WorkflowRecord(_Msg, frozen=True):
-    """A registered workflow version, as kept under ``<tenant>.<workflow_id>.v.<version>``."""
-
-    tenant: str
-    workflow_id: str
-    version: str
-    ir: msgspec.Raw
-    registered_at: datetime
-
-
-class LatestVersion(_Msg, frozen=True):
-    """The highest registered version, kept under ``<tenant>.<workflow_id>.latest``."""
-
-    version: str

@@ -1,33 +1,39 @@
-"""Structural validation of a workflow IR, with one specific message per problem."""
+"""Structural validation of a workflow IR: one specific message per problem, and warnings.
+
+What cannot run is rejected (``InvalidIrError`` listing every problem); what the original runtime
+accepts and we can run is accepted with a warning: nodes unreachable from the start node (never run),
+versions that are not X.Y.Z, retry policy names the runtime does not know (the default policy, 3
+attempts).
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from jamjet_common.errors import ContractError, InvalidIrError
+from jamjet_common.catalog import MAX_VERSION, is_semver, name_problem
+from jamjet_common.errors import InvalidIrError
 from jamjet_common.ir import END, ConditionNode, WorkflowIr
-from jamjet_common.subjects import TOKEN_RE
 
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 BUILTIN_RETRY_POLICIES = frozenset({"no_retry", "io_default", "llm_default"})
 MAX_NODE_ID = 256
 
 
-def check_version(version: str) -> str:
-    """``version`` if it is a semantic version X.Y.Z (as registered workflows have), else the error."""
-    if not _SEMVER.fullmatch(version):
-        raise ContractError(
-            f"version {version[:40]!r} is not a semantic version X.Y.Z (e.g. 1.0.0)", code="invalid_version"
-        )
-    return version
-
-
-def validate_workflow(ir: WorkflowIr) -> None:
-    """Raise :class:`InvalidIrError` listing every problem found, or return if the IR is sound."""
+def validate_workflow(ir: WorkflowIr) -> list[str]:
+    """The warnings about a runnable IR; raise :class:`InvalidIrError` listing every problem otherwise."""
     problems = list(_problems(ir))
     if problems:
         raise InvalidIrError(problems)
+    return list(_warnings(ir))
+
+
+def _warnings(ir: WorkflowIr) -> Iterator[str]:
+    if not is_semver(ir.version):
+        yield (
+            f"version '{ir.version}' is not a semantic version X.Y.Z: it becomes the latest version when "
+            "registered after another, unless both are semantic versions"
+        )
+    yield from _unknown_retry_policies(ir)
+    yield from _unreachable(ir)
 
 
 def _problems(ir: WorkflowIr) -> Iterator[str]:
@@ -40,16 +46,18 @@ def _problems(ir: WorkflowIr) -> Iterator[str]:
     yield from _retry_policies(ir)
     cycle = find_cycle(ir)
     if cycle:
-        yield "edges form a cycle: " + " -> ".join(cycle)
-    elif ir.start_node in ir.nodes:
-        yield from _unreachable(ir)
+        names = ", ".join(repr(n) for n in cycle[:-1])
+        yield f"edges form a cycle through nodes {names}: " + " -> ".join(cycle)
 
 
 def _metadata(ir: WorkflowIr) -> Iterator[str]:
-    if not TOKEN_RE.fullmatch(ir.workflow_id):
-        yield (f"workflow_id '{ir.workflow_id}' must be 1-128 characters of letters, digits, '_' or '-'")
-    if not _SEMVER.fullmatch(ir.version):
-        yield f"version '{ir.version}' is not a semantic version X.Y.Z (e.g. 1.0.0)"
+    for problem in (
+        name_problem(ir.workflow_id, "workflow_id"),
+        None if ir.name is None else name_problem(ir.name, "name"),
+        name_problem(ir.version, "version", MAX_VERSION),
+    ):
+        if problem is not None:
+            yield problem
     if not ir.nodes:
         yield "the workflow has no nodes"
 
@@ -85,14 +93,18 @@ def _branches(ir: WorkflowIr) -> Iterator[str]:
                 )
 
 
-def _retry_policies(ir: WorkflowIr) -> Iterator[str]:
+def _unknown_retry_policies(ir: WorkflowIr) -> Iterator[str]:
     for node_id, node in ir.nodes.items():
         name = node.retry_policy
         if name is not None and name not in BUILTIN_RETRY_POLICIES and name not in ir.retry_policies:
             yield (
                 f"node '{node_id}': retry_policy '{name}' is neither built in "
-                f"({', '.join(sorted(BUILTIN_RETRY_POLICIES))}) nor in retry_policies"
+                f"({', '.join(sorted(BUILTIN_RETRY_POLICIES))}) nor in retry_policies; "
+                "the default policy applies (3 attempts)"
             )
+
+
+def _retry_policies(ir: WorkflowIr) -> Iterator[str]:
     for name, policy in ir.retry_policies.items():
         if policy.max_attempts < 1:
             yield f"retry policy '{name}': max_attempts must be at least 1"
@@ -141,6 +153,16 @@ def _dfs_cycle(root: str, succ: dict[str, list[str]], state: dict[str, int]) -> 
 
 
 def _unreachable(ir: WorkflowIr) -> Iterator[str]:
+    seen = reachable(ir)
+    for node_id in ir.nodes:
+        if node_id not in seen:
+            yield f"node '{node_id}' is not reachable from start node '{ir.start_node}': it never runs"
+
+
+def reachable(ir: WorkflowIr) -> set[str]:
+    """The nodes an edge path leads to from the start node (empty if there is no start node)."""
+    if ir.start_node not in ir.nodes:
+        return set()
     succ = successors(ir)
     seen = {ir.start_node}
     frontier = [ir.start_node]
@@ -149,6 +171,4 @@ def _unreachable(ir: WorkflowIr) -> Iterator[str]:
             if child not in seen:
                 seen.add(child)
                 frontier.append(child)
-    for node_id in ir.nodes:
-        if node_id not in seen:
-            yield f"node '{node_id}' is not reachable from start node '{ir.start_node}'"
+    return seen

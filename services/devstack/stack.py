@@ -99,6 +99,8 @@ def service_env(nats_url: str, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(NATS_URL=nats_url, DATABASE_URL=database_url)
     env.setdefault("JAMJET_SHUTDOWN_GRACE_SECS", "10")
+    # A developer's own machine: python_fn and MCP stdio run without allowlists (docs/security-executors.md).
+    env.setdefault("JAMJET_DEV_MODE", "1")
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (root, str(Path(root) / "libs"), env.get("PYTHONPATH")) if p

@@ -21,9 +21,9 @@ import asyncpg
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from jamjet_common import subjects
-from jamjet_common.codec import encode
+from jamjet_common.deadletter import DecodeDeadLetter, publish_decode_dead_letter
 from jamjet_common.errors import ContractError, JamjetError
+from jamjet_common.messages import ErrorBody
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import fetch_batches
 from services.event_store.database import Database, StoreUnavailableError
@@ -36,8 +36,6 @@ T = TypeVar("T")
 Decode = Callable[[Msg], T | None]
 Write = Callable[[asyncpg.Connection, Sequence[T]], Awaitable[None]]
 DLQ_RETRY_SECS = 5.0
-DLQ_FLUSH_SECS = 5
-DLQ_ENVELOPE_BYTES = 4096
 LOG_EVERY_ATTEMPTS = 10
 
 
@@ -55,15 +53,15 @@ class DeadLetterSink(Protocol):
 class DeadLetters:
     """Publishes undecodable or unstorable messages to ``jamjet.dlq.decode``, then terminates them."""
 
-    def __init__(self, nc: Client, consumer: str) -> None:
+    def __init__(self, nc: Client, consumer: str, service: str) -> None:
         self._nc = nc
         self._consumer = consumer
+        self._service = service
 
     async def send(self, msg: Msg, error: JamjetError) -> None:
         stream_seq = msg.metadata.sequence.stream
         try:
-            await self._nc.publish(subjects.DLQ_DECODE, self._body(msg, stream_seq, error))
-            await self._nc.flush(timeout=DLQ_FLUSH_SECS)
+            await publish_decode_dead_letter(self._nc, self._record(msg, error))
         except Exception as exc:  # NATS trouble: keep the message and try again later
             logger.warning("could not dead-letter stream seq %d (%r); retrying later", stream_seq, exc)
             await _settle(msg.nak(delay=DLQ_RETRY_SECS))
@@ -71,21 +69,10 @@ class DeadLetters:
         logger.warning("dead-lettered %s (stream seq %d): %s", msg.subject, stream_seq, error)
         await _settle(msg.term())
 
-    def _body(self, msg: Msg, stream_seq: int, error: JamjetError) -> bytes:
-        limit = max(self._nc.max_payload - DLQ_ENVELOPE_BYTES, 1024)
-        payload = msg.data[:limit].decode("utf-8", errors="backslashreplace")
-        return encode(
-            {
-                "subject": msg.subject,
-                "stream": msg.metadata.stream,
-                "stream_seq": stream_seq,
-                "consumer": self._consumer,
-                "num_delivered": msg.metadata.num_delivered,
-                "error": {"code": error.code, "message": error.message},
-                "payload": payload,
-                "payload_truncated": len(msg.data) > limit,
-            }
-        )
+    def _record(self, msg: Msg, error: JamjetError) -> DecodeDeadLetter:
+        body = ErrorBody(code=error.code, message=error.message)
+        max_payload = self._nc.max_payload
+        return DecodeDeadLetter.of(msg, body, self._service, max_payload=max_payload, consumer=self._consumer)
 
 
 class KeepInStream:

@@ -17,10 +17,12 @@ from nats.aio.msg import Msg
 
 from jamjet_common import streams, subjects
 from jamjet_common.codec import ENCODER, decode
+from jamjet_common.deadletter import DecodeDeadLetter, payload_text
 from jamjet_common.errors import ContractError
-from jamjet_common.messages import WorkDeadLetter
+from jamjet_common.messages import ErrorBody, WorkDeadLetter
 from services.event_store.intake import MAX_BIGINT
 
+SERVICE = "event-store"
 DLQ_CONSUMER = "jamjet-event-store-dlq"
 WORK = "work"
 DECODE = "decode"
@@ -99,9 +101,10 @@ def _work_row(msg: DlqMessage) -> DeadLetterRow:
 
 
 def _decode_row(msg: DlqMessage) -> DeadLetterRow:
-    """A record of ``jamjet.dlq.decode``, in any of the shapes the services publish."""
-    record = decode(msg.data, dict[str, Any], what="decode dead letter")
-    tenant, execution_id, queue_type = _origin(record.get("subject"))
+    """A record of ``jamjet.dlq.decode``, in its shared shape or one it had before."""
+    decode(msg.data, dict[str, Any], what="decode dead letter")
+    record = decode(msg.data, DecodeDeadLetter, what="decode dead letter")
+    tenant, execution_id, queue_type = _origin(record.subject)
     return DeadLetterRow(
         stream_seq=msg.stream_seq,
         kind=DECODE,
@@ -110,22 +113,22 @@ def _decode_row(msg: DlqMessage) -> DeadLetterRow:
         tenant=tenant,
         execution_id=execution_id,
         queue_type=queue_type,
-        last_error=_error_text(record.get("error")),
+        last_error=_text(record.error_text),
     )
 
 
 def _raw_row(msg: DlqMessage, error: ContractError) -> DeadLetterRow:
-    """A ``decode`` row in the shape of the store's own decode dead letters, holding the raw text."""
-    record = {
-        "subject": msg.subject,
-        "stream": streams.DLQ,
-        "stream_seq": msg.stream_seq,
-        "consumer": DLQ_CONSUMER,
-        "num_delivered": msg.num_delivered,
-        "error": {"code": error.code, "message": error.message},
-        "payload": msg.data.decode("utf-8", errors="backslashreplace"),
-        "payload_truncated": False,
-    }
+    """A ``decode`` row holding the raw text, as if the store had dead-lettered the message itself."""
+    record = DecodeDeadLetter(
+        subject=msg.subject,
+        error=ErrorBody(code=error.code, message=error.message),
+        payload=payload_text(msg.data),
+        service=SERVICE,
+        stream=streams.DLQ,
+        stream_seq=msg.stream_seq,
+        num_delivered=msg.num_delivered,
+        consumer=DLQ_CONSUMER,
+    )
     queue = msg.subject.removeprefix(DLQ_WORK_PREFIX) if msg.subject.startswith(DLQ_WORK_PREFIX) else None
     return DeadLetterRow(
         stream_seq=msg.stream_seq,
@@ -137,10 +140,8 @@ def _raw_row(msg: DlqMessage, error: ContractError) -> DeadLetterRow:
     )
 
 
-def _origin(subject: object) -> tuple[str | None, str | None, str | None]:
+def _origin(subject: str) -> tuple[str | None, str | None, str | None]:
     """``(tenant, execution_id, queue_type)`` named by the subject a message was dead-lettered from."""
-    if not isinstance(subject, str):
-        return None, None, None
     parts = subject.split(".")
     if parts[0] != subjects.PREFIX or not all(subjects.TOKEN_RE.fullmatch(p) for p in parts[1:]):
         return None, None, None
@@ -149,16 +150,6 @@ def _origin(subject: object) -> tuple[str | None, str | None, str | None]:
     if len(parts) == 3 and parts[1] == "work":
         return None, None, parts[2]
     return None, None, None
-
-
-def _error_text(error: object) -> str | None:
-    """The error of a decode record: a string (the shared helper) or ``{code, message}`` (the store)."""
-    if isinstance(error, str):
-        return _text(error)
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        code = error.get("code")
-        return _text(f"{code}: {error['message']}" if isinstance(code, str) else error["message"])
-    return None
 
 
 def storable_json(data: bytes) -> str:

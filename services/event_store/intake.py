@@ -11,11 +11,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from jamjet_common import subjects
+from jamjet_common import catalog, subjects
 from jamjet_common.codec import ENCODER, decode
 from jamjet_common.errors import ContractError
 from jamjet_common.events import Event
-from jamjet_common.messages import WorkflowRecord
+from jamjet_common.records import WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
 from services.event_store.rows import LogEntry
 
@@ -50,6 +50,7 @@ class WorkflowRow:
     version: str
     ir_json: str
     registered_at: datetime
+    warnings_json: str = "[]"
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -95,10 +96,7 @@ def workflow_key(subject: str) -> tuple[str, str, str] | None:
     """``(tenant, workflow_id, version)`` of a version key; None for other keys (``latest`` pointers)."""
     if not subject.startswith(KV_PREFIX):
         return None
-    parts = subject[len(KV_PREFIX) :].split(".", 3)
-    if len(parts) != 4 or parts[2] != "v":
-        return None
-    return parts[0], parts[1], parts[3]
+    return catalog.parse_record_key(subject[len(KV_PREFIX) :])
 
 
 def decode_workflow(subject: str, data: bytes, headers: dict[str, str] | None) -> WorkflowRow | None:
@@ -106,14 +104,17 @@ def decode_workflow(subject: str, data: bytes, headers: dict[str, str] | None) -
     if workflow_key(subject) is None or (headers or {}).get(KV_OPERATION) in ("DEL", "PURGE"):
         return None
     record = decode(data, WorkflowRecord, what="workflow record")
-    for value, what in ((record.tenant, "tenant"), (record.workflow_id, "workflow_id")):
-        subjects.check_token(value, what)
-    if not record.version or len(record.version) > 128:
-        raise ContractError(f"workflow version {record.version[:60]!r} must be 1-128 characters")
+    subjects.check_token(record.tenant, "tenant")
+    catalog.check_workflow_id(record.workflow_id)
+    if not record.version or len(record.version) > catalog.MAX_VERSION:
+        raise ContractError(
+            f"workflow version {record.version[:60]!r} must be 1-{catalog.MAX_VERSION} characters"
+        )
     return WorkflowRow(
         tenant=record.tenant,
         workflow_id=record.workflow_id,
         version=record.version,
         ir_json=bytes(record.ir).decode(),
         registered_at=utc(record.registered_at),
+        warnings_json=ENCODER.encode(record.warnings).decode(),
     )

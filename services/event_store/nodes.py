@@ -2,8 +2,9 @@
 
 The scheduler (``services/scheduler/progress.py``) counts a node's completion only while the node is in
 flight, holds a node for a human only while it is in flight, and takes only the first decision on a
-held node. The store applies the same rules to the same log, so ``current_state`` (``__budget``
-included) and the pending approvals are what the scheduler acts on.
+held node. The store applies the same rules to the same log, and counts the budget with the
+scheduler's own fold (``jamjet_common.budget``), so ``current_state`` (``__budget`` included) and the
+pending approvals are what the scheduler acts on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from jamjet_common.budget import BUDGET_KEY, COUNTERS, is_model_turn, requested_tool_calls
+from jamjet_common.budget import BUDGET_KEY
 from jamjet_common.merge import merge_patch
 from services.event_store.rows import Approval, ExecutionRow, LogEntry
 
@@ -35,41 +36,28 @@ def on_completed(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     """A completion of a node in flight: its state patch, then its tokens and cost (scheduler order)."""
     if not _land(row, kind.node_id, entry):
         return  # a late or duplicate outcome: the scheduler ignores it, so does the fold
-    counters = _counters(row)
     merge_state(row, kind.state_patch)
-    row.input_tokens += kind.input_tokens or 0
-    row.output_tokens += kind.output_tokens or 0
-    row.cost_usd += kind.cost_usd or 0.0
-    updated = dict(counters)
-    if is_model_turn(kind):
-        updated["iteration_count"] += 1
-    updated["tool_call_count"] += len(requested_tool_calls(kind.state_patch))
-    updated["consecutive_error_count"] = 0
-    if updated != counters or kind.input_tokens or kind.output_tokens or kind.cost_usd:
-        _write_budget(row, updated)
+    if row.budget.completed(kind):
+        _write_budget(row)
 
 
 def on_failed(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     if kind.node_id not in row.in_flight:
         return
-    counters = _counters(row)
-    counters["consecutive_error_count"] += 1
-    _write_budget(row, counters)
+    row.budget.failed()
+    _write_budget(row)
     if not kind.retryable:
         _land(row, kind.node_id, entry)
 
 
-def _counters(row: ExecutionRow) -> dict[str, int]:
-    """The counters kept in the state's ``__budget`` (zero before the first)."""
-    state = row.state if isinstance(row.state, dict) else {}
-    budget = state.get(BUDGET_KEY)
-    found = budget if isinstance(budget, dict) else {}
-    return {name: int(found.get(name, 0)) for name in COUNTERS}
-
-
-def _write_budget(row: ExecutionRow, counters: dict[str, int]) -> None:
+def _write_budget(row: ExecutionRow) -> None:
+    """The budget changed: into the state's ``__budget`` (as the scheduler does) and the columns."""
+    budget = row.budget
+    row.input_tokens, row.output_tokens = budget.total_input_tokens, budget.total_output_tokens
+    row.cost_usd = budget.total_cost_usd
     base = row.state if isinstance(row.state, dict) else {}
-    row.set_state({**base, BUDGET_KEY: budget_state(row, counters)})
+    row.set_state({**base, BUDGET_KEY: budget.as_state()})
+    row.fold_dirty = True
 
 
 def on_skipped(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
@@ -81,17 +69,6 @@ def on_cancelled(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     row.in_flight.discard(kind.node_id)
     row.fold_dirty = True
     _unhold(row, kind.node_id, entry)
-
-
-def budget_state(row: ExecutionRow, counters: dict[str, int]) -> dict[str, Any]:
-    """The scheduler's ``BudgetState`` fields (services/scheduler/budget.py)."""
-    return {
-        "total_input_tokens": row.input_tokens,
-        "total_output_tokens": row.output_tokens,
-        "total_cost_usd": row.cost_usd,
-        **counters,
-        "circuit_breaker_tripped": False,
-    }
 
 
 def _land(row: ExecutionRow, node_id: str, entry: LogEntry) -> bool:

@@ -8,8 +8,7 @@ Pages are cut by count and by bytes, so a reply always fits in one NATS message.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,8 @@ import asyncpg
 import msgspec
 
 from jamjet_common import subjects
-from jamjet_common.codec import error_reply, ok_reply
+from jamjet_common.catalog import check_workflow_id, latest
+from jamjet_common.codec import ok_reply
 from jamjet_common.errors import (
     ContractError,
     JamjetError,
@@ -33,6 +33,7 @@ from jamjet_common.messages import (
     TenantUsageQuery,
     WorkflowQuery,
 )
+from jamjet_common.router import Request, Router, body
 from services.event_store.artifacts import ArtifactResolver
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.dlq_intake import KINDS
@@ -60,7 +61,6 @@ REPLY_ENVELOPE_BYTES = 512
 CURSOR_PREFETCH = 16
 """Room kept in a reply for everything but the page's items."""
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-_SEMVER_CORE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 EXECUTION_COLUMNS = """
 execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
@@ -72,9 +72,11 @@ WHERE execution_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3
 """
 ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM events WHERE execution_id = $1)"
 SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE execution_id = $1"
-SELECT_VERSIONS = "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2"
+SELECT_VERSIONS = (
+    "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2 ORDER BY registered_at, version"
+)
 SELECT_WORKFLOW = """
-SELECT tenant, workflow_id, version, ir::text AS ir, registered_at FROM workflows
+SELECT tenant, workflow_id, version, ir::text AS ir, registered_at, warnings::text AS warnings FROM workflows
 WHERE tenant = $1 AND workflow_id = $2 AND version = $3
 """
 DEAD_LETTER_COLUMNS = """
@@ -88,7 +90,10 @@ class StoreQueries:
         self._db = db
         self._budget = max_reply_bytes - REPLY_ENVELOPE_BYTES
         self._artifacts = artifacts
-        self._handlers: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
+
+    def router(self) -> Router:
+        """The ``jamjet.store.<query>`` router: every failure becomes a specific error reply."""
+        handlers = {
             "events": self.events,
             "execution": self.execution,
             "executions": self.executions,
@@ -96,26 +101,15 @@ class StoreQueries:
             "dead_letters": self.dead_letters,
             "approvals": self.approvals,
             "tenant_usage": self.tenant_usage,
-            "artifact": artifacts.artifact,
+            "artifact": self._artifacts.artifact,
         }
-
-    async def answer(self, subject: str, data: bytes) -> bytes:
-        """The reply to a request on ``subject``, never an exception."""
-        name = subject.removeprefix(subjects.STORE_PREFIX + ".")
-        handler = self._handlers.get(name)
-        if handler is None:
-            known = ", ".join(subjects.store(n) for n in self._handlers)
-            return error_reply("unknown_query", f"no store query {subject!r}; the queries are {known}")
-        try:
-            return await handler(data)
-        except JamjetError as exc:
-            return error_reply(exc.code, exc.message)
-        except _DB_ERRORS as exc:
-            logger.warning("store query %s failed: %r", name, exc)
-            return error_reply(StoreUnavailableError.code, f"Postgres is unavailable: {exc}")
-        except Exception:
-            logger.exception("store query %s failed", name)
-            return error_reply("internal_error", f"the store could not answer {name}; see its log")
+        return Router(
+            "store query",
+            {name: body(handle) for name, handle in handlers.items()},
+            prefix=subjects.STORE_PREFIX + ".",
+            unknown=_unknown_query,
+            classify=_database_error,
+        )
 
     async def events(self, data: bytes) -> bytes:
         query = request(data, EventsQuery, "events query")
@@ -160,7 +154,7 @@ class StoreQueries:
     async def workflow(self, data: bytes) -> bytes:
         query = request(data, WorkflowQuery, "workflow query")
         subjects.check_token(query.tenant, "tenant")
-        subjects.check_token(query.workflow_id, "workflow_id")
+        check_workflow_id(query.workflow_id)
         if query.version is not None and not 1 <= len(query.version) <= MAX_VERSION_CHARS:
             raise ContractError(f"version must be 1-{MAX_VERSION_CHARS} characters", code="invalid_version")
         async with self._db.pool.acquire() as conn:
@@ -239,6 +233,19 @@ async def _fetch_within(
     return rows, False
 
 
+def _unknown_query(request: Request, known: Sequence[str]) -> ContractError:
+    queries = ", ".join(subjects.store(name) for name in known)
+    return ContractError(
+        f"no store query {request.subject!r}; the queries are {queries}", code="unknown_query"
+    )
+
+
+def _database_error(exc: Exception) -> JamjetError | None:
+    if isinstance(exc, _DB_ERRORS):
+        return StoreUnavailableError(f"Postgres is unavailable: {exc}")
+    return None
+
+
 def _list_sql(query: ExecutionsQuery) -> tuple[str, list[Any]]:
     check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
     filters = _filters(query)
@@ -263,19 +270,12 @@ def _dead_letter_filters(query: DeadLettersQuery) -> list[tuple[str, str]]:
 def _filters(query: ExecutionsQuery) -> list[tuple[str, str]]:
     status = query.status
     filters = [] if status is None else [("status", one_of("status", status, STATUSES, "invalid_status"))]
-    return filters + token_filters(tenant=query.tenant, workflow_id=query.workflow_id)
+    workflow = [] if query.workflow_id is None else [("workflow_id", check_workflow_id(query.workflow_id))]
+    return filters + token_filters(tenant=query.tenant) + workflow
 
 
 async def _latest(conn: asyncpg.Connection, tenant: str, workflow_id: str) -> str:
     versions: Sequence[str] = [r["version"] for r in await conn.fetch(SELECT_VERSIONS, tenant, workflow_id)]
     if not versions:
         raise UnknownWorkflowError(f"workflow {workflow_id!r} is not registered for tenant {tenant!r}")
-    return max(versions, key=version_key)
-
-
-def version_key(version: str) -> tuple[int, int, int, int, str]:
-    """Semantic-version order (numeric core, a release above its pre-releases), as the scheduler's."""
-    match = _SEMVER_CORE.match(version)
-    core = tuple(int(g) for g in match.groups()) if match else (0, 0, 0)
-    release = 0 if "-" in version.split("+")[0] else 1
-    return core[0], core[1], core[2], release, version
+    return latest(versions)

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from jamjet_common.budget import BUDGET_KEY, BudgetState
 from jamjet_common.events import EventKind
 
 _UNDECODED: Any = object()
@@ -34,6 +35,8 @@ class FoldState(msgspec.Struct, frozen=True, kw_only=True):
     """Dispatched nodes without an outcome yet: only their completions count (as in the scheduler)."""
     held: dict[str, int] = {}
     """Nodes waiting for a human: node id → sequence of its pending request."""
+    budget: dict[str, Any] | None = None
+    """The budget fold (``BudgetState`` fields); None in rows folded before it was kept here."""
 
 
 FOLD_STATE_DECODER = msgspec.json.Decoder(FoldState)
@@ -77,6 +80,8 @@ class ExecutionRow:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    budget: BudgetState = field(default_factory=BudgetState)
+    """The scheduler's budget fold; the token and cost columns above are its totals."""
     in_flight: set[str] = field(default_factory=set)
     held: dict[str, int] = field(default_factory=dict)
     approvals: dict[int, Approval] = field(default_factory=dict)
@@ -103,6 +108,22 @@ class ExecutionRow:
     def load_fold_state(self, stored: FoldState) -> None:
         self.in_flight = set(stored.in_flight)
         self.held = dict(stored.held)
+        self.budget = BudgetState.from_state(
+            stored.budget if stored.budget is not None else self._kept_budget()
+        )
+
+    def _kept_budget(self) -> dict[str, Any]:
+        """A row from before the fold state kept the budget: counters from the state, totals from columns."""
+        kept = self.state.get(BUDGET_KEY) if isinstance(self.state, dict) else None
+        totals = {
+            "total_input_tokens": self.input_tokens,
+            "total_output_tokens": self.output_tokens,
+            "total_cost_usd": self.cost_usd,
+        }
+        return {**(kept if isinstance(kept, dict) else {}), **totals}
 
     def fold_state_json(self) -> str:
-        return msgspec.json.encode(FoldState(in_flight=sorted(self.in_flight), held=self.held)).decode()
+        budget = self.budget.as_state()
+        return msgspec.json.encode(
+            FoldState(in_flight=sorted(self.in_flight), held=self.held, budget=budget)
+        ).decode()

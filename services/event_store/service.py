@@ -14,13 +14,20 @@ from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.artifacts import ArtifactStore
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.pullfeed import PullFeed
+from jamjet_common.router import Router
 from jamjet_common.service import Service
 from jamjet_common.streams import StreamLimits
 from services.event_store.artifacts import ArtifactResolver
 from services.event_store.config import StoreConfig
 from services.event_store.consumer import BatchConsumer, DeadLetters, KeepInStream
 from services.event_store.database import Database
-from services.event_store.dlq_intake import DLQ_CONSUMER, DeadLetterRow, DlqMessage, decode_dead_letter
+from services.event_store.dlq_intake import (
+    DLQ_CONSUMER,
+    SERVICE,
+    DeadLetterRow,
+    DlqMessage,
+    decode_dead_letter,
+)
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
 from services.event_store.queries import StoreQueries
 from services.event_store.tracing import lag_backlog
@@ -37,13 +44,13 @@ DLQ_BATCH = 64
 
 
 class EventStoreService(Service):
-    name = "event-store"
+    name = SERVICE
 
     def __init__(self, common: CommonConfig, limits: StreamLimits, config: StoreConfig) -> None:
         super().__init__(common, limits)
         self.config = config
         self.db = Database(config)
-        self._queries: StoreQueries | None = None
+        self._queries: Router | None = None
         self._query_sub: Subscription | None = None
         self._query_tasks: set[asyncio.Task[None]] = set()
         self._query_slots = asyncio.Semaphore(config.pool_max)
@@ -70,7 +77,7 @@ class EventStoreService(Service):
         self._lag = lag_backlog(self.js, self.common.metrics_poll_secs)
         self._lag.start()
         artifacts = ArtifactResolver(await ArtifactStore.open(self.js), self.nc.max_payload)
-        self._queries = StoreQueries(self.db, self.nc.max_payload, artifacts)
+        self._queries = StoreQueries(self.db, self.nc.max_payload, artifacts).router()
         self._query_sub = await self.nc.subscribe(
             f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
         )
@@ -102,7 +109,7 @@ class EventStoreService(Service):
             self.db,
             lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream),
             write_events,
-            DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER),
+            DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,
@@ -115,7 +122,7 @@ class EventStoreService(Service):
             self.db,
             lambda msg: decode_workflow(msg.subject, msg.data, msg.headers),
             write_workflows,
-            DeadLetters(self.nc, streams.EVENT_STORE_WORKFLOWS_CONSUMER),
+            DeadLetters(self.nc, streams.EVENT_STORE_WORKFLOWS_CONSUMER, self.name),
             batch=min(WORKFLOWS_BATCH, self.config.batch),
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,
@@ -146,11 +153,7 @@ class EventStoreService(Service):
     async def _answer(self, msg: Msg) -> None:
         assert self._queries is not None
         async with self._query_slots:
-            reply = await self._queries.answer(msg.subject, msg.data)
-        try:
-            await msg.respond(reply)
-        except Exception as exc:  # the asker may be gone; nothing else depends on this reply
-            logger.debug("could not answer %s: %r", msg.subject, exc)
+            await self._queries.respond(msg)
 
     async def stop(self) -> None:
         if self._lag is not None:

@@ -38,6 +38,7 @@ class WorkflowView(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     ir: msgspec.Raw
     registered_at: datetime
+    warnings: msgspec.Raw
 
 
 class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +127,7 @@ def workflow_view(row: Row) -> bytes:
             version=row["version"],
             ir=msgspec.Raw(row["ir"].encode()),
             registered_at=row["registered_at"],
+            warnings=msgspec.Raw(row["warnings"].encode()),
         )
     )
 

@@ -51,10 +51,10 @@ CROSS JOIN LATERAL (
 """
 
 UPSERT_WORKFLOWS = """
-INSERT INTO workflows (tenant, workflow_id, version, ir, registered_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+INSERT INTO workflows (tenant, workflow_id, version, ir, registered_at, warnings)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::jsonb[])
 ON CONFLICT (tenant, workflow_id, version)
-DO UPDATE SET ir = EXCLUDED.ir, registered_at = EXCLUDED.registered_at
+DO UPDATE SET ir = EXCLUDED.ir, registered_at = EXCLUDED.registered_at, warnings = EXCLUDED.warnings
 """
 
 INSERT_DEAD_LETTERS = """
@@ -153,6 +153,7 @@ async def write_workflows(conn: asyncpg.Connection, batch: Sequence[WorkflowRow]
         [r.version for r in rows],
         [r.ir_json for r in rows],
         [r.registered_at for r in rows],
+        [r.warnings_json for r in rows],
     )
 
 

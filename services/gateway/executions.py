@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from jamjet_client.replies import Approval, Execution
-from jamjet_common import subjects
+from jamjet_common.catalog import check_workflow_id
 from jamjet_common.messages import EXECUTION_STATUSES
 from services.gateway import params
 from services.gateway.bodies import ApproveBody, CancelBody, ExternalEventBody, StartBody, WorkflowBody
@@ -33,6 +33,8 @@ async def start_execution(call: Call) -> Response:
         version=body.workflow_version,
         execution_id=execution_id(body.execution_id) if body.execution_id else None,
         tenant=call.tenant,
+        # Unanswered attempts are repeated (same id) for a while, not as long as a NATS client would.
+        deadline_secs=2 * call.backend.config.request_timeout_secs,
     )
     return json_response(started, 201)
 
@@ -44,7 +46,7 @@ async def list_executions(call: Call) -> Response:
     status = params.choice(request, "status", EXECUTION_STATUSES)
     workflow_id = params.text(request, "workflow_id")
     if workflow_id is not None:
-        subjects.check_token(workflow_id, "workflow_id")
+        check_workflow_id(workflow_id)
     found: list[Execution] = []
     skip, cursor = offset, params.text(request, "after")
     while True:

@@ -27,7 +27,10 @@ TIME: Schema = {"type": "string", "format": "date-time"}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({"code": STR, "message": STR})}),
-    "Registered": obj({"workflow_id": STR, "version": STR}, {"created": BOOL}),
+    "Registered": obj(
+        {"workflow_id": STR, "version": STR},
+        {"created": BOOL, "warnings": {"type": "array", "items": STR}},
+    ),
     "Started": obj({"execution_id": STR}, {"workflow_id": STR, "workflow_version": STR, "created": BOOL}),
     "Execution": obj(
         {

@@ -8,10 +8,12 @@ from typing import Any
 import msgspec
 
 from jamjet_common import subjects
+from jamjet_common.agent_card import AgentCard, Uri
 from jamjet_common.errors import ContractError
-from services.policy.agent_card import AgentCard, Uri
-from services.policy.agents import Agent, AgentStatus, AgentStore, heartbeat, transition
-from services.policy.dispatch import Handler, decode_body, dispatch
+from jamjet_common.records import Agent, AgentStatus
+from jamjet_common.router import FieldsOf, Handler, fields
+from services.policy.agents import AgentStore, heartbeat, transition
+from services.policy.dispatch import decode_body
 
 STATUS_ACTIONS: dict[str, AgentStatus] = {
     "activate": "active",
@@ -48,19 +50,18 @@ class AgentCommands:
     """Executes agent commands against the store; each returns the success reply's fields."""
 
     store: AgentStore
-    max_bytes: int
 
-    async def execute(self, action: str, data: bytes) -> dict[str, Any]:
-        """Run ``action`` with body ``data``; raises a ContractError for anything it cannot accept."""
-        handlers: dict[str, Handler] = {
+    def routes(self) -> dict[str, Handler]:
+        """The actions and their handlers, for the router."""
+        actions: dict[str, FieldsOf] = {
             "register": self.register,
             "get": self.get,
             "list": self.list,
             "heartbeat": self.heartbeat,
         }
         for name, status in STATUS_ACTIONS.items():
-            handlers[name] = self._status_change(name, status)
-        return await dispatch("agents", action, data, self.max_bytes, handlers)
+            actions[name] = self._status_change(name, status)
+        return {action: fields(handle) for action, handle in actions.items()}
 
     async def register(self, data: bytes) -> dict[str, Any]:
         body = decode_body(data, RegisterAgent, "agents.register command")
@@ -78,7 +79,7 @@ class AgentCommands:
         agent, _ = await self._read(data, "heartbeat")
         return {"agent": await self.store.update(agent.id, heartbeat)}
 
-    def _status_change(self, action: str, status: AgentStatus) -> Handler:
+    def _status_change(self, action: str, status: AgentStatus) -> FieldsOf:
         async def change(data: bytes) -> dict[str, Any]:
             agent, _ = await self._read(data, action)
             return {"agent": await self.store.update(agent.id, lambda a: transition(a, status))}

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from jamjet_common import messages
 from jamjet_common.ir import AgentNode, AgentToolNode, NodeDef
-from services.policy.agents import Agent
+from jamjet_common.records import Agent
 from services.policy.autonomy import (
     HUMAN_APPROVAL,
     AutonomyContext,

@@ -15,23 +15,20 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from typing import Literal
 
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 
-from jamjet_common import codec
+from jamjet_common.agent_card import AgentCard
+from jamjet_common.errors import AgentExistsError, InvalidTransitionError, UnknownAgentError
+from jamjet_common.records import Agent, AgentStatus, read_record
 from jamjet_common.streams import KV_AGENTS
-from services.policy.agent_card import AgentCard
 from services.policy.bucket import WatchedBucket
-from services.policy.errors import AgentExistsError, InvalidTransitionError, UnknownAgentError
 from services.policy.tenants import now
 
 logger = logging.getLogger(__name__)
 
-AgentStatus = Literal["registered", "active", "paused", "deactivated", "archived"]
 TRANSITIONS: dict[str, frozenset[str]] = {
     "registered": frozenset({"active"}),
     "active": frozenset({"paused", "deactivated"}),
@@ -40,21 +37,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "archived": frozenset(),
 }
 URI_PREFIX = "uri."
-
-
-class Agent(msgspec.Struct, frozen=True, kw_only=True):
-    """An agent record, as stored and as returned by the agent commands."""
-
-    id: str
-    card: AgentCard
-    status: AgentStatus = "registered"
-    registered_at: datetime
-    updated_at: datetime
-    last_heartbeat: datetime | None = None
-
-    @property
-    def uri(self) -> str:
-        return self.card.uri
 
 
 Entry = Agent | str
@@ -197,4 +179,4 @@ class AgentStore:
 def _decode(key: str, data: bytes) -> Entry:
     if key.startswith(URI_PREFIX):
         return data.decode("utf-8", errors="replace")
-    return codec.decode(data, Agent, what=f"record of agent '{key}'")
+    return read_record(KV_AGENTS, key, data, Agent)

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from jamjet_common.agent_card import AutonomyConstraints, AutonomyLevel
 from jamjet_common.errors import ContractError
-from services.policy.agent_card import AutonomyConstraints, AutonomyLevel
 
 CIRCUIT_BREAKER_THRESHOLD = 3
 HUMAN_APPROVAL = "human_approval"

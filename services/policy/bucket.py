@@ -19,13 +19,13 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from jamjet_common import codec
-from jamjet_common.errors import ContractError, RetryableError
+from jamjet_common.errors import JamjetError, RetryableError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Decode = Callable[[str, bytes], T | None]
-"""Decode a key's value; None for keys the copy does not keep (raise ContractError if unreadable)."""
+"""Decode a key's value; None for keys the copy does not keep (raise a JamjetError if unreadable)."""
 
 MAX_CAS_ATTEMPTS = 20
 WATCH_READY_SECS = 10.0
@@ -212,7 +212,7 @@ class WatchedBucket[T]:
             return
         try:
             value = self._decode(key, entry.value or b"")
-        except ContractError as exc:
+        except JamjetError as exc:
             logger.error(
                 "ignoring unreadable record %s/%s (revision %d): %s", self._bucket, key, revision, exc
             )

@@ -11,8 +11,10 @@ from msgspec import UNSET, UnsetType
 
 from jamjet_common import subjects
 from jamjet_common.ir import PolicySetIr
-from services.policy.dispatch import Handler, decode_body, dispatch
-from services.policy.tenants import Tenant, TenantStatus, TenantStore, now
+from jamjet_common.records import Tenant, TenantStatus, changed_tenant, new_tenant
+from jamjet_common.router import Handler, fields
+from services.policy.dispatch import decode_body
+from services.policy.tenants import TenantStore, now
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Limits = dict[str, Any]
@@ -56,23 +58,22 @@ class TenantCommands:
     """Executes tenant commands against the store; each returns the success reply's fields."""
 
     store: TenantStore
-    max_bytes: int
 
-    async def execute(self, action: str, data: bytes) -> dict[str, Any]:
-        """Run ``action`` with body ``data``; raises a ContractError for anything it cannot accept."""
-        handlers: dict[str, Handler] = {
+    def routes(self) -> dict[str, Handler]:
+        """The actions and their handlers, for the router."""
+        actions = {
             "create": self.create,
             "update": self.update,
             "suspend": self.suspend,
             "get": self.get,
             "list": self.list,
         }
-        return await dispatch("tenants", action, data, self.max_bytes, handlers)
+        return {action: fields(handle) for action, handle in actions.items()}
 
     async def create(self, data: bytes) -> dict[str, Any]:
         body = self._decode(data, CreateTenant, "create")
         at = now()
-        tenant = Tenant(
+        tenant = new_tenant(
             id=body.id,
             name=body.name or body.id,
             policy=body.policy,
@@ -114,6 +115,6 @@ class TenantCommands:
 
 def _changed(changes: dict[str, Any]) -> Callable[[Tenant], Tenant]:
     def change(tenant: Tenant) -> Tenant:
-        return msgspec.structs.replace(tenant, **changes, updated_at=now())
+        return changed_tenant(tenant, **changes, updated_at=now())
 
     return change

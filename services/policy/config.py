@@ -16,8 +16,6 @@ class PolicyConfig:
     """Tenant commands fetched at once (JAMJET_POLICY_CMD_BATCH)."""
     cmd_ack_wait_secs: float
     """Seconds a fetched command stays hidden from other replicas (JAMJET_POLICY_CMD_ACK_WAIT_SECS)."""
-    cmd_max_attempts: int
-    """Tries of a tenant command that keeps failing for transient reasons (JAMJET_POLICY_CMD_MAX_ATTEMPTS)."""
 
     @classmethod
     def from_env(cls, env: Env) -> PolicyConfig:
@@ -26,5 +24,4 @@ class PolicyConfig:
             limits=StreamLimits.from_env(env),
             cmd_batch=env.integer("JAMJET_POLICY_CMD_BATCH", 16, minimum=1),
             cmd_ack_wait_secs=env.number("JAMJET_POLICY_CMD_ACK_WAIT_SECS", 30.0, minimum=1.0),
-            cmd_max_attempts=env.integer("JAMJET_POLICY_CMD_MAX_ATTEMPTS", 5, minimum=1),
         )

@@ -6,12 +6,12 @@ import logging
 from typing import Protocol
 
 from jamjet_common import codec, messages, subjects
-from jamjet_common.errors import ContractError
+from jamjet_common.errors import UnknownTenantError
 from jamjet_common.ir import PolicySetIr
+from jamjet_common.records import Tenant
+from jamjet_common.router import Handler, Request
 from services.policy.agent_gate import AgentLookup, agent_decision
-from services.policy.errors import UnknownTenantError
 from services.policy.evaluator import EvaluationContext, Scope, evaluate
-from services.policy.tenants import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -20,14 +20,14 @@ class TenantLookup(Protocol):
     def get(self, tenant_id: str) -> Tenant | None: ...
 
 
-def answer_evaluate(tenants: TenantLookup, agents: AgentLookup, data: bytes, max_bytes: int) -> bytes:
-    """The reply to one evaluate request: a PolicyDecision, or a specific error."""
-    try:
-        request = codec.decode(data, messages.PolicyRequest, what="policy request", max_bytes=max_bytes)
-        decision = decide(tenants, agents, request)
-    except ContractError as exc:
-        return codec.error_reply(exc.code, exc.message)
-    return codec.encode({"ok": True, **codec.to_builtins(decision)})
+def evaluator(tenants: TenantLookup, agents: AgentLookup) -> Handler:
+    """The handler of ``jamjet.policy.evaluate``: a PolicyDecision, or a specific error."""
+
+    async def evaluate(request: Request) -> bytes:
+        asked = codec.decode(request.data, messages.PolicyRequest, what="policy request")
+        return codec.ok_reply(**codec.to_builtins(decide(tenants, agents, asked)))
+
+    return evaluate
 
 
 def decide(

@@ -5,44 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
 
-import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from jamjet_common import codec
-from jamjet_common.ir import PolicySetIr
+from jamjet_common.errors import TenantExistsError, UnknownTenantError
 from jamjet_common.messages import DEFAULT_TENANT
+from jamjet_common.records import Tenant, implicit_default, read_record
 from jamjet_common.streams import KV_TENANTS
 from services.policy.bucket import WatchedBucket
-from services.policy.errors import TenantExistsError, UnknownTenantError
-
-TenantStatus = Literal["active", "suspended", "archived"]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class Tenant(msgspec.Struct, frozen=True, kw_only=True):
-    """A tenant record, as stored and as returned by the tenant commands."""
-
-    id: str
-    name: str
-    status: TenantStatus = "active"
-    policy: PolicySetIr | None = None
-    """Applied to every node of the tenant's executions, below workflow and node policies."""
-    limits: dict[str, Any] | None = None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-
-def implicit_default() -> Tenant:
-    """The ``default`` tenant as it is until someone stores it: active, no policy."""
-    return Tenant(id=DEFAULT_TENANT, name=DEFAULT_TENANT, created_at=EPOCH, updated_at=EPOCH)
 
 
 def now() -> datetime:
@@ -108,4 +80,4 @@ class TenantStore:
 
 
 def _decode(tenant_id: str, data: bytes) -> Tenant:
-    return codec.decode(data, Tenant, what=f"record of tenant '{tenant_id}'")
+    return read_record(KV_TENANTS, tenant_id, data, Tenant)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import msgspec
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from jamjet_common import telemetry
+from jamjet_common.router import Request
 
 
 class _Asked(msgspec.Struct, frozen=True):
@@ -27,13 +28,19 @@ class _Answered(msgspec.Struct, frozen=True):
     error: _Error | None = None
 
 
-@contextmanager
-def evaluate_span(headers: Mapping[str, str] | None) -> Iterator[Span]:
-    """A child of the request's ``traceparent`` (the worker's node span)."""
-    with telemetry.tracer(__name__).start_as_current_span(
-        telemetry.SPAN_POLICY, context=telemetry.extract(headers), kind=SpanKind.SERVER
-    ) as span:
-        yield span
+class EvaluateTracing:
+    """The router's tracing for ``jamjet.policy.evaluate``."""
+
+    @contextmanager
+    def span(self, request: Request) -> Iterator[Span]:
+        """A child of the request's ``traceparent`` (the worker's node span)."""
+        with telemetry.tracer(__name__).start_as_current_span(
+            telemetry.SPAN_POLICY, context=telemetry.extract(request.headers), kind=SpanKind.SERVER
+        ) as span:
+            yield span
+
+    def describe(self, span: Span, request: Request, reply: bytes) -> None:
+        describe(span, request.data, reply)
 
 
 def describe(span: Span, request: bytes, reply: bytes) -> None:

@@ -1,56 +1,16 @@
-"""Token and cost budgets: accumulated from every completed node, checked after each one.
+"""Token and cost budgets, checked after each completed node against the totals of the shared fold.
 
-The accumulation is a fold of the log, so every reader of the log reaches the same totals (the event
-store mirrors it); they are exposed in the execution state under ``__budget`` with the original
-runtime's field names. A completion in flight adds its tokens and cost, counts a model turn (it
-reported a model or tokens) as an iteration, counts the tool calls a model asked for
-(``last_model_tool_calls``) and resets the consecutive errors; every failure of a node in flight
-counts one consecutive error. ``__budget`` is rewritten whenever a counter changes.
+The totals are ``jamjet_common.budget.BudgetState``, folded from the log (the event store folds the same);
+they are exposed in the execution state under ``__budget``, rewritten whenever a counter changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
-from jamjet_common.budget import BUDGET_KEY, is_model_turn, requested_tool_calls
-from jamjet_common.events import CostBudgetExceeded, EventKind, NodeCompleted, TokenBudgetExceeded
+from jamjet_common.budget import BUDGET_KEY, BudgetState
+from jamjet_common.events import CostBudgetExceeded, EventKind, TokenBudgetExceeded
 from jamjet_common.ir import WorkflowIr
 
 __all__ = ["BUDGET_KEY", "BudgetState", "overrun"]
-
-
-@dataclass(slots=True)
-class BudgetState:
-    total_input_tokens: int = 0
-    total_output_tokens: int = 0
-    total_cost_usd: float = 0.0
-    iteration_count: int = 0
-    tool_call_count: int = 0
-    consecutive_error_count: int = 0
-    circuit_breaker_tripped: bool = False
-
-    @property
-    def total_tokens(self) -> int:
-        return self.total_input_tokens + self.total_output_tokens
-
-    def completed(self, kind: NodeCompleted) -> bool:
-        """Count a node's completion; True if any counter changed."""
-        before = self.as_state()
-        self.total_input_tokens += kind.input_tokens or 0
-        self.total_output_tokens += kind.output_tokens or 0
-        self.total_cost_usd += kind.cost_usd or 0.0
-        if is_model_turn(kind):
-            self.iteration_count += 1
-        self.tool_call_count += len(requested_tool_calls(kind.state_patch))
-        self.consecutive_error_count = 0
-        return self.as_state() != before
-
-    def failed(self) -> None:
-        self.consecutive_error_count += 1
-
-    def as_state(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def overrun(budget: BudgetState, ir: WorkflowIr, node_id: str) -> tuple[EventKind, str] | None:

@@ -1,13 +1,13 @@
 """The workflow catalog: registered IR versions in the jamjet_workflows KV bucket, compiled and cached.
 
-Keys are ``<tenant>.<workflow_id>.v.<version>`` (immutable once written) and a
-``<tenant>.<workflow_id>.latest`` pointer to the highest version.
+Keys (``jamjet_common.catalog``) are ``<tenant>.<workflow id>.v.<version>`` (immutable once written)
+and a ``<tenant>.<workflow id>.latest`` pointer, moved by ``catalog.supersedes``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
@@ -15,47 +15,32 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from jamjet_common.codec import decode, decoder, encode
+from jamjet_common.catalog import latest_key, record_key, supersedes
+from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ConflictError, ContractError, UnknownWorkflowError
 from jamjet_common.ir import WorkflowIr
-from jamjet_common.messages import LatestVersion, WorkflowRecord
+from jamjet_common.records import LatestVersion, WorkflowRecord, read_record
 from jamjet_common.streams import KV_WORKFLOWS
 from jamjet_common.validation import validate_workflow
 from services.scheduler.graph import Graph
 
 logger = logging.getLogger(__name__)
-_SEMVER_CORE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 
 
-def version_key(version: str) -> tuple[int, int, int, int, str]:
-    """Sort key: numeric core, then release above pre-release, then the rest as text."""
-    match = _SEMVER_CORE.match(version)
-    core = tuple(int(g) for g in match.groups()) if match else (0, 0, 0)
-    release = 0 if "-" in version.split("+")[0] else 1
-    return core[0], core[1], core[2], release, version
+@dataclass(frozen=True, slots=True)
+class Registered:
+    ir: WorkflowIr
+    created: bool
+    warnings: list[str]
 
 
-def _kv_version(version: str) -> str:
-    # KV keys allow [-/_=.A-Za-z0-9]; '+' (semver build metadata) is the only other semver character.
-    return version.replace("+", "=")
-
-
-def record_key(tenant: str, workflow_id: str, version: str) -> str:
-    return f"{tenant}.{workflow_id}.v.{_kv_version(version)}"
-
-
-def latest_key(tenant: str, workflow_id: str) -> str:
-    return f"{tenant}.{workflow_id}.latest"
-
-
-def parse_ir(raw: bytes) -> WorkflowIr:
-    """Decode and validate an IR, raising an ``invalid_ir`` error that says what is wrong."""
+def parse_ir(raw: bytes) -> tuple[WorkflowIr, list[str]]:
+    """Decode and validate an IR, raising an ``invalid_ir`` error that says what is wrong; the warnings."""
     try:
         ir = decode(raw, WorkflowIr, what="workflow IR")
     except ContractError as exc:
         raise ContractError(str(exc), code="invalid_ir") from exc
-    validate_workflow(ir)
-    return ir
+    return ir, validate_workflow(ir)
 
 
 class WorkflowCatalog:
@@ -72,15 +57,16 @@ class WorkflowCatalog:
         assert self._kv is not None, "catalog not opened"
         return self._kv
 
-    async def register(self, tenant: str, raw_ir: bytes) -> tuple[WorkflowIr, bool]:
+    async def register(self, tenant: str, raw_ir: bytes) -> Registered:
         """Store a new version; re-registering identical content is a no-op, different content a conflict."""
-        ir = parse_ir(raw_ir)
+        ir, warnings = parse_ir(raw_ir)
         record = WorkflowRecord(
             tenant=tenant,
             workflow_id=ir.workflow_id,
             version=ir.version,
             ir=msgspec.Raw(encode(ir)),
             registered_at=datetime.now(UTC),
+            warnings=warnings,
         )
         key = record_key(tenant, ir.workflow_id, ir.version)
         try:
@@ -93,9 +79,9 @@ class WorkflowCatalog:
                     "different content; register a new version",
                     code="version_conflict",
                 ) from None
-            return ir, False
+            return Registered(ir, False, warnings)
         await self._raise_latest(tenant, ir.workflow_id, ir.version)
-        return ir, True
+        return Registered(ir, True, warnings)
 
     async def _raise_latest(self, tenant: str, workflow_id: str, version: str) -> None:
         key = latest_key(tenant, workflow_id)
@@ -109,8 +95,8 @@ class WorkflowCatalog:
                     return
                 except KeyWrongLastSequenceError:
                     continue
-            current = decoder(LatestVersion).decode(entry.value or b"{}").version
-            if version_key(current) >= version_key(version):
+            current = read_record(KV_WORKFLOWS, key, entry.value or b"", LatestVersion).version
+            if not supersedes(version, current):
                 return
             try:
                 await self.kv.update(key, value, last=entry.revision)
@@ -125,22 +111,24 @@ class WorkflowCatalog:
         cached = self._graphs.get((tenant, workflow_id, version))
         if cached is not None:
             return cached
+        key = record_key(tenant, workflow_id, version)
         try:
-            entry = await self.kv.get(record_key(tenant, workflow_id, version))
+            entry = await self.kv.get(key)
         except KeyNotFoundError:
             raise UnknownWorkflowError(
                 f"workflow '{workflow_id}' version {version} is not registered for tenant '{tenant}'"
             ) from None
-        record = decoder(WorkflowRecord).decode(entry.value or b"")
-        graph = Graph.compile(decoder(WorkflowIr).decode(record.ir))
+        record = read_record(KV_WORKFLOWS, key, entry.value or b"", WorkflowRecord)
+        graph = Graph.compile(read_record(KV_WORKFLOWS, key, bytes(record.ir), WorkflowIr))
         self._graphs[(tenant, workflow_id, version)] = graph
         return graph
 
     async def _latest(self, tenant: str, workflow_id: str) -> str:
+        key = latest_key(tenant, workflow_id)
         try:
-            entry = await self.kv.get(latest_key(tenant, workflow_id))
+            entry = await self.kv.get(key)
         except KeyNotFoundError:
             raise UnknownWorkflowError(
                 f"workflow '{workflow_id}' is not registered for tenant '{tenant}'"
             ) from None
-        return decoder(LatestVersion).decode(entry.value or b"").version
+        return read_record(KV_WORKFLOWS, key, entry.value or b"", LatestVersion).version

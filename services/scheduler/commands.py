@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from jamjet_common import subjects
-from jamjet_common.codec import decode, error_reply, ok_reply
+from jamjet_common.catalog import check_workflow_id
+from jamjet_common.codec import decode, ok_reply
 from jamjet_common.errors import (
     AppendConflictError,
     ConflictError,
     ContractError,
-    JamjetError,
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import EMPTY, Appended
-from jamjet_common.events import ApprovalReceived, ExternalEventReceived, WorkflowCancelled, WorkflowStarted
+from jamjet_common.events import (
+    ApprovalReceived,
+    EventKind,
+    ExternalEventReceived,
+    WorkflowCancelled,
+    WorkflowStarted,
+)
 from jamjet_common.messages import (
     CancelExecution,
     RegisterWorkflow,
@@ -24,6 +30,7 @@ from jamjet_common.messages import (
     StartExecution,
     SubmitApproval,
 )
+from jamjet_common.router import Handler
 from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
@@ -80,55 +87,40 @@ class Commands:
         self._tenants = tenants
         self._max_bytes = max_bytes
 
-    async def handle(
-        self,
-        subject: str,
-        data: bytes,
-        command_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> bytes:
-        """Execute one command and return the encoded reply; contract errors become error replies.
-
-        ``headers`` are the command message's: a start's ``traceparent`` parents the execution's trace.
-        """
-        try:
-            return await self._route(subject, data, command_key, headers)
-        except JamjetError as exc:
-            logger.info("command %s rejected: %s", subject, exc)
-            return error_reply(exc.code, exc.message)
-
-    async def _route(
-        self, subject: str, data: bytes, command_key: str | None, headers: Mapping[str, str] | None
-    ) -> bytes:
-        if subject == subjects.CMD_REGISTER:
-            return await self.register(data)
-        if subject == subjects.CMD_START:
-            return await self.start(data, command_key, headers)
-        if subject == subjects.CMD_CANCEL:
-            return await self.cancel(data)
-        if subject == subjects.CMD_APPROVALS:
-            return await self.approve(data)
-        if subject == subjects.CMD_SIGNALS:
-            return await self.signal(data)
-        raise ContractError(f"unknown command subject {subject!r}", code="unknown_command")
+    def routes(self) -> dict[str, Handler]:
+        """The command subjects and their handlers, for the router."""
+        return {
+            subjects.CMD_REGISTER: lambda request: self.register(request.data),
+            subjects.CMD_START: lambda request: self.start(request.data, request.key, request.headers),
+            subjects.CMD_CANCEL: lambda request: self.cancel(request.data),
+            subjects.CMD_APPROVALS: lambda request: self.approve(request.data),
+            subjects.CMD_SIGNALS: lambda request: self.signal(request.data),
+        }
 
     async def register(self, data: bytes) -> bytes:
         cmd = decode(data, RegisterWorkflow, what="register command", max_bytes=self._max_bytes)
         subjects.check_token(cmd.tenant, "tenant")
         await self._tenants.active(cmd.tenant)
-        ir, created = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        done = await self._catalog.register(cmd.tenant, bytes(cmd.ir))
+        ir = done.ir
         logger.info(
-            "workflow %s %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, created
+            "workflow %r %s registered for %s (new: %s)", ir.workflow_id, ir.version, cmd.tenant, done.created
         )
-        return ok_reply(workflow_id=ir.workflow_id, version=ir.version, created=created)
+        return ok_reply(
+            workflow_id=ir.workflow_id, version=ir.version, created=done.created, warnings=done.warnings
+        )
 
     async def start(
         self, data: bytes, command_key: str | None = None, headers: Mapping[str, str] | None = None
     ) -> bytes:
         cmd = decode(data, StartExecution, what="start command", max_bytes=self._max_bytes)
         tenant = subjects.check_token(cmd.tenant, "tenant")
-        subjects.check_token(cmd.workflow_id, "workflow_id")
-        execution_id = subjects.check_token(cmd.execution_id or _generated_id(command_key), "execution_id")
+        check_workflow_id(cmd.workflow_id)
+        # An empty id is a client's unset variable, not a request for a generated one.
+        given = cmd.execution_id
+        execution_id = subjects.check_token(
+            _generated_id(command_key) if given is None else given, "execution_id"
+        )
         await self._tenants.admit(tenant)
         if cmd.execution_id is not None:
             await self._check_unused_elsewhere(tenant, execution_id)
@@ -190,17 +182,10 @@ class Commands:
         return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._cancel(cmd))
 
     async def _cancel(self, cmd: CancelExecution) -> bytes:
-        for _ in range(50):
-            progress = await self._live(cmd.tenant, cmd.execution_id)
-            try:
-                await self._executions.append(
-                    progress, WorkflowCancelled(reason=cmd.reason or "user request")
-                )
-            except AppendConflictError:
-                continue
-            logger.info("%s: cancelled", cmd.execution_id)
-            return ok_reply(execution_id=cmd.execution_id, status="cancelled")
-        raise ConflictError(f"execution '{cmd.execution_id}' is too busy to cancel; try again", code="busy")
+        cancelled = WorkflowCancelled(reason=cmd.reason or "user request")
+        await self._record_live(cmd.tenant, cmd.execution_id, lambda _: cancelled)
+        logger.info("%s: cancelled", cmd.execution_id)
+        return ok_reply(execution_id=cmd.execution_id, status="cancelled")
 
     async def approve(self, data: bytes) -> bytes:
         cmd = decode(data, SubmitApproval, what="approval", max_bytes=self._max_bytes)
@@ -211,26 +196,18 @@ class Commands:
         return await run_in_lane(self._executions.lanes, cmd.execution_id, lambda: self._approve(cmd))
 
     async def _approve(self, cmd: SubmitApproval) -> bytes:
-        for _ in range(50):
-            progress = await self._live(cmd.tenant, cmd.execution_id)
-            node_id = _pending_node(progress, cmd.node_id)
-            decision = ApprovalReceived(
-                node_id=node_id,
+        def decision(progress: Progress) -> ApprovalReceived:
+            return ApprovalReceived(
+                node_id=_pending_node(progress, cmd.node_id),
                 user_id=cmd.user_id,
                 decision=cmd.decision,
                 comment=cmd.comment,
                 state_patch=cmd.state_patch,
             )
-            try:
-                await self._executions.append(progress, decision)
-            except AppendConflictError:
-                continue
-            logger.info("%s/%s: %s by %s", cmd.execution_id, node_id, cmd.decision, cmd.user_id)
-            await self._executions.advance(progress)
-            return ok_reply(
-                execution_id=cmd.execution_id, node_id=node_id, decision=cmd.decision, accepted=True
-            )
-        raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
+
+        node_id = (await self._record_live(cmd.tenant, cmd.execution_id, decision)).node_id
+        logger.info("%s/%s: %s by %s", cmd.execution_id, node_id, cmd.decision, cmd.user_id)
+        return ok_reply(execution_id=cmd.execution_id, node_id=node_id, decision=cmd.decision, accepted=True)
 
     async def signal(self, data: bytes) -> bytes:
         cmd = decode(data, SendSignal, what="signal", max_bytes=self._max_bytes)
@@ -242,19 +219,23 @@ class Commands:
 
     async def _signal(self, cmd: SendSignal) -> bytes:
         event = ExternalEventReceived(correlation_key=cmd.correlation_key, payload=cmd.payload)
-        for _ in range(50):
-            progress = await self._live(cmd.tenant, cmd.execution_id)
-            try:
-                await self._executions.append(progress, event)
-            except AppendConflictError:
-                continue
-            await self._executions.advance(progress)
-            return ok_reply(execution_id=cmd.execution_id, correlation_key=cmd.correlation_key, accepted=True)
-        raise ConflictError(f"execution '{cmd.execution_id}' is too busy; try again", code="busy")
+        await self._record_live(cmd.tenant, cmd.execution_id, lambda _: event)
+        return ok_reply(execution_id=cmd.execution_id, correlation_key=cmd.correlation_key, accepted=True)
 
-    async def _live(self, tenant: str, execution_id: str) -> Progress:
+    async def _record_live[K: EventKind](
+        self, tenant: str, execution_id: str, make: Callable[[Progress], K]
+    ) -> K:
+        """Append what ``make`` makes of the running execution, through the one conflict loop."""
+
+        def decide(progress: Progress | None) -> K:
+            return make(self._live(progress, tenant, execution_id))
+
+        recorded = await self._executions.record(tenant, execution_id, decide)
+        assert recorded is not None  # decide never declines: it answers or raises
+        return recorded
+
+    def _live(self, progress: Progress | None, tenant: str, execution_id: str) -> Progress:
         """The progress of a running execution, or the specific error why there is none."""
-        progress = await self._executions.current(tenant, execution_id)
         if progress is None:
             raise UnknownExecutionError(f"execution '{execution_id}' does not exist for tenant '{tenant}'")
         if progress.terminal:

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client
@@ -22,7 +23,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, FatalError, JamjetError
+from jamjet_common.errors import AppendConflictError, ConflictError, FatalError
 from jamjet_common.eventlog import MSG_ID, Appended, EventLog
 from jamjet_common.events import (
     EVENT_DECODER,
@@ -49,28 +50,47 @@ MAX_REPLANS = 50
 MAX_FINISHED = 10000
 
 
+class Holds(Protocol):
+    """Durable timers of what an execution holds: approval deadlines and wait timers."""
+
+    async def ensure(self, progress: Progress, graph: Graph) -> None: ...
+
+    async def ensure_approval(self, progress: Progress, graph: Graph, node_id: str, hold: int) -> None: ...
+
+    async def ensure_wait(
+        self, progress: Progress, node: WaitNode, node_id: str, hold: int, since: datetime
+    ) -> None: ...
+
+
+class OnTerminal(Protocol):
+    """Stops the work of dispatches still in flight when an execution ends."""
+
+    async def __call__(self, progress: Progress, in_flight: dict[str, Dispatch]) -> None: ...
+
+
 class Executions:
     def __init__(
         self,
         nc: Client,
         js: JetStreamContext,
+        log: EventLog,
         catalog: WorkflowCatalog,
+        holds: Holds,
+        on_terminal: OnTerminal,
         limits: Limits,
         max_msg_bytes: int,
     ) -> None:
         self._nc = nc
         self._js = js
-        self.log = EventLog(nc, js)
+        self.log = log
         self._catalog = catalog
+        self._holds = holds
+        self._on_terminal = on_terminal
         self._limits = limits
         self._max_msg_bytes = max_msg_bytes
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
-        self.on_terminal: Callable[[Progress, dict[str, Dispatch]], Awaitable[None]] | None = None
-        self.on_load: Callable[[Progress, Graph], Awaitable[None]] | None = None
-        self.on_held: Callable[[Progress, Graph, str, int], Awaitable[None]] | None = None
-        self.on_wait: Callable[[Progress, WaitNode, str, int, datetime], Awaitable[None]] | None = None
 
     @property
     def tracked(self) -> int:
@@ -107,8 +127,8 @@ class Executions:
         if progress.terminal:
             tracing.terminal(progress)
             self.forget(progress.execution_id, finished=True)
-            if in_flight and self.on_terminal is not None:
-                await self.on_terminal(progress, in_flight)
+            if in_flight:
+                await self._on_terminal(progress, in_flight)
         return appended
 
     def forget(self, execution_id: str, *, finished: bool = False) -> None:
@@ -125,13 +145,13 @@ class Executions:
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         try:
             progress = await self._sync(tenant, execution_id, event, msg.metadata.sequence.stream)
             if progress is not None:
                 await self._held(progress, event)
-                await self._advance(progress)
+                await self.advance(progress)
         except Exception:
             logger.exception(
                 "%s: failed on event %d; will rebuild from the log", execution_id, event.sequence
@@ -164,17 +184,21 @@ class Executions:
             return None
         if not progress.terminal:
             self._progress[execution_id] = progress
-            await self._republish_unstarted(progress)
-            if self.on_load is not None:
-                await self.on_load(progress, await self._graph(progress))
+            try:
+                await self._resume(progress, await self._graph(progress))
+            except Exception:
+                self.forget(execution_id)  # the next look reads the log and resumes again
+                raise
         return progress
 
     async def _held(self, progress: Progress, event: Event) -> None:
         kind = event.kind
-        if self.on_held is None or not isinstance(kind, ToolApprovalRequired):
+        if not isinstance(kind, ToolApprovalRequired):
             return
         if progress.held.get(kind.node_id) == event.sequence:
-            await self.on_held(progress, await self._graph(progress), kind.node_id, event.sequence)
+            await self._holds.ensure_approval(
+                progress, await self._graph(progress), kind.node_id, event.sequence
+            )
 
     async def catch_up(self, progress: Progress) -> None:
         async for entry in self.log.read_entries(
@@ -182,16 +206,66 @@ class Executions:
         ):
             progress.apply(entry.event, entry.stream_seq, entry.headers)
 
-    async def _republish_unstarted(self, progress: Progress) -> None:
-        # A crash between NodeScheduled and the work item's publish must not strand the node; the
-        # item's Nats-Msg-Id makes the republish a no-op when the first publish did land.
-        pending = [d for d in progress.in_flight.values() if not d.started]
-        if not pending:
-            return
-        graph = await self._graph(progress)
-        for dispatch in pending:
-            logger.info("%s: republishing work item of %s", progress.execution_id, dispatch.node_id)
-            await self._publish_work(progress, graph, dispatch.node_id, dispatch)
+    async def _resume(self, progress: Progress, graph: Graph) -> None:
+        """Pick up a loaded execution's unstarted dispatches where a stopped scheduler left them.
+
+        A crash between NodeScheduled and the work item's publish must not strand the node, so a
+        worker's node gets its work item again (its Nats-Msg-Id makes the republish a no-op when the
+        first publish did land). A node the scheduler holds is never given to a worker: a human
+        approval not asked yet is asked now, and the holds' timers are ensured.
+        """
+        for dispatch in [d for d in progress.in_flight.values() if not d.started]:
+            node_id = dispatch.node_id
+            kind = graph.node(node_id).kind
+            if isinstance(kind, HumanApprovalNode):
+                if node_id not in progress.held and node_id not in progress.decided:
+                    await self._ask_human(progress, graph, node_id)
+            elif not kind.held_by_scheduler:
+                logger.info("%s: republishing work item of %s", progress.execution_id, node_id)
+                await self._publish_work(progress, graph, node_id, dispatch)
+        await self._holds.ensure(progress, graph)
+
+    # ---- the conflict loop -------------------------------------------------------------------------------
+
+    async def write[T](
+        self,
+        tenant: str,
+        execution_id: str,
+        step: Callable[[Progress | None], Awaitable[T]],
+        fresh: Progress | None = None,
+    ) -> T:
+        """Run ``step`` on the live execution (None: it has no log) until its appends land.
+
+        Every append is conditional on the folded tail; losing a race means another writer got there
+        first, so ``step`` runs again on the log as it now stands. ``fresh``: the execution as the
+        caller just folded it, which saves the first read.
+        """
+        for attempt in range(MAX_REPLANS):
+            progress = (
+                fresh if attempt == 0 and fresh is not None else await self.current(tenant, execution_id)
+            )
+            try:
+                return await step(progress)
+            except AppendConflictError:
+                continue
+        raise ConflictError(f"execution '{execution_id}' is too busy; try again", code="busy")
+
+    async def record[K: EventKind](
+        self, tenant: str, execution_id: str, decide: Callable[[Progress | None], K | None]
+    ) -> K | None:
+        """Append what ``decide`` makes of the live execution (None: nothing), then plan what follows."""
+
+        async def step(progress: Progress | None) -> K | None:
+            kind = decide(progress)
+            if kind is not None and progress is not None:
+                await self.append(progress, kind)
+            return kind
+
+        kind = await self.write(tenant, execution_id, step)
+        progress = self._progress.get(execution_id)
+        if kind is not None and progress is not None:
+            await self.advance(progress)
+        return kind
 
     # ---- planning ----------------------------------------------------------------------------------------
 
@@ -200,23 +274,17 @@ class Executions:
 
     async def advance(self, progress: Progress) -> None:
         """Plan and act on the execution as it stands now (runs in its lane)."""
-        await self._advance(progress)
+        await self.write(progress.tenant, progress.execution_id, self._plan_and_apply, fresh=progress)
 
-    async def _advance(self, progress: Progress) -> None:
+    async def _plan_and_apply(self, progress: Progress | None) -> None:
+        if progress is None or progress.terminal:
+            if progress is not None:
+                self.forget(progress.execution_id, finished=True)
+            return
         graph = await self._graph(progress)
-        for _ in range(MAX_REPLANS):
-            decided = plan(progress, graph, self._limits)
-            if not decided:
-                return
-            try:
-                await self._apply(progress, graph, decided)
-                return
-            except AppendConflictError:
-                await self.catch_up(progress)
-                if progress.terminal:
-                    self.forget(progress.execution_id, finished=True)
-                    return
-        raise JamjetError(f"{progress.execution_id}: gave up after {MAX_REPLANS} conflicting appends")
+        decided = plan(progress, graph, self._limits)
+        if decided:
+            await self._apply(progress, graph, decided)
 
     async def _apply(self, progress: Progress, graph: Graph, decided: Plan) -> None:
         for node_id in decided.skips:
@@ -254,8 +322,9 @@ class Executions:
             node_id=node_id, fire_at=fire_at.isoformat(), correlation_key=node.correlation_key
         )
         await self.append(progress, created)
-        if self.on_wait is not None:
-            await self.on_wait(progress, node, node_id, scheduled.event.sequence, scheduled.event.created_at)
+        await self._holds.ensure_wait(
+            progress, node, node_id, scheduled.event.sequence, scheduled.event.created_at
+        )
 
     async def _ask_human(self, progress: Progress, graph: Graph, node_id: str) -> None:
         kind = graph.node(node_id).kind
@@ -263,8 +332,7 @@ class Executions:
         context = {"node_id": node_id, "description": description}
         ask = ToolApprovalRequired(node_id=node_id, tool_name=node_id, approver="human", context=context)
         appended = await self.append(progress, ask)
-        if self.on_held is not None:
-            await self.on_held(progress, graph, node_id, appended.event.sequence)
+        await self._holds.ensure_approval(progress, graph, node_id, appended.event.sequence)
 
     async def _publish_work(
         self, progress: Progress, graph: Graph, node_id: str, scheduled: Appended | Dispatch

@@ -13,7 +13,7 @@ from jamjet_common.ir import (
     duration_seconds,
 )
 from jamjet_common.messages import NodeResources
-from jamjet_common.validation import successors
+from jamjet_common.validation import reachable, successors
 
 # The original scheduler maps these names to attempt counts (io_default to 5, not the 3 of its
 # constructor); we keep its counts and give each a real backoff.
@@ -63,8 +63,10 @@ class Graph:
     def compile(cls, ir: WorkflowIr) -> Graph:
         ins: dict[str, list[str]] = {node_id: [] for node_id in ir.nodes}
         outs = successors(ir)
+        live = reachable(ir)
         for src, targets in outs.items():
-            for dst in targets:
+            # An unreachable node never runs: its edges must not hold up the nodes they lead to.
+            for dst in targets if src in live else ():
                 ins[dst].append(src)
         routed = frozenset(
             node_id

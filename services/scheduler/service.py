@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Self
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects, telemetry
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
-from jamjet_common.deadletter import dead_letter_unreadable_command
+from jamjet_common.eventlog import EventLog
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
+from jamjet_common.router import Router, StoredCommands
 from jamjet_common.service import Service, fetch_batches
 from jamjet_common.streams import StreamLimits
 from services.scheduler.catalog import WorkflowCatalog
@@ -22,9 +26,30 @@ from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
 from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
-from services.scheduler.timers import Timers
+from services.scheduler.timers import TimerExpiry, Timers
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerParts:
+    catalog: WorkflowCatalog
+    executions: Executions
+    timers: Timers
+    expiry: TimerExpiry
+
+
+async def build_parts(
+    nc: Client, js: JetStreamContext, config: SchedulerConfig, max_msg_bytes: int
+) -> SchedulerParts:
+    """The scheduler's parts, each wired once with what it uses."""
+    catalog = WorkflowCatalog(js)
+    await catalog.open()
+    log = EventLog(nc, js)
+    stopper = InFlightStopper(nc, js, log, await js.key_value(streams.KV_OUTCOMES))
+    timers = Timers(js)
+    executions = Executions(nc, js, log, catalog, timers, stopper, config.limits, max_msg_bytes)
+    return SchedulerParts(catalog, executions, timers, TimerExpiry(nc, executions))
 
 
 class SchedulerService(Service):
@@ -37,7 +62,7 @@ class SchedulerService(Service):
         self._command_slots = asyncio.Semaphore(config.command_concurrency)
         self._command_tasks: set[asyncio.Task[None]] = set()
         self.executions: Executions | None = None
-        self._commands: Commands | None = None
+        self._commands: StoredCommands | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -47,22 +72,18 @@ class SchedulerService(Service):
         )
 
     async def start(self) -> None:
-        catalog = WorkflowCatalog(self.js)
-        await catalog.open()
-        self.executions = Executions(self.nc, self.js, catalog, self.config.limits, self.limits.max_msg_bytes)
-        tenants = await self.js.key_value(streams.KV_TENANTS)
-        outcomes = await self.js.key_value(streams.KV_OUTCOMES)
-        self.executions.on_terminal = InFlightStopper(self.nc, self.js, self.executions.log, outcomes)
-        self._timers = Timers(self.nc, self.js, self.executions)
-        self.executions.on_load = self._timers.ensure
-        self.executions.on_held = self._timers.ensure_approval
-        self.executions.on_wait = self._timers.ensure_wait
-        self._commands = Commands(
-            catalog,
-            self.executions,
-            TenantGate(self.nc, tenants),
-            self._timers,
+        parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes)
+        self.executions, self._expiry = parts.executions, parts.expiry
+        commands = Commands(
+            parts.catalog,
+            parts.executions,
+            TenantGate(self.nc, await self.js.key_value(streams.KV_TENANTS)),
+            parts.timers,
             self.common.max_message_bytes,
+        )
+        router = Router("scheduler command", commands.routes())
+        self._commands = StoredCommands(
+            self.nc, router, self._registry, self.name, self.common.max_command_attempts
         )
         self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
@@ -97,7 +118,7 @@ class SchedulerService(Service):
 
     async def _timer(self, msg: Msg) -> None:
         try:
-            await self._timers.on_msg(msg)
+            await self._expiry.on_msg(msg)
         except Exception:
             logger.exception("timer on %s failed; it will be redelivered", msg.subject)
             await msg.nak(delay=1.0)
@@ -119,19 +140,9 @@ class SchedulerService(Service):
     async def _command(self, msg: Msg) -> None:
         assert self._commands is not None
         try:
-            meta = msg.metadata
-            key = (
-                f"{meta.stream}:{meta.sequence.stream}:{meta.timestamp.isoformat() if meta.timestamp else ''}"
-            )
-            reply = await self._commands.handle(msg.subject, msg.data, key, msg.headers)
-            await dead_letter_unreadable_command(self.nc, msg, reply, self.name)
-            asker = await self._registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
-            if asker is not None:
-                await self.nc.publish(asker, reply)
-            await msg.ack()
-        except Exception:
-            logger.exception("command on %s failed; it will be redelivered", msg.subject)
-            await msg.nak(delay=1.0)
+            await self._commands.settle(msg)
+        except Exception:  # NATS went away mid-answer: unacked, the command comes back after ack_wait
+            logger.exception("command on %s not settled", msg.subject)
         finally:
             self._command_slots.release()
 

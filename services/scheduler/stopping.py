@@ -10,11 +10,13 @@ import logging
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from jamjet_common import subjects
+from jamjet_common.claims import OutcomeClaims
 from jamjet_common.codec import ENCODER
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import NodeCancelled
 from jamjet_common.messages import CancelNotice
@@ -29,7 +31,7 @@ class InFlightStopper:
         self._nc = nc
         self._js = js
         self._log = log
-        self._outcomes = outcomes
+        self._claims = OutcomeClaims(outcomes)
 
     async def __call__(self, progress: Progress, in_flight: dict[str, Dispatch]) -> None:
         notice = CancelNotice(
@@ -57,13 +59,10 @@ class InFlightStopper:
     async def _cancelled(self, progress: Progress, dispatch: Dispatch) -> None:
         # The same claim workers take before an outcome: whoever claims first records it.
         kind = NodeCancelled(node_id=dispatch.node_id)
-        key = f"{progress.execution_id}.{dispatch.sequence}"
-        try:
-            await self._outcomes.create(key, ENCODER.encode(kind))
-        except KeyWrongLastSequenceError:
+        keys = DispatchKeys(progress.execution_id, dispatch.sequence)
+        if await self._claims.claim(keys, kind) is not None:
             return
-        msg_id = f"{progress.execution_id}:{dispatch.sequence}:outcome"
         await self._log.append(
-            progress.tenant, progress.execution_id, kind, msg_id=msg_id, headers=progress.trace
+            progress.tenant, progress.execution_id, kind, msg_id=keys.outcome, headers=progress.trace
         )
         logger.info("%s/%s: unstarted work item withdrawn", progress.execution_id, dispatch.node_id)

@@ -10,29 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from jamjet_common import subjects
-from jamjet_common.codec import decoder
-from jamjet_common.errors import ContractError, NotFoundError, RetryableError
+from jamjet_common.errors import ContractError, RetryableError, UnknownTenantError
 from jamjet_common.messages import DEFAULT_TENANT
+from jamjet_common.records import Tenant, TenantLimits, implicit_default, read_record
+from jamjet_common.streams import KV_TENANTS
 
 USAGE_TIMEOUT_SECS = 3.0
-
-
-class TenantLimits(msgspec.Struct, frozen=True):
-    max_concurrent_executions: int | None = None
-    max_tokens_per_month: int | None = None
-    max_cost_per_month_usd: float | None = None
-
-
-class TenantState(msgspec.Struct, frozen=True):
-    status: str = "active"
-    limits: TenantLimits | None = None
 
 
 class TenantGate:
@@ -40,22 +29,22 @@ class TenantGate:
         self._nc = nc
         self._tenants = tenants
 
-    async def active(self, tenant: str) -> TenantState:
+    async def active(self, tenant: str) -> Tenant:
         try:
             entry = await self._tenants.get(tenant)
         except KeyNotFoundError:
             if tenant == DEFAULT_TENANT:
-                return TenantState()
-            raise NotFoundError(f"tenant '{tenant}' does not exist", code="unknown_tenant") from None
-        state = decoder(TenantState).decode(entry.value or b"{}")
-        if state.status != "active":
-            raise ContractError(f"tenant '{tenant}' is {state.status}", code="tenant_suspended")
-        return state
+                return implicit_default()
+            raise UnknownTenantError(f"tenant '{tenant}' does not exist") from None
+        record = read_record(KV_TENANTS, tenant, entry.value or b"", Tenant)
+        if not record.active:
+            raise ContractError(f"tenant '{tenant}' is {record.status}", code="tenant_suspended")
+        return record
 
     async def admit(self, tenant: str) -> None:
         """Raise unless ``tenant`` may start another execution now."""
-        limits = (await self.active(tenant)).limits
-        if limits is None or limits == TenantLimits():
+        limits = (await self.active(tenant)).typed_limits
+        if limits == TenantLimits():
             return
         usage = await self._usage(tenant)
         for what, current, limit in (

@@ -1,13 +1,15 @@
-"""Workflow timeouts as durable timers in the JAMJET_TIMERS stream.
+"""Durable timers in the JAMJET_TIMERS stream: workflow timeouts, approval deadlines, wait timers.
 
-A timer is one message per execution; until it is due the scheduler naks it with the time left, so
-JetStream keeps it and hands it back then, across restarts of the scheduler.
+A timer is one message per execution and purpose; until it is due the scheduler naks it with the time
+left, so JetStream keeps it and hands it back then, across restarts of the scheduler. ``Timers`` sets
+them; ``TimerExpiry`` records what a due one means, through the executions' one conflict loop.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -16,9 +18,10 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, FatalError
+from jamjet_common.dedup import approval_timer_id, wait_timer_id, workflow_timer_id
+from jamjet_common.errors import FatalError
 from jamjet_common.eventlog import MSG_ID
-from jamjet_common.events import ApprovalReceived, TimerFired, WorkflowFailed
+from jamjet_common.events import ApprovalReceived, EventKind, TimerFired, WorkflowFailed
 from jamjet_common.ir import WaitNode
 from jamjet_common.messages import WorkflowTimer
 from services.scheduler.executions import Executions
@@ -28,14 +31,11 @@ from services.scheduler.progress import Progress
 from services.scheduler.waits import WaitSpec
 
 logger = logging.getLogger(__name__)
-MAX_TRIES = 50
 
 
 class Timers:
-    def __init__(self, nc: Client, js: JetStreamContext, executions: Executions) -> None:
-        self._nc = nc
+    def __init__(self, js: JetStreamContext) -> None:
         self._js = js
-        self._executions = executions
 
     async def ensure(self, progress: Progress, graph: Graph) -> None:
         """Schedule the execution's timeouts, if its workflow has them (repeats are deduplicated)."""
@@ -68,7 +68,7 @@ class Timers:
             hold=hold,
             purpose="wait",
         )
-        await self._publish(timer, f"{progress.execution_id}:wait:{hold}")
+        await self._publish(timer, wait_timer_id(progress.execution_id, hold))
 
     async def ensure_approval(self, progress: Progress, graph: Graph, node_id: str, hold: int) -> None:
         timeout = graph.approval_timeout_secs(node_id)
@@ -82,7 +82,7 @@ class Timers:
             node_id=node_id,
             hold=hold,
         )
-        await self._publish(timer, f"{progress.execution_id}:approval:{hold}")
+        await self._publish(timer, approval_timer_id(progress.execution_id, hold))
 
     async def schedule(
         self, tenant: str, execution_id: str, timeout_secs: float, started_at: datetime
@@ -93,72 +93,53 @@ class Timers:
             due_at=started_at + timedelta(seconds=timeout_secs),
             timeout_secs=timeout_secs,
         )
-        await self._publish(timer, f"{execution_id}:workflow_timeout")
+        await self._publish(timer, workflow_timer_id(execution_id))
 
     async def _publish(self, timer: WorkflowTimer, msg_id: str) -> None:
         subject = subjects.timer(timer.tenant, timer.execution_id)
         await self._js.publish(subject, ENCODER.encode(timer), headers={MSG_ID: msg_id})
 
+
+class TimerExpiry:
+    def __init__(self, nc: Client, executions: Executions) -> None:
+        self._nc = nc
+        self._executions = executions
+
     async def on_msg(self, msg: Msg) -> None:
         try:
             timer = decoder(WorkflowTimer).decode(msg.data)
         except Exception as exc:
-            await dead_letter_decode(self._nc, msg, str(exc), "scheduler")
+            await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         left = (timer.due_at - datetime.now(UTC)).total_seconds()
         if left > 0:
             await msg.nak(delay=left)
             return
-        expire = self._expire
-        if timer.node_id is not None:
-            expire = self._expire_wait if timer.purpose == "wait" else self._expire_approval
-        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: expire(timer))
+        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: self._expire(timer))
         await msg.ack()
 
-    async def _expire_wait(self, timer: WorkflowTimer) -> bytes:
-        assert timer.node_id is not None
-        fired = TimerFired(node_id=timer.node_id)
-        for _ in range(MAX_TRIES):
-            progress = await self._executions.current(timer.tenant, timer.execution_id)
-            dispatch = progress.in_flight.get(timer.node_id) if progress and not progress.terminal else None
-            if progress is None or dispatch is None or dispatch.sequence != timer.hold:
-                return b""  # the wait ended before its timer (an event arrived, or the execution ended)
-            try:
-                await self._executions.append(progress, fired)
-            except AppendConflictError:
-                continue
-            await self._executions.advance(progress)
-            return b""
-        raise AppendConflictError(f"{timer.execution_id}: could not record the timer")
-
-    async def _expire_approval(self, timer: WorkflowTimer) -> bytes:
-        assert timer.node_id is not None
-        comment = f"approval timed out after {timer.timeout_secs:g}s"
-        decision = ApprovalReceived(
-            node_id=timer.node_id, user_id="system", decision="rejected", comment=comment
-        )
-        for _ in range(MAX_TRIES):
-            progress = await self._executions.current(timer.tenant, timer.execution_id)
-            if progress is None or progress.terminal or progress.held.get(timer.node_id) != timer.hold:
-                return b""  # answered (or the execution ended) before the deadline
-            try:
-                await self._executions.append(progress, decision)
-            except AppendConflictError:
-                continue
-            logger.info("%s/%s: %s", timer.execution_id, timer.node_id, comment)
-            return b""
-        raise AppendConflictError(f"{timer.execution_id}: could not record the approval timeout")
-
     async def _expire(self, timer: WorkflowTimer) -> bytes:
-        error = f"workflow timed out after {timer.timeout_secs:g}s"
-        for _ in range(MAX_TRIES):
-            progress = await self._executions.current(timer.tenant, timer.execution_id)
-            if progress is None or progress.terminal:
-                return b""
-            try:
-                await self._executions.append(progress, WorkflowFailed(error=error))
-            except AppendConflictError:
-                continue
-            logger.info("%s: %s", timer.execution_id, error)
-            return b""
-        raise AppendConflictError(f"{timer.execution_id}: could not record the timeout")
+        recorded = await self._executions.record(timer.tenant, timer.execution_id, partial(due, timer))
+        if recorded is not None:
+            logger.info("%s/%s: timer due: %s", timer.execution_id, timer.node_id or "-", recorded.tag)
+        return b""
+
+
+def due(timer: WorkflowTimer, progress: Progress | None) -> EventKind | None:
+    """What the due ``timer`` means for the execution as it stands; None once it means nothing.
+
+    A wait's timer or an approval's deadline means nothing once the node's hold ended (a signal came,
+    a human decided, the execution ended); a workflow timeout once the execution ended.
+    """
+    if progress is None or progress.terminal:
+        return None
+    if timer.node_id is None:
+        return WorkflowFailed(error=f"workflow timed out after {timer.timeout_secs:g}s")
+    if timer.purpose == "wait":
+        dispatch = progress.in_flight.get(timer.node_id)
+        held = dispatch is not None and dispatch.sequence == timer.hold
+        return TimerFired(node_id=timer.node_id) if held else None
+    if progress.held.get(timer.node_id) != timer.hold:
+        return None
+    comment = f"approval timed out after {timer.timeout_secs:g}s"
+    return ApprovalReceived(node_id=timer.node_id, user_id="system", decision="rejected", comment=comment)

@@ -1,6 +1,7 @@
 """Committing a dispatch's outcome exactly once, however many workers ran it.
 
-claim (``claims.py``) -> [dead letter, for an exhausted dispatch] -> append the outcome -> ack/term.
+claim (``jamjet_common.claims``) -> [dead letter, for an exhausted dispatch] -> append the outcome ->
+ack/term.
 A worker whose claim loses discards its own result: the claimed outcome is the dispatch's, and if its
 claimant died before appending it, this worker appends it (same message id, so both cannot land).
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from jamjet_common.claims import OutcomeClaims
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.events import EventKind, NodeFailed
 from jamjet_common.messages import WorkItem
-from services.worker.claims import OutcomeClaims
 from services.worker.deadletter import DeadLetters, exhaustion
 from services.worker.recorder import NodeRecorder
 from services.worker.settle import DONE, DROP, Verdict
@@ -31,7 +33,7 @@ class OutcomeCommitter:
         self._dead_letters = dead_letters
 
     async def commit(self, item: WorkItem, outcome: EventKind) -> Verdict:
-        claimed = await self._claims.claim(item, outcome)
+        claimed = await self._claims.claim(DispatchKeys.of(item), outcome)
         if claimed is not None:
             return await self._lost(item, claimed)
         await self._record(item, outcome)
@@ -39,14 +41,14 @@ class OutcomeCommitter:
 
     async def recover(self, item: WorkItem) -> Verdict | None:
         """Finish a claimed outcome that is not in the log yet; None if nobody claimed the dispatch."""
-        claimed = await self._claims.claimed(item)
+        claimed = await self._claims.claimed(DispatchKeys.of(item))
         if claimed is None:
             return None
         await self._finish(item, claimed)
         return settling(claimed)
 
     async def claimed(self, item: WorkItem) -> bool:
-        return await self._claims.claimed(item) is not None
+        return await self._claims.claimed(DispatchKeys.of(item)) is not None
 
     async def _lost(self, item: WorkItem, claimed: EventKind) -> Verdict:
         logger.warning(
@@ -66,7 +68,7 @@ class OutcomeCommitter:
     async def _record(self, item: WorkItem, outcome: EventKind) -> None:
         # The dead letter goes first: an exhausted outcome in the log promises its record exists.
         if (exhausted := exhaustion(outcome)) is not None:
-            await self._dead_letters.publish(item, *exhausted)
+            await self._dead_letters.publish(item, exhausted)
         await self._recorder.outcome(item, outcome)
 
 

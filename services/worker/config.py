@@ -9,6 +9,7 @@ from jamjet_common.config import ConfigError, Env
 from jamjet_common.errors import InvalidTokenError
 from jamjet_common.subjects import check_token
 from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES
+from services.worker.sandbox import SandboxConfig
 
 DEFAULT_QUEUES = ("general", "model", "tool", "python_tool", "retrieval", "privileged")
 
@@ -25,7 +26,8 @@ class WorkerConfig:
     policy_timeout_secs: float
     policy_retry_secs: float
     """How long an item waits for redelivery when the policy service did not answer."""
-    python_allowed_modules: tuple[str, ...]
+    sandbox: SandboxConfig
+    """What tenant IR may make this worker do: Python modules, MCP commands, secrets, hosts."""
     capture_prompts: bool = False
     """Model prompts and completions as span attributes (``JAMJET_CAPTURE_PROMPTS``), truncated."""
     artifact_threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
@@ -44,7 +46,7 @@ class WorkerConfig:
             max_ack_pending=env.integer("JAMJET_WORKER_MAX_ACK_PENDING", 10000, minimum=1),
             policy_timeout_secs=env.number("JAMJET_POLICY_TIMEOUT_SECS", 5.0, minimum=0.1),
             policy_retry_secs=env.number("JAMJET_POLICY_RETRY_SECS", 5.0, minimum=0.1),
-            python_allowed_modules=env.items("JAMJET_PYTHON_ALLOWED_MODULES", ()),
+            sandbox=SandboxConfig.from_env(env),
             capture_prompts=telemetry.capture_prompts(env.environ),
             artifact_threshold_bytes=env.integer(
                 "JAMJET_ARTIFACT_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES, minimum=1

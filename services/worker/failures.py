@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jamjet_common.errors import JamjetError, RetryableError
+from services.worker.sandbox import Refused
 
 TIMEOUT = "timeout"
 IO_ERROR = "io_error"
@@ -24,12 +25,16 @@ class Failure:
     """Seconds the failing code asked to wait; overrides the retry policy's delay."""
     error_class: str | None = None
     """What kind of transient failure it is; None when unclassified or fatal."""
+    violation: str | None = None
+    """The sandbox rule the node broke (a ``Refused`` error); recorded as a ``policy_violation``."""
 
 
 def classify(exc: BaseException) -> Failure:
     """Our own errors carry deliberate messages; foreign ones are described as ``Type: message``."""
     if isinstance(exc, RetryableError):
         return Failure(_message(exc), True, exc.retry_after, exc.error_class)
+    if isinstance(exc, Refused):
+        return Failure(_message(exc), retryable=False, violation=exc.rule)
     builtin_class = _builtin_class(exc)
     return Failure(_message(exc), retryable=builtin_class is not None, error_class=builtin_class)
 

@@ -25,7 +25,6 @@ from jamjet_common.events import (
 from jamjet_common.messages import WorkItem
 
 SHUTDOWN_ERROR = "worker shut down before the node finished"
-"""A ``NodeFailed{retryable: true}`` with this error gives its attempt back: it does not count."""
 LEASE_EXPIRED_ERROR = "lease expired: worker presumed dead"
 
 
@@ -69,11 +68,23 @@ class DispatchHistory:
             self.open_attempt = kind.attempt
         elif isinstance(kind, NodeFailed) and kind.retryable:
             self.open_attempt = None
-            if kind.error == SHUTDOWN_ERROR:
+            if kind.released:
                 self.released += 1
         elif settles(kind):
             self.open_attempt = None
             self.outcome = self.outcome or kind
+
+
+def released_failure(node_id: str, attempt: int) -> NodeFailed:
+    """A graceful shutdown gives attempt ``attempt`` back; the field says so, the text is for people."""
+    return NodeFailed(node_id=node_id, error=SHUTDOWN_ERROR, attempt=attempt, retryable=True, released=True)
+
+
+def lapsed_failure(node_id: str, attempt: int) -> NodeFailed:
+    """Attempt ``attempt`` lost its worker (lease expired), with attempts left."""
+    return NodeFailed(
+        node_id=node_id, error=LEASE_EXPIRED_ERROR, attempt=attempt, retryable=True, lease_expired=True
+    )
 
 
 def settles(kind: EventKind) -> bool:

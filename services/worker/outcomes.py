@@ -3,9 +3,11 @@
 - success: ``NodeCompleted`` (committed, ``commit.py``); ack.
 - retryable, its class allowed by ``retryable_on``, attempts left: ``NodeFailed{retryable: true}`` and
   ``RetryScheduled``; nak(delay).
-- retryable, no attempts left: ``NodeFailed{"exhausted N attempts: <last>"}`` (committed) and a dead
-  letter; term.
+- retryable, no attempts left: ``NodeFailed{"exhausted N attempts: <last>", exhausted}`` (committed) and
+  a dead letter; term.
 - fatal, or retryable but not in ``retryable_on``: ``NodeFailed{retryable: false}`` (committed); term.
+- refused by the worker's sandbox: ``PolicyViolation{rule, decision: "blocked", policy_scope:
+  "worker_sandbox"}``, then as fatal.
 - the worker died holding the lease: as retryable, error ``lease expired: worker presumed dead``,
   delay ``2^min(next attempt, 6)`` s whatever the policy.
 - the execution was cancelled: ``NodeCancelled`` (committed); ack.
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import logging
 
-from jamjet_common.events import NodeCancelled, NodeFailed
+from jamjet_common.events import Exhaustion, NodeCancelled, NodeFailed
 from jamjet_common.messages import WorkItem
 from services.worker import retry
 from services.worker.artifacts import OutputSpiller
 from services.worker.commit import OutcomeCommitter
-from services.worker.deadletter import exhausted_error
+from services.worker.deadletter import exhausted_failure
 from services.worker.executors import ExecutionResult
 from services.worker.failures import Failure
-from services.worker.history import LEASE_EXPIRED_ERROR, SHUTDOWN_ERROR, Attempt
+from services.worker.history import LEASE_EXPIRED_ERROR, Attempt, lapsed_failure, released_failure
 from services.worker.recorder import NodeRecorder
+from services.worker.sandbox.refusal import SCOPE as SANDBOX_SCOPE
 from services.worker.settle import Verdict
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ class AttemptEnds:
         return verdict
 
     async def failed(self, item: WorkItem, attempt: Attempt, failure: Failure) -> Verdict:
+        if failure.violation is not None:
+            await self._recorder.violation(item, failure.violation, SANDBOX_SCOPE)
         if not retry.retries(item.retry, failure):
             if failure.retryable:
                 logger.info(
@@ -58,7 +63,8 @@ class AttemptEnds:
         delay = retry.next_delay(item.retry, attempt.spent, failure.retry_after)
         if delay is None:
             return await self._exhausted(item, attempt, failure.error)
-        return await self._retry(item, attempt, failure.error, delay)
+        failed = NodeFailed(node_id=item.node_id, error=failure.error, attempt=attempt.number, retryable=True)
+        return await self._retry(item, failed, delay)
 
     async def lapsed(self, item: WorkItem, lapsed: Attempt) -> Verdict:
         """The worker running attempt ``lapsed`` died holding its lease: that attempt failed."""
@@ -67,12 +73,11 @@ class AttemptEnds:
         if lapsed.spent + 1 >= retry.max_attempts(item.retry):
             return await self._exhausted(item, lapsed, LEASE_EXPIRED_ERROR)
         delay = retry.lease_expiry_delay(lapsed.number + 1)
-        return await self._retry(item, lapsed, LEASE_EXPIRED_ERROR, delay)
+        return await self._retry(item, lapsed_failure(item.node_id, lapsed.number), delay)
 
     async def fatal(self, item: WorkItem, attempt: Attempt, error: str) -> Verdict:
-        logger.warning("%s/%s: failed: %s", item.execution_id, item.node_id, error)
         kind = NodeFailed(node_id=item.node_id, error=error, attempt=attempt.number, retryable=False)
-        return await self._committer.commit(item, kind)
+        return await self._failed_for_good(item, kind)
 
     async def cancelled(self, item: WorkItem) -> Verdict:
         logger.info("%s/%s: cancelled with its execution", item.execution_id, item.node_id)
@@ -84,21 +89,26 @@ class AttemptEnds:
             return
         try:
             if not await self._committer.claimed(item):
-                await self._recorder.attempt_failed(item, attempt.number, SHUTDOWN_ERROR)
+                await self._recorder.attempt_failed(item, released_failure(item.node_id, attempt.number))
         except Exception as exc:  # the next delivery then counts it as a lapsed lease
             logger.warning("%s/%s: could not record the release: %s", item.execution_id, item.node_id, exc)
 
     async def _exhausted(self, item: WorkItem, attempt: Attempt, last_error: str) -> Verdict:
-        return await self.fatal(item, attempt, exhausted_error(retry.max_attempts(item.retry), last_error))
+        exhausted = Exhaustion(attempts=retry.max_attempts(item.retry), last_error=last_error)
+        return await self._failed_for_good(item, exhausted_failure(item.node_id, attempt.number, exhausted))
 
-    async def _retry(self, item: WorkItem, attempt: Attempt, error: str, delay: float) -> Verdict:
-        await self._recorder.retrying(item, attempt.number, error, delay)
+    async def _failed_for_good(self, item: WorkItem, kind: NodeFailed) -> Verdict:
+        logger.warning("%s/%s: failed: %s", item.execution_id, item.node_id, kind.error)
+        return await self._committer.commit(item, kind)
+
+    async def _retry(self, item: WorkItem, failed: NodeFailed, delay: float) -> Verdict:
+        await self._recorder.retrying(item, failed, delay)
         logger.info(
             "%s/%s: attempt %d failed (%s); retry in %.2fs",
             item.execution_id,
             item.node_id,
-            attempt.number,
-            error,
+            failed.attempt,
+            failed.error,
             delay,
         )
         return Verdict.redeliver(delay)

@@ -18,16 +18,16 @@ from nats.js import JetStreamContext
 
 from jamjet_common import streams, telemetry
 from jamjet_common.artifacts import ArtifactStore
+from jamjet_common.claims import OutcomeClaims
 from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.subjects import check_token
-from services.worker import tracing
+from services.worker import tool_policy, tracing
 from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES, OutputSpiller
 from services.worker.cancellation import Cancellations, Cancelled
-from services.worker.claims import OutcomeClaims
 from services.worker.commit import OutcomeCommitter
 from services.worker.deadletter import DeadLetters
 from services.worker.executors import ExecutionContext, ExecutorRegistry
@@ -38,6 +38,7 @@ from services.worker.policy_client import PolicyClient, PolicyRefusedError, Poli
 from services.worker.recorder import NodeRecorder
 from services.worker.runner import Success, run_node
 from services.worker.settle import DONE, Verdict, settle
+from services.worker.tool_calls import ToolCallsError
 
 logger = logging.getLogger(__name__)
 SERVICE = "worker"
@@ -48,6 +49,13 @@ def decode_item(data: bytes) -> WorkItem:
     item = decode(data, WorkItem, what="work item")
     check_token(item.tenant, "tenant")
     check_token(item.execution_id, "execution_id")
+    if item.node.kind.held_by_scheduler:
+        # Refused before anything is recorded: the scheduler resolves such a node, and a start and a
+        # failure here would be a second outcome of its dispatch.
+        raise ContractError(
+            f"node kind '{item.node.kind.tag}' is resolved by the scheduler; a worker never runs it",
+            code="held_by_scheduler",
+        )
     return item
 
 
@@ -109,7 +117,7 @@ class Pipeline:
         try:
             item = decode_item(msg.data)
         except ContractError as exc:
-            await dead_letter_decode(self._parts.nc, msg, str(exc), SERVICE)
+            await dead_letter_decode(self._parts.nc, msg, exc, SERVICE)
             return
         redelivered = msg.metadata.num_delivered > 1
         if redelivered:
@@ -153,24 +161,25 @@ class Pipeline:
 
     async def _attempt(self, item: WorkItem, attempt: Attempt) -> Verdict:
         try:
-            decision = await self._parts.policy.evaluate(item)
+            decided = await tool_policy.decide(self._parts.policy, item)
         except PolicyUnavailableError as exc:
             logger.warning("%s/%s: not run: %s", item.execution_id, item.node_id, exc)
             return Verdict.redeliver(self._policy_retry_secs)
-        except PolicyRefusedError as exc:
+        except (PolicyRefusedError, ToolCallsError) as exc:
             await self._recorder.started(item, attempt.number)
             return await self._ends.fatal(item, attempt, exc.message)
         await self._recorder.started(item, attempt.number)
-        return await self._decided(item, attempt, decision)
+        return await self._decided(item, attempt, decided)
 
-    async def _decided(self, item: WorkItem, attempt: Attempt, decision: PolicyDecision) -> Verdict:
+    async def _decided(self, item: WorkItem, attempt: Attempt, decided: tool_policy.Decided) -> Verdict:
+        decision = decided.decision
         if decision.autonomy is not None and decision.decision == "block":
             return await self._escalated(item, attempt, decision, decision.autonomy)
         if decision.decision == "block":
-            await self._recorder.violation(item, decision)
+            await self._recorder.violation(item, decision.reason or "blocked", decision.policy_scope)
             return await self._ends.fatal(item, attempt, f"blocked by policy: {decision.reason or 'blocked'}")
         if decision.decision == "require_approval" and not approved_by_the_approval_flow(item):
-            await self._recorder.approval_required(item, decision)
+            await self._recorder.approval_required(item, decision, decided.approval_context)
             logger.info("%s/%s: held for approval", item.execution_id, item.node_id)
             return DONE
         return await self._run(item, attempt)

@@ -12,6 +12,7 @@ from jamjet_common import subjects, telemetry
 from jamjet_common.budget import BUDGET_KEY
 from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ContractError, FatalError, RetryableError
+from jamjet_common.ir import NodeDef
 from jamjet_common.messages import ErrorBody, PolicyDecision, PolicyRequest, WorkItem
 
 TRANSIENT_CODES = frozenset({"internal_error", "unavailable", "timeout"})
@@ -39,10 +40,11 @@ class PolicyClient:
         self._nc = nc
         self._timeout = timeout
 
-    async def evaluate(self, item: WorkItem) -> PolicyDecision:
+    async def evaluate(self, item: WorkItem, node: NodeDef | None = None) -> PolicyDecision:
+        """What policy says about running ``node`` (by default the item's own) for ``item``."""
         request = PolicyRequest(
             tenant=item.tenant,
-            node=item.node,
+            node=node or item.node,
             workflow_policy=item.workflow_policy,
             execution_id=item.execution_id,
             workflow_id=item.workflow_id,

@@ -2,7 +2,8 @@
 
 ``Nats-Msg-Id``s make a repeated append of the same fact a no-op, so that two workers cannot record it
 twice: one outcome per dispatch (``<execution_id>:<dispatch>:outcome``), one start, one failure and one
-retry per attempt (``…:started:<n>``, ``…:failed:<n>``, ``…:retry:<n+1>``). Outside JetStream's
+retry per attempt (``…:started:<n>``, ``…:failed:<n>``, ``…:retry:<n+1>``); ``jamjet_common.dedup``
+spells them. Outside JetStream's
 duplicate window the outcome claims (``claims.py``) and the dispatch history (``history.py``) keep an
 outcome single.
 """
@@ -10,9 +11,11 @@ outcome single.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from jamjet_common import telemetry
 from jamjet_common.codec import ENCODER
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.eventlog import EventLog, Tail
 from jamjet_common.events import (
     AutonomyLimitReached,
@@ -65,10 +68,6 @@ def escalation_events(node_id: str, outcome: AutonomyOutcome) -> list[EventKind]
     return [first, escalate]
 
 
-def outcome_id(item: WorkItem) -> str:
-    return f"{item.item_id}:outcome"
-
-
 class NodeRecorder:
     def __init__(self, log: EventLog, worker_id: str, max_msg_bytes: int) -> None:
         self._log = log
@@ -80,7 +79,7 @@ class NodeRecorder:
             position = item.scheduled_at
             self._log.hint(item.execution_id, Tail(position.sequence, position.stream_seq))
         kind = NodeStarted(node_id=item.node_id, worker_id=self._worker_id, attempt=attempt)
-        await self._append(item, kind, f"{item.item_id}:started:{attempt}")
+        await self._append(item, kind, DispatchKeys.of(item).started(attempt))
 
     def completion(self, item: WorkItem, result: ExecutionResult) -> NodeCompleted:
         return NodeCompleted(
@@ -106,40 +105,41 @@ class NodeRecorder:
 
     async def outcome(self, item: WorkItem, kind: EventKind) -> None:
         """The dispatch's one outcome; only its claimant (or a worker finishing the claim) appends it."""
-        await self._append(item, kind, outcome_id(item))
+        await self._append(item, kind, DispatchKeys.of(item).outcome)
 
-    async def retrying(self, item: WorkItem, attempt: int, error: str, delay: float) -> None:
-        """Attempt ``attempt`` failed and the next one runs in ``delay`` seconds."""
-        await self.attempt_failed(item, attempt, error)
-        kind = RetryScheduled(node_id=item.node_id, attempt=attempt + 1, delay_ms=round(delay * 1000))
-        await self._append(item, kind, f"{item.item_id}:retry:{attempt + 1}")
+    async def retrying(self, item: WorkItem, failed: NodeFailed, delay: float) -> None:
+        """The attempt ``failed`` records failed, and the next one runs in ``delay`` seconds."""
+        await self.attempt_failed(item, failed)
+        after = failed.attempt + 1
+        kind = RetryScheduled(node_id=item.node_id, attempt=after, delay_ms=round(delay * 1000))
+        await self._append(item, kind, DispatchKeys.of(item).retry(after))
 
-    async def attempt_failed(self, item: WorkItem, attempt: int, error: str) -> None:
-        kind = NodeFailed(node_id=item.node_id, error=error, attempt=attempt, retryable=True)
-        await self._append(item, kind, f"{item.item_id}:failed:{attempt}")
+    async def attempt_failed(self, item: WorkItem, failed: NodeFailed) -> None:
+        """A retryable failure of one attempt (not the dispatch's outcome)."""
+        await self._append(item, failed, DispatchKeys.of(item).failed(failed.attempt))
 
-    async def violation(self, item: WorkItem, decision: PolicyDecision) -> None:
+    async def violation(self, item: WorkItem, rule: str, scope: str | None) -> None:
+        """The node was blocked: by the policy service, or by the worker's own sandbox."""
         kind = PolicyViolation(
-            node_id=item.node_id,
-            rule=decision.reason or "blocked",
-            decision="blocked",
-            policy_scope=decision.policy_scope or UNKNOWN_SCOPE,
+            node_id=item.node_id, rule=rule, decision="blocked", policy_scope=scope or UNKNOWN_SCOPE
         )
-        await self._append(item, kind, f"{item.item_id}:violation")
+        await self._append(item, kind, DispatchKeys.of(item).violation)
 
     async def escalation(self, item: WorkItem, outcome: AutonomyOutcome) -> None:
         """An agent's autonomy rules stopped the node: what tripped, then who must step in."""
         for index, kind in enumerate(escalation_events(item.node_id, outcome)):
-            await self._append(item, kind, f"{item.item_id}:escalation:{index}")
+            await self._append(item, kind, DispatchKeys.of(item).escalation(index))
 
-    async def approval_required(self, item: WorkItem, decision: PolicyDecision) -> None:
+    async def approval_required(
+        self, item: WorkItem, decision: PolicyDecision, context: dict[str, Any] | None = None
+    ) -> None:
         kind = ToolApprovalRequired(
             node_id=item.node_id,
             tool_name=decision.tool_name or item.node_id,
             approver=decision.approver or HUMAN,
-            context={"node_id": item.node_id},
+            context=context or {"node_id": item.node_id},
         )
-        await self._append(item, kind, f"{item.item_id}:approval")
+        await self._append(item, kind, DispatchKeys.of(item).approval)
 
     async def history(self, item: WorkItem) -> DispatchHistory:
         return await read_history(self._log, item)

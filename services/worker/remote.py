@@ -15,6 +15,7 @@ from services.worker.executors.http_setup import HttpExecutors, Registrar
 from services.worker.executors.mcp_sessions import McpSessions
 from services.worker.executors.mcp_tool import McpToolExecutor
 from services.worker.progress import NatsProgressSink
+from services.worker.sandbox import SandboxConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,11 @@ class RemoteExecutors:
                 sink, default_timeout_secs=env.number("JAMJET_AGENT_TOOL_TIMEOUT_SECS", 30.0, minimum=0.1)
             ),
             mcp_tool=McpToolExecutor(
-                McpSessions(connect_timeout_secs=env.number("JAMJET_MCP_CONNECT_TIMEOUT_SECS", 30.0)),
+                McpSessions(
+                    connect_timeout_secs=env.number("JAMJET_MCP_CONNECT_TIMEOUT_SECS", 30.0),
+                    sandbox=SandboxConfig.from_env(env),
+                    environ=env.environ,
+                ),
                 call_timeout_secs=call_timeout or None,
             ),
             agent=AgentExecutor(timeout_secs=env.number("JAMJET_AGENT_TIMEOUT_SECS", 60.0, minimum=0.1)),

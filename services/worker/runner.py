@@ -35,7 +35,7 @@ async def _attempt(
     timeout = ctx.item.timeout_secs
     timer = asyncio.timeout(timeout)
     try:
-        executor = registry.get(ctx.node.kind.tag)
+        executor = registry.for_kind(ctx.node.kind)
         async with timer:
             return await tracing.traced_call(executor, ctx, capture_prompts)
     except Exception as exc:

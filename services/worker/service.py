@@ -51,7 +51,7 @@ class WorkerService(Service):
     ) -> None:
         super().__init__(common, limits)
         self.config = config
-        self.registry = registry or builtin_registry(config.python_allowed_modules)
+        self.registry = registry or builtin_registry(config.sandbox.python)
         self._remote = RemoteExecutors.from_env(env, lambda: self.nc) if env is not None else None
         if self._remote is not None:
             self._remote.register(self.registry)

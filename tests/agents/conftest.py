@@ -23,8 +23,11 @@ from jamjet_common import streams, subjects
 from jamjet_common.config import Env
 from jamjet_common.ir import McpServerConfig
 from services.worker.executors.agent_tool import AgentToolExecutor
+from services.worker.executors.mcp_sessions import McpSessions
 from services.worker.executors.mcp_tool import McpToolExecutor
 from services.worker.progress import NatsProgressSink
+from services.worker.sandbox import SandboxConfig
+from services.worker.sandbox.commands import CommandPolicy
 from tests.agents.fake_agent import FakeAgent
 from tests.agents.mcp_server import build_server
 from tests.helpers import eventually
@@ -32,6 +35,7 @@ from tests.helpers import eventually
 STDIO_SERVER = McpServerConfig(
     transport="stdio", command=sys.executable, args=["-m", "tests.agents.mcp_server"]
 )
+ALLOWED_COMMANDS = CommandPolicy.from_entries((sys.executable,), dev_mode=False)
 
 
 @dataclass
@@ -88,9 +92,14 @@ def subscribe(nc: NATS) -> Callable[[str], Any]:
     return start
 
 
+def mcp_tool_executor(commands: CommandPolicy = ALLOWED_COMMANDS) -> McpToolExecutor:
+    """An executor whose stdio servers may be this interpreter only (the test server's command)."""
+    return McpToolExecutor(McpSessions(sandbox=SandboxConfig(commands=commands)), call_timeout_secs=20)
+
+
 @pytest.fixture
 async def mcp_executor() -> AsyncIterator[McpToolExecutor]:
-    executor = McpToolExecutor(call_timeout_secs=20)
+    executor = mcp_tool_executor()
     try:
         yield executor
     finally:

@@ -57,6 +57,7 @@ async def test_the_remote_agents_auth_is_sent(
     executor: AgentToolExecutor, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ORACLE_TOKEN", "s3cret")
+    monkeypatch.setenv("JAMJET_SECRET_ORACLE_TOKEN", "ORACLE_TOKEN")
     agent.routes["/agent"] = lambda request: Reply(body={})
     config = remote(agent, auth=BearerAuth(token_env="ORACLE_TOKEN"))
 

@@ -10,8 +10,9 @@ import pytest
 from jamjet_common.errors import FatalError, RetryableError
 from jamjet_common.ir import McpServerConfig
 from services.worker.executors.mcp_tool import McpToolExecutor
+from services.worker.sandbox.commands import CommandPolicy
 from tests.agents.builders import context, mcp_node
-from tests.agents.conftest import STDIO_SERVER
+from tests.agents.conftest import ALLOWED_COMMANDS, STDIO_SERVER, mcp_tool_executor
 
 
 def http_server(port: int, transport: str = "streamable_http", path: str = "/mcp") -> McpServerConfig:
@@ -65,18 +66,20 @@ async def test_a_broken_connection_is_retryable_and_the_next_call_reconnects(
 
 
 @pytest.mark.parametrize(
-    "server",
+    ("server", "commands"),
     [
-        McpServerConfig(transport="stdio", command="/nonexistent/mcp-server"),
-        McpServerConfig(transport="streamable_http", url="http://127.0.0.1:9/mcp"),
+        (McpServerConfig(transport="stdio", command="/nonexistent/mcp-server"), CommandPolicy(None, True)),
+        (McpServerConfig(transport="streamable_http", url="http://127.0.0.1:9/mcp"), ALLOWED_COMMANDS),
     ],
-    ids=["missing-command", "refused"],
+    ids=["missing-command-in-dev-mode", "refused"],
 )
-async def test_connection_failures_are_retryable(
-    mcp_executor: McpToolExecutor, server: McpServerConfig
-) -> None:
-    with pytest.raises(RetryableError, match="cannot connect to MCP server 'tools'"):
-        await mcp_executor.execute(context(mcp_node("add"), mcp_server=server))
+async def test_connection_failures_are_retryable(server: McpServerConfig, commands: CommandPolicy) -> None:
+    executor = mcp_tool_executor(commands)
+    try:
+        with pytest.raises(RetryableError, match="cannot connect to MCP server 'tools'"):
+            await executor.execute(context(mcp_node("add"), mcp_server=server))
+    finally:
+        await executor.aclose()
 
 
 async def test_streamable_http_server(mcp_executor: McpToolExecutor, mcp_http_port: int) -> None:
@@ -120,7 +123,7 @@ async def test_an_unconfigured_server_is_fatal(mcp_executor: McpToolExecutor) ->
 
 
 async def test_aclose_stops_the_stdio_server() -> None:
-    executor = McpToolExecutor()
+    executor = mcp_tool_executor()
     result = await executor.execute(context(mcp_node("pid"), mcp_server=STDIO_SERVER))
     await executor.aclose()
     with pytest.raises(ProcessLookupError):

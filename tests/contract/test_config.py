@@ -111,3 +111,15 @@ def test_stream_limits_convert_days_to_seconds() -> None:
 def test_stream_limits_refuse_zero_replicas() -> None:
     with pytest.raises(ConfigError, match="JAMJET_STREAM_REPLICAS=0 must be at least 1"):
         StreamLimits.from_env(Env({"JAMJET_STREAM_REPLICAS": "0"}))
+
+
+def test_max_command_attempts_is_one_setting_with_the_policy_services_old_name_as_fallback() -> None:
+    def attempts(**environ: str) -> int:
+        return CommonConfig.from_env(Env(environ), "x").max_command_attempts
+
+    assert attempts() == 5
+    assert attempts(JAMJET_MAX_COMMAND_ATTEMPTS="3") == 3
+    assert attempts(JAMJET_POLICY_CMD_MAX_ATTEMPTS="7") == 7
+    assert attempts(JAMJET_MAX_COMMAND_ATTEMPTS="2", JAMJET_POLICY_CMD_MAX_ATTEMPTS="7") == 2
+    with pytest.raises(ConfigError, match="JAMJET_MAX_COMMAND_ATTEMPTS=0 must be at least 1"):
+        attempts(JAMJET_MAX_COMMAND_ATTEMPTS="0")

@@ -12,7 +12,16 @@ import msgspec
 import pytest
 
 from jamjet_common import codec
-from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind, EventKindBase, NodeCompleted
+from jamjet_common.events import (
+    EVENT_DECODER,
+    HEAD_DECODER,
+    Event,
+    EventKind,
+    EventKindBase,
+    Exhaustion,
+    NodeCompleted,
+    NodeFailed,
+)
 
 KINDS: list[type[EventKindBase]] = list(typing.get_args(EventKind))
 KINDS_TUPLE = typing.get_args(EventKind)
@@ -188,6 +197,31 @@ def test_node_completed_sets_optional_fields_when_given() -> None:
     assert (wire["input_tokens"], wire["output_tokens"], wire["finish_reason"]) == (10, 20, "stop")
     assert (wire["cost_usd"], wire["idempotency_key"]) == (0.001, "abc")
     assert "provenance" not in wire
+
+
+def test_node_failed_keeps_the_originals_shape_and_adds_its_facts_only_when_true() -> None:
+    plain = NodeFailed(node_id="n", error="boom", attempt=1, retryable=True)
+    assert json.loads(codec.encode(plain)) == {
+        "type": "node_failed",
+        "node_id": "n",
+        "error": "boom",
+        "attempt": 1,
+        "retryable": True,
+    }
+    exhausted = Exhaustion(attempts=3, last_error="boom")
+    facts = NodeFailed(
+        node_id="n",
+        error="x",
+        attempt=2,
+        retryable=False,
+        released=True,
+        lease_expired=True,
+        exhausted=exhausted,
+    )
+    wire = json.loads(codec.encode(facts))
+    assert (wire["released"], wire["lease_expired"]) == (True, True)
+    assert wire["exhausted"] == {"attempts": 3, "last_error": "boom"}
+    assert msgspec.json.decode(codec.encode(facts), type=EventKind) == facts
 
 
 ORIGINAL_EVENT = b"""{

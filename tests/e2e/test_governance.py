@@ -231,7 +231,7 @@ async def test_an_mcp_tool_runs_through_the_services(stack: Stack) -> None:
     }
     ir = workflows.workflow([{"id": "sum", "kind": kind}], [("sum", "end")], wf="mcp_sum")
     ir["mcp_servers"] = {"tools": server}
-    async with services(stack):
+    async with services(stack, JAMJET_MCP_ALLOWED_COMMANDS=sys.executable):
         await stack.register(ir)
         execution_id = await stack.start("mcp_sum", {"a": 2, "b": 3})
         await stack.all_terminal([execution_id])

@@ -25,10 +25,11 @@ FAST_RETRY = {"max_attempts": 5, "backoff": "fixed", "initial_delay": 0, "max_de
 
 def eval_worker(stack: Stack, **extra: str) -> WorkerService:
     env = stack.env(JAMJET_INSTANCE_ID="worker-eval", **extra)
-    registry = builtin_registry()
+    config = WorkerConfig.from_env(env)
+    registry = builtin_registry(config.sandbox.python)
     registry.register("eval", EvalExecutor(registry, ("tests.evals",)))
     common, limits = CommonConfig.from_env(env, "worker"), StreamLimits.from_env(env)
-    return WorkerService(common, limits, WorkerConfig.from_env(env), registry=registry, env=env)
+    return WorkerService(common, limits, config, registry=registry, env=env)
 
 
 @contextlib.asynccontextmanager

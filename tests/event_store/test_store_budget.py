@@ -24,7 +24,7 @@ from jamjet_common.events import (
 )
 from services.event_store.fold import fold
 from services.event_store.governance import month_of
-from services.event_store.rows import ExecutionRow, LogEntry
+from services.event_store.rows import FOLD_STATE_DECODER, ExecutionRow, LogEntry
 from services.event_store.service import EventStoreService
 from services.scheduler.progress import Progress
 from tests.event_store.conftest import ask
@@ -106,6 +106,67 @@ def test_the_fold_mirrors_the_schedulers_state_budget_and_waiting_nodes(seed: in
     assert store.in_flight == set(scheduler.in_flight)
     pending = {a.node_id: a.requested_seq for a in store.approvals.values() if a.status == "pending"}
     assert pending == scheduler.held
+
+
+def reloaded(row: ExecutionRow) -> ExecutionRow:
+    """The row as the store's next batch reads it back: its columns and its fold state, nothing else."""
+    again = ExecutionRow(
+        execution_id=row.execution_id,
+        tenant=row.tenant,
+        workflow_id=row.workflow_id,
+        workflow_version=row.workflow_version,
+        status=row.status,
+        initial_input_json=row.initial_input_json,
+        state_json=row.state_json,
+        last_sequence=row.last_sequence,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=row.cost_usd,
+    )
+    again.load_fold_state(FOLD_STATE_DECODER.decode(row.fold_state_json()))
+    return again
+
+
+def store_view_in_batches(execution_id: str, kinds: list[EventKind], rng: random.Random) -> ExecutionRow:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    entries = {seq: LogEntry(seq, TENANT, at, kind) for seq, kind in enumerate(kinds, start=1)}
+    row: ExecutionRow | None = None
+    for end in [*sorted(rng.sample(range(1, len(kinds)), 6)), len(kinds)]:
+        batch = {seq: entry for seq, entry in entries.items() if seq <= end}
+        row = fold(reloaded(row) if row is not None else None, execution_id, batch)
+    assert row is not None
+    return row
+
+
+def meddling_log(rng: random.Random, steps: int) -> list[EventKind]:
+    """Nodes whose state patches write ``__budget`` themselves, between completions and failures."""
+    kinds: list[EventKind] = [started({})]
+    for _ in range(steps):
+        node = f"n{rng.randrange(3)}"
+        patch = rng.choice(
+            [{}, {"__budget": {"iteration_count": 50, "tool_call_count": "x"}}, {"__budget": None}]
+        )
+        kinds += rng.choice(
+            [
+                [NodeScheduled(node_id=node, queue_type="general")],
+                [NodeCompleted(node_id=node, state_patch=patch)],
+                [NodeCompleted(node_id=node, input_tokens=rng.randrange(1, 9), state_patch=patch)],
+                [NodeFailed(node_id=node, error="e", attempt=0, retryable=rng.random() < 0.7)],
+            ]
+        )
+    return kinds
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_nodes_writing_budget_into_the_state_never_move_the_folds_apart(seed: int) -> None:
+    rng = random.Random(seed)
+    kinds = meddling_log(rng, 80)
+    scheduler = scheduler_view("e1", kinds)
+    for store in (store_view("e1", kinds), store_view_in_batches("e1", kinds, rng)):
+        assert store.state == scheduler.state
+        assert store.budget == scheduler.budget
 
 
 def test_budget_is_written_only_when_a_node_reports_tokens_or_cost() -> None:

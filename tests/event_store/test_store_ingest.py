@@ -61,7 +61,11 @@ async def test_appended_events_land_once_in_wire_form(
     events = await append_all(
         log, execution_id, [started({"q": 1}), NodeScheduled(node_id="a", queue_type="general")]
     )
-    await eventually(lambda: stored_count(pg, execution_id), message="events never stored")
+
+    async def both_stored() -> bool:
+        return await stored_count(pg, execution_id) == 2
+
+    await eventually(both_stored, message="events never stored")
     rows = await pg.fetch("SELECT * FROM events WHERE execution_id = $1 ORDER BY sequence", execution_id)
     assert [r["sequence"] for r in rows] == [1, 2]
     assert [str(r["event_id"]) for r in rows] == [e.id for e in events]

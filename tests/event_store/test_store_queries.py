@@ -16,7 +16,7 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, encode
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import Event, EventKind, NodeCompleted, WorkflowCompleted, WorkflowStarted
-from jamjet_common.messages import LatestVersion, WorkflowRecord
+from jamjet_common.records import LatestVersion, WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
 from services.event_store.service import EventStoreService
 from tests.event_store.conftest import ask, execution_row
@@ -191,7 +191,7 @@ BAD_QUERIES = [
     ("executions", b'{"tenant": "a b"}', "invalid_token"),
     ("executions", b'{"limit": "ten"}', "invalid_request"),
     ("workflow", b'{"workflow_id": "w", "version": ""}', "invalid_version"),
-    ("workflow", b'{"workflow_id": "w>"}', "invalid_token"),
+    ("workflow", b'{"workflow_id": "w\\u0007"}', "invalid_workflow_id"),
     ("workflow", b'{"workflow_id": "nothing"}', "unknown_workflow"),
     ("dead_letters", b"{not json", "malformed_json"),
     ("dead_letters", b'{"limit": "ten"}', "invalid_request"),

@@ -91,7 +91,11 @@ async def test_a_store_starting_on_an_old_schema_folds_its_rows_again(
     ]
     row = await pg.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
     assert (row["input_tokens"], row["output_tokens"], row["cost_usd"]) == (5, 1, 0.5)
-    assert json.loads(row["fold_state"]) == {"in_flight": ["a", "c"], "held": {"a": 3}}
+    assert json.loads(row["fold_state"]) == {
+        "in_flight": ["a", "c"],
+        "held": {"a": 3},
+        "budget": state["__budget"],
+    }
     assert await pg.fetchval("SELECT count(*) FROM refolds") == 0
 
 
@@ -121,8 +125,10 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
         ("c", "approved", 8),
     ]
     assert after["row"]["input_tokens"] == 15 and after["row"]["last_sequence"] == 10
-    assert json.loads(after["row"]["current_state"])["c"] == "ok"
-    assert json.loads(after["row"]["fold_state"]) == {"in_flight": ["c"], "held": {}}
+    state = json.loads(after["row"]["current_state"])
+    assert state["c"] == "ok"
+    fold_state = {"in_flight": ["c"], "held": {}, "budget": state["__budget"]}
+    assert json.loads(after["row"]["fold_state"]) == fold_state
 
 
 async def _snapshot(conn: asyncpg.Connection, execution_id: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from tests.executors.builders import model_settings, tool_settings
 from tests.executors.fake_http import FakeHttpServer
 
 SECRETS = {"SEARCH_TOKEN": "tok-123", "SEARCH_KEY": "key-456"}
+SECRET_MAP = {f"JAMJET_SECRET_{name}": name for name in SECRETS}
+"""The operator's mapping: each secret name is the variable of the same name."""
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ async def model_executor(fake: FakeHttpServer) -> AsyncIterator[ModelExecutor]:
 @pytest.fixture
 async def tool_executor() -> AsyncIterator[ToolExecutor]:
     executor = ToolExecutor(
-        tool_settings(JAMJET_PYTHON_ALLOWED_MODULES="tests.executors"), secrets=Env(SECRETS)
+        tool_settings(JAMJET_PYTHON_ALLOWED_MODULES="tests.executors", **SECRET_MAP), secrets=Env(SECRETS)
     )
     yield executor
     await executor.aclose()

@@ -1,4 +1,4 @@
-"""A real HTTP/1.1 server on 127.0.0.1 for the executor tests: scripted replies, recorded requests.
+"""A real HTTP/1.1 server on a loopback address for the executor tests: scripted replies, recorded requests.
 
 Replies queued with ``reply()`` answer the next requests in order; after them, ``handler`` answers
 (by default, 404). Connections are kept alive, so the tests can see the client's pooling.
@@ -72,8 +72,9 @@ def not_found(request: Request) -> Reply:
 
 
 class FakeHttpServer:
-    def __init__(self, handler: Handler = not_found) -> None:
+    def __init__(self, handler: Handler = not_found, host: str = "127.0.0.1") -> None:
         self.handler = handler
+        self.host = host
         self.requests: list[Request] = []
         self.connections = 0
         self._queued: deque[Reply] = deque()
@@ -94,7 +95,7 @@ class FakeHttpServer:
         return self.requests[-1]
 
     async def __aenter__(self) -> FakeHttpServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, self.host, 0)
         return self
 
     async def __aexit__(

@@ -165,7 +165,7 @@ async def test_python_tool_failures_are_fatal(tool_executor: ToolExecutor) -> No
 
 async def test_credentials_are_read_at_call_time(fake: FakeHttpServer) -> None:
     secrets: dict[str, str] = {}
-    executor = ToolExecutor(tool_settings(), secrets=Env(secrets))
+    executor = ToolExecutor(tool_settings(JAMJET_SECRET_ROTATING="ROTATING"), secrets=Env(secrets))
     fake.handler = echo
     try:
         with pytest.raises(FatalError):

@@ -85,7 +85,7 @@ def dead_letter_key(row: dict[str, Any]) -> DispatchKey:
         if isinstance(source, str):
             with contextlib.suppress(ValueError):
                 source = json.loads(source)
-        if isinstance(source, dict) and "execution_id" in source and "dispatch" in source:
+        if isinstance(source, dict) and "execution_id" in source and source.get("dispatch") is not None:
             return str(source["execution_id"]), int(source["dispatch"])
     return f"<unreadable row {sorted(row)}>", 0
 

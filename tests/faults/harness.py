@@ -38,6 +38,7 @@ SETTINGS = {
     "JAMJET_SCHEDULER_ACK_WAIT_SECS": "5",
     "JAMJET_STORE_ACK_WAIT_SECS": "5",
     "JAMJET_LOG_LEVEL": "INFO",
+    "JAMJET_PYTHON_ALLOWED_MODULES": "tests",
 }
 FIRST = ProcessSpec("event_store", "services.event_store")
 """Started alone first: it provisions the streams before the others race to."""

@@ -19,8 +19,6 @@ from tests.faults.watch import TERMINAL_KINDS
 from tests.faults.workflows import FATAL
 
 EXAMPLES = 4
-EXHAUSTED = "exhausted"
-LEASE_EXPIRED = "lease expired"
 T = TypeVar("T")
 
 
@@ -66,7 +64,7 @@ class Dispatch:
 
     @property
     def exhausted(self) -> bool:
-        return any(str(e["kind"].get("error", "")).startswith(EXHAUSTED) for e in self.outcomes())
+        return any(e["kind"].get("exhausted") is not None for e in self.outcomes())
 
 
 def _settles(event: Event) -> bool:
@@ -263,7 +261,7 @@ def _restart_problem(dispatch: Dispatch) -> str | None:
             failed_since_start = False
         elif kind["type"] == "node_failed" and kind["retryable"]:
             failed_since_start = True
-            lease_pending = str(kind["error"]).startswith(LEASE_EXPIRED)
+            lease_pending = bool(kind.get("lease_expired"))
         elif kind["type"] == "retry_scheduled":
             lease_pending = False
     return None
@@ -271,12 +269,7 @@ def _restart_problem(dispatch: Dispatch) -> str | None:
 
 def restarts_recorded(found: list[Dispatch]) -> Check:
     problems = _collect(found, _restart_problem)
-    expiries = sum(
-        1
-        for d in found
-        for e in d.of_type("node_failed")
-        if str(e["kind"]["error"]).startswith(LEASE_EXPIRED)
-    )
+    expiries = sum(1 for d in found for e in d.of_type("node_failed") if e["kind"].get("lease_expired"))
     summary = f"{expiries} lease expiries recorded"
     return Check("3c", "every restarted attempt recorded as failed first (lease expiry)", problems, summary)
 

@@ -62,6 +62,11 @@ class ServiceProcesses:
         self._running: dict[str, Running] = {}
         self._incarnations: dict[str, int] = dict.fromkeys(self._specs, 0)
 
+    def add(self, spec: ProcessSpec) -> None:
+        """Another named process, e.g. a second replica of a service."""
+        self._specs[spec.name] = spec
+        self._incarnations.setdefault(spec.name, 0)
+
     @property
     def names(self) -> list[str]:
         return list(self._specs)

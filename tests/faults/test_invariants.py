@@ -31,13 +31,14 @@ def completed(node: str) -> dict[str, Any]:
     return {"type": "node_completed", "node_id": node}
 
 
-def failed(node: str, error: str, *, retryable: bool, attempt: int = 0) -> dict[str, Any]:
+def failed(node: str, error: str, *, retryable: bool, attempt: int = 0, **fields: Any) -> dict[str, Any]:
     return {
         "type": "node_failed",
         "node_id": node,
         "error": error,
         "attempt": attempt,
         "retryable": retryable,
+        **fields,
     }
 
 
@@ -85,12 +86,25 @@ def test_a_retryable_failure_never_retried_fails_3b() -> None:
     assert "3b" in failing(observe(events, "failed"))
 
 
-def test_an_exhausted_dispatch_passes_3b_only_when_dead_lettered() -> None:
-    exhausted = failed("a", "exhausted 2 attempts: boom", retryable=False, attempt=1)
+EXHAUSTION = {"attempts": 2, "last_error": "boom"}
+
+
+@pytest.mark.parametrize("error", ["exhausted 2 attempts: boom", "reworded"])
+def test_an_exhausted_dispatch_passes_3b_only_when_dead_lettered(error: str) -> None:
+    exhausted = failed("a", error, retryable=False, attempt=1, exhausted=EXHAUSTION)
     attempts = (started("a"), failed("a", "boom", retryable=True), retry("a"), started("a", 1), exhausted)
     events = log(START, scheduled("a"), *attempts, FAILED)
     assert failing(observe(events, "failed", dlq_work=[(EXEC, 2)], table_dead_letters=[(EXEC, 2)])) == set()
     assert failing(observe(events, "failed")) == {"4b", "4c"}
+
+
+def test_the_exhaustion_text_without_its_field_is_a_fatal_failure() -> None:
+    fatal = failed("a", "exhausted 2 attempts: boom", retryable=False, attempt=1)
+    attempts = (started("a"), failed("a", "boom", retryable=True), retry("a"), started("a", 1), fatal)
+    events = log(START, scheduled("a"), *attempts, FAILED)
+    assert failing(observe(events, "failed")) == set()
+    dead_lettered = observe(events, "failed", dlq_work=[(EXEC, 2)], table_dead_letters=[(EXEC, 2)])
+    assert failing(dead_lettered) == {"4b", "4c"}
 
 
 def test_a_dead_letter_of_a_dispatch_that_completed_fails_4b() -> None:
@@ -102,9 +116,10 @@ def test_a_silent_restart_fails_3c() -> None:
     assert failing(observe(events)) == {"3c"}
 
 
+@pytest.mark.parametrize("error", ["lease expired: worker presumed dead", "reworded"])
 @pytest.mark.parametrize("with_retry", [True, False])
-def test_a_lease_expiry_needs_a_retry_scheduled(with_retry: bool) -> None:
-    expired = failed("a", "lease expired: worker presumed dead", retryable=True)
+def test_a_lease_expiry_needs_a_retry_scheduled(with_retry: bool, error: str) -> None:
+    expired = failed("a", error, retryable=True, lease_expired=True)
     attempt = (started("a"), expired, *([retry("a")] if with_retry else []), started("a", 1), completed("a"))
     events = log(START, scheduled("a"), *attempt, *NODE_B)
     assert failing(observe(events)) == (set() if with_retry else {"3c"})

@@ -89,8 +89,49 @@ def fatal() -> dict[str, Any]:
     return workflow("f_fatal", nodes, edges)
 
 
+SIGNAL_KEY = "go"
+TIMER_SECS = 3
+HELD_NODES = ("hold", "ask")
+"""Node ids of the nodes the scheduler holds in the held workflows (wait, human_approval)."""
+
+
+def waiting(wf: str, condition: str, timeout_secs: int | None = None) -> dict[str, Any]:
+    """root → hold (wait) → after."""
+    hold: dict[str, Any] = {"id": "hold", "kind": {"type": "wait", "condition": condition}}
+    if condition != "timer":
+        hold["kind"]["correlation_key"] = SIGNAL_KEY
+    if timeout_secs is not None:
+        hold["kind"]["timeout_secs"] = timeout_secs
+    nodes = [fn("root", "fast"), hold, fn("after", "fast")]
+    return workflow(wf, nodes, [("root", "hold"), ("hold", "after"), ("after", "end")])
+
+
+def approval(wf: str, fallback: bool) -> dict[str, Any]:
+    """root → ask (human_approval) → after; with a fallback node ``plan_b`` when asked."""
+    ask: dict[str, Any] = {"id": "ask", "kind": {"type": "human_approval", "description": "go?"}}
+    nodes = [fn("root", "fast"), ask, fn("after", "fast")]
+    edges = [("root", "ask"), ("ask", "after"), ("after", "end")]
+    if fallback:
+        ask["kind"]["fallback_node"] = "plan_b"
+        nodes.append(fn("plan_b", "fast"))
+        edges += [("ask", "plan_b"), ("plan_b", "end")]
+    return workflow(wf, nodes, edges)
+
+
+def held_workflows() -> list[dict[str, Any]]:
+    """Workflows whose middle node the scheduler holds: waits of each condition, approvals."""
+    return [
+        waiting("h_event", "external_event"),
+        waiting("h_either", "either", timeout_secs=600),
+        waiting("h_timer", "timer", timeout_secs=TIMER_SECS),
+        waiting("h_either_timer", "either", timeout_secs=TIMER_SECS),
+        approval("h_approval", fallback=False),
+        approval("h_fallback", fallback=True),
+    ]
+
+
 def all_workflows() -> dict[str, dict[str, Any]]:
-    irs = [chain(), diamond(), routed(), flaky(), fatal()]
+    irs = [chain(), diamond(), routed(), flaky(), fatal(), *held_workflows()]
     return {ir["workflow_id"]: ir for ir in irs}
 
 

@@ -72,10 +72,11 @@ async def test_bad_input_gets_the_nats_reply_codes(stack: Stack) -> None:
                 "unknown_workflow",
             ),
             (
-                await http.post("/executions", json={"workflow_id": "a.b"}, headers=alice),
+                await http.post("/executions", json={"workflow_id": "a\x01"}, headers=alice),
                 400,
-                "invalid_token",
+                "invalid_workflow_id",
             ),
+            (await http.get("/executions/a.b", headers=alice), 400, "invalid_token"),
             (
                 await http.post("/workflows", json={"ir": {"workflow_id": "x"}}, headers=alice),
                 400,

@@ -87,17 +87,17 @@ def test_nul_is_found_anywhere_in_a_body() -> None:
     assert not has_nul({"a": ["x", {"b": "\\u0000"}]})
 
 
-def test_ir_from_a_file_a_dict_or_an_sdk_workflow(tmp_path: Path) -> None:
+def test_ir_from_a_file_a_dict_or_an_object(tmp_path: Path) -> None:
     ir = {"workflow_id": "w", "version": "1.0.0"}
     (tmp_path / "w.yaml").write_text("workflow_id: w\nversion: 1.0.0\n")
     assert load_ir(tmp_path / "w.yaml") == ir
     assert load_ir(ir) is ir
 
-    class Compiled:
-        def compile(self) -> dict[str, str]:
+    class Exported:
+        def to_ir(self) -> dict[str, str]:
             return ir
 
-    assert load_ir(Compiled()) == ir
+    assert load_ir(Exported()) == ir
     for bad in (tmp_path / "missing.json", object()):
         with pytest.raises(ContractError) as error:
             load_ir(bad)

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from jamjet_common.agent_card import AgentCard, AutonomyConstraints, AutonomyLevel
 from jamjet_common.errors import ContractError
-from services.policy.agent_card import AgentCard, AutonomyConstraints, AutonomyLevel
 from services.policy.autonomy import (
     PROCEED,
     AutonomyContext,

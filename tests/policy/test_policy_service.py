@@ -16,9 +16,10 @@ from jamjet_common import codec, subjects
 from jamjet_common.config import Env
 from jamjet_common.ir import PolicySetIr
 from jamjet_common.local.nats_server import LocalNatsServer
+from jamjet_common.records import Tenant
 from jamjet_common.streams import KV_TENANTS, StreamLimits, ensure_streams
 from services.policy.service import PolicyService
-from services.policy.tenants import Tenant, now
+from services.policy.tenants import now
 from tests.harness import running
 from tests.helpers import eventually
 from tests.policy import support

@@ -19,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tests.telemetry.prometheus import MetricShape
+
 
 @dataclass(frozen=True)
 class ReceivedSpan:
@@ -63,14 +65,19 @@ def _spans(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
     return out
 
 
-def _metric_names(request: ExportMetricsServiceRequest) -> set[str]:
-    return {m.name for r in request.resource_metrics for s in r.scope_metrics for m in s.metrics}
+def _metric_shapes(request: ExportMetricsServiceRequest) -> set[MetricShape]:
+    return {
+        MetricShape(m.name, m.unit, m.WhichOneof("data") == "sum" and m.sum.is_monotonic)
+        for r in request.resource_metrics
+        for s in r.scope_metrics
+        for m in s.metrics
+    }
 
 
 class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
-        self.metrics: set[str] = set()
+        self.metrics: set[MetricShape] = set()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -85,6 +92,9 @@ class OtlpReceiver:
             return list(self.spans)
 
     def metric_names(self) -> set[str]:
+        return {shape.name for shape in self.metric_shapes()}
+
+    def metric_shapes(self) -> set[MetricShape]:
         with self._lock:
             return set(self.metrics)
 
@@ -108,7 +118,7 @@ class OtlpReceiver:
         if path == "/v1/metrics":
             metrics = ExportMetricsServiceRequest.FromString(body)
             with self._lock:
-                self.metrics |= _metric_names(metrics)
+                self.metrics |= _metric_shapes(metrics)
             return ExportMetricsServiceResponse().SerializeToString()
         return None
 

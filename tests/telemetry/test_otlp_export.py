@@ -13,9 +13,10 @@ from services.devstack.stack import ServiceProcesses, service_env
 from tests.e2e.stack import Stack
 from tests.executors.fake_http import FakeHttpServer
 from tests.helpers import eventually
-from tests.telemetry import flows
+from tests.telemetry import flows, prometheus
 from tests.telemetry.flows import ClientSpan
 from tests.telemetry.otlp import OtlpReceiver, ReceivedSpan
+from tests.telemetry.prometheus import MetricShape
 
 pytestmark = pytest.mark.e2e
 SERVICES = {"jamjet-scheduler", "jamjet-worker", "jamjet-policy", "jamjet-event-store"}
@@ -80,6 +81,14 @@ async def test_processes_export_one_trace_per_execution_over_otlp_http(
     assert {p.parent_span_id for p in policy} == {n.span_id for n in nodes}
     stored = [s for s in receiver.received() if s.name == telemetry.SPAN_STORE_WRITE]
     assert {s.service for s in stored} == {"jamjet-event-store"}
+    _assert_prometheus_names(receiver.metric_shapes())
+
+
+def _assert_prometheus_names(shapes: set[MetricShape]) -> None:
+    """What Prometheus scrapes from the compose collector: one `jamjet_` prefix, never two."""
+    names = {prometheus.name(shape, prometheus.namespace()) for shape in shapes}
+    assert {"jamjet_queue_depth", "jamjet_executions_started_total", "gen_ai_client_token_usage"} <= names
+    assert [name for name in names if name.startswith("jamjet_jamjet")] == []
 
 
 def _of(spans: list[ReceivedSpan], trace_id: int, name: str) -> list[ReceivedSpan]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from typing import Any
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
@@ -21,6 +24,7 @@ from jamjet_common.events import (
 from jamjet_common.messages import WorkDeadLetter
 from services.worker.executors import builtin_registry
 from services.worker.pipeline import Pipeline, build_parts
+from tests.harness import TEST_MODULES
 from tests.helpers import eventually
 from tests.worker.conftest import Dispatcher
 
@@ -29,6 +33,18 @@ RETRIED_ONCE = ["node_started", "node_failed", "retry_scheduled", "node_started"
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+async def decode_dead_letters(nc: NATS) -> asyncio.Queue[dict[str, Any]]:
+    """The records published on jamjet.dlq.decode from now on."""
+    dead: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def on_record(msg: Msg) -> None:
+        await dead.put(json.loads(msg.data))
+
+    await nc.subscribe(subjects.DLQ_DECODE, cb=on_record)
+    await nc.flush()
+    return dead
 
 
 def tags(events: list[Event]) -> list[str]:
@@ -60,7 +76,12 @@ async def pipeline(
     nc: NATS, js: JetStreamContext, max_msg_bytes: int = 1024 * 1024, worker_id: str = "w-test"
 ) -> Pipeline:
     parts = await build_parts(
-        nc, js, builtin_registry(), worker_id=worker_id, max_msg_bytes=max_msg_bytes, policy_timeout_secs=2.0
+        nc,
+        js,
+        builtin_registry((TEST_MODULES,)),
+        worker_id=worker_id,
+        max_msg_bytes=max_msg_bytes,
+        policy_timeout_secs=2.0,
     )
     return Pipeline(parts, worker_id=worker_id, heartbeat_secs=10, policy_retry_secs=1)
 

@@ -18,6 +18,8 @@ from services.worker.runner import Success, run_node
 from tests.worker import fns
 from tests.worker.builders import fn_node, work_item
 
+TESTS = ("tests",)
+
 
 def ctx_for(
     node: NodeDef, state: dict[str, Any] | None = None, timeout: float | None = None
@@ -25,13 +27,17 @@ def ctx_for(
     return ExecutionContext(item=work_item(node, state, timeout_secs=timeout), attempt=0, worker_id="w-1")
 
 
-async def run_fn(function: str, state: dict[str, Any] | None = None, **kwargs: Any) -> ExecutionResult:
-    return await PythonFnExecutor(**kwargs).execute(ctx_for(fn_node(function), state))
+async def run_fn(
+    function: str, state: dict[str, Any] | None = None, allowed_modules: tuple[str, ...] = TESTS
+) -> ExecutionResult:
+    return await PythonFnExecutor(allowed_modules).execute(ctx_for(fn_node(function), state))
 
 
-async def fail_fn(function: str, module: str = "tests.worker.fns", **kwargs: Any) -> str:
+async def fail_fn(
+    function: str, module: str = "tests.worker.fns", allowed_modules: tuple[str, ...] = TESTS
+) -> str:
     with pytest.raises(FatalError) as caught:
-        await PythonFnExecutor(**kwargs).execute(ctx_for(fn_node(function, module=module), {}))
+        await PythonFnExecutor(allowed_modules).execute(ctx_for(fn_node(function, module=module), {}))
     return caught.value.message
 
 
@@ -90,7 +96,7 @@ async def test_non_callable_attribute_is_not_a_function() -> None:
 
 async def test_module_outside_the_allowed_prefixes_is_refused() -> None:
     message = await fail_fn("greet", allowed_modules=("tests.scheduler", "app"))
-    assert message.startswith("python_fn: module 'tests.worker.fns' is not allowed on this worker")
+    assert message.startswith("python module 'tests.worker.fns' is not allowed on this worker")
     assert "tests.scheduler, app" in message
 
 
@@ -106,7 +112,7 @@ async def test_unserializable_result_is_fatal() -> None:
 
 
 async def test_imported_modules_are_cached() -> None:
-    executor = PythonFnExecutor()
+    executor = PythonFnExecutor(TESTS)
     first = await executor.function("tests.worker.fns", "answer")
     second = await executor.function("tests.worker.fns", "answer")
     assert first is second is fns.answer
@@ -118,33 +124,34 @@ async def test_imported_modules_are_cached() -> None:
 @pytest.mark.parametrize("kind", [{"type": "parallel", "branches": ["a", "b"]}, {"type": "join"}])
 async def test_structural_kinds_are_no_ops(kind: dict[str, Any]) -> None:
     node = msgspec.convert({"id": "s", "kind": kind}, NodeDef)
-    outcome = await run_node(builtin_registry(), ctx_for(node))
+    outcome = await run_node(builtin_registry(TESTS), ctx_for(node))
     assert isinstance(outcome, Success)
     assert (outcome.result.output, outcome.result.state_patch) == ({}, {})
 
 
 async def test_unknown_kind_fails_fatally_naming_the_kind() -> None:
     node = msgspec.convert({"id": "t", "kind": {"type": "tool", "tool_ref": "x"}}, NodeDef)
-    outcome = await run_node(builtin_registry(), ctx_for(node))
+    outcome = await run_node(builtin_registry(TESTS), ctx_for(node))
     assert outcome == Failure("no executor for node kind 'tool' on this worker", retryable=False)
 
 
 def test_builtin_registry_serves_the_builtin_kinds() -> None:
-    assert builtin_registry().tags == ["condition", "eval", "join", "parallel", "python_fn"]
+    tags = ["agent_tool_dispatch", "condition", "eval", "join", "parallel", "python_fn"]
+    assert builtin_registry(TESTS).tags == tags
 
 
 # ---- runner: durations, timeouts, classification --------------------------------------------------------
 
 
 async def test_success_records_the_duration() -> None:
-    outcome = await run_node(builtin_registry(), ctx_for(fn_node("sleepy"), {"secs": 0.05}))
+    outcome = await run_node(builtin_registry(TESTS), ctx_for(fn_node("sleepy"), {"secs": 0.05}))
     assert isinstance(outcome, Success)
     assert outcome.result.duration_ms >= 50
 
 
 async def test_node_timeout_is_a_retryable_failure() -> None:
     ctx = ctx_for(fn_node("slow"), {"secs": 30, "key": "unit-timeout"}, timeout=0.2)
-    outcome = await asyncio.wait_for(run_node(builtin_registry(), ctx), timeout=5)
+    outcome = await asyncio.wait_for(run_node(builtin_registry(TESTS), ctx), timeout=5)
     assert outcome == Failure("node timed out after 0.2s", retryable=True, error_class="timeout")
 
 
@@ -189,7 +196,7 @@ def test_classification(exc: Exception, expected: Failure) -> None:
 
 
 async def test_function_errors_are_classified_through_the_runner() -> None:
-    fatal = await run_node(builtin_registry(), ctx_for(fn_node("broken"), {"key": "unit-runner"}))
+    fatal = await run_node(builtin_registry(TESTS), ctx_for(fn_node("broken"), {"key": "unit-runner"}))
     assert fatal == Failure("ValueError: the input makes no sense", retryable=False)
-    refused = await run_node(builtin_registry(), ctx_for(fn_node("refuse")))
+    refused = await run_node(builtin_registry(TESTS), ctx_for(fn_node("refuse")))
     assert refused == Failure("refused on purpose", retryable=False)

@@ -13,14 +13,21 @@ from jamjet_common import streams, subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.config import Env
 from jamjet_common.eventlog import MSG_ID
-from jamjet_common.events import NodeCancelled, NodeFailed, NodeStarted, RetryScheduled, WorkflowCancelled
+from jamjet_common.events import (
+    Exhaustion,
+    NodeCancelled,
+    NodeFailed,
+    NodeStarted,
+    RetryScheduled,
+    WorkflowCancelled,
+)
 from jamjet_common.ir import RetryPolicy
 from jamjet_common.messages import CancelNotice
 from jamjet_common.subjects import new_execution_id
 from services.policy.service import PolicyService
 from services.worker.history import Attempt
 from services.worker.service import WorkerService, consumer_name
-from services.worker.settle import DONE
+from services.worker.settle import DONE, DROP, Verdict
 from tests.harness import running, service_env
 from tests.helpers import eventually
 from tests.worker import fns
@@ -92,6 +99,35 @@ async def test_a_shutdown_release_gives_its_attempt_back(
         "ConnectionError: flaky link",
     ]
     assert all(f.retryable for f in failures)
+    assert [f.released for f in failures] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("error", "released", "verdict"),
+    [
+        # The field, not the error text, gives the attempt back: reworded text changes nothing...
+        ("worker drained for maintenance", True, Verdict.redeliver(0.05)),
+        # ...and the original's text alone, without the field, is a failed attempt that counts.
+        ("worker shut down before the node finished", False, DROP),
+    ],
+)
+async def test_a_release_is_known_by_its_field_not_its_text(
+    policy: PolicyService,
+    nc: NATS,
+    js: JetStreamContext,
+    dispatcher: Dispatcher,
+    error: str,
+    released: bool,
+    verdict: Verdict,
+) -> None:
+    item = await dispatcher.schedule(fn_node("always_busy"), {"key": key()}, retry=fast_retry(max_attempts=2))
+    for kind in (
+        NodeStarted(node_id="step", worker_id="gone", attempt=0),
+        NodeFailed(node_id="step", error=error, attempt=0, retryable=True, released=released),
+    ):
+        await dispatcher.log.append(item.tenant, item.execution_id, kind)
+    # Attempt 1 fails too: with attempt 0 released it has one left, else the dispatch is exhausted.
+    assert await (await pipeline(nc, js)).handle(item, Attempt(), redelivered=True) == verdict
 
 
 # ---- error classes -------------------------------------------------------------------------------------
@@ -166,7 +202,11 @@ async def test_an_exhausted_dispatch_is_dead_lettered_and_leaves_the_work_stream
     await outcome(dispatcher, fatal)
     last_error = "ConnectionError: upstream refused the connection"
     assert events[-1].kind == NodeFailed(
-        node_id="step", error=f"exhausted 2 attempts: {last_error}", attempt=1, retryable=False
+        node_id="step",
+        error=f"exhausted 2 attempts: {last_error}",
+        attempt=1,
+        retryable=False,
+        exhausted=Exhaustion(attempts=2, last_error=last_error),
     )
     await eventually(lambda: queue_empty(js), message="items stayed on the WORK stream")
     assert (await js.stream_info(streams.WORK)).state.messages == 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from jamjet_common.events import (
     EventKind,
+    Exhaustion,
     NodeCancelled,
     NodeCompleted,
     NodeFailed,
@@ -14,7 +17,7 @@ from jamjet_common.events import (
     ToolApprovalRequired,
 )
 from services.worker.cancellation import CANCELLED, Cancellations
-from services.worker.deadletter import exhausted_error, exhaustion
+from services.worker.deadletter import exhausted_failure, exhaustion
 from services.worker.history import LEASE_EXPIRED_ERROR, SHUTDOWN_ERROR, Attempt, DispatchHistory
 
 
@@ -22,8 +25,8 @@ def started(n: int) -> NodeStarted:
     return NodeStarted(node_id="n", worker_id="w", attempt=n)
 
 
-def failed(n: int, error: str = "busy", *, retryable: bool = True) -> NodeFailed:
-    return NodeFailed(node_id="n", error=error, attempt=n, retryable=retryable)
+def failed(n: int, error: str = "busy", *, retryable: bool = True, released: bool = False) -> NodeFailed:
+    return NodeFailed(node_id="n", error=error, attempt=n, retryable=retryable, released=released)
 
 
 def history_of(*kinds: EventKind) -> DispatchHistory:
@@ -58,9 +61,17 @@ def test_a_start_nothing_closed_is_a_lapsed_lease() -> None:
 
 
 def test_shutdown_releases_keep_their_number_but_do_not_count() -> None:
-    history = history_of(started(0), failed(0, SHUTDOWN_ERROR), started(1), failed(1))
+    release = failed(0, SHUTDOWN_ERROR, released=True)
+    history = history_of(started(0), release, started(1), failed(1))
     assert history.next_attempt == Attempt(number=2, spent=1)
-    assert history_of(started(0), failed(0, SHUTDOWN_ERROR), started(1)).lapsed == Attempt(number=1, spent=0)
+    assert history_of(started(0), release, started(1)).lapsed == Attempt(number=1, spent=0)
+
+
+def test_a_release_is_its_field_not_its_error_text() -> None:
+    reworded = history_of(started(0), failed(0, "drained", released=True), started(1), failed(1))
+    assert reworded.next_attempt == Attempt(number=2, spent=1)
+    text_only = history_of(started(0), failed(0, SHUTDOWN_ERROR), started(1), failed(1))
+    assert text_only.next_attempt == Attempt(number=2, spent=2)
 
 
 def test_the_first_settling_event_is_the_outcome() -> None:
@@ -76,9 +87,13 @@ def test_the_first_settling_event_is_the_outcome() -> None:
 
 
 def test_exhaustion_is_read_back_from_the_outcome() -> None:
-    error = exhausted_error(3, "ConnectionError: multi\nline")
-    assert exhaustion(failed(2, error, retryable=False)) == (3, "ConnectionError: multi\nline")
-    assert exhaustion(failed(2, error, retryable=True)) is None
+    exhausted = Exhaustion(attempts=3, last_error="ConnectionError: multi\nline")
+    outcome = exhausted_failure("n", 2, exhausted)
+    assert outcome.error == "exhausted 3 attempts: ConnectionError: multi\nline"  # the original's text
+    assert exhaustion(outcome) == exhausted
+    assert exhaustion(msgspec.structs.replace(outcome, error="reworded")) == exhausted
+    assert exhaustion(msgspec.structs.replace(outcome, retryable=True)) is None
+    assert exhaustion(failed(2, outcome.error, retryable=False)) is None  # the text alone is no exhaustion
     assert exhaustion(failed(0, "ValueError: bad", retryable=False)) is None
     assert exhaustion(NodeCancelled(node_id="n")) is None
 

@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from jamjet_common import streams
 from jamjet_common.codec import ENCODER
 from jamjet_common.events import (
+    Exhaustion,
     NodeCompleted,
     NodeFailed,
     NodeStarted,
@@ -43,6 +44,7 @@ from tests.worker.support import RETRIED_ONCE, dead_letters, key, outcome, pipel
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_EXPIRED = "lease expired: worker presumed dead"
+LAPSED = NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True, lease_expired=True)
 
 
 @contextlib.asynccontextmanager
@@ -99,7 +101,7 @@ async def test_a_worker_killed_mid_node_loses_its_attempt_and_the_node_completes
         events = await outcome(dispatcher, item, timeout=20)
     assert tags(events) == RETRIED_ONCE
     assert events[0].kind == NodeStarted(node_id="step", worker_id="doomed", attempt=0)
-    assert events[1].kind == NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True)
+    assert events[1].kind == LAPSED
     assert events[2].kind == RetryScheduled(node_id="step", attempt=1, delay_ms=2000)
     assert events[3].kind == NodeStarted(node_id="step", worker_id="survivor", attempt=1)
     # The retry waited for its delay; a lower bound only, the upper one is the scheduler's business.
@@ -134,7 +136,7 @@ async def test_two_workers_racing_one_dispatch_commit_one_completion(
                 )
     events = await dispatcher.node_events(item)
     assert tags(events) == RETRIED_ONCE
-    assert events[1].kind == NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True)
+    assert events[1].kind == LAPSED
     completed = events[-1].kind
     assert isinstance(completed, NodeCompleted)
     assert completed.state_patch == {"by": "later"}
@@ -162,21 +164,36 @@ async def test_a_claim_its_claimant_never_recorded_is_recorded_by_the_next_worke
     await eventually(lambda: queue_empty(js), message="the item stayed on the WORK stream")
 
 
+@pytest.mark.parametrize(
+    ("error", "exhausted", "dead"),
+    [
+        ("exhausted 3 attempts: boom", Exhaustion(attempts=3, last_error="boom"), [(3, "boom")]),
+        # The field, not the error text, makes an outcome an exhaustion: reworded text changes nothing...
+        ("gave up after 3 tries (boom)", Exhaustion(attempts=3, last_error="boom"), [(3, "boom")]),
+        # ...and the text alone, without the field, is an ordinary fatal failure.
+        ("exhausted 3 attempts: boom", None, []),
+    ],
+)
 async def test_a_redelivery_finishes_a_claimed_outcome_without_running_the_node(
-    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+    nc: NATS,
+    js: JetStreamContext,
+    dispatcher: Dispatcher,
+    error: str,
+    exhausted: Exhaustion | None,
+    dead: list[tuple[int, str]],
 ) -> None:
     k = key()
     item = await dispatcher.schedule(fn_node("greet"), {"name": "x", "key": k})
-    exhausted = NodeFailed(node_id="step", error="exhausted 3 attempts: boom", attempt=2, retryable=False)
+    claimed = NodeFailed(node_id="step", error=error, attempt=2, retryable=False, exhausted=exhausted)
     kv = await js.key_value(streams.KV_OUTCOMES)
-    await kv.create(f"{item.execution_id}.{item.dispatch}", ENCODER.encode(exhausted))
+    await kv.create(f"{item.execution_id}.{item.dispatch}", ENCODER.encode(claimed))
     runner = await pipeline(nc, js)
     assert await runner.handle(item, Attempt(), redelivered=True) == DROP
-    assert [e.kind for e in await dispatcher.node_events(item)] == [exhausted]
+    assert [e.kind for e in await dispatcher.node_events(item)] == [claimed]
     assert fns.calls[k] == 0
     records = await dead_letters(js)
     assert [(r.item.execution_id, r.attempts, r.last_error) for r, _ in records] == [
-        (item.execution_id, 3, "boom")
+        (item.execution_id, *letter) for letter in dead
     ]
 
 
@@ -193,7 +210,7 @@ async def test_an_open_attempt_on_redelivery_is_a_lapsed_lease_recorded_once(
     assert verdicts == [Verdict.redeliver(2.0), Verdict.redeliver(2.0)]
     assert [e.kind for e in await dispatcher.node_events(item)] == [
         ghost,
-        NodeFailed(node_id="step", error=LEASE_EXPIRED, attempt=0, retryable=True),
+        LAPSED,
         RetryScheduled(node_id="step", attempt=1, delay_ms=2000),
     ]
 
@@ -208,7 +225,8 @@ async def test_a_lapsed_lease_without_attempts_left_is_dead_lettered(
     assert await (await pipeline(nc, js)).handle(item, Attempt(), redelivered=True) == DROP
     error = f"exhausted 1 attempts: {LEASE_EXPIRED}"
     last = (await dispatcher.node_events(item))[-1].kind
-    assert last == NodeFailed(node_id="step", error=error, attempt=0, retryable=False)
+    exhausted = Exhaustion(attempts=1, last_error=LEASE_EXPIRED)
+    assert last == NodeFailed(node_id="step", error=error, attempt=0, retryable=False, exhausted=exhausted)
     records = await dead_letters(js)
     assert [(r.item, r.attempts, r.last_error, r.worker_id) for r, _ in records] == [
         (item, 1, LEASE_EXPIRED, "w-test")

@@ -23,7 +23,7 @@ def test_config_defaults() -> None:
     config = WorkerConfig.from_env(Env({}))
     assert config.queues == DEFAULT_QUEUES
     assert (config.concurrency, config.lease_secs, config.heartbeat_secs) == (32, 30.0, 10.0)
-    assert config.python_allowed_modules == ()
+    assert config.sandbox.python.allowed is None and not config.sandbox.python.dev_mode
 
 
 def test_config_reads_the_environment() -> None:
@@ -39,7 +39,7 @@ def test_config_reads_the_environment() -> None:
     )
     assert config.queues == ("python_tool", "general")
     assert (config.concurrency, config.heartbeat_secs) == (4, 2.0)
-    assert config.python_allowed_modules == ("app.nodes", "tests")
+    assert config.sandbox.python.allowed == ("app.nodes", "tests")
 
 
 @pytest.mark.parametrize(
@@ -49,6 +49,10 @@ def test_config_reads_the_environment() -> None:
         ({"JAMJET_WORKER_QUEUES": " , "}, "JAMJET_WORKER_QUEUES"),
         ({"JAMJET_WORKER_CONCURRENCY": "0"}, "JAMJET_WORKER_CONCURRENCY"),
         ({"JAMJET_LEASE_SECS": "soon"}, "JAMJET_LEASE_SECS"),
+        ({"JAMJET_DEV_MODE": "maybe"}, "JAMJET_DEV_MODE"),
+        ({"JAMJET_MCP_ALLOWED_COMMANDS": "no-such-command-here"}, "JAMJET_MCP_ALLOWED_COMMANDS"),
+        ({"JAMJET_TOOL_DENIED_NETWORKS": "10.0.0.0/33"}, "JAMJET_TOOL_DENIED_NETWORKS"),
+        ({"JAMJET_SECRETS_FILE": "/nonexistent/secrets.json"}, "JAMJET_SECRETS_FILE"),
     ],
 )
 def test_config_errors_name_the_variable(env: dict[str, str], variable: str) -> None:

@@ -53,6 +53,7 @@ from services.worker.executors.eval_scorers import (
 )
 from services.worker.executors.python_fn import PythonFnExecutor, call
 from services.worker.executors.state_mapping import STATE, resolve
+from services.worker.sandbox.python_modules import ModulePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ EVAL_ERROR_CLASS = "eval"
 class EvalExecutor:
     """``executors`` is where the judge finds the ``model`` executor (looked up at each call)."""
 
-    def __init__(self, executors: ExecutorLookup, allowed_modules: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, executors: ExecutorLookup, allowed_modules: ModulePolicy | tuple[str, ...] | None = None
+    ) -> None:
         self._judge = Judge(executors)
         self._functions = PythonFnExecutor(allowed_modules)
 

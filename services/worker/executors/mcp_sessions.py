@@ -4,14 +4,20 @@ The SDK's ``Client`` runs in anyio task groups, which must be entered and exited
 session is owned by a task of its own that opens it, waits for the signal to stop, and closes it.
 Node tasks call tools through the open session. A session whose connection broke is dropped and the
 next call opens a new one.
+
+Before a session opens, the sandbox has its say: a stdio command must be in the operator's allowlist
+(and the resolved executable is what starts), an HTTP server's host must pass the host guard, and auth
+secrets come through the operator's mapping for the node's tenant. Sessions are kept per tenant, since
+two tenants' secrets may differ.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +34,8 @@ from mcp_types import Implementation
 from jamjet_common.errors import FatalError, RetryableError
 from jamjet_common.ir import McpServerConfig
 from services.worker.executors.remote_auth import auth_headers
+from services.worker.sandbox import SandboxConfig
+from services.worker.sandbox.secrets import Secrets
 
 logger = logging.getLogger(__name__)
 
@@ -58,33 +66,55 @@ class _Session:
             await asyncio.wait([task])
 
 
+def _key(config: McpServerConfig, tenant: str | None) -> bytes:
+    return msgspec.json.encode([tenant, config])
+
+
 class McpSessions:
-    def __init__(self, *, connect_timeout_secs: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout_secs: float = 30.0,
+        sandbox: SandboxConfig | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """``sandbox``: none refuses every stdio command; ``environ``: where secrets are (os.environ)."""
         self._connect_timeout = connect_timeout_secs
+        self._sandbox = sandbox or SandboxConfig()
+        self._secrets = Secrets(self._sandbox.secrets, os.environ if environ is None else environ)
         self._sessions: dict[bytes, _Session] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
 
-    async def client(self, config: McpServerConfig, name: str) -> Client:
+    async def client(self, config: McpServerConfig, name: str, tenant: str | None = None) -> Client:
         """The open session for ``config``, connecting first if there is none (or it broke)."""
-        key = msgspec.json.encode(config)
+        key = _key(config, tenant)
         async with self._locks.setdefault(key, asyncio.Lock()):
             session = self._sessions.get(key)
             if session is None or not session.alive:
-                session = await self._open(config, name)
+                session = await self._open(await self._transport(config, name, tenant), name)
                 self._sessions[key] = session
             return session.client
 
-    async def discard(self, config: McpServerConfig) -> None:
-        session = self._sessions.pop(msgspec.json.encode(config), None)
+    async def discard(self, config: McpServerConfig, tenant: str | None = None) -> None:
+        session = self._sessions.pop(_key(config, tenant), None)
         if session is not None:
             await session.close()
+
+    async def _transport(self, config: McpServerConfig, name: str, tenant: str | None) -> Transport:
+        """The sandbox's checks, then the transport: the resolved command, the mapped secrets."""
+        if config.transport.lower() == "stdio" and config.command:
+            command = self._sandbox.commands.executable(config.command, name)
+            return transport(msgspec.structs.replace(config, command=command))
+        if config.url:
+            await self._sandbox.hosts.check(config.url, f"MCP server '{name}'")
+        return transport(config, auth_headers(config.auth, self._secrets, tenant))
 
     async def aclose(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(session.close() for session in sessions))
 
-    async def _open(self, config: McpServerConfig, name: str) -> _Session:
-        client = Client(transport(config), client_info=CLIENT_INFO, cache=None)
+    async def _open(self, connection: Transport, name: str) -> _Session:
+        client = Client(connection, client_info=CLIENT_INFO, cache=None)
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         stop = asyncio.Event()
         task = asyncio.create_task(_own(client, ready, stop, name), name=f"mcp:{name}")
@@ -121,7 +151,7 @@ async def _own(client: Client, ready: asyncio.Future[None], stop: asyncio.Event,
             raise
 
 
-def transport(config: McpServerConfig) -> Transport:
+def transport(config: McpServerConfig, headers: dict[str, str] | None = None) -> Transport:
     kind = config.transport.lower()
     if kind == "stdio":
         if not config.command:
@@ -129,11 +159,10 @@ def transport(config: McpServerConfig) -> Transport:
         return _stdio(StdioServerParameters(command=config.command, args=list(config.args)))
     if not config.url:
         raise FatalError(f"MCP server with transport '{config.transport}' has no url")
-    headers = auth_headers(config.auth)
     if kind in STREAMABLE_HTTP:
-        return _streamable_http(config.url, headers)
+        return _streamable_http(config.url, headers or {})
     if kind in LEGACY_SSE:
-        return sse_client(config.url, headers=headers)
+        return sse_client(config.url, headers=headers or {})
     raise FatalError(
         f"MCP transport '{config.transport}' is not supported (stdio, streamable_http, http_sse)"
     )

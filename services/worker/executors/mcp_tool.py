@@ -47,23 +47,23 @@ class McpToolExecutor:
         if config is None:
             raise FatalError(f"mcp_tool: MCP server '{node.server}' is not in the IR's mcp_servers")
         arguments = map_input(node.input_mapping, ctx.state)
-        result = await self._call(config, node, arguments)
+        result = await self._call(config, node, arguments, ctx.item.tenant)
         if result.is_error:
             raise FatalError(f"MCP tool '{node.tool}' on server '{node.server}' failed: {_text(result)}")
         output = tool_output(result)
         return ExecutionResult(output=output, state_patch=output_patch(node, output))
 
     async def _call(
-        self, config: McpServerConfig, node: McpToolNode, arguments: dict[str, Any]
+        self, config: McpServerConfig, node: McpToolNode, arguments: dict[str, Any], tenant: str
     ) -> CallToolResult:
-        client = await self._sessions.client(config, node.server)
+        client = await self._sessions.client(config, node.server, tenant)
         try:
             return await client.call_tool(node.tool, arguments, read_timeout_seconds=self._call_timeout)
         except Exception as exc:
             error = call_error(node, exc)
             if error.retryable:
                 # The session may be broken; the next attempt gets a fresh one.
-                await self._sessions.discard(config)
+                await self._sessions.discard(config, tenant)
             raise error from exc
 
     async def aclose(self) -> None:

@@ -30,6 +30,7 @@ from services.worker.executors.chat import ChatRequest, Completion, chat_request
 from services.worker.executors.chat_stream import STREAM_OPTIONS, OnDelta, stream_json
 from services.worker.executors.http_errors import JsonResponse, pooled_client, post_json
 from services.worker.executors.model_settings import ModelSettings
+from services.worker.executors.output_key import output_key_patch
 from services.worker.progress import ProgressSink
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class ModelExecutor:
             answer.output_tokens,
             duration_ms,
         )
-        return self._result(request, answer, response, duration_ms)
+        return self._result(kind, request, answer, response, duration_ms)
 
     async def _post(self, request: ChatRequest, ctx: ExecutionContext) -> JsonResponse:
         endpoint = self._settings.endpoint(request.provider)
@@ -105,11 +106,16 @@ class ModelExecutor:
         )
 
     def _result(
-        self, request: ChatRequest, answer: Completion, response: JsonResponse, duration_ms: int
+        self,
+        kind: ModelNode,
+        request: ChatRequest,
+        answer: Completion,
+        response: JsonResponse,
+        duration_ms: int,
     ) -> ExecutionResult:
         return ExecutionResult(
             output=answer.output,
-            state_patch=answer.state_patch,
+            state_patch={**answer.state_patch, **output_key_patch(kind.output_schema, answer.content)},
             duration_ms=duration_ms,
             gen_ai_system=request.provider or infer_system(request.model),
             gen_ai_model=answer.model,

@@ -16,20 +16,26 @@ import inspect
 import threading
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
 from jamjet_common.errors import FatalError
 from jamjet_common.ir import PythonFnNode
+from services.worker.executors import python_targets
 from services.worker.executors.base import ExecutionContext, ExecutionResult
+from services.worker.sandbox.python_modules import ModulePolicy
 
 
 class PythonFnExecutor:
-    """Calls Python functions from ``allowed_modules`` (module prefixes; empty allows every module)."""
+    """Calls Python functions the ``allowed_modules`` policy allows (see ``sandbox/python_modules.py``).
 
-    def __init__(self, allowed_modules: tuple[str, ...] = ()) -> None:
-        self._allowed = allowed_modules
+    A tuple is an allowlist; without either, nothing is allowed.
+    """
+
+    def __init__(self, allowed_modules: ModulePolicy | tuple[str, ...] | None = None) -> None:
+        policy = allowed_modules
+        self._policy = policy if isinstance(policy, ModulePolicy) else ModulePolicy(policy)
         self._modules: dict[str, ModuleType] = {}
 
     async def execute(self, ctx: ExecutionContext) -> ExecutionResult:
@@ -37,25 +43,17 @@ class PythonFnExecutor:
         if not isinstance(kind, PythonFnNode):
             raise FatalError(f"python_fn executor cannot run a '{kind.tag}' node")
         function = await self.function(kind.module, kind.function)
-        value = await call(function, dict(ctx.state))
-        return as_result(value, f"{kind.module}.{kind.function}")
+        model = python_targets.state_model(function)
+        state = dict(ctx.state) if model is None else python_targets.build_state(model, ctx.state)
+        value = await call(function, state)
+        return as_result(python_targets.as_patch(value), f"{kind.module}.{kind.function}")
 
     async def function(self, module_name: str, function_name: str) -> Callable[..., Any]:
-        self._check_allowed(module_name)
-        module = await self._module(module_name)
-        function = getattr(module, function_name, None)
-        if not callable(function):
-            raise FatalError(f"python_fn: module '{module_name}' has no function '{function_name}'")
-        return cast(Callable[..., Any], function)
-
-    def _check_allowed(self, module_name: str) -> None:
-        if not self._allowed or any(_within(module_name, prefix) for prefix in self._allowed):
-            return
-        allowed = ", ".join(self._allowed)
-        raise FatalError(
-            f"python_fn: module '{module_name}' is not allowed on this worker "
-            f"(JAMJET_PYTHON_ALLOWED_MODULES: {allowed})"
-        )
+        self._policy.check_module(module_name)
+        self._policy.check_function_path(function_name)
+        function = python_targets.attribute(await self._module(module_name), function_name)
+        self._policy.check_callable(function, f"python_fn {module_name}.{function_name}")
+        return function
 
     async def _module(self, name: str) -> ModuleType:
         module = self._modules.get(name)
@@ -66,12 +64,6 @@ class PythonFnExecutor:
                 raise FatalError(f"python_fn: cannot import module '{name}': {_describe(exc)}") from exc
             self._modules[name] = module
         return module
-
-
-def _within(module_name: str, prefix: str) -> bool:
-    """``prefix`` covers itself and its submodules: ``app`` allows ``app.tools`` but not ``apple``."""
-    prefix = prefix.rstrip(".")
-    return module_name == prefix or module_name.startswith(prefix + ".")
 
 
 def _describe(exc: BaseException) -> str:

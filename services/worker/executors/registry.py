@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from jamjet_common.errors import FatalError
+from jamjet_common.ir import NodeKind
+from services.worker.executors.agent_dispatch import AgentDispatchExecutor
 from services.worker.executors.base import Executor
 from services.worker.executors.condition import ConditionExecutor
 from services.worker.executors.eval import EvalExecutor
 from services.worker.executors.python_fn import PythonFnExecutor
 from services.worker.executors.structural import NoOpExecutor
+from services.worker.sandbox.python_modules import ModulePolicy
+from services.worker.tool_calls import is_agent_dispatch
+
+AGENT_DISPATCH = "agent_tool_dispatch"
+"""Not a node kind: the registry entry for ``python_fn`` nodes that run an agent turn's tool calls."""
 
 
 class ExecutorRegistry:
@@ -25,18 +30,26 @@ class ExecutorRegistry:
             raise FatalError(f"no executor for node kind '{tag}' on this worker")
         return executor
 
+    def for_kind(self, kind: NodeKind) -> Executor:
+        """The executor of a node kind; an SDK agent turn's tool dispatch has its own."""
+        return self.get(AGENT_DISPATCH if is_agent_dispatch(kind) else kind.tag)
+
     @property
     def tags(self) -> list[str]:
         return sorted(self._by_tag)
 
 
-def builtin_registry(python_allowed_modules: Iterable[str] = ()) -> ExecutorRegistry:
-    """The executors every worker has: condition, python_fn, and the structural no-ops."""
+def builtin_registry(python: ModulePolicy | tuple[str, ...] | None = None) -> ExecutorRegistry:
+    """The executors every worker has: condition, python_fn, and the structural no-ops.
+
+    ``python``: the modules python_fn and eval scorers may call (a tuple: an allowlist; none: nothing).
+    """
     registry = ExecutorRegistry()
-    allowed = tuple(python_allowed_modules)
     registry.register("condition", ConditionExecutor())
-    registry.register("python_fn", PythonFnExecutor(allowed))
-    registry.register("eval", EvalExecutor(registry, allowed))
+    functions = PythonFnExecutor(python)
+    registry.register("python_fn", functions)
+    registry.register(AGENT_DISPATCH, AgentDispatchExecutor(functions))
+    registry.register("eval", EvalExecutor(registry, python))
     for tag in ("parallel", "join"):
         registry.register(tag, NoOpExecutor())
     return registry

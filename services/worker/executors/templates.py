@@ -18,6 +18,16 @@ from services.worker.executors.state_mapping import resolve
 _PLACEHOLDER = re.compile(r"\{\{\s*(state(?:\.[^\s.{}]+)*)\s*\}\}")
 
 
+def fill(value: Any, state: dict[str, Any]) -> Any:
+    """An ``input_mapping`` value: a lone placeholder is the value it names, other text is rendered."""
+    if not isinstance(value, str):
+        return value
+    lone = _PLACEHOLDER.fullmatch(value.strip())
+    if lone is not None:
+        return resolve(lone.group(1), state)
+    return render(value, state) if "{{" in value else resolve(value, state)
+
+
 def render(template: str, state: dict[str, Any]) -> str:
     """``template`` with every ``{{ state.path }}`` replaced by that value of ``state``."""
     return _PLACEHOLDER.sub(lambda match: _text(resolve(match.group(1), state)), template)

@@ -1,0 +1,160 @@
+"""The records kept in the KV buckets: one schema each, for the service that writes and every reader.
+
+A writer builds its record through the schema, so a value that breaks it is refused where it is written
+(``invalid_tenant`` names the field and the type it needs). Every reader decodes with the same schema
+through :func:`read_record`; a value that still does not fit (put there by hand, or by another version)
+is an ``unreadable_record`` error, which the router's poison policy retries and then gives up on: it
+never blocks a consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from jamjet_common.agent_card import AgentCard
+from jamjet_common.codec import decoder
+from jamjet_common.errors import InvalidTenantError, UnreadableRecordError
+from jamjet_common.ir import PolicySetIr
+from jamjet_common.messages import DEFAULT_TENANT
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Usd = Annotated[float, msgspec.Meta(ge=0)]
+TenantStatus = Literal["active", "suspended", "archived"]
+AgentStatus = Literal["registered", "active", "paused", "deactivated", "archived"]
+
+
+class _Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+# ---- jamjet_tenants: key = tenant id -------------------------------------------------------------------
+
+
+class TenantLimits(_Record, frozen=True):
+    """The limits a tenant record's ``limits`` may hold, with their types (the original's TenantLimits)."""
+
+    max_concurrent_executions: Count | None = None
+    max_workflows: Count | None = None
+    max_tokens_per_month: Count | None = None
+    max_cost_per_month_usd: Usd | None = None
+
+
+_LIMIT_TYPES = {field.name: field.type for field in msgspec.structs.fields(TenantLimits)}
+
+
+def tenant_limits(limits: Mapping[str, Any] | None) -> TenantLimits:
+    """The known limits of ``limits``, typed; raises TypeError naming the field and the type it needs."""
+    known: dict[str, Any] = {}
+    for name, value in (limits or {}).items():
+        if name in _LIMIT_TYPES:
+            try:
+                known[name] = msgspec.convert(value, _LIMIT_TYPES[name])
+            except msgspec.ValidationError as exc:
+                raise TypeError(f"limits.{name}: {exc}") from None
+    return TenantLimits(**known)
+
+
+class Tenant(msgspec.Struct, frozen=True, kw_only=True):
+    """A tenant record, as stored and as returned by the tenant commands."""
+
+    id: str
+    name: str
+    status: TenantStatus = "active"
+    policy: PolicySetIr | None = None
+    """Applied to every node of the tenant's executions, below workflow and node policies."""
+    limits: dict[str, Any] | None = None
+    """Keys other than :class:`TenantLimits`' are kept as given (and not enforced)."""
+    created_at: datetime
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        # Runs on construction, on msgspec.structs.replace and on decoding: a record with a limit of
+        # the wrong type can neither be built to be written nor be read.
+        tenant_limits(self.limits)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def typed_limits(self) -> TenantLimits:
+        return tenant_limits(self.limits)
+
+
+def implicit_default() -> Tenant:
+    """The ``default`` tenant as it is until someone stores it: active, no policy, no limits."""
+    return Tenant(id=DEFAULT_TENANT, name=DEFAULT_TENANT, created_at=EPOCH, updated_at=EPOCH)
+
+
+def new_tenant(**fields: Any) -> Tenant:
+    """A tenant record to write; raises ``invalid_tenant`` naming the field that breaks the schema."""
+    try:
+        return Tenant(**fields)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTenantError(f"tenant '{fields.get('id')}': {exc}") from None
+
+
+def changed_tenant(tenant: Tenant, **changes: Any) -> Tenant:
+    """``tenant`` with ``changes``; raises ``invalid_tenant`` naming the field that breaks the schema."""
+    try:
+        return msgspec.structs.replace(tenant, **changes)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTenantError(f"tenant '{tenant.id}': {exc}") from None
+
+
+# ---- jamjet_agents: key = agent id (and uri.<sha256> -> owner id) ---------------------------------------
+
+
+class Agent(msgspec.Struct, frozen=True, kw_only=True):
+    """An agent record, as stored and as returned by the agent commands."""
+
+    id: str
+    card: AgentCard
+    status: AgentStatus = "registered"
+    registered_at: datetime
+    updated_at: datetime
+    last_heartbeat: datetime | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.card.uri
+
+
+# ---- jamjet_workflows: <tenant>.<workflow_id>.v.<version> and <tenant>.<workflow_id>.latest ------------
+
+
+class WorkflowRecord(_Record, frozen=True):
+    """A registered workflow version, as kept under ``<tenant>.<workflow_id>.v.<version>``."""
+
+    tenant: str
+    workflow_id: str
+    version: str
+    ir: msgspec.Raw
+    registered_at: datetime
+    warnings: list[str] = []
+    """What registration noticed but accepted (unreachable nodes, unknown retry policy names, ...)."""
+
+
+class LatestVersion(_Record, frozen=True):
+    """The highest registered version, kept under ``<tenant>.<workflow_id>.latest``."""
+
+    version: str
+
+
+# ---- reading ---------------------------------------------------------------------------------------------
+
+
+def read_record[R](bucket: str, key: str, data: bytes, type_: type[R]) -> R:
+    """Decode a stored record with its schema, or raise ``unreadable_record`` naming bucket, key, problem."""
+    try:
+        return decoder(type_).decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise UnreadableRecordError(
+            f"record {key!r} of bucket {bucket} does not fit its schema: {exc}"
+        ) from None
