@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError as KvNotFound
 from starlette.responses import Response
 
 from jamjet_common import streams, subjects
+from jamjet_common.catalog import check_workflow_id
 from services.gateway import params
 from services.gateway.executions import MAX_PAGE
 from services.gateway.http import Call, json_response
@@ -74,6 +75,6 @@ async def _record(kv: Any, key: str, tenant: str) -> dict[str, Any] | None:
 
 
 async def get_workflow(call: Call) -> Response:
-    workflow_id = subjects.check_token(call.param("workflow_id"), "workflow_id")
+    workflow_id = check_workflow_id(call.param("workflow_id"))
     version = params.text(call.request, "version")
     return json_response(await call.client.workflow(workflow_id, version=version, tenant=call.tenant))
