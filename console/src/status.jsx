@@ -47,3 +47,16 @@ export function ErrorNote({ error }) {
   if (!error) return null;
   return <p role="alert" class="error">⚠ {error.message || String(error)}</p>;
 }
+
+// Keyset paging: `cursors` holds the `after` of every page seen so far, the last one is shown.
+export function Pager({ cursors, setCursors, next }) {
+  return (
+    <nav class="pager" aria-label="Pages">
+      <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
+        ← Previous
+      </button>
+      <span>Page {cursors.length}</span>
+      <button type="button" disabled={!next} onClick={() => setCursors([...cursors, next])}>Next →</button>
+    </nav>
+  );
+}

@@ -40,6 +40,10 @@ async def execution_page(console: Console, page: Page, execution_id: str) -> Non
     await page.goto(f"{console.url}/#/executions/{execution_id}")
 
 
+async def node_state(page: Page, node: str, state: str) -> None:
+    await expect(page.locator(f'[data-node="{node}"]')).to_have_attribute("data-state", state)
+
+
 async def open_execution(page: Page, execution_id: str) -> None:
     await page.get_by_role("link", name=execution_id, exact=True).first.click()
     await expect(page.get_by_role("heading", name=f"Execution {execution_id}")).to_be_visible()
@@ -86,7 +90,7 @@ async def test_rejecting_a_held_node_fails_the_execution_with_the_comment(consol
     execution_id = await console.stack.start("gated")
     async with console.page(ALICE) as page:
         await execution_page(console, page, execution_id)
-        await expect(page.locator('[data-node="ask"]')).to_have_attribute("data-state", "waiting")
+        await node_state(page, "ask", "waiting")
         await expect(page.locator('[data-node="ask"]')).to_contain_text("waiting for approval")
         await submit(page, f"Approval of ask in {execution_id}", {"Comment": "not today"}, "Reject")
         await expect(page.get_by_test_id("execution-status")).to_contain_text("failed")
@@ -99,10 +103,10 @@ async def test_cancelling_a_running_execution_from_the_page(console: Console) ->
     execution_id = await console.stack.start("napping", {"sleep": 60})
     async with console.page(ALICE) as page:
         await execution_page(console, page, execution_id)
-        await expect(page.locator('[data-node="nap"]')).to_have_attribute("data-state", "running")
+        await node_state(page, "nap", "running")
         await submit(page, "Cancel the execution", {"Reason": "from the console"}, "Cancel execution")
         await expect(page.get_by_test_id("execution-status")).to_contain_text("cancelled")
-        await expect(page.locator('[data-node="nap"]')).to_have_attribute("data-state", "cancelled")
+        await node_state(page, "nap", "cancelled")
 
 
 async def test_a_signal_sent_from_the_page_releases_a_wait(console: Console) -> None:
@@ -110,7 +114,7 @@ async def test_a_signal_sent_from_the_page_releases_a_wait(console: Console) -> 
     execution_id = await console.stack.start("wait_external_event")
     async with console.page(ALICE) as page:
         await execution_page(console, page, execution_id)
-        await expect(page.locator('[data-node="hold"]')).to_have_attribute("data-state", "scheduled")
+        await node_state(page, "hold", "scheduled")
         fields = {"Correlation key": "payment", "Payload (JSON)": '{"paid": true}'}
         await submit(page, "Send a signal", fields, "Send signal")
         await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
-import { ErrorNote, Json, formatTime } from "../status.jsx";
+import { ErrorNote, Json, Pager, formatTime } from "../status.jsx";
 
 export function DeadLetters() {
   const [kind, setKind] = useState("");
@@ -41,10 +41,7 @@ export function DeadLetters() {
         </tbody>
       </table>
       {page.dead_letters.length === 0 && !error && <p>No dead letters.</p>}
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>← Previous</button>
-        <button type="button" disabled={!page.next} onClick={() => setCursors([...cursors, page.next])}>Next →</button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} next={page.next} />
     </section>
   );
 }

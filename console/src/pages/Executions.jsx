@@ -2,7 +2,7 @@ import { Component } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, query } from "../api.js";
 import { useLiveReload } from "../live.js";
-import { ErrorNote, Status, formatDuration, formatTime, usage } from "../status.jsx";
+import { ErrorNote, Pager, Status, formatDuration, formatTime, usage } from "../status.jsx";
 
 const STATUSES = ["", "running", "paused", "completed", "failed", "cancelled"];
 const SIZES = [50, 100, 1000];
@@ -73,15 +73,7 @@ export function Executions() {
         <tbody>{page.executions.map((e) => <Row key={e.execution_id} execution={e} />)}</tbody>
       </table>
       {page.executions.length === 0 && !error && <p>No executions.</p>}
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-          ← Previous
-        </button>
-        <span>Page {cursors.length}</span>
-        <button type="button" disabled={!page.next} onClick={() => setCursors([...cursors, page.next])}>
-          Next →
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} next={page.next} />
     </section>
   );
 }
