@@ -99,7 +99,7 @@ export function Execution({ id }) {
       <h1 id="execution-title">Execution <code>{execution.execution_id}</code></h1>
       <Summary execution={execution} status={status} trace={trace} folded={folded} />
       <ErrorNote error={error} />
-      <Actions execution={execution} status={status} approvals={approvals} path={path} onDone={() => reload.current()} setError={setError} />
+      <Actions execution={execution} status={status} approvals={approvals} states={folded.states} path={path} onDone={() => reload.current()} setError={setError} />
       <section aria-labelledby="graph-title">
         <h2 id="graph-title">Graph</h2>
         {workflow ? (
@@ -153,8 +153,10 @@ function Summary({ execution, status, trace, folded }) {
   );
 }
 
-function Actions({ execution, status, approvals, path, onDone, setError }) {
+function Actions({ execution, status, approvals, states, path, onDone, setError }) {
   const live = !["completed", "failed", "cancelled"].includes(status);
+  // The store's list may lag the events shown: a node offered for a decision must still be waiting.
+  const pending = approvals.pending.filter((a) => live && states[a.node_id] === "waiting");
   const act = (fn) => async (e) => {
     e.preventDefault();
     try {
@@ -177,7 +179,7 @@ function Actions({ execution, status, approvals, path, onDone, setError }) {
   return (
     <section aria-labelledby="actions-title">
       <h2 id="actions-title">Actions</h2>
-      {approvals.pending.map((a) => (
+      {pending.map((a) => (
         <ApprovalForm key={a.node_id} executionId={execution.execution_id} approval={a} onDone={onDone} />
       ))}
       {approvals.decided.map((a) => (
@@ -186,7 +188,7 @@ function Actions({ execution, status, approvals, path, onDone, setError }) {
           {a.comment ? `: “${a.comment}”` : ""}
         </p>
       ))}
-      {!live && !approvals.pending.length && <p>None: the execution has ended.</p>}
+      {!live && <p>None: the execution has ended.</p>}
       {live && (
         <div class="forms">
           <form onSubmit={cancel} aria-label="Cancel the execution">
