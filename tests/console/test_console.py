@@ -11,9 +11,11 @@ import pytest
 from playwright.async_api import Page, expect
 
 from jamjet_client import RuntimeClient
+from tests.agents.fake_agent import FakeAgent, Reply, ndjson_lines
 from tests.console.conftest import ARTIFACTS, Console
 from tests.console.flows import flaky, napping
 from tests.e2e import workflows
+from tests.e2e.test_streaming import streaming_ir
 from tests.gateway.sse import messages
 from tests.gateway.support import ALICE, BOB, bearer
 
@@ -130,10 +132,29 @@ async def test_a_dead_letter_is_listed_with_its_last_error(console: Console) -> 
         await expect(row).to_contain_text("No space left on device", timeout=30_000)
         await expect(row).to_contain_text("write")
         await shot(page, "dead-letters")
+        await row.get_by_role("link", name=execution_id).click()
+        await expect(page.get_by_role("rowheader", name="write attempt 2")).to_be_visible()
+        await expect(page.get_by_text("↻ write: retry (attempt 2)")).to_be_visible()
+        await expect(page.get_by_role("cell", name="failed, will retry")).to_be_visible()
+        await page.get_by_role("link", name="Dead letters").click()
         await page.get_by_role("link", name="Workflows").click()
         await expect(page.locator('[data-workflow="flaky"]')).to_be_visible()
         await expect(page.locator('[data-workflow="flaky"] [data-node="write"]')).to_be_visible()
         await shot(page, "workflows")
+
+
+async def test_agent_tool_progress_shows_live(console: Console) -> None:
+    chunks = ndjson_lines(*({"delta": f"part {i} "} for i in range(4)), {"output": {"summary": "done"}})
+    agent = FakeAgent()
+    async with agent.serving(), console.page(ALICE) as page:
+        agent.routes["/agent"] = lambda request: Reply(lines=chunks, delay=0.05)
+        await console.stack.register(streaming_ir(agent.url("/agent")))
+        execution_id = await console.stack.start("streamer")
+        await execution_page(console, page, execution_id)
+        progress = page.get_by_role("region", name="Agent progress")
+        await expect(progress).to_contain_text("part 3")
+        await expect(progress).to_contain_text("agent_tool_completed")
+        await expect(page.get_by_test_id("execution-status")).to_contain_text("completed")
 
 
 async def test_a_second_tenant_sees_none_of_it(console: Console) -> None:
