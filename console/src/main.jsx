@@ -1,6 +1,6 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, token } from "./api.js";
+import { token } from "./api.js";
 import { Executions } from "./pages/Executions.jsx";
 import { Execution } from "./pages/Execution.jsx";
 import { Approvals } from "./pages/Approvals.jsx";
@@ -68,5 +68,4 @@ function App() {
   );
 }
 
-export { api };
 render(<App />, document.getElementById("app"));
