@@ -10,7 +10,7 @@ TEST_WORKERS ?= 3
 # Re-install only when pyproject.toml changes.
 INSTALL_STAMP = $(VENV)/.jamjet-installed
 
-.PHONY: venv test lint run bench clean
+.PHONY: venv test lint run bench console clean
 
 venv: $(INSTALL_STAMP)
 
@@ -36,6 +36,10 @@ run: venv
 
 bench: venv
 	$(PY) -m bench
+
+# The web console the gateway serves at / (console/dist); its load figures: $(PY) -m bench.console
+console:
+	cd console && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist

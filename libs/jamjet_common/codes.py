@@ -88,6 +88,7 @@ REPLY_CODES: dict[str, ReplyCode] = {
     "invalid_media_type": ReplyCode(GATEWAY, "an artifact's media type is not type/subtype"),
     "invalid_offset": ReplyCode(GATEWAY, "offset is out of range"),
     "invalid_follow": ReplyCode(GATEWAY, "follow is not true or false"),
+    "console_not_built": ReplyCode(GATEWAY, "the web console's files are missing: `make console` (HTTP 404)"),
 }
 
 UNDECODABLE = frozenset({"malformed_json", "invalid_request", "payload_too_large", "invalid_token"})

@@ -69,6 +69,11 @@ def events(tenant: str, execution_id: str) -> str:
     return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
 
 
+def tenant_events(tenant: str) -> str:
+    """Every execution's events of one tenant (a wildcard subscription)."""
+    return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.*"
+
+
 def append(tenant: str, execution_id: str) -> str:
     return f"{PREFIX}.append.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
 

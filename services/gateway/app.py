@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jamjet_common.artifacts import ArtifactStore
-from services.gateway import agents, artifacts, events, executions, progress, workers
+from services.gateway import agents, artifacts, events, executions, live, overview, progress, workers
+from services.gateway.console import console_routes, index, wants_page
 from services.gateway.errors import HttpError
 from services.gateway.http import Backend, endpoint, error_response, json_response
 from services.gateway.openapi import document
@@ -40,6 +41,8 @@ async def openapi(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
+    if wants_page(request):
+        return await index(request)
     return error_response(HttpError(404, "not_found", f"no route {request.url.path}"))
 
 
@@ -72,6 +75,20 @@ def routes() -> list[Route]:
         Route("/agents/{agent_id}/activate", write(agents.activate_agent), methods=["POST"]),
         Route("/agents/{agent_id}/deactivate", write(agents.deactivate_agent), methods=["POST"]),
         Route("/workers", read(workers.list_workers)),
+        *console_api(),
+    ]
+
+
+def console_api() -> list[Route]:
+    """What the web console reads beyond the original API (see services/gateway/overview.py, live.py)."""
+    read = endpoint
+    return [
+        Route("/approvals", read(overview.list_approvals)),
+        Route("/dead-letters", read(overview.list_dead_letters)),
+        Route("/workflows", read(overview.list_workflows), methods=["GET"]),
+        Route("/workflows/{workflow_id}", read(overview.get_workflow)),
+        Route("/stream/executions", read(live.follow_executions)),
+        Route("/executions/{execution_id}/trace", read(live.get_trace)),
     ]
 
 
@@ -80,7 +97,8 @@ def _writer(handler: Any) -> Any:
 
 
 def build_app(backend: Backend, artifact_store: ArtifactStore) -> Starlette:
-    app = Starlette(routes=routes(), exception_handlers={404: not_found, 405: method_not_allowed})
+    all_routes = [*routes(), *console_routes(backend.config.console_dir)]
+    app = Starlette(routes=all_routes, exception_handlers={404: not_found, 405: method_not_allowed})
     app.state.backend = backend
     app.state.artifacts = artifact_store
     return app

@@ -16,6 +16,8 @@ from services.gateway.tokens import TokenEntry, TokenTable, parse_tokens, token_
 
 DEFAULT_PORT = 7700
 """The original jamjet-server's port: the SDK and CLI default to it."""
+REPO_CONSOLE_DIST = Path(__file__).resolve().parents[2] / "console" / "dist"
+"""Where ``npm run build`` writes the web console in a checkout (JAMJET_GATEWAY_CONSOLE_DIR overrides)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,11 @@ class GatewayConfig:
     read_wait_secs: float
     """How long a read waits for the store to catch up with an execution already on the bus."""
     sse_ping_secs: float
+    console_dir: Path
+    """The built web console (``console/dist``)."""
+    trace_url: str | None
+    """The tracing UI's URL for a trace, ``{trace_id}`` standing for the id (e.g. Jaeger's
+    ``http://localhost:16686/trace/{trace_id}``); the console links trace ids to it."""
 
     @classmethod
     def from_env(cls, env: Env) -> GatewayConfig:
@@ -52,7 +59,16 @@ class GatewayConfig:
             request_timeout_secs=env.number("JAMJET_GATEWAY_REQUEST_TIMEOUT_SECS", 10.0, minimum=0.1),
             read_wait_secs=env.number("JAMJET_GATEWAY_READ_WAIT_SECS", 5.0),
             sse_ping_secs=env.number("JAMJET_GATEWAY_SSE_PING_SECS", 15.0, minimum=0.1),
+            console_dir=Path(env.text("JAMJET_GATEWAY_CONSOLE_DIR", "") or REPO_CONSOLE_DIST),
+            trace_url=_trace_url(env),
         )
+
+
+def _trace_url(env: Env) -> str | None:
+    url = env.text("JAMJET_GATEWAY_TRACE_URL", "")
+    if url and "{trace_id}" not in url:
+        raise ConfigError(f"JAMJET_GATEWAY_TRACE_URL={url!r} must contain {{trace_id}}")
+    return url or None
 
 
 def _tokens(env: Env) -> tuple[TokenTable, str | None]:
