@@ -10,7 +10,7 @@ TEST_WORKERS ?= 3
 # Re-install only when pyproject.toml changes.
 INSTALL_STAMP = $(VENV)/.jamjet-installed
 
-.PHONY: venv test lint run bench console clean
+.PHONY: venv test lint run bench console chromium clean
 
 venv: $(INSTALL_STAMP)
 
@@ -23,7 +23,7 @@ $(INSTALL_STAMP): pyproject.toml | $(PY)
 	touch $@
 
 # pytest's exit code is the recipe's: failures (1), errors (2-4) and "no tests collected" (5) all fail.
-test: venv
+test: venv console chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not faults" $(PYTEST_ARGS)
 	scripts/allow-no-tests $(PY) -m pytest -m faults $(PYTEST_ARGS)
 
@@ -31,15 +31,23 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-run: venv
+run: venv console
 	$(PY) -m services.devstack
 
 bench: venv
 	$(PY) -m bench
 
-# The web console the gateway serves at / (console/dist); its load figures: $(PY) -m bench.console
-console:
+# The web console the gateway serves at / (console/dist), rebuilt when its sources change; its load
+# figures: $(PY) -m bench.console
+CONSOLE_DIST = console/dist/index.html
+console: $(CONSOLE_DIST)
+
+$(CONSOLE_DIST): console/package.json console/package-lock.json console/index.html console/vite.config.js \
+		$(shell find console/src -type f)
 	cd console && npm ci --no-audit --no-fund && npm run build
+
+chromium:
+	@scripts/ensure-chromium
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist
