@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jamjet_common.messages import EXECUTION_STATUSES
+from services.gateway.overview import APPROVAL_STATUSES, DEAD_LETTER_KINDS
 
 Schema = dict[str, Any]
 
@@ -217,9 +218,61 @@ def _artifact_put() -> Schema:
     return operation
 
 
+PAGE = [query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}), query("after", STR)]
+CONSOLE_PATHS: dict[str, Schema] = {
+    # What the web console reads beyond the original API (services/gateway/overview.py, live.py).
+    "/approvals": {
+        "get": op(
+            "approvals of the tenant's executions (pending by default)",
+            200,
+            OBJECT,
+            params=[query("status", {"type": "string", "enum": list(APPROVAL_STATUSES)}), *PAGE],
+        )
+    },
+    "/dead-letters": {
+        "get": op(
+            "the tenant's dead letters",
+            200,
+            OBJECT,
+            params=[
+                query("execution_id", STR),
+                query("kind", {"type": "string", "enum": list(DEAD_LETTER_KINDS)}),
+                *PAGE,
+            ],
+        )
+    },
+    "/workflows/{workflow_id}": {
+        "get": op(
+            "one registered workflow version (the latest by default)",
+            200,
+            OBJECT,
+            params=[path("workflow_id"), query("version", STR)],
+        )
+    },
+    "/executions/{execution_id}/trace": {
+        "get": op(
+            "the execution's trace id, and a link when a tracing UI is configured",
+            200,
+            OBJECT,
+            params=EXECUTION,
+        )
+    },
+    "/stream/executions": {
+        "get": {
+            **op("SSE: which of the tenant's executions changed, until the client leaves", 200, None),
+            "x-never-ends": True,
+        }
+    },
+}
+CONSOLE_PATHS["/stream/executions"]["get"]["responses"]["200"]["content"] = SSE
+
+
 PATHS: dict[str, Schema] = {
     "/health": {"get": {**op("liveness", 200, ref("Health")), "security": []}},
-    "/workflows": {"post": op("register a workflow IR", 201, ref("Registered"), body="Workflow")},
+    "/workflows": {
+        "post": op("register a workflow IR", 201, ref("Registered"), body="Workflow"),
+        "get": op("the tenant's registered workflow versions, with their warnings", 200, OBJECT),
+    },
     "/executions": {
         "post": op("start an execution", 201, ref("Started"), body="Start"),
         "get": op("the tenant's executions, newest first", 200, ref("ExecutionList"), params=LIST_PARAMS),
@@ -258,6 +311,7 @@ PATHS: dict[str, Schema] = {
     "/agents/{agent_id}/activate": {"post": op("activate", 200, ref("Agent"), params=AGENT)},
     "/agents/{agent_id}/deactivate": {"post": op("deactivate", 200, ref("Agent"), params=AGENT)},
     "/workers": {"get": op("worker queues and their activity", 200, ref("Workers"))},
+    **CONSOLE_PATHS,
 }
 
 
