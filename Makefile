@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Re-install only when pyproject.toml changes.
 INSTALL_STAMP = $(VENV)/.jamjet-installed
 
-.PHONY: venv test lint run bench clean
+.PHONY: venv test lint run bench bench-peers bench-parked clean
 
 venv: $(INSTALL_STAMP)
 
@@ -32,6 +32,21 @@ run: venv
 
 bench: venv
 	$(PY) -m bench
+
+# LangGraph (sync durability) from ../shared/peers in the same invocation, with the ratios.
+PEERS_VENV ?= .venv-peers
+PEERS_DIR ?= ../shared/peers
+
+$(PEERS_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -r $(PEERS_DIR)/requirements.txt
+
+bench-peers: venv $(PEERS_VENV)/bin/python
+	PEERS_PYTHON=$(PEERS_VENV)/bin/python PEERS_DIR=$(PEERS_DIR) $(PY) -m bench --peers
+
+# The scheduler's cost per event and memory as parked executions pile up.
+bench-parked: venv
+	$(PY) -m bench --runs 1 --parked 10,100,1000,10000
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist

@@ -34,3 +34,9 @@ def diamond() -> dict[str, Any]:
     nodes = [_fn("a"), *(_fn(f"b{i}") for i in range(1, 9)), _fn("c")]
     edges = [("a", f"b{i}") for i in range(1, 9)] + [(f"b{i}", "c") for i in range(1, 9)] + [("c", "end")]
     return _ir("diamond", nodes, edges)
+
+
+def parked() -> dict[str, Any]:
+    """Waits at its first node for a signal nobody sends: an execution the scheduler keeps in memory."""
+    hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "never"}}
+    return _ir("parked", [hold, _fn("after")], [("hold", "after"), ("after", "end")])
