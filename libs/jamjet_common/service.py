@@ -24,6 +24,7 @@ from nats.js.api import ConsumerConfig
 
 from jamjet_common.bus import connect
 from jamjet_common.config import CommonConfig, ConfigError, Env
+from jamjet_common.loop import run
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.streams import StreamLimits, ensure_streams
 
@@ -216,7 +217,7 @@ def run_main(build: Callable[[Env], Service]) -> None:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     setup_logging(service.common.log_level)
-    asyncio.run(_serve(service))
+    run(_serve(service))
 
 
 async def _serve(service: Service) -> None:
