@@ -42,4 +42,4 @@ async def test_a_finished_thread_takes_the_next_call() -> None:
     assert second.wait(WAIT_SECS)
     assert threads.started == 1
     assert names[0] == names[1]
-    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test-"))
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test:"))

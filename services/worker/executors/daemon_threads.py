@@ -39,7 +39,7 @@ class DaemonThreads:
                 self._started += 1
         self._jobs.put(job)
         if not reuse:
-            threading.Thread(target=self._serve, name=f"{self._name}-{self._started}", daemon=True).start()
+            threading.Thread(target=self._serve, name=f"{self._name}:{self._started}", daemon=True).start()
 
     def _serve(self) -> None:
         while True:
