@@ -34,8 +34,8 @@ async def main(args: argparse.Namespace) -> None:
         await services.start()
         nc = await nats.connect(server.url)
         try:
-            pids = [server.pid or 0, *(p.pid for p in services.procs.values())]
-            results = await measure(nc, args, pids, services.procs["scheduler"].pid)
+            pids = {"nats": server.pid or 0, **{name: p.pid for name, p in services.procs.items()}}
+            results = await measure(nc, args, pids)
         finally:
             await nc.drain()
             await services.stop()
@@ -45,7 +45,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def measure(
-    nc: Client, args: argparse.Namespace, pids: list[int], scheduler: int
+    nc: Client, args: argparse.Namespace, pids: dict[str, int]
 ) -> tuple[dict[str, float], dict[str, float]]:
     waiters = Waiters()
     await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
@@ -53,7 +53,7 @@ async def measure(
     await chain10(nc, waiters, "warmup", pids)  # imports, caches, connections
     await diamond(nc, waiters, "warmup", pids)
     if args.parked:
-        parked.report(await parked.scale(nc, waiters, args.parked, pids, scheduler))
+        parked.report(await parked.scale(nc, waiters, args.parked, pids))
     w1 = medians([await chain10(nc, waiters, run, pids) for run in range(args.runs)])
     w2 = medians([await diamond(nc, waiters, run, pids) for run in range(args.runs)])
     report(w1, w2, args.runs)

@@ -14,7 +14,7 @@ from pathlib import Path
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from bench.workloads import Waiters, cpu_seconds, diamond, start_execution
+from bench.workloads import Waiters, diamond, start_execution
 
 PARK_CONCURRENCY = 100
 PARKED_TAG = b'"node_scheduled"'
@@ -53,7 +53,7 @@ class Parking:
 
 
 async def scale(
-    nc: Client, waiters: Waiters, levels: list[int], pids: list[int], scheduler: int
+    nc: Client, waiters: Waiters, levels: list[int], pids: dict[str, int]
 ) -> list[dict[str, float]]:
     parking = Parking()
     await nc.subscribe("jamjet.events.>", cb=parking.on_msg)
@@ -61,11 +61,9 @@ async def scale(
     for level in levels:
         await parking.park(nc, parked, level)
         parked = level
-        rss = rss_bytes(scheduler)
-        cpu0 = cpu_seconds([scheduler])
+        rss = rss_bytes(pids["scheduler"])
         w2 = await diamond(nc, waiters, f"parked{level}", pids)
-        sched_cpu = (cpu_seconds([scheduler]) - cpu0) * 1000 / 2000
-        rows.append({"parked": level, "rss_mib": rss / 2**20, "scheduler_cpu_ms_per_step": sched_cpu, **w2})
+        rows.append({"parked": level, "rss_mib": rss / 2**20, **w2})
     return rows
 
 
@@ -75,7 +73,7 @@ def report(rows: list[dict[str, float]]) -> None:
     for r in rows:
         print(
             f"| {r['parked']:.0f} | {r['steps_per_s']:.0f} | {r['cpu_ms_per_step']:.2f} "
-            f"| {r['scheduler_cpu_ms_per_step']:.3f} | {r['rss_mib']:.1f} |"
+            f"| {r['cpu_ms_per_step_scheduler']:.3f} | {r['rss_mib']:.1f} |"
         )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]

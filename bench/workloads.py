@@ -37,13 +37,29 @@ class Waiters:
                 future.set_result(time.perf_counter())
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuSplit:
+    """CPU per step of each process over one workload run (``cpu_ms_per_step`` is their sum)."""
+
+    pids: dict[str, int]
+    steps: int
+    start: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.start = {name: process_cpu(pid) for name, pid in self.pids.items()}
+
+    def per_step(self) -> dict[str, float]:
+        split = {
+            f"cpu_ms_per_step_{name}": (process_cpu(pid) - self.start[name]) * 1000 / self.steps
+            for name, pid in self.pids.items()
+        }
+        return {"cpu_ms_per_step": sum(split.values()), **split}
 
 
 async def start_execution(nc: Client, workflow_id: str, execution_id: str) -> None:
@@ -63,36 +79,29 @@ async def start(
     return done
 
 
-async def chain10(nc: Client, waiters: Waiters, run: int | str, pids: list[int]) -> dict[str, float]:
+async def chain10(nc: Client, waiters: Waiters, run: int | str, pids: dict[str, int]) -> dict[str, float]:
     latencies = []
-    cpu0 = cpu_seconds(pids)
+    cpu = CpuSplit(pids, 300)
     for i in range(30):
         t0 = time.perf_counter()
         done = await start(nc, waiters, "chain10", i, run)
         latencies.append((await asyncio.wait_for(done, 60)) - t0)
-    cpu = cpu_seconds(pids) - cpu0
     q = statistics.quantiles(latencies, n=20)
     return {
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": q[18] * 1000,
         "per_step_ms": statistics.median(latencies) * 1000 / 10,
-        "cpu_ms_per_step": cpu * 1000 / 300,
+        **cpu.per_step(),
     }
 
 
-async def diamond(nc: Client, waiters: Waiters, run: int | str, pids: list[int]) -> dict[str, float]:
-    cpu0 = cpu_seconds(pids)
+async def diamond(nc: Client, waiters: Waiters, run: int | str, pids: dict[str, int]) -> dict[str, float]:
+    cpu = CpuSplit(pids, 2000)
     t0 = time.perf_counter()
     dones = await asyncio.gather(*(start(nc, waiters, "diamond", i, run) for i in range(200)))
     await asyncio.wait_for(asyncio.gather(*dones), 300)
     wall = time.perf_counter() - t0
-    cpu = cpu_seconds(pids) - cpu0
-    return {
-        "wall_s": wall,
-        "executions_per_s": 200 / wall,
-        "steps_per_s": 2000 / wall,
-        "cpu_ms_per_step": cpu * 1000 / 2000,
-    }
+    return {"wall_s": wall, "executions_per_s": 200 / wall, "steps_per_s": 2000 / wall, **cpu.per_step()}
 
 
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
