@@ -25,6 +25,7 @@ from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.subjects import check_token
+from jamjet_common.tenant_view import TenantView
 from services.worker import tool_policy, tracing
 from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES, OutputSpiller
 from services.worker.cancellation import Cancellations, Cancelled
@@ -73,6 +74,7 @@ class PipelineParts:
     registry: ExecutorRegistry
     cancels: Cancellations
     spiller: OutputSpiller
+    tenants: TenantView | None = None
 
 
 async def build_parts(
@@ -89,9 +91,22 @@ async def build_parts(
     recorder = NodeRecorder(EventLog(nc, js), worker_id, max_msg_bytes)
     claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES))
     committer = OutcomeCommitter(recorder, claims, DeadLetters(js, worker_id, max_msg_bytes))
-    policy = PolicyClient(nc, policy_timeout_secs)
+    tenants = await tenant_view(js)
+    policy = PolicyClient(nc, policy_timeout_secs, tenants)
     spiller = OutputSpiller(await ArtifactStore.open(js), artifact_threshold)
-    return PipelineParts(nc, recorder, committer, policy, registry, cancels or Cancellations(), spiller)
+    cancels = cancels or Cancellations()
+    return PipelineParts(nc, recorder, committer, policy, registry, cancels, spiller, tenants)
+
+
+async def tenant_view(js: JetStreamContext) -> TenantView | None:
+    """The tenants, for running policy-free nodes without asking; None (always ask) if they won't load."""
+    view = TenantView(js)
+    try:
+        await view.start()
+    except Exception as exc:  # only an optimisation is lost: every node is then asked about
+        logger.warning("tenants not loaded (%s); every node waits for the policy service", exc)
+        return None
+    return view
 
 
 class Pipeline:
@@ -112,6 +127,10 @@ class Pipeline:
         self._worker_id = worker_id
         self._heartbeat_secs = heartbeat_secs
         self._policy_retry_secs = policy_retry_secs
+
+    async def close(self) -> None:
+        if self._parts.tenants is not None:
+            await self._parts.tenants.stop()
 
     async def process(self, msg: Msg) -> None:
         try:
