@@ -2,6 +2,7 @@
 
 W1 chain10: 10 sequential no-op python_fn steps, 30 executions one after another.
 W2 diamond: A, then B1..B8 in parallel, then C; 200 executions submitted at once.
+Gateway: what the HTTP gateway adds to a start round trip, and from an event stored to an SSE client.
 The services run as separate processes, as in production; CPU time is read from /proc.
 ``--peers`` then runs LangGraph the same way (`make bench-peers`); ``--parked`` measures the scheduler
 as parked executions pile up (`make bench-parked`).
@@ -19,6 +20,7 @@ import nats
 from nats.aio.client import Client
 
 from bench import parked, peers, steps
+from bench.gateway import gateway_process, measure_gateway
 from bench.workloads import Waiters, chain10, diamond, medians, register
 from jamjet_common.local.postgres import with_database
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
@@ -36,6 +38,8 @@ async def main(args: argparse.Namespace) -> None:
         try:
             pids = {"nats": server.pid or 0, **{name: p.pid for name, p in services.procs.items()}}
             results = await measure(nc, args, pids)
+            async with gateway_process(env, Path(tmp) / "logs") as (url, _):
+                report_gateway(await measure_gateway(nc, url, args.runs))
         finally:
             await nc.drain()
             await services.stop()
@@ -49,7 +53,7 @@ async def measure(
 ) -> tuple[dict[str, float], dict[str, float]]:
     waiters = Waiters()
     await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
-    await register(nc, [steps.chain10(), steps.diamond(), steps.parked()])
+    await register(nc, [steps.chain10(), steps.diamond(), steps.one_step(), steps.parked()])
     await chain10(nc, waiters, "warmup", pids)  # imports, caches, connections
     await diamond(nc, waiters, "warmup", pids)
     if args.parked:
@@ -67,6 +71,12 @@ def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
         print(f"| W1 chain10 | {key} | {value:.2f} |")
     for key, value in w2.items():
         print(f"| W2 diamond | {key} | {value:.2f} |")
+
+
+def report_gateway(figures: dict[str, float]) -> None:
+    print()
+    for key, value in figures.items():
+        print(f"| gateway | {key} | {value:.2f} |")
 
 
 def levels(text: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -9,8 +10,8 @@ def noop(state: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _fn(node_id: str) -> dict[str, Any]:
-    return {"id": node_id, "kind": {"type": "python_fn", "module": __name__, "function": "noop"}}
+def _fn(node_id: str, function: str = "noop") -> dict[str, Any]:
+    return {"id": node_id, "kind": {"type": "python_fn", "module": __name__, "function": function}}
 
 
 def _ir(workflow_id: str, nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -> dict[str, Any]:
@@ -40,3 +41,20 @@ def parked() -> dict[str, Any]:
     """Waits at its first node for a signal nobody sends: an execution the scheduler keeps in memory."""
     hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "never"}}
     return _ir("parked", [hold, _fn("after")], [("hold", "after"), ("after", "end")])
+
+
+def one_step() -> dict[str, Any]:
+    return _ir("one_step", [_fn("only")], [("only", "end")])
+
+
+async def pause(state: dict[str, Any]) -> dict[str, Any]:
+    """A step that waits ``state.pause`` seconds (an LLM call's latency, without its CPU)."""
+    await asyncio.sleep(float(state.get("pause", 1.0)))
+    return {}
+
+
+def paced(length: int = 5) -> dict[str, Any]:
+    """``length`` sequential pause steps: executions that stay running for a while."""
+    nodes = [_fn(f"p{i}", "pause") for i in range(length)]
+    edges = [(f"p{i}", f"p{i + 1}") for i in range(length - 1)] + [(f"p{length - 1}", "end")]
+    return _ir("paced", nodes, edges)

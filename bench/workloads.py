@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import time
@@ -11,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench import steps
+from jamjet_client import RuntimeClient, Unavailable
 
 TERMINAL = (b'"workflow_completed"', b'"workflow_failed"', b'"workflow_cancelled"')
 
@@ -63,11 +62,7 @@ class CpuSplit:
 
 
 async def start_execution(nc: Client, workflow_id: str, execution_id: str) -> None:
-    body = {"workflow_id": workflow_id, "input": {}, "execution_id": execution_id}
-    reply = json.loads(
-        (await nc.request("jamjet.cmd.executions.start", json.dumps(body).encode(), timeout=30)).data
-    )
-    assert reply["ok"], reply
+    await RuntimeClient(nc, timeout=30).start(workflow_id, execution_id=execution_id)
 
 
 async def start(
@@ -109,15 +104,13 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def register(nc: Client, irs: list[dict[str, Any]] | None = None) -> None:
-    for ir in irs or [steps.chain10(), steps.diamond()]:
+    client = RuntimeClient(nc, timeout=2)
+    for ir in irs or [steps.chain10(), steps.diamond(), steps.one_step()]:
         for _ in range(60):
             try:
-                reply = await nc.request(
-                    "jamjet.cmd.workflows.register", json.dumps({"ir": ir}).encode(), timeout=2
-                )
+                await client.register(ir)
                 break
-            except (TimeoutError, nats.errors.NoRespondersError):
+            except Unavailable:
                 await asyncio.sleep(0.5)
         else:
             raise SystemExit("the scheduler did not answer")
-        assert json.loads(reply.data)["ok"], reply.data

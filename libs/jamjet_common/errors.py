@@ -61,6 +61,12 @@ class UnknownExecutionError(NotFoundError):
     code = "unknown_execution"
 
 
+class TenantMismatchError(ContractError):
+    """A tenant's client named another tenant in the body than the one its NATS account stands for."""
+
+    code = "tenant_mismatch"
+
+
 class ConflictError(ContractError):
     code = "conflict"
 

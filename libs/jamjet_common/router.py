@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from nats.aio.client import Client
@@ -41,6 +41,7 @@ from jamjet_common.errors import (
 )
 from jamjet_common.messages import ErrorBody
 from jamjet_common.replies import ReplyRegistry
+from jamjet_common.tenancy import bind_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +171,18 @@ class Router:
             raise PayloadTooLargeError(
                 f"{request.subject} body is {len(request.data)} bytes; the limit is {self.max_bytes} bytes"
             )
+        request = self._for_tenant(request)
         handler = self.routes.get(request.route)
         if handler is None:
             raise self._unknown(request)
         return await handler(request)
+
+    def _for_tenant(self, request: Request) -> Request:
+        """A tenant's request (``jamjet.tenant.<t>.…``, see tenancy) as the plain one acting for ``<t>``."""
+        subject, data = bind_tenant(request.subject, request.data)
+        if subject == request.subject:
+            return request
+        return replace(request, subject=subject, route=subject.removeprefix(self.prefix), data=data)
 
     def _unknown(self, request: Request) -> JamjetError:
         if self.unknown is not None:

@@ -23,6 +23,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from jamjet_common import subjects
 from jamjet_common.config import Env
+from jamjet_common.errors import JamjetError
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ OBJ_ARTIFACTS = "jamjet_artifacts"
 """Large node outputs, content-addressed (``jamjet_common.artifacts``); no age limit, since the event
 store resolves them for as long as it keeps the events that refer to them."""
 
+WORKER_CONSUMER_PREFIX = "jamjet-worker-"
+"""Workers share one durable pull consumer per queue type: ``jamjet-worker-<queue_type>``."""
 SCHEDULER_CMDS_CONSUMER = "jamjet-scheduler-cmds"
 SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
 EVENT_STORE_CONSUMER = "jamjet-event-store"
@@ -149,8 +152,19 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(config=config)
 
 
-async def ensure_streams(js: JetStreamContext, limits: StreamLimits) -> None:
-    """Create or update every stream and KV bucket; safe to call from every service at start."""
+class StreamsMissingError(JamjetError):
+    code = "streams_missing"
+
+
+async def ensure_streams(js: JetStreamContext, limits: StreamLimits, *, create: bool = True) -> None:
+    """Create or update every stream and KV bucket; safe to call from every service at start.
+
+    ``create=False`` (a service without the JetStream admin API, see docs/security.md) only checks that
+    they exist: ``jamjet-admin init`` creates and updates them with operator credentials.
+    """
+    if not create:
+        await check_streams(js, limits)
+        return
     for config in stream_configs(limits):
         await ensure_stream(js, config)
     for bucket in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS):
@@ -178,6 +192,26 @@ async def ensure_object_store(js: JetStreamContext, bucket: str, limits: StreamL
     except (NotFoundError, BadRequestError):
         config = ObjectStoreConfig(bucket=bucket, storage=StorageType.FILE, replicas=limits.replicas)
         await js.create_object_store(bucket, config=config)
+
+
+def stream_names(limits: StreamLimits) -> list[str]:
+    """Every stream the runtime needs, KV buckets and the object store included."""
+    buckets = [f"KV_{b}" for b in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS, KV_OUTCOMES, KV_REPLIES)]
+    return [c.name for c in stream_configs(limits) if c.name] + buckets + [f"OBJ_{OBJ_ARTIFACTS}"]
+
+
+async def check_streams(js: JetStreamContext, limits: StreamLimits) -> None:
+    missing = []
+    for name in stream_names(limits):
+        try:
+            await js.stream_info(name)
+        except NotFoundError:
+            missing.append(name)
+    if missing:
+        raise StreamsMissingError(
+            f"streams {', '.join(missing)} do not exist and JAMJET_PROVISION_STREAMS is off: "
+            "create them with `jamjet-admin init` (operator credentials)"
+        )
 
 
 def durable_consumer(

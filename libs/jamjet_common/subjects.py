@@ -20,12 +20,17 @@ CMD_SIGNALS = f"{CMD_PREFIX}.signals"
 CMD_TENANTS = f"{CMD_PREFIX}.tenants"
 CMD_AGENTS = f"{CMD_PREFIX}.agents"
 CMD_ALL = f"{CMD_PREFIX}.>"
+TENANT_SCOPE = f"{PREFIX}.tenant"
+"""Where NATS delivers what a tenant's account sends through its service imports: tenant ``acme``'s
+``jamjet.cmd.executions.start`` arrives as ``jamjet.tenant.acme.cmd.executions.start``."""
+TENANT_IMPORTED_CMDS = ["workflows.register", "executions.start", "executions.cancel", "approvals", "signals"]
+"""The commands a tenant's account imports (never ``tenants.*``, the operator's)."""
+_SCHEDULER_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
 SCHEDULER_CMD_FILTERS = [
-    f"{CMD_PREFIX}.workflows.>",
-    f"{CMD_PREFIX}.executions.>",
-    CMD_APPROVALS,
-    CMD_SIGNALS,
+    *_SCHEDULER_CMDS,
+    *(f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in _SCHEDULER_CMDS),
 ]
+"""Plain and tenant-scoped: both are stored and served the same way."""
 TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
 AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>"]
 CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS, *AGENT_CMD_FILTERS]
@@ -39,6 +44,7 @@ WORK_ALL = f"{PREFIX}.work.>"
 PROGRESS_ALL = f"{PREFIX}.progress.>"
 POLICY_EVALUATE = f"{PREFIX}.policy.evaluate"
 STORE_PREFIX = f"{PREFIX}.store"
+STORE_QUERY_SUBJECTS = [f"{STORE_PREFIX}.>", f"{TENANT_SCOPE}.*.store.>"]
 DLQ_ALL = f"{PREFIX}.dlq.>"
 DLQ_DECODE = f"{PREFIX}.dlq.decode"
 """Messages that could not be decoded, with the error (stored by JAMJET_DLQ too)."""
@@ -61,6 +67,11 @@ def check_token(value: str, what: str) -> str:
 
 def events(tenant: str, execution_id: str) -> str:
     return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
+
+
+def tenant_events(tenant: str) -> str:
+    """Every execution's events of one tenant (a wildcard subscription)."""
+    return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.*"
 
 
 def append(tenant: str, execution_id: str) -> str:
@@ -106,6 +117,23 @@ def parse_events_subject(subject: str) -> tuple[str, str]:
     if len(parts) != 4 or parts[:2] != [PREFIX, "events"]:
         raise InvalidTokenError(f"not an events subject: {subject!r}")
     return parts[2], parts[3]
+
+
+def scoped(tenant: str, subject: str) -> str:
+    """The subject as the service account receives it from ``tenant``'s account."""
+    return f"{TENANT_SCOPE}.{check_token(tenant, 'tenant')}.{subject.removeprefix(PREFIX + '.')}"
+
+
+def tenant_from_subject(subject: str) -> tuple[str | None, str]:
+    """``(tenant, plain subject)`` of a tenant-scoped subject; ``(None, subject)`` for any other.
+
+    The tenant comes from NATS (the import that delivered the message), so the sender cannot forge it.
+    """
+    prefix = TENANT_SCOPE + "."
+    if not subject.startswith(prefix):
+        return None, subject
+    tenant, _, rest = subject.removeprefix(prefix).partition(".")
+    return check_token(tenant, "tenant"), f"{PREFIX}.{rest}"
 
 
 def new_execution_id() -> str:

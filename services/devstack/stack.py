@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -17,12 +18,28 @@ import asyncpg
 
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.local.postgres import resolve_database_url, with_database
+from jamjet_common.local.processes import parent_death_signal
 
 logger = logging.getLogger(__name__)
 
-SERVICES = ("event_store", "policy", "scheduler", "worker")
+SERVICES = ("event_store", "policy", "scheduler", "worker", "gateway")
+GATEWAY_PORT = 7700
 NATS_PORT = 4222
+NATS_PORT_ENV = "JAMJET_NATS_PORT"
+GRACE_ENV = "JAMJET_SHUTDOWN_GRACE_SECS"
 DEV_DATABASE = "jamjet"
+STOP_MARGIN_SECS = 6.0
+"""A service exits within its grace period plus 5 s of SIGTERM; past this margin it is killed."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def gateway_url(env: Mapping[str, str]) -> str:
+    return f"http://127.0.0.1:{env['JAMJET_GATEWAY_PORT']}"
 
 
 def port_is_free(port: int) -> bool:
@@ -30,12 +47,17 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_nats(store_dir: Path) -> LocalNatsServer:
-    port = NATS_PORT if port_is_free(NATS_PORT) else None
-    server = LocalNatsServer(port=port, store_dir=str(store_dir))
+def start_nats(store_dir: Path, env: Mapping[str, str] = os.environ) -> LocalNatsServer:
+    """nats-server on ``JAMJET_NATS_PORT`` (4222), or a free port if that one is taken.
+
+    Started from the calling thread, which must live as long as the dev stack (the death signal).
+    """
+    wanted = int(env.get(NATS_PORT_ENV) or NATS_PORT)
+    port = wanted if port_is_free(wanted) else None
+    server = LocalNatsServer(port=port, store_dir=str(store_dir), die_with_parent=True)
     server.start()
     if port is None:
-        print(f"port {NATS_PORT} is taken (another NATS?); nats-server listens on {server.port} instead")
+        print(f"port {wanted} is taken (another NATS?); nats-server listens on {server.port} instead")
     return server
 
 
@@ -70,7 +92,9 @@ class ServiceProcesses:
                 env=self.env,
                 stdout=log,
                 stderr=log,
-                start_new_session=True,  # Ctrl-C reaches the dev stack, which stops them in order
+                # Ctrl-C reaches the dev stack, which stops them in order; if it dies, so do they.
+                start_new_session=True,
+                preexec_fn=parent_death_signal(),
             )
             log.close()
 
@@ -82,14 +106,16 @@ class ServiceProcesses:
             task.cancel()
         return waits[done.pop()]
 
-    async def stop(self, grace: float = 15.0) -> None:
+    async def stop(self) -> None:
+        """SIGTERM every service, then SIGKILL those still running past their grace period + a margin."""
+        grace = float(self.env[GRACE_ENV])
         for proc in self.procs.values():
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
             try:
-                await asyncio.wait_for(proc.wait(), grace)
+                await asyncio.wait_for(proc.wait(), grace + STOP_MARGIN_SECS)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
@@ -98,9 +124,13 @@ class ServiceProcesses:
 def service_env(nats_url: str, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(NATS_URL=nats_url, DATABASE_URL=database_url)
-    env.setdefault("JAMJET_SHUTDOWN_GRACE_SECS", "10")
+    env.setdefault(GRACE_ENV, "10")
     # A developer's own machine: python_fn and MCP stdio run without allowlists (docs/security-executors.md).
     env.setdefault("JAMJET_DEV_MODE", "1")
+    # The HTTP gateway with one development token, which the dev stack prints (the gateway logs to a file).
+    env.setdefault("JAMJET_GATEWAY_DEV", "true")
+    env.setdefault("JAMJET_GATEWAY_DEV_TOKEN", secrets.token_urlsafe(24))
+    env.setdefault("JAMJET_GATEWAY_PORT", str(GATEWAY_PORT if port_is_free(GATEWAY_PORT) else free_port()))
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (root, str(Path(root) / "libs"), env.get("PYTHONPATH")) if p

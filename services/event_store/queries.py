@@ -68,10 +68,14 @@ current_state::text AS current_state, last_sequence, error, started_at, updated_
 """
 SELECT_EVENTS = """
 SELECT event_id, execution_id, sequence, created_at, kind::text AS kind FROM events
-WHERE execution_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3
+WHERE execution_id = $1 AND sequence >= $2 AND ($4::text IS NULL OR tenant = $4) ORDER BY sequence LIMIT $3
 """
-ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM events WHERE execution_id = $1)"
-SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE execution_id = $1"
+ANY_EVENT = (
+    "SELECT EXISTS (SELECT 1 FROM events WHERE execution_id = $1 AND ($2::text IS NULL OR tenant = $2))"
+)
+SELECT_EXECUTION = f"""
+SELECT {EXECUTION_COLUMNS} FROM executions WHERE execution_id = $1 AND ($2::text IS NULL OR tenant = $2)
+"""
 SELECT_VERSIONS = (
     "SELECT version FROM workflows WHERE tenant = $1 AND workflow_id = $2 ORDER BY registered_at, version"
 )
@@ -117,8 +121,10 @@ class StoreQueries:
         check_range("limit", query.limit, 1, MAX_PAGE, "invalid_limit")
         check_range("from_sequence", query.from_sequence, 0, MAX_BIGINT, "invalid_from_sequence")
         async with self._db.pool.acquire() as conn:
-            rows = await conn.fetch(SELECT_EVENTS, query.execution_id, query.from_sequence, query.limit + 1)
-            if not rows and not await conn.fetchval(ANY_EVENT, query.execution_id):
+            rows = await conn.fetch(
+                SELECT_EVENTS, query.execution_id, query.from_sequence, query.limit + 1, query.tenant
+            )
+            if not rows and not await conn.fetchval(ANY_EVENT, query.execution_id, query.tenant):
                 raise UnknownExecutionError(f"no events stored for execution {query.execution_id!r}")
         wire = await self._artifacts.resolve_page([wire_event(r) for r in rows[: query.limit]], self._budget)
         items, has_more = self._page(wire, len(rows) > query.limit)
@@ -129,7 +135,7 @@ class StoreQueries:
         query = request(data, ExecutionQuery, "execution query")
         subjects.check_token(query.execution_id, "execution_id")
         async with self._db.pool.acquire() as conn:
-            row = await conn.fetchrow(SELECT_EXECUTION, query.execution_id)
+            row = await conn.fetchrow(SELECT_EXECUTION, query.execution_id, query.tenant)
         if row is None:
             raise UnknownExecutionError(f"no execution {query.execution_id!r} is stored")
         view = execution_view(row)

@@ -51,7 +51,7 @@ class EventStoreService(Service):
         self.config = config
         self.db = Database(config)
         self._queries: Router | None = None
-        self._query_sub: Subscription | None = None
+        self._query_subs: list[Subscription] = []
         self._query_tasks: set[asyncio.Task[None]] = set()
         self._query_slots = asyncio.Semaphore(config.pool_max)
         self._events_psub: PullFeed | None = None
@@ -78,9 +78,10 @@ class EventStoreService(Service):
         self._lag.start()
         artifacts = ArtifactResolver(await ArtifactStore.open(self.js), self.nc.max_payload)
         self._queries = StoreQueries(self.db, self.nc.max_payload, artifacts).router()
-        self._query_sub = await self.nc.subscribe(
-            f"{subjects.STORE_PREFIX}.>", queue=QUERY_QUEUE_GROUP, cb=self._on_query
-        )
+        self._query_subs = [
+            await self.nc.subscribe(subject, queue=QUERY_QUEUE_GROUP, cb=self._on_query)
+            for subject in subjects.STORE_QUERY_SUBJECTS
+        ]
 
     async def _bind(
         self, stream: str, consumer: str, filter_subject: str, batch: int | None = None
@@ -158,9 +159,9 @@ class EventStoreService(Service):
     async def stop(self) -> None:
         if self._lag is not None:
             await self._lag.stop()
-        if self._query_sub is not None:
+        for sub in self._query_subs:
             with contextlib.suppress(Exception):
-                await self._query_sub.unsubscribe()
+                await sub.unsubscribe()
         if self._query_tasks:
             _, late = await asyncio.wait(self._query_tasks, timeout=self.common.shutdown_grace_secs)
             for task in late:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jamjet_common.config import Env
+from services.scheduler.executions import MAX_DELIVERIES
 from services.scheduler.planner import Limits
 
 
@@ -14,6 +15,7 @@ class SchedulerConfig:
     events_batch: int
     command_concurrency: int
     ack_wait_secs: float
+    max_deliveries: int
 
     @classmethod
     def from_env(cls, env: Env) -> SchedulerConfig:
@@ -25,4 +27,5 @@ class SchedulerConfig:
             events_batch=env.integer("JAMJET_SCHEDULER_BATCH", 256, minimum=1),
             command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 64, minimum=1),
             ack_wait_secs=env.number("JAMJET_SCHEDULER_ACK_WAIT_SECS", 30.0, minimum=1.0),
+            max_deliveries=env.integer("JAMJET_SCHEDULER_MAX_DELIVERIES", MAX_DELIVERIES, minimum=1),
         )

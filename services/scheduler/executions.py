@@ -16,6 +16,7 @@ from functools import partial
 from typing import Protocol
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -23,8 +24,8 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, ConflictError, FatalError
-from jamjet_common.eventlog import MSG_ID, Appended, EventLog
+from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, RetryableError
+from jamjet_common.eventlog import MSG_ID, Appended, EventLog, Unreadable
 from jamjet_common.events import (
     EVENT_DECODER,
     Event,
@@ -48,6 +49,15 @@ from services.scheduler.waits import WaitSpec
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
 MAX_FINISHED = 10000
+MAX_DELIVERIES = 12
+"""Deliveries of an event the scheduler keeps failing on (not for the bus's failures) before it is
+dead-lettered: about 4 minutes of redeliveries with backoff."""
+MAX_REDELIVERY_DELAY = 30.0
+
+
+def transient(exc: Exception) -> bool:
+    """A failure of the bus or a lost race, which passes: not a reason to give up on an event."""
+    return isinstance(exc, nats.errors.Error | OSError | TimeoutError | RetryableError)
 
 
 class Holds(Protocol):
@@ -79,6 +89,7 @@ class Executions:
         on_terminal: OnTerminal,
         limits: Limits,
         max_msg_bytes: int,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> None:
         self._nc = nc
         self._js = js
@@ -88,6 +99,7 @@ class Executions:
         self._on_terminal = on_terminal
         self._limits = limits
         self._max_msg_bytes = max_msg_bytes
+        self._max_deliveries = max_deliveries
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
@@ -113,6 +125,8 @@ class Executions:
     async def current(self, tenant: str, execution_id: str) -> Progress | None:
         """The execution's progress, read from the log if not in memory; None if it has no log."""
         progress = self._progress.get(execution_id)
+        if progress is not None and progress.tenant != tenant:
+            return None  # ids are unique across tenants: the asker's tenant has no such execution
         if progress is None:
             return await self._load(tenant, execution_id)
         await self.catch_up(progress)
@@ -147,19 +161,34 @@ class Executions:
         except msgspec.DecodeError as exc:
             await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
+        stream_seq = msg.metadata.sequence.stream
         try:
-            progress = await self._sync(tenant, execution_id, event, msg.metadata.sequence.stream)
+            progress = await self._sync(tenant, execution_id, event, stream_seq)
+            if progress is not None and (refused := progress.refused.pop(stream_seq, None)):
+                await dead_letter_decode(self._nc, msg, refused, "scheduler")
+                return
             if progress is not None:
                 await self._held(progress, event)
                 await self.advance(progress)
-        except Exception:
-            logger.exception(
-                "%s: failed on event %d; will rebuild from the log", execution_id, event.sequence
-            )
+        except Exception as exc:
             self.forget(execution_id)
-            await msg.nak(delay=1.0)
+            await self._failed_on(msg, event, exc)
             return
         await msg.ack()
+
+    async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
+        """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless
+        the failure is the bus's (an outage must not cost an execution its events)."""
+        delivered = msg.metadata.num_delivered
+        if not transient(exc) and delivered >= self._max_deliveries:
+            error = f"the scheduler failed on this event {delivered} times; last error: {exc!r}"
+            await dead_letter_decode(self._nc, msg, FatalError(error, code="gave_up"), "scheduler")
+            return
+        logger.exception(
+            "%s: failed on event %d; will rebuild from the log", event.execution_id, event.sequence
+        )
+        delay = 1.0 if transient(exc) else min(2.0 ** (delivered - 1), MAX_REDELIVERY_DELAY)
+        await msg.nak(delay=delay)
 
     async def _sync(self, tenant: str, execution_id: str, event: Event, stream_seq: int) -> Progress | None:
         if execution_id in self._finished:
@@ -204,7 +233,10 @@ class Executions:
         async for entry in self.log.read_entries(
             progress.tenant, progress.execution_id, after_stream_seq=progress.tail.stream_seq
         ):
-            progress.apply(entry.event, entry.stream_seq, entry.headers)
+            if isinstance(entry, Unreadable):
+                progress.step_over(entry.stream_seq, entry.error)
+            else:
+                progress.apply(entry.event, entry.stream_seq, entry.headers, from_log=True)
 
     async def _resume(self, progress: Progress, graph: Graph) -> None:
         """Pick up a loaded execution's unstarted dispatches where a stopped scheduler left them.

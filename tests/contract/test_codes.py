@@ -14,6 +14,7 @@ NOT_REPLIES = {
     "retryable",
     "fatal",
     "config_error",
+    "streams_missing",
     "append_conflict",
     "not_found",
     "conflict",
@@ -31,6 +32,12 @@ NOT_REPLIES = {
     "held_by_scheduler",
     "invalid_tool_calls",
     "sandbox_refused",
+    "out_of_sequence",
+    "impossible_event",
+    "not_an_event",
+    "gave_up",
+    "cancel_notice_refused",
+    "work_item_refused",
 }
 
 

@@ -20,7 +20,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yml"
-RUNTIME = {"event-store", "policy", "scheduler", "worker"}
+RUNTIME = {"event-store", "policy", "scheduler", "worker", "gateway"}
+JOBS = {"auth-init", "streams-init"}
+"""One-shot jamjet-admin runs on the services' image: NATS keys at first start, then the streams."""
 COLLECTOR = "otel-collector"
 # Host side of a published port: the shared bind address, then a port variable of its own.
 PUBLISHED = re.compile(r"^\$\{JAMJET_BIND_ADDRESS:-127\.0\.0\.1\}:\$\{(JAMJET_[A-Z_]+_PORT):-\d+\}:\d+$")
@@ -49,7 +51,9 @@ def dependencies(services: Services, name: str) -> set[str]:
 def test_every_container_restarts_unless_stopped(services: Services) -> None:
     assert set(services) > RUNTIME
     policies = {name: s.get("restart") for name, s in services.items()}
-    assert {name: policy for name, policy in policies.items() if policy != "unless-stopped"} == {}
+    assert {name: policy for name, policy in policies.items() if policy != "unless-stopped"} == dict.fromkeys(
+        JOBS, "no"
+    )
 
 
 def test_the_image_is_built_once_and_shared_by_the_services(services: Services) -> None:
@@ -59,7 +63,7 @@ def test_the_image_is_built_once_and_shared_by_the_services(services: Services) 
     image = services[built]["image"]
     assert built in RUNTIME
     assert {name: services[name]["image"] for name in RUNTIME} == dict.fromkeys(RUNTIME, image)
-    assert [name for name, s in services.items() if name not in RUNTIME and s["image"] == image] == []
+    assert {name for name, s in services.items() if name not in RUNTIME and s["image"] == image} == JOBS
 
 
 def test_the_services_stop_before_the_collector_and_jaeger(services: Services) -> None:
@@ -76,6 +80,19 @@ def test_every_published_port_is_on_loopback_by_default_and_has_its_own_variable
     variables = [PUBLISHED.match(port).group(1) for port in ports]  # type: ignore[union-attr]
     assert len(set(variables)) == len(variables) and "JAMJET_NATS_PORT" in variables
     assert "ports" not in services["postgres"]
+
+
+def test_nats_requires_the_keys_jamjet_admin_generates_and_each_service_has_its_own(
+    services: Services,
+) -> None:
+    assert "include ./auth/accounts.conf" in (ROOT / "deploy" / "nats.conf").read_text()
+    assert depends_on(services["nats"])["auth-init"]["condition"] == "service_completed_successfully"
+    seeds = {services[name]["environment"]["NATS_NKEY_SEED_FILE"] for name in RUNTIME}
+    assert seeds == {f"/auth/seeds/{name}.nk" for name in RUNTIME}
+    for name in RUNTIME:
+        assert services[name]["environment"]["NATS_INBOX_PREFIX"] == f"_INBOX_{name}"
+        assert services[name]["environment"]["JAMJET_PROVISION_STREAMS"] == "false"
+        assert depends_on(services[name])["streams-init"]["condition"] == "service_completed_successfully"
 
 
 def test_healthchecks_on_every_service_others_wait_for(services: Services) -> None:
@@ -122,7 +139,7 @@ def published(config: Services) -> set[tuple[str, str, str, int]]:
 
 def test_docker_compose_accepts_the_file_and_publishes_on_loopback_only(docker_compose: str) -> None:
     config = resolved(docker_compose, {})
-    assert {name for name, s in config.items() if s.get("restart") != "unless-stopped"} == set()
+    assert {name for name, s in config.items() if s.get("restart") != "unless-stopped"} == JOBS
     assert {host for _, host, _, _ in published(config)} == {"127.0.0.1"}
     assert {("nats", "4222", 4222), ("nats", "8222", 8222)} <= {(n, p, t) for n, _, p, t in published(config)}
     assert {name for name, s in config.items() if "build" in s} == {"scheduler"}

@@ -115,6 +115,13 @@ async def services(stack: Stack, *, workers: int = 1, **extra: str) -> AsyncIter
     built += [
         WorkerService.from_env(stack.env(JAMJET_INSTANCE_ID=f"worker-{i}", **extra)) for i in range(workers)
     ]
+    async with running_all(built):
+        yield built
+
+
+@contextlib.asynccontextmanager
+async def running_all(built: list[Service]) -> AsyncIterator[None]:
+    """Run ``built`` (the event store first) until the block ends, once the store's schema is migrated."""
     async with contextlib.AsyncExitStack() as stack_ctx:
         for service in built:
             await stack_ctx.enter_async_context(running(service))
@@ -122,4 +129,4 @@ async def services(stack: Stack, *, workers: int = 1, **extra: str) -> AsyncIter
         store = built[0]
         assert isinstance(store, EventStoreService)
         await asyncio.wait_for(store.db.ready.wait(), timeout=30)
-        yield built
+        yield

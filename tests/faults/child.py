@@ -6,20 +6,10 @@ process (``<pid>``) dies, so that a test run killed from outside leaves no servi
 
 from __future__ import annotations
 
-import ctypes
-import os
 import runpy
-import signal
 import sys
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
+from jamjet_common.local.processes import die_with_parent
 
 
 def main() -> None:

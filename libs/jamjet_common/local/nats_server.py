@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from jamjet_common.local.processes import parent_death_signal
+
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -124,7 +126,41 @@ class _OutputPump:
             return "\n".join(self._lines)
 
 
-class LocalNatsServer:
+class StartedProcesses:
+    """Context managers (sync and async) over ``start()`` and ``close()``, which close on a failed start."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.__enter__)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class LocalNatsServer(StartedProcesses):
     """A nats-server process with JetStream on 127.0.0.1.
 
     Args:
@@ -134,6 +170,8 @@ class LocalNatsServer:
         extra_args: appended to the command line.
         monitor_port: HTTP monitoring port (`-m`); none unless given.
         ready_timeout: seconds to wait for "Server is ready".
+        die_with_parent: SIGTERM the server when this process dies, even by SIGKILL (Linux; see
+            :mod:`jamjet_common.local.processes` for the thread that must start it).
     """
 
     def __init__(
@@ -145,6 +183,7 @@ class LocalNatsServer:
         *,
         monitor_port: int | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        die_with_parent: bool = False,
     ) -> None:
         self._binary = find_binary(binary)
         self._repick_port = port is None
@@ -154,6 +193,7 @@ class LocalNatsServer:
         self._extra_args = list(extra_args)
         self._monitor_port = monitor_port
         self._ready_timeout = ready_timeout
+        self._die_with_parent = die_with_parent
         self._version_checked = False
         self._closed = False
         self._proc: subprocess.Popen[str] | None = None
@@ -236,30 +276,6 @@ class LocalNatsServer:
     async def arestart(self) -> None:
         await asyncio.to_thread(self.restart)
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.__enter__)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         return f"LocalNatsServer(url={self.url!r}, pid={self.pid}, store_dir={self._store_dir!r})"
 
@@ -288,6 +304,7 @@ class LocalNatsServer:
             errors="replace",
             # Its own session: a terminal's Ctrl-C reaches the owner, which stops the server last.
             start_new_session=True,
+            preexec_fn=parent_death_signal() if self._die_with_parent else None,
         )
         assert proc.stdout is not None
         self._proc, self._pump = proc, _OutputPump(proc.stdout, proc.pid)

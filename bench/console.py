@@ -1,0 +1,175 @@
+"""The web console's executions page under load, in Debian's Chromium: ``python -m bench.console``.
+
+1. Render: 1,000 stored executions, the page switched to 1,000 per page; time from the switch until
+   1,000 rows are painted (the gateway's reply included), timed in the page, median of RUNS.
+2. Responsive while 200 run: 200 executions of ``paced`` (5 steps of 1 s) started at once while the
+   page shows 1,000 rows and reloads them live, while someone types in the workflow filter. In the
+   page, a 50 ms timer measures how late it fires (the main thread's lag), PerformanceObservers count
+   long tasks and keystrokes that took over 16 ms from input to paint (Event Timing).
+
+The services and the gateway run as separate processes, as in production (see bench/__main__.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from playwright.async_api import Page, async_playwright
+
+from bench import steps
+from bench.gateway import TOKEN, gateway_process
+from bench.workloads import Waiters
+from jamjet_client import RuntimeClient
+from jamjet_common.local.postgres import create_database, drop_database, resolve_database_url
+from services.devstack.stack import ServiceProcesses, service_env, start_nats
+from tests.console.browser import CHROMIUM, CHROMIUM_ARGS
+
+STORED = 1000
+RUNNING = 200
+RUNS = 5
+PROBE = """() => {
+  window.__lags = []; window.__long = []; window.__events = [];
+  let expected = performance.now() + 50;
+  window.__probe = setInterval(() => {
+    const now = performance.now(); __lags.push(now - expected); expected = now + 50;
+  }, 50);
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => __long.push(e.duration)))
+    .observe({ type: "longtask" });
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => __events.push(e.duration)))
+    .observe({ type: "event", durationThreshold: 16 });
+}"""
+RENDER = """async (size) => {
+  // In the page, so no round trip to the test driver is counted: choose the page size, then wait for
+  // the rows (a MutationObserver, no polling) and for the next frame, which paints them.
+  const select = document.querySelector("select[data-page-size]");
+  const body = document.querySelector("tbody");
+  if (body.rows.length === size) return [0, -1, 0];
+  const shown = new Promise((resolve) => {
+    const observer = new MutationObserver(() => {
+      if (body.rows.length === size) (observer.disconnect(), resolve());
+    });
+    observer.observe(body, { childList: true });
+  });
+  performance.clearResourceTimings();
+  const t0 = performance.now();
+  select.value = String(size);
+  select.dispatchEvent(new Event("change", { bubbles: true }));
+  await shown;
+  const rows = performance.now() - t0;
+  await new Promise((resolve) => requestAnimationFrame(resolve));
+  const fetched = performance.getEntriesByType("resource").filter((e) => e.name.includes(`limit=${size}`));
+  return [performance.now() - t0, fetched.length ? fetched[0].duration : -1, rows];
+}"""
+
+
+async def seed(nc: Client, waiters: Waiters, count: int, workflow_id: str, data: dict[str, Any]) -> list[str]:
+    client = RuntimeClient(nc)
+    ids = [f"exec_{workflow_id}_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    for i in ids:
+        waiters.expect(i)
+    for chunk in range(0, count, 50):
+        await asyncio.gather(
+            *(client.start(workflow_id, data, execution_id=i) for i in ids[chunk : chunk + 50])
+        )
+    return ids
+
+
+async def render_once(page: Page) -> tuple[float, float]:
+    """Milliseconds from choosing 1,000 per page to 1,000 rows painted; and the API call's share."""
+    await page.evaluate(RENDER, 50)
+    total, fetched, _ = await page.evaluate(RENDER, STORED)
+    return float(total), float(fetched)
+
+
+async def login(page: Page, url: str) -> None:
+    await page.goto(url + "/")
+    await page.get_by_label("API token").fill(TOKEN)
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("navigation", name="Main").wait_for()
+
+
+async def under_load(page: Page, nc: Client, waiters: Waiters) -> dict[str, float]:
+    """The page at 1,000 rows, reloading live, while 200 executions run; a person types meanwhile."""
+    await page.evaluate(RENDER, STORED)
+    await page.evaluate(PROBE)
+    started = time.perf_counter()
+    ids = await seed(nc, waiters, RUNNING, "paced", {"pause": 1.0})
+    field = page.get_by_label("Workflow")
+    while not all(waiters.expect(i).done() for i in ids):
+        await field.press_sequentially("abc", delay=100)
+        await field.fill("")
+    wall = time.perf_counter() - started
+    lags: list[float] = await page.evaluate("window.__lags")
+    long_tasks: list[float] = await page.evaluate("window.__long")
+    events: list[float] = await page.evaluate("window.__events")
+    return {
+        "200 running: wall s": wall,
+        "timer lag p50 ms": statistics.median(lags),
+        "timer lag p95 ms": statistics.quantiles(lags, n=20)[18],
+        "timer lag max ms": max(lags),
+        "long tasks (>50 ms)": float(len(long_tasks)),
+        "long tasks total ms": sum(long_tasks),
+        "keystrokes over 16 ms": float(len(events)),
+        "keystroke to paint max ms": max(events, default=0.0),
+    }
+
+
+async def measure(nc: Client, url: str) -> dict[str, float]:
+    waiters = Waiters()
+    await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
+    for ir in (steps.one_step(), steps.paced()):
+        await RuntimeClient(nc).register(ir)
+    ids = await seed(nc, waiters, STORED, "one_step", {})
+    await asyncio.wait_for(asyncio.gather(*(waiters.expect(i) for i in ids)), 300)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await (await browser.new_context(viewport={"width": 1400, "height": 900})).new_page()
+        page.set_default_timeout(120_000)
+        await login(page, url)
+        renders = [await render_once(page) for _ in range(RUNS)]
+        figures = {
+            "render 1000 rows p50 ms": statistics.median(r for r, _ in renders),
+            "render max ms": max(r for r, _ in renders),
+            "of which GET /executions?limit=1000 p50 ms": statistics.median(f for _, f in renders),
+        }
+        figures |= await under_load(page, nc, waiters)
+        await browser.close()
+    return figures
+
+
+async def main() -> None:
+    admin_url, _ = await resolve_database_url(os.environ)
+    name = f"jamjet_bench_{uuid.uuid4().hex[:8]}"
+    database_url = await create_database(admin_url, name)
+    with tempfile.TemporaryDirectory(prefix="jamjet-bench-console-") as tmp:
+        server = start_nats(Path(tmp) / "nats")
+        env = service_env(server.url, database_url) | {"JAMJET_LOG_LEVEL": "WARNING"}
+        services = ServiceProcesses(env, Path(tmp) / "logs")
+        await services.start()
+        nc = await nats.connect(server.url)
+        try:
+            async with gateway_process(env, Path(tmp) / "logs") as (url, _):
+                figures = await measure(nc, url)
+        finally:
+            await nc.drain()
+            await services.stop()
+            server.close()
+            await drop_database(admin_url, name)
+    print("| console | metric | value |\n|---|---|---|")
+    for key, value in figures.items():
+        print(f"| executions page | {key} | {value:.1f} |")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
