@@ -10,7 +10,7 @@ TEST_WORKERS ?= 3
 # Re-install only when pyproject.toml changes.
 INSTALL_STAMP = $(VENV)/.jamjet-installed
 
-.PHONY: venv test lint run bench console chromium clean
+.PHONY: venv test lint run bench bench-peers bench-parked console chromium clean
 
 venv: $(INSTALL_STAMP)
 
@@ -36,6 +36,21 @@ run: venv console
 
 bench: venv
 	$(PY) -m bench
+
+# LangGraph (sync durability) from ../shared/peers in the same invocation, with the ratios.
+PEERS_VENV ?= .venv-peers
+PEERS_DIR ?= ../shared/peers
+
+$(PEERS_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -r $(PEERS_DIR)/requirements.txt
+
+bench-peers: venv $(PEERS_VENV)/bin/python
+	PEERS_PYTHON=$(PEERS_VENV)/bin/python PEERS_DIR=$(PEERS_DIR) $(PY) -m bench --peers
+
+# The scheduler's cost per event and memory as parked executions pile up.
+bench-parked: venv
+	$(PY) -m bench --runs 1 --parked 10,100,1000,10000
 
 # The web console the gateway serves at / (console/dist), rebuilt when its sources change; its load
 # figures: $(PY) -m bench.console

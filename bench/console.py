@@ -27,8 +27,8 @@ from nats.aio.client import Client
 from playwright.async_api import Page, async_playwright
 
 from bench import steps
-from bench.__main__ import Waiters
 from bench.gateway import TOKEN, gateway_process
+from bench.workloads import Waiters
 from jamjet_client import RuntimeClient
 from jamjet_common.local.postgres import create_database, drop_database, resolve_database_url
 from services.devstack.stack import ServiceProcesses, service_env, start_nats

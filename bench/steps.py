@@ -37,6 +37,12 @@ def diamond() -> dict[str, Any]:
     return _ir("diamond", nodes, edges)
 
 
+def parked() -> dict[str, Any]:
+    """Waits at its first node for a signal nobody sends: an execution the scheduler keeps in memory."""
+    hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "never"}}
+    return _ir("parked", [hold, _fn("after")], [("hold", "after"), ("after", "end")])
+
+
 def one_step() -> dict[str, Any]:
     return _ir("one_step", [_fn("only")], [("only", "end")])
 

@@ -27,6 +27,7 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
+from jamjet_common.keylocks import KeyedLocks
 from jamjet_common.streams import EVENTS
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class EventLog:
         self._stream = stream
         self._tails: OrderedDict[str, Tail] = OrderedDict()
         self._remembered = remembered
+        self._writers = KeyedLocks()
 
     def hint(self, execution_id: str, tail: Tail) -> None:
         """Remember ``tail`` as a likely position of the log, unless a later one is known."""
@@ -224,8 +226,21 @@ class EventLog:
         """Append at whatever the tail is, retrying when another writer gets there first.
 
         The first try uses the last position this process saw (its own appends, hints), which saves
-        reading the tail whenever nobody else wrote in between.
+        reading the tail whenever nobody else wrote in between. This process's appends to one log take
+        turns, so that they follow each other's tails instead of racing each other for it.
         """
+        async with self._writers.hold(execution_id):
+            return await self._append_at_tail(tenant, execution_id, kind, msg_id=msg_id, headers=headers)
+
+    async def _append_at_tail(
+        self,
+        tenant: str,
+        execution_id: str,
+        kind: EventKind,
+        *,
+        msg_id: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> Appended:
         guess = self._tails.get(execution_id)
         for attempt in range(MAX_APPEND_ATTEMPTS):
             tail = guess if guess is not None else await self.tail(tenant, execution_id)

@@ -92,6 +92,13 @@ def implicit_default() -> Tenant:
     return Tenant(id=DEFAULT_TENANT, name=DEFAULT_TENANT, created_at=EPOCH, updated_at=EPOCH)
 
 
+def known_tenant(stored: Tenant | None, tenant_id: str) -> Tenant | None:
+    """The tenant ``tenant_id`` given its stored record: the implicit ``default`` if none is stored."""
+    if stored is None and tenant_id == DEFAULT_TENANT:
+        return implicit_default()
+    return stored
+
+
 def new_tenant(**fields: Any) -> Tenant:
     """A tenant record to write; raises ``invalid_tenant`` naming the field that breaks the schema."""
     try:

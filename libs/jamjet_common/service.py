@@ -32,6 +32,7 @@ from nats.js.api import ConsumerConfig
 
 from jamjet_common.bus import connect
 from jamjet_common.config import CommonConfig, ConfigError, Env
+from jamjet_common.loop import run
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.streams import StreamLimits, ensure_streams
 
@@ -275,7 +276,7 @@ def run_main(build: Callable[[Env], Service]) -> None:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     setup_logging(service.common.log_level)
-    asyncio.run(_serve(service))
+    run(_serve(service))
 
 
 def _exit_at_once(signum: int, frame: object) -> None:

@@ -21,10 +21,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 
 from jamjet_common.agent_card import AgentCard
+from jamjet_common.bucket import WatchedBucket
 from jamjet_common.errors import AgentExistsError, InvalidTransitionError, UnknownAgentError
 from jamjet_common.records import Agent, AgentStatus, read_record
 from jamjet_common.streams import KV_AGENTS
-from services.policy.bucket import WatchedBucket
 from services.policy.tenants import now
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from typing import Protocol
 from jamjet_common import codec, messages, subjects
 from jamjet_common.errors import UnknownTenantError
 from jamjet_common.ir import PolicySetIr
+from jamjet_common.policy_free import nothing_applies, plain_allow
 from jamjet_common.records import Tenant
 from jamjet_common.router import Handler, Request
 from services.policy.agent_gate import AgentLookup, agent_decision
@@ -38,6 +39,8 @@ def decide(
     if tenant is None:
         raise UnknownTenantError(f"tenant '{request.tenant}' does not exist")
     ctx = EvaluationContext.from_node(request.node)
+    if nothing_applies(tenant, request.workflow_policy, request.node):
+        return plain_allow(ctx.tool_name)  # what the full path decides; workers skip asking for these
     if not tenant.active:
         decision = messages.PolicyDecision(
             decision="block",

@@ -1,5 +1,5 @@
 """Tenants, kept in the JetStream KV bucket ``jamjet_tenants`` (key = tenant id), read from a watched
-local copy (see :mod:`services.policy.bucket`)."""
+local copy (see :mod:`jamjet_common.bucket`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from nats.js.kv import KeyValue
 
 from jamjet_common.errors import TenantExistsError, UnknownTenantError
 from jamjet_common.messages import DEFAULT_TENANT
-from jamjet_common.records import Tenant, implicit_default, read_record
-from jamjet_common.streams import KV_TENANTS
-from services.policy.bucket import WatchedBucket
+from jamjet_common.records import Tenant, implicit_default
+from jamjet_common.tenant_view import TenantView
 
 
 def now() -> datetime:
@@ -25,7 +24,8 @@ class TenantStore:
     """The tenants of the bucket: a watched local copy for reads, CAS writes to the bucket."""
 
     def __init__(self, js: JetStreamContext) -> None:
-        self._bucket = WatchedBucket(js, KV_TENANTS, _decode)
+        self._view = TenantView(js)
+        self._bucket = self._view.bucket
 
     @property
     def kv(self) -> KeyValue:
@@ -40,10 +40,7 @@ class TenantStore:
     # ---- reads (local copy) ---------------------------------------------------------------------------
 
     def get(self, tenant_id: str) -> Tenant | None:
-        tenant = self._bucket.get(tenant_id)
-        if tenant is None and tenant_id == DEFAULT_TENANT:
-            return implicit_default()
-        return tenant
+        return self._view.get(tenant_id)
 
     def all(self) -> list[Tenant]:
         tenants = {t.id: t for t in self._bucket.values()}
@@ -77,7 +74,3 @@ class TenantStore:
         if tenant_id == DEFAULT_TENANT:
             return implicit_default(), 0
         raise UnknownTenantError(f"tenant '{tenant_id}' does not exist")
-
-
-def _decode(tenant_id: str, data: bytes) -> Tenant:
-    return read_record(KV_TENANTS, tenant_id, data, Tenant)

@@ -25,6 +25,7 @@ from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.subjects import check_token
+from jamjet_common.tenant_view import TenantView
 from services.worker import tool_policy, tracing
 from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES, OutputSpiller
 from services.worker.cancellation import Cancellations, Cancelled
@@ -75,6 +76,7 @@ class PipelineParts:
     cancels: Cancellations
     spiller: OutputSpiller
     nodes: WorkflowNodes
+    tenants: TenantView | None = None
 
 
 async def build_parts(
@@ -91,11 +93,23 @@ async def build_parts(
     recorder = NodeRecorder(EventLog(nc, js), worker_id, max_msg_bytes)
     claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES))
     committer = OutcomeCommitter(recorder, claims, DeadLetters(js, worker_id, max_msg_bytes))
-    policy = PolicyClient(nc, policy_timeout_secs)
+    tenants = await tenant_view(js)
+    policy = PolicyClient(nc, policy_timeout_secs, tenants)
     spiller = OutputSpiller(await ArtifactStore.open(js), artifact_threshold)
     nodes = WorkflowNodes(await js.key_value(streams.KV_WORKFLOWS))
     cancels = cancels or Cancellations()
-    return PipelineParts(nc, recorder, committer, policy, registry, cancels, spiller, nodes)
+    return PipelineParts(nc, recorder, committer, policy, registry, cancels, spiller, nodes, tenants)
+
+
+async def tenant_view(js: JetStreamContext) -> TenantView | None:
+    """The tenants, for running policy-free nodes without asking; None (always ask) if they won't load."""
+    view = TenantView(js)
+    try:
+        await view.start()
+    except Exception as exc:  # only an optimisation is lost: every node is then asked about
+        logger.warning("tenants not loaded (%s); every node waits for the policy service", exc)
+        return None
+    return view
 
 
 class Pipeline:
@@ -116,6 +130,10 @@ class Pipeline:
         self._worker_id = worker_id
         self._heartbeat_secs = heartbeat_secs
         self._policy_retry_secs = policy_retry_secs
+
+    async def close(self) -> None:
+        if self._parts.tenants is not None:
+            await self._parts.tenants.stop()
 
     async def process(self, msg: Msg) -> None:
         try:

@@ -169,6 +169,8 @@ class WorkerService(Service):
         if self._backlog is not None:
             await self._backlog.stop()
         await self._finish_in_flight()
+        if self._pipeline is not None:
+            await self._pipeline.close()
         if self._remote is not None:
             await self._remote.aclose()
 

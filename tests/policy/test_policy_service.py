@@ -169,7 +169,7 @@ async def test_replicas_see_each_others_writes(nats_url: str, nc: NATS) -> None:
 
 
 async def test_concurrent_updates_are_not_lost(nats_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="services.policy")
+    caplog.set_level(logging.INFO, logger="jamjet_common.bucket")
     async with running(build(nats_url)) as first, running(build(nats_url)) as second:
         at = now()
         await first.tenants.create(Tenant(id="acme", name="acme", created_at=at, updated_at=at))

@@ -52,6 +52,9 @@ def fn_cond_model(wf: str = "traced") -> dict[str, Any]:
     edges = [("root", "route"), ("route", "think"), ("route", "other"), ("think", "end"), ("other", "end")]
     ir = workflow(nodes, edges, wf=wf)
     ir["models"] = {"fast": {"provider": "openai", "model": MODEL, "temperature": 0.1, "max_tokens": 64}}
+    # A policy set, so that the policy service judges (and traces) every node: a worker does not ask
+    # about a node on which nothing applies.
+    ir["policy"] = {"model_allowlist": ["*"]}
     return ir
 
 

@@ -18,6 +18,10 @@ def fn_node(function: str, node_id: str = "step", module: str = FNS) -> NodeDef:
     return msgspec.convert(raw, NodeDef)
 
 
+GOVERNED = PolicySetIr(blocked_tools=["no.such.tool"])
+"""A workflow policy that blocks nothing these tests run, but makes the worker ask the policy service."""
+
+
 def cond_node(branches: list[tuple[str | None, str]], node_id: str = "route") -> NodeDef:
     raw = {
         "id": node_id,

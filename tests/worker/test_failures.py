@@ -31,7 +31,7 @@ from services.worker.settle import DONE, DROP, Verdict
 from tests.harness import running, service_env
 from tests.helpers import eventually
 from tests.worker import fns
-from tests.worker.builders import fn_node
+from tests.worker.builders import GOVERNED, fn_node
 from tests.worker.conftest import Dispatcher, WorkerFactory
 from tests.worker.support import RETRIED_ONCE, dead_letters, key, outcome, pipeline, queue_empty, tags
 
@@ -69,7 +69,8 @@ async def test_policy_outage_redeliveries_use_up_no_attempts(
     k = key()
     async with start_worker(JAMJET_POLICY_TIMEOUT_SECS="0.2", JAMJET_POLICY_RETRY_SECS="0.1"):
         state = {"key": k, "fail_times": 1}
-        item = await dispatcher.dispatch(fn_node("flaky"), state, retry=fast_retry(max_attempts=2))
+        retry = fast_retry(max_attempts=2)
+        item = await dispatcher.dispatch(fn_node("flaky"), state, retry=retry, workflow_policy=GOVERNED)
 
         async def delivered_four_times() -> bool:
             info = await js.consumer_info(streams.WORK, consumer_name("python_tool"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
+from jamjet_common.codec import ENCODER
 from jamjet_common.config import Env
 from jamjet_common.events import (
     Exhaustion,
@@ -20,6 +22,8 @@ from jamjet_common.events import (
     ToolApprovalRequired,
 )
 from jamjet_common.ir import NodeDef, PolicySetIr, RetryPolicy
+from jamjet_common.records import new_tenant
+from jamjet_common.subjects import new_execution_id
 from services.policy.service import PolicyService
 from services.worker.history import Attempt
 from services.worker.service import WorkerService, consumer_name
@@ -27,7 +31,7 @@ from services.worker.settle import DONE, DROP
 from tests.harness import running, service_env
 from tests.helpers import eventually
 from tests.worker import fns
-from tests.worker.builders import cond_node, fn_node, work_item
+from tests.worker.builders import GOVERNED, cond_node, fn_node, work_item
 from tests.worker.conftest import Dispatcher, WorkerFactory
 from tests.worker.support import decode_dead_letters, key, outcome, pipeline, queue_empty, tags
 
@@ -223,7 +227,9 @@ async def test_node_waits_for_the_policy_service_without_running(
 ) -> None:
     k = key()
     async with start_worker(JAMJET_POLICY_TIMEOUT_SECS="0.5", JAMJET_POLICY_RETRY_SECS="0.2"):
-        item = await dispatcher.dispatch(fn_node("greet"), {"name": "later", "key": k})
+        item = await dispatcher.dispatch(
+            fn_node("greet"), {"name": "later", "key": k}, workflow_policy=GOVERNED
+        )
 
         async def redelivered() -> bool:
             info = await js.consumer_info(streams.WORK, consumer_name("python_tool"))
@@ -232,6 +238,40 @@ async def test_node_waits_for_the_policy_service_without_running(
         await eventually(redelivered, message="the item was never handed back for lack of policy")
         assert await dispatcher.node_events(item) == []
         assert fns.calls[k] == 0
+        async with running(PolicyService.from_env(Env(service_env(nats_url)))):
+            events = await outcome(dispatcher, item)
+    assert tags(events) == ["node_started", "node_completed"]
+    assert fns.calls[k] == 1
+
+
+async def test_a_node_on_which_nothing_applies_runs_without_asking_the_policy_service(
+    start_worker: WorkerFactory, dispatcher: Dispatcher
+) -> None:
+    # No policy service runs: the default tenant, the workflow and the node have no policy set.
+    k = key()
+    async with start_worker():
+        item = await dispatcher.dispatch(fn_node("greet"), {"name": "free", "key": k})
+        events = await outcome(dispatcher, item)
+    assert tags(events) == ["node_started", "node_completed"]
+    assert fns.calls[k] == 1
+
+
+async def test_a_tenant_policy_makes_the_worker_wait_for_the_policy_service(
+    nats_url: str, start_worker: WorkerFactory, dispatcher: Dispatcher, js: JetStreamContext
+) -> None:
+    k, tenant = key(), f"t{new_execution_id()[-12:]}"
+    now = datetime.now(UTC)
+    record = new_tenant(id=tenant, name=tenant, policy=GOVERNED, created_at=now, updated_at=now)
+    await (await js.key_value(streams.KV_TENANTS)).put(tenant, ENCODER.encode(record))
+    async with start_worker(JAMJET_POLICY_TIMEOUT_SECS="0.5", JAMJET_POLICY_RETRY_SECS="0.2"):
+        item = await dispatcher.dispatch(fn_node("greet"), {"name": "governed", "key": k}, tenant=tenant)
+
+        async def redelivered() -> bool:
+            info = await js.consumer_info(streams.WORK, consumer_name("python_tool"))
+            return info.num_redelivered >= 1
+
+        await eventually(redelivered, message="the node ran without the policy service")
+        assert await dispatcher.node_events(item) == []
         async with running(PolicyService.from_env(Env(service_env(nats_url)))):
             events = await outcome(dispatcher, item)
     assert tags(events) == ["node_started", "node_completed"]

@@ -1,7 +1,8 @@
 """The ``python_fn`` node: call ``module.function(state)`` in this worker process.
 
-Async functions are awaited on the event loop; plain functions run in a daemon thread, so that a
-function stuck past its node timeout neither blocks the loop nor keeps the process from exiting.
+Async functions are awaited on the event loop; plain functions run in a daemon thread (kept for the
+next call once the function returns), so that a function stuck past its node timeout neither blocks
+the loop nor keeps the process from exiting.
 A dict result is both the node's output and its state patch; anything else becomes
 ``{"result": value}`` and patches nothing.
 """
@@ -13,7 +14,6 @@ import contextlib
 import contextvars
 import importlib
 import inspect
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -24,6 +24,7 @@ from jamjet_common.errors import FatalError
 from jamjet_common.ir import PythonFnNode
 from services.worker.executors import python_targets
 from services.worker.executors.base import ExecutionContext, ExecutionResult
+from services.worker.executors.daemon_threads import DaemonThreads
 from services.worker.sandbox.python_modules import ModulePolicy
 
 
@@ -90,8 +91,11 @@ def as_result(value: Any, name: str) -> ExecutionResult:
     return ExecutionResult(output={"result": value}, state_patch={})
 
 
+THREADS = DaemonThreads("python_fn")
+
+
 async def run_in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` in a new daemon thread; cancelling the await abandons the thread."""
+    """``function(*args)`` in a daemon thread; cancelling the await abandons the thread to it."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
     context = contextvars.copy_context()
@@ -106,9 +110,7 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
         else:
             _resolve(loop, future, value, None)
 
-    threading.Thread(
-        target=target, name=f"python_fn:{getattr(function, '__name__', '?')}", daemon=True
-    ).start()
+    THREADS.submit(target)
     return await future
 
 

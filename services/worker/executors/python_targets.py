@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -43,6 +44,19 @@ def qualified_name(target: Any) -> str:
 
 def state_model(function: Callable[..., Any]) -> type[Any] | None:
     """The pydantic model class the first parameter is annotated with, if any."""
+    try:
+        return _known_state_model(function)
+    except TypeError:  # an unhashable callable: nothing to remember it by
+        return _state_model(function)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_state_model(function: Callable[..., Any]) -> type[Any] | None:
+    # Resolving type hints is costly, and a function's annotations do not change between calls.
+    return _state_model(function)
+
+
+def _state_model(function: Callable[..., Any]) -> type[Any] | None:
     try:
         parameters = list(inspect.signature(function).parameters.values())
         hints = typing.get_type_hints(function)
