@@ -104,7 +104,7 @@ async def test_close_scores_go_to_the_tiebreaker_model(
     assert state["chosen"] == f"{agents.url}/pricey"
     decision = state["coordinator_events"][-1]
     assert decision["method"] == "llm_tiebreaker" and decision["reasoning"] == "the last one shown"
-    assert decision["tiebreaker_tokens"] == {"input": 10, "output": 5}
+    assert decision["tiebreaker_tokens"] == 15
     [completed] = [e for e in events(stack, execution_id, "node_completed") if e["node_id"] == "route"]
     assert completed["input_tokens"] == 10 and completed["output_tokens"] == 5
 

@@ -102,7 +102,7 @@ def tiebreaker_decision(tied: list[Ranking], picked: tiebreak.Tiebreak) -> dict[
     chosen = next(r for r in tied if r.agent_uri == picked.selected_uri)
     rejected = [{"uri": r.agent_uri, "reason": "not selected by tiebreaker"} for r in tied if r is not chosen]
     made = decision(chosen.agent_uri, "llm_tiebreaker", picked.reasoning, chosen.composite, rejected)
-    made["tiebreaker_tokens"] = {"input": picked.input_tokens or 0, "output": picked.output_tokens or 0}
+    made["tiebreaker_tokens"] = (picked.input_tokens or 0) + (picked.output_tokens or 0)
     made["tiebreaker_cost"] = picked.cost_usd
     return made
 
