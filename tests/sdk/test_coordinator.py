@@ -54,23 +54,32 @@ async def staff(stack: Stack, base: str) -> None:
     await enlist(stack, f"{base}/idle", ["translate"], active=False, cost_class="free")
 
 
-def coordinated(node: CoordinatorNode) -> dict[str, Any]:
-    graph = WorkflowGraph("routing", version="1.0.0")
-    graph.add_node("route", node)
-    graph.add_edge("route", "end")
+def one_node(workflow_id: str, node_id: str, node: CoordinatorNode | AgentToolNode) -> dict[str, Any]:
+    graph = WorkflowGraph(workflow_id, version="1.0.0")
+    graph.add_node(node_id, node)
+    graph.add_edge(node_id, "end")
     return graph.compile()
+
+
+async def run(
+    stack: Stack, agents: FakeHttpServer, llm: FakeHttpServer, ir: dict[str, Any], state: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    """(execution id, terminal event, final state) of ``ir`` run with the agents registered."""
+    async with services(stack, **model_env(llm)):
+        await staff(stack, agents.url)
+        await register(stack, ir)
+        execution_id = await stack.start(ir["workflow_id"], state)
+        outcome = await finished(stack, execution_id)
+        stored = (await execution(stack, execution_id))["current_state"]
+    return execution_id, outcome, stored
 
 
 async def test_a_coordinator_node_picks_the_best_fit_registered_agent(
     stack: Stack, agents: FakeHttpServer, llm: FakeHttpServer
 ) -> None:
     node = CoordinatorNode(task="translate a menu", required_skills=["translate"], output_key="chosen")
-    async with services(stack, **model_env(llm)):
-        await staff(stack, agents.url)
-        await register(stack, coordinated(node))
-        execution_id = await stack.start("routing", {"menu": "soupe"})
-        assert await finished(stack, execution_id) == "workflow_completed"
-        state = (await execution(stack, execution_id))["current_state"]
+    _, outcome, state = await run(stack, agents, llm, one_node("routing", "route", node), {})
+    assert outcome == "workflow_completed"
     assert state["chosen"] == f"{agents.url}/cheap"
     discovery, scoring, decision = state["coordinator_events"]
     assert discovery["candidates"] == [f"{agents.url}/cheap", f"{agents.url}/pricey"]
@@ -94,12 +103,8 @@ async def test_close_scores_go_to_the_tiebreaker_model(
         output_key="chosen",
         tiebreaker={"model": "gpt-4o-mini", "threshold": 0.5},
     )
-    async with services(stack, **model_env(llm)):
-        await staff(stack, agents.url)
-        await register(stack, coordinated(node))
-        execution_id = await stack.start("routing", {"menu": "soupe"})
-        assert await finished(stack, execution_id) == "workflow_completed"
-        state = (await execution(stack, execution_id))["current_state"]
+    execution_id, outcome, state = await run(stack, agents, llm, one_node("routing", "route", node), {})
+    assert outcome == "workflow_completed"
     # The fake model picks the last candidate it is shown: the lower-scored one.
     assert state["chosen"] == f"{agents.url}/pricey"
     decision = state["coordinator_events"][-1]
@@ -112,16 +117,10 @@ async def test_close_scores_go_to_the_tiebreaker_model(
 async def test_an_auto_agent_tool_runs_the_agent_the_coordinator_chose(
     stack: Stack, agents: FakeHttpServer, llm: FakeHttpServer
 ) -> None:
-    graph = WorkflowGraph("auto", version="1.0.0")
-    graph.add_node("ask", AgentToolNode(agent="auto", output_key="reply", input_mapping={"q": "state.q"}))
-    graph.add_edge("ask", "end")
-    ir = graph.compile()
-    async with services(stack, **model_env(llm)):
-        await staff(stack, agents.url)
-        await register(stack, ir)
-        execution_id = await stack.start("auto", {"q": "bonjour"})
-        assert await finished(stack, execution_id) == "workflow_completed"
-        state = (await execution(stack, execution_id))["current_state"]
+    node = AgentToolNode(agent="auto", output_key="reply", input_mapping={"q": "state.q"})
+    ir = one_node("auto", "ask", node)
+    execution_id, outcome, state = await run(stack, agents, llm, ir, {"q": "bonjour"})
+    assert outcome == "workflow_completed"
     # No required skills: every active agent is a candidate; cheap and fast beats free of unknown speed.
     assert state["_selected_agent_ask"] == f"{agents.url}/cheap"
     assert state["reply"] == {"answered_by": "/cheap", "got": {"q": "bonjour"}}
@@ -133,11 +132,8 @@ async def test_no_matching_agent_fails_the_node_with_the_reason(
     stack: Stack, agents: FakeHttpServer, llm: FakeHttpServer
 ) -> None:
     node = CoordinatorNode(task="sing", required_skills=["opera"], output_key="chosen")
-    async with services(stack, **model_env(llm)):
-        await staff(stack, agents.url)
-        await register(stack, coordinated(node))
-        execution_id = await stack.start("routing", {})
-        assert await finished(stack, execution_id) == "workflow_failed"
+    execution_id, outcome, _ = await run(stack, agents, llm, one_node("routing", "route", node), {})
+    assert outcome == "workflow_failed"
     [failed] = events(stack, execution_id, "node_failed")
     assert failed["node_id"] == "route" and failed["retryable"] is False
     assert failed["error"].startswith("coordinator 'route': no active agent has skills [opera]; left out: ")
