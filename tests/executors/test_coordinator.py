@@ -90,12 +90,13 @@ def test_weights_outside_the_five_dimensions_are_refused(raw: Any) -> None:
         scoring.weights(raw)
 
 
-def test_the_registry_view_skips_uri_keys_and_records_that_lost_their_uri() -> None:
+def test_the_registry_view_skips_uri_keys_unreadable_records_and_records_that_lost_their_uri() -> None:
     winner, loser = agent("a/x", "t"), msgspec.structs.replace(agent("a/x", "t"), id="late")
     entries = {
         winner.id: msgspec.json.encode(winner),
         loser.id: msgspec.json.encode(loser),
         agent_uri_key("a/x"): winner.id.encode(),
+        "broken": b'{"id": 3}',
     }
     assert [a.id for a in live(entries)] == [winner.id]
 

@@ -6,13 +6,17 @@ Only live records count: a record whose uri key names another agent lost its reg
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, NoKeysError
 
+from jamjet_common.errors import UnreadableRecordError
 from jamjet_common.records import AGENT_URI_PREFIX, Agent, agent_uri_key, read_record
 from jamjet_common.streams import KV_AGENTS
+
+logger = logging.getLogger(__name__)
 
 
 class KvAgentSource:
@@ -38,10 +42,19 @@ class KvAgentSource:
 
 
 def live(entries: dict[str, bytes]) -> list[Agent]:
+    """One unreadable record is left out (and logged) rather than failing every coordinator node."""
     records = [
-        read_record(KV_AGENTS, key, value, Agent)
+        agent
         for key, value in entries.items()
-        if not key.startswith(AGENT_URI_PREFIX)
+        if not key.startswith(AGENT_URI_PREFIX) and (agent := _readable(key, value)) is not None
     ]
     owned = [a for a in records if entries.get(agent_uri_key(a.uri), b"").decode(errors="replace") == a.id]
     return sorted(owned, key=lambda a: (a.uri, a.id))
+
+
+def _readable(key: str, value: bytes) -> Agent | None:
+    try:
+        return read_record(KV_AGENTS, key, value, Agent)
+    except UnreadableRecordError as error:
+        logger.warning("coordinator: agent record left out: %s", error.message)
+        return None
