@@ -9,6 +9,7 @@ never blocks a consumer.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -116,6 +117,13 @@ def changed_tenant(tenant: Tenant, **changes: Any) -> Tenant:
 
 
 # ---- jamjet_agents: key = agent id (and uri.<sha256> -> owner id) ---------------------------------------
+
+AGENT_URI_PREFIX = "uri."
+
+
+def agent_uri_key(uri: str) -> str:
+    """The key holding the id of the agent that owns ``uri``; a record it does not name is not live."""
+    return AGENT_URI_PREFIX + hashlib.sha256(uri.encode()).hexdigest()
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):

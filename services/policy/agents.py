@@ -11,7 +11,6 @@ archived agent may be registered again, and the archived record stays readable b
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from jamjet_common.agent_card import AgentCard
 from jamjet_common.bucket import WatchedBucket
 from jamjet_common.errors import AgentExistsError, InvalidTransitionError, UnknownAgentError
-from jamjet_common.records import Agent, AgentStatus, read_record
+from jamjet_common.records import AGENT_URI_PREFIX, Agent, AgentStatus, agent_uri_key, read_record
 from jamjet_common.streams import KV_AGENTS
 from services.policy.tenants import now
 
@@ -36,15 +35,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "deactivated": frozenset({"archived"}),
     "archived": frozenset(),
 }
-URI_PREFIX = "uri."
+URI_PREFIX = AGENT_URI_PREFIX
 
 
 Entry = Agent | str
 """What the bucket holds: agent records, and the owner id of each uri key."""
 
 
-def uri_key(uri: str) -> str:
-    return URI_PREFIX + hashlib.sha256(uri.encode()).hexdigest()
+uri_key = agent_uri_key
 
 
 def new_agent(card: AgentCard) -> Agent:

@@ -12,6 +12,7 @@ phrase of the prompt; anything else is echoed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,7 +60,13 @@ STRATEGY_ANSWERS: list[tuple[str, Any]] = [
 ]
 
 
+TIEBREAK = "You are selecting the best AI agent"
+
+
 def strategy_answer(prompt: str) -> str:
+    if TIEBREAK in prompt:  # the coordinator's tiebreaker: pick the last candidate shown
+        last = re.findall(r"URI: (\S+)", prompt)[-1]
+        return json.dumps({"selected_uri": last, "reasoning": "the last one shown"})
     for phrase, answer in STRATEGY_ANSWERS:
         if phrase in prompt:
             return answer if isinstance(answer, str) else json.dumps(answer)

@@ -13,6 +13,7 @@ from services.worker.executors.state_mapping import map_input
 
 DEFAULT_MAX_TURNS = 5
 URL_SCHEMES = ("http://", "https://")
+STATE_REF = "state."
 ModeKind = Literal["sync", "streaming", "conversational"]
 
 
@@ -70,7 +71,7 @@ def agent_call(ctx: ExecutionContext, default_timeout_secs: float) -> AgentCall:
         raise FatalError(f"agent_tool executor cannot run a '{node.tag}' node")
     remote = ctx.item.resources.remote_agent if ctx.item.resources else None
     return AgentCall(
-        url=target_url(node.agent, remote),
+        url=target_url(chosen_agent(node.agent, ctx.state), remote),
         headers=auth_headers(remote.auth if remote else None),
         input=map_input(node.input_mapping, ctx.state) if node.input_mapping else dict(ctx.state),
         mode=parse_mode(node.mode),
@@ -78,6 +79,17 @@ def agent_call(ctx: ExecutionContext, default_timeout_secs: float) -> AgentCall:
         timeout_secs=node.timeout_ms / 1000 if node.timeout_ms else default_timeout_secs,
         output_key=node.output_key,
     )
+
+
+def chosen_agent(agent: Any, state: dict[str, Any]) -> Any:
+    """``state.<key>``: the agent a coordinator chose (the SDK expands ``agent="auto"`` so)."""
+    name = agent.get("explicit") if isinstance(agent, dict) else agent
+    if not isinstance(name, str) or not name.startswith(STATE_REF):
+        return agent
+    chosen = state.get(name.removeprefix(STATE_REF))
+    if not isinstance(chosen, str) or not chosen:
+        raise FatalError(f"agent_tool: {name} names no agent (the state holds {chosen!r} there)")
+    return chosen
 
 
 def target_url(agent: Any, remote: RemoteAgentConfig | None) -> str:
