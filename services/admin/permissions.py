@@ -131,8 +131,8 @@ GATEWAY = _user(
     [subjects.EVENTS_ALL, subjects.PROGRESS_ALL],
 )
 """A trusted client in the service account (the HTTP gateway): it names the tenant in the body, replays
-progress and reads artifacts through ordered consumers, reads the workflow catalog, and lists the work queue's consumers (not yet
-run against this configuration by the gateway's tests)."""
+progress and reads artifacts through ordered consumers, reads the workflow catalog, and lists the work
+queue's consumers (not yet run against this configuration by the gateway's tests)."""
 OPERATOR: dict[str, Any] = {}
 """No permissions block: everything, the JetStream admin API included."""
 
