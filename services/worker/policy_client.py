@@ -16,10 +16,11 @@ from jamjet_common import subjects, telemetry
 from jamjet_common.budget import BUDGET_KEY
 from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ContractError, FatalError, RetryableError
-from jamjet_common.ir import NodeDef
+from jamjet_common.ir import AgentToolNode, NodeDef
 from jamjet_common.messages import ErrorBody, PolicyDecision, PolicyRequest, WorkItem
 from jamjet_common.policy_free import nothing_applies, plain_allow
 from jamjet_common.records import Tenant
+from services.worker.executors.agent_call import chosen_agent
 
 TRANSIENT_CODES = frozenset({"internal_error", "unavailable", "timeout"})
 ALLOWED = plain_allow(None)
@@ -55,7 +56,7 @@ class PolicyClient:
 
     async def evaluate(self, item: WorkItem, node: NodeDef | None = None) -> PolicyDecision:
         """What policy says about running ``node`` (by default the item's own) for ``item``."""
-        subject = node or item.node
+        subject = with_chosen_agent(node or item.node, item.state)
         if self._tenants is not None and nothing_applies(
             self._tenants.get(item.tenant), item.workflow_policy, subject
         ):
@@ -93,3 +94,18 @@ def parse_decision(data: bytes) -> PolicyDecision:
     if error.code in TRANSIENT_CODES:
         raise PolicyUnavailableError(f"policy service failed: {error.code}: {error.message}")
     raise PolicyRefusedError(f"policy evaluation refused: {error.code}: {error.message}")
+
+
+def with_chosen_agent(node: NodeDef, state: dict[str, Any]) -> NodeDef:
+    """An agent_tool node whose agent a coordinator chose (``state.<key>``, the SDK's ``agent="auto"``) is
+    evaluated under the chosen agent's uri, so its name, autonomy and tool rules apply to that agent."""
+    kind = node.kind
+    if not isinstance(kind, AgentToolNode):
+        return node
+    try:
+        chosen = chosen_agent(kind.agent, state)
+    except FatalError:
+        return node  # no agent chosen: the executor fails the node and says why
+    if chosen is kind.agent:
+        return node
+    return msgspec.structs.replace(node, kind=msgspec.structs.replace(kind, agent={"explicit": chosen}))

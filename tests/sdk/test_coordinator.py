@@ -15,6 +15,7 @@ from jamjet.workflow.nodes import AgentToolNode, CoordinatorNode
 
 from tests.e2e.stack import Stack, services
 from tests.executors.fake_http import FakeHttpServer, Reply, Request
+from tests.helpers import eventually
 from tests.sdk.fake_llm import fake_llm, model_env
 from tests.sdk.support import events, execution, finished, register, request
 
@@ -38,6 +39,8 @@ async def agents() -> AsyncIterator[FakeHttpServer]:
 
 
 async def enlist(stack: Stack, uri: str, skills: list[str], *, active: bool = True, **card: Any) -> None:
+    # Fully autonomous: calls need no approval (a guided agent's do, the registry's default; see below).
+    card = {"autonomy": "fully_autonomous", **card}
     body = {"card": {"uri": uri, "name": uri.rsplit("/", 1)[-1], **card}}
     body["card"]["capabilities"] = {"skills": [{"name": s} for s in skills]}
     registered = await request(stack, "jamjet.cmd.agents.register", body)
@@ -139,3 +142,29 @@ async def test_no_matching_agent_fails_the_node_with_the_reason(
     assert failed["error"].startswith("coordinator 'route': no active agent has skills [opera]; left out: ")
     assert f"{agents.url}/cheap: missing skills: opera" in failed["error"]
     assert agents.requests == []
+
+
+async def test_policy_judges_the_agent_the_coordinator_chose(
+    stack: Stack, agents: FakeHttpServer, llm: FakeHttpServer
+) -> None:
+    node = AgentToolNode(agent="auto", output_key="reply", input_mapping={"q": "state.q"})
+    ir = one_node("auto_blocked", "ask", node) | {"policy": {"blocked_tools": ["*/cheap"]}}
+    execution_id, outcome, state = await run(stack, agents, llm, ir, {"q": "bonjour"})
+    assert state["_selected_agent_ask"] == f"{agents.url}/cheap"
+    assert outcome == "workflow_failed"
+    [violation] = events(stack, execution_id, "policy_violation")
+    assert violation["node_id"] == "ask" and violation["decision"] == "blocked"
+    assert "reply" not in state and agents.requests == [], "a blocked agent is never called"
+
+
+async def test_a_guided_agent_the_coordinator_chose_waits_for_approval(
+    stack: Stack, agents: FakeHttpServer, llm: FakeHttpServer
+) -> None:
+    node = AgentToolNode(agent="auto", output_key="reply", input_mapping={"q": "state.q"})
+    ir = one_node("auto_guided", "ask", node)
+    async with services(stack, **model_env(llm)):
+        await enlist(stack, f"{agents.url}/careful", ["translate"], autonomy="guided")
+        await register(stack, ir)
+        execution_id = await stack.start(ir["workflow_id"], {"q": "bonjour"})
+        held = await eventually(lambda: events(stack, execution_id, "tool_approval_required"))
+    assert held[0]["node_id"] == "ask" and agents.requests == [], "held before the agent is called"
