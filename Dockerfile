@@ -1,5 +1,14 @@
 # One image for the four services; compose picks the command (deploy/compose.yml builds it once).
 # Pinned packages: deploy/constraints.txt and deploy/build-constraints.txt (python deploy/lock.py).
+# The web console (console/dist), which the gateway serves at /.
+FROM node:20-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY console/index.html console/vite.config.js ./
+COPY console/src ./src
+RUN npm run build
+
 FROM python:3.12-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY deploy/constraints.txt deploy/build-constraints.txt /tmp/
@@ -17,8 +26,9 @@ RUN pip wheel --no-build-isolation --no-deps --wheel-dir /wheels . \
  && /opt/jamjet/bin/pip check
 
 FROM python:3.12-slim
-ENV PYTHONUNBUFFERED=1 PATH=/opt/jamjet/bin:$PATH
+ENV PYTHONUNBUFFERED=1 PATH=/opt/jamjet/bin:$PATH JAMJET_GATEWAY_CONSOLE_DIR=/opt/jamjet-console
 COPY --from=build /opt/jamjet /opt/jamjet
+COPY --from=console /console/dist /opt/jamjet-console
 # /auth: the nats-auth volume's mount point, writable by jamjet-admin (auth-init) as this user.
 RUN useradd --system --uid 10001 jamjet \
     && install -d -o jamjet /var/lib/jamjet-gateway /auth

