@@ -11,6 +11,7 @@ import pytest
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
 from tests.executors.fake_http import FakeHttpServer, Reply, Request
+from tests.helpers import ask as runtime_request
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +53,7 @@ def model_env(llm: FakeHttpServer) -> dict[str, str]:
 
 
 async def ask(stack: Stack, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await stack.nc.request(subject, json.dumps(body).encode(), timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    return await runtime_request(stack.nc, subject, body)
 
 
 def kinds_of(stack: Stack, execution_id: str, tag: str) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.faults.procs import ProcessSpec, ServiceProcesses, base_env
 from tests.faults.report import ScenarioReport
 from tests.faults.watch import Watcher
 from tests.faults.workflows import Planned, all_workflows
+from tests.helpers import ask as runtime_request
 
 LEASE_SECS = 3.0
 GRACE_SECS = 5.0
@@ -105,8 +105,7 @@ class FaultHarness:
     # ---- driving executions --------------------------------------------------------------------------
 
     async def ask(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-        reply = await self.nc.request(subject, json.dumps(body).encode(), timeout=REQUEST_TIMEOUT)
-        answer: dict[str, Any] = json.loads(reply.data)
+        answer = await runtime_request(self.nc, subject, body, timeout=REQUEST_TIMEOUT)
         if not answer.get("ok"):
             raise AssertionError(f"{subject} {body} was refused: {answer}")
         return answer
