@@ -69,7 +69,9 @@ def _failure(message: str, timeout: float, value: object, error: Exception | Non
     return f"{what} (waited {timeout:g}s; {last})"
 
 
-async def ask(nc: Client, subject: str, body: Any, *, timeout: float = 10.0) -> dict[str, Any]:
+async def ask(
+    nc: Client, subject: str, body: Any, *, timeout: float = 10.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The runtime's answer as it sent it (``ok`` or not), asked through the client, so that tests talk
     to the runtime the one way everything else does. ``body`` as bytes goes out unchanged."""
-    return await RuntimeClient(nc, timeout=timeout).request(subject, body)
+    return await RuntimeClient(nc, timeout=timeout).request(subject, body, headers=headers)

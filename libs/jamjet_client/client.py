@@ -68,10 +68,17 @@ class RuntimeClient:
     ) -> T:
         return await ask(self.nc, subject, body, reply_type, timeout=self.timeout, headers=headers)
 
-    async def request(self, subject: str, body: Any, *, timeout: float | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        subject: str,
+        body: Any,
+        *,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """The answer to any request as the runtime sent it, ``ok`` or not: for callers that look at the
         wire reply itself (tests of the contract). ``body`` as bytes is sent unchanged."""
-        data = await send(self.nc, subject, body, timeout=timeout or self.timeout)
+        data = await send(self.nc, subject, body, timeout=timeout or self.timeout, headers=headers)
         return decode(data, subject, dict[str, Any])
 
     # ---- commands ------------------------------------------------------------------------------------

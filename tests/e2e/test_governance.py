@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -161,11 +160,7 @@ async def test_tenants_suspended_and_over_their_limits_cannot_start(stack: Stack
             stack, "jamjet.cmd.tenants.create", {"id": "acme", "limits": {"max_concurrent_executions": 1}}
         )
         await ask(stack, "jamjet.cmd.tenants.create", {"id": "shady"})
-        await stack.nc.request(
-            "jamjet.cmd.workflows.register",
-            json.dumps({"ir": workflows.approval(), "tenant": "acme"}).encode(),
-            timeout=10,
-        )
+        await ask(stack, "jamjet.cmd.workflows.register", {"ir": workflows.approval(), "tenant": "acme"})
         first = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "gated", "tenant": "acme"})
         assert first["ok"], first
         await stack_wait_paused(stack, first["execution_id"])
@@ -204,7 +199,7 @@ async def test_a_tenant_over_its_monthly_tokens_cannot_start(stack: Stack, llm: 
     async with services(stack, **model_env(llm)):
         await ask(stack, "jamjet.cmd.tenants.create", {"id": "meter", "limits": {"max_tokens_per_month": 10}})
         body = {"ir": workflows.model_chain(), "tenant": "meter"}
-        await stack.nc.request("jamjet.cmd.workflows.register", json.dumps(body).encode(), timeout=10)
+        await ask(stack, "jamjet.cmd.workflows.register", body)
         first = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "thinker", "tenant": "meter"})
         await stack.all_terminal([first["execution_id"]])
 
