@@ -18,6 +18,7 @@ from typing import Any
 import nats.errors
 from nats.aio.client import Client
 
+from jamjet_client import Unavailable
 from jamjet_common import subjects
 from jamjet_common.local.nats_server import LocalNatsServer
 from tests.faults.collect import Collector
@@ -53,7 +54,7 @@ REQUEST_TIMEOUT = 5.0
 START_DEADLINE = 90.0
 SETTLE_SECS = 60.0
 DRAIN_SECS = 4 * LEASE_SECS + 5
-_REQUEST_ERRORS = (TimeoutError, nats.errors.Error)
+_REQUEST_ERRORS = (TimeoutError, nats.errors.Error, Unavailable)  # the client: no answer, no responder
 
 
 class FaultHarness:
