@@ -69,7 +69,7 @@ async def follow(
             try:
                 event = await asyncio.wait_for(live.get(), poll)
             except TimeoutError:
-                read_store = True
+                read_store = True  # the bus's last sequence is unknown: look for what the store has now
                 continue
             if event.sequence > expected:
                 # Ahead of the store: put it back and read what is missing once the store has it.
