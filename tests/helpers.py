@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
+
+from nats.aio.client import Client
+
+from jamjet_client import RuntimeClient
 
 T = TypeVar("T")
 
@@ -63,3 +67,11 @@ def _failure(message: str, timeout: float, value: object, error: Exception | Non
     what = message or "condition was never true"
     last = f"last exception: {error!r}" if error is not None else f"last value: {value!r}"
     return f"{what} (waited {timeout:g}s; {last})"
+
+
+async def ask(
+    nc: Client, subject: str, body: Any, *, timeout: float = 10.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The runtime's answer as it sent it (``ok`` or not), asked through the client, so that tests talk
+    to the runtime the one way everything else does. ``body`` as bytes goes out unchanged."""
+    return await RuntimeClient(nc, timeout=timeout).request(subject, body, headers=headers)

@@ -29,7 +29,7 @@ from jamjet_client.replies import (
     Workflow,
     WorkflowReply,
 )
-from jamjet_client.transport import ask
+from jamjet_client.transport import ask, decode, send
 from jamjet_common import subjects
 from jamjet_common.artifacts import ArtifactQuery
 from jamjet_common.catalog import check_workflow_id
@@ -67,6 +67,19 @@ class RuntimeClient:
         self, subject: str, body: Any, reply_type: type[T], headers: dict[str, str] | None = None
     ) -> T:
         return await ask(self.nc, subject, body, reply_type, timeout=self.timeout, headers=headers)
+
+    async def request(
+        self,
+        subject: str,
+        body: Any,
+        *,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The answer to any request as the runtime sent it, ``ok`` or not: for callers that look at the
+        wire reply itself (tests of the contract). ``body`` as bytes is sent unchanged."""
+        data = await send(self.nc, subject, body, timeout=timeout or self.timeout, headers=headers)
+        return decode(data, subject, dict[str, Any])
 
     # ---- commands ------------------------------------------------------------------------------------
 

@@ -4,6 +4,10 @@ The live subscription opens first; everything up to the last event on the bus at
 from the store (waiting for the store to catch up if it lags), the rest arrives live. An event that
 arrives ahead of the next expected sequence is filled in from the store, so the caller sees 1, 2, 3...
 without gap or repeat.
+
+A tenant's connection may not read the stream (its NATS account has no JetStream): it cannot know the
+last event on the bus, so while nothing arrives live it reads the store again every ``STORE_POLL_SECS``,
+which finds whatever was published before the subscription once the store has it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js.errors import NotFoundError as StreamNotFoundError
+from nats.js.errors import ServiceUnavailableError
 
 from jamjet_client.errors import NotFound
 from jamjet_client.replies import EventsPage
@@ -23,6 +29,7 @@ from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, TERMINAL_WORKFLOW_
 
 PageReader = Callable[[int], Awaitable[EventsPage]]
 GAP_RETRY_SECS = 0.02
+STORE_POLL_SECS = 0.5
 
 
 def is_terminal(event: Event) -> bool:
@@ -45,7 +52,8 @@ async def follow(
     try:
         # Whatever was published before the subscription is not coming live: read it from the store,
         # waiting for the store to catch up with the bus if it must.
-        on_bus = await last_on_bus(nc, tenant, execution_id)
+        head = await last_on_bus(nc, tenant, execution_id)
+        poll, on_bus = (None, head) if head is not None else (STORE_POLL_SECS, 0)
         expected, read_store = max(from_sequence, 1), True
         while True:
             if read_store:
@@ -58,7 +66,11 @@ async def follow(
                     await asyncio.sleep(GAP_RETRY_SECS)
                     continue
                 read_store = False
-            event = await live.get()
+            try:
+                event = await asyncio.wait_for(live.get(), poll)
+            except TimeoutError:
+                read_store = True  # the bus's last sequence is unknown: look for what the store has now
+                continue
             if event.sequence > expected:
                 # Ahead of the store: put it back and read what is missing once the store has it.
                 live.put_nowait(event)
@@ -73,13 +85,16 @@ async def follow(
         await sub.unsubscribe()
 
 
-async def last_on_bus(nc: Client, tenant: str, execution_id: str) -> int:
-    """The sequence of the execution's last event in the EVENTS stream (0: none there)."""
+async def last_on_bus(nc: Client, tenant: str, execution_id: str) -> int | None:
+    """The sequence of the execution's last event in the EVENTS stream (0: none there; None: this
+    connection may not read the stream)."""
     try:
         subject = subjects.events(tenant, execution_id)
         msg = await nc.jetstream().get_last_msg(streams.EVENTS, subject, direct=True)
     except StreamNotFoundError:
         return 0
+    except (NoRespondersError, ServiceUnavailableError, TimeoutError):
+        return None
     return HEAD_DECODER.decode(msg.data or b"").sequence
 
 

@@ -28,21 +28,33 @@ async def ask[T](
     headers: dict[str, str] | None = None,
 ) -> T:
     """Send ``body`` on ``subject`` and return the answer as ``reply_type``; raise the typed error."""
+    return parse(await send(nc, subject, body, timeout=timeout, headers=headers), subject, reply_type)
+
+
+async def send(
+    nc: Client, subject: str, body: Any, *, timeout: float, headers: dict[str, str] | None = None
+) -> bytes:
+    """The answer's bytes; ``body`` is encoded unless it is bytes already (sent as they are)."""
+    data = body if isinstance(body, bytes) else encode(body)
     try:
-        msg = await nc.request(subject, encode(body), timeout=timeout, headers=headers)
+        msg = await nc.request(subject, data, timeout=timeout, headers=headers)
     except nats.errors.NoRespondersError:
         raise Unavailable("unavailable", f"no service answers {subject}", subject=subject) from None
     except TimeoutError:
         raise Unavailable("timeout", f"no answer on {subject} within {timeout:g}s", subject=subject) from None
-    return parse(msg.data, subject, reply_type)
+    return msg.data
 
 
 def parse[T](data: bytes, subject: str, reply_type: type[T]) -> T:
+    envelope = decode(data, subject, _Envelope)
+    if not envelope.ok:
+        error = envelope.error or ErrorBody(code="internal_error", message="error reply without error")
+        raise error_for(error.code, error.message, subject=subject)
+    return decode(data, subject, reply_type)
+
+
+def decode[T](data: bytes, subject: str, reply_type: type[T]) -> T:
     try:
-        envelope = decoder(_Envelope).decode(data)
-        if not envelope.ok:
-            error = envelope.error or ErrorBody(code="internal_error", message="error reply without error")
-            raise error_for(error.code, error.message, subject=subject)
         return decoder(reply_type).decode(data)
     except msgspec.DecodeError as exc:
         # A reply this client cannot read is the runtime's fault, not the caller's.

@@ -8,16 +8,17 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import nats
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
 
+from jamjet_client import RequestError, RuntimeClient
+from jamjet_common.codec import to_builtins
+from jamjet_common.events import Event
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.subjects import new_execution_id
 from services.devstack import demo
@@ -25,62 +26,36 @@ from services.devstack.stack import ServiceProcesses, dev_database, gateway_url,
 
 STATE_DIR = Path(os.environ.get("JAMJET_DEV_DIR", ".devstack"))
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-TERMINAL_EVENTS = frozenset({"workflow_completed", "workflow_failed", "workflow_cancelled"})
 CLOSE_SECS = 5.0
+REQUEST_SECS = 10.0
+STARTUP_SECS = 120.0
+LOGS = STATE_DIR / "logs"
 
 
 class DemoError(RuntimeError):
     """The demo could not run; the dev stack stops (everything it started) and says why."""
 
 
-async def request(nc: Client, subject: str, body: Mapping[str, object]) -> dict[str, object]:
-    for _ in range(60):
+async def answered[T](call: Callable[[], Awaitable[T]], what: str) -> T:
+    """The call's answer, asked again while the services are still starting (no answer yet, busy)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_SECS
+    while True:
         try:
-            reply = await nc.request(subject, json.dumps(body).encode(), timeout=2)
-        except (TimeoutError, NoRespondersError):
-            await asyncio.sleep(1)  # the scheduler is still starting
-            continue
-        answer: dict[str, object] = json.loads(reply.data)
-        if not answer.get("ok"):
-            raise DemoError(f"{subject} failed: {answer}")
-        return answer
-    raise DemoError(f"no answer on {subject} after 2 minutes; see the logs in {STATE_DIR / 'logs'}")
+            return await call()
+        except RequestError as exc:
+            if not exc.retryable:
+                raise DemoError(f"{what} failed: {exc.code}: {exc}") from None
+            if loop.time() >= deadline:
+                raise DemoError(f"{what}: no answer in {STARTUP_SECS:g}s ({exc}); see {LOGS}") from None
+        await asyncio.sleep(1)
 
 
-class EventPrinter:
-    """Prints the demo execution's events; those that arrive before its id is known wait."""
-
-    def __init__(self) -> None:
-        self.execution_id: str | None = None
-        self.finished = asyncio.Event()
-        self._early: list[Msg] = []
-
-    async def on_msg(self, msg: Msg) -> None:
-        if self.execution_id is None:
-            self._early.append(msg)
-        elif msg.subject.endswith("." + self.execution_id):
-            self._show(msg)
-
-    def follow(self, execution_id: str) -> None:
-        self.execution_id = execution_id
-        for msg in self._early:
-            if msg.subject.endswith("." + execution_id):
-                self._show(msg)
-        self._early.clear()
-
-    def _show(self, msg: Msg) -> None:
-        if print_event(msg) in TERMINAL_EVENTS:
-            self.finished.set()
-
-
-def print_event(msg: Msg) -> str:
-    """Print one event line; return the event's type."""
-    event = json.loads(msg.data)
-    kind = dict(event["kind"])
+def print_event(event: Event) -> None:
+    kind = to_builtins(event.kind)
     tag = str(kind.pop("type"))
     detail = json.dumps(kind, separators=(",", ":"))
-    say(f"  #{event['sequence']:<3} {tag:<20} {detail[:140]}")
-    return tag
+    say(f"  #{event.sequence:<3} {tag:<20} {detail[:140]}")
 
 
 def say(line: str = "", *, file: TextIO | None = None) -> None:
@@ -94,13 +69,24 @@ def say(line: str = "", *, file: TextIO | None = None) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def run_demo(nc: Client) -> str:
-    registered = await request(nc, "jamjet.cmd.workflows.register", {"ir": demo.workflow_ir()})
-    say(f"registered workflow {registered['workflow_id']} {registered['version']}")
+async def run_demo(client: RuntimeClient) -> str:
+    registered = await answered(lambda: client.register(demo.workflow_ir()), "registering the demo")
+    say(f"registered workflow {registered.workflow_id} {registered.version}")
     # A client-chosen id makes the retried start idempotent.
-    body = {"workflow_id": demo.WORKFLOW_ID, "input": demo.DEMO_INPUT, "execution_id": new_execution_id()}
-    started = await request(nc, "jamjet.cmd.executions.start", body)
-    return str(started["execution_id"])
+    execution_id = new_execution_id()
+    started = await answered(
+        lambda: client.start(
+            demo.WORKFLOW_ID, demo.DEMO_INPUT, execution_id=execution_id, deadline_secs=REQUEST_SECS
+        ),
+        "starting the demo",
+    )
+    return started.execution_id
+
+
+async def show_events(client: RuntimeClient, execution_id: str) -> None:
+    """Print the execution's events, live, until its terminal one."""
+    async for event in client.events(execution_id):
+        print_event(event)
 
 
 @dataclass(slots=True)
@@ -156,15 +142,15 @@ async def main() -> None:
 
 
 async def watch(nc: Client, nats_url: str, stop: asyncio.Event, services: ServiceProcesses) -> None:
-    printer = EventPrinter()
-    await nc.subscribe("jamjet.events.>", cb=printer.on_msg)
-    printer.follow(await run_demo(nc))
-    say(f"started execution {printer.execution_id}; its events, live (Ctrl-C to stop):")
+    client = RuntimeClient(nc, timeout=REQUEST_SECS)
+    execution_id = await run_demo(client)
+    say(f"started execution {execution_id}; its events, live (Ctrl-C to stop):")
     stopped = asyncio.ensure_future(stop.wait())
     crashed = asyncio.ensure_future(services.first_exit())
-    finished = asyncio.ensure_future(printer.finished.wait())
+    finished = asyncio.ensure_future(show_events(client, execution_id))
     await asyncio.wait({stopped, crashed, finished}, return_when=asyncio.FIRST_COMPLETED)
     if finished.done():
+        finished.result()  # following the events failed: say so
         say(next_steps(nats_url, services.env))
         await asyncio.wait({stopped, crashed}, return_when=asyncio.FIRST_COMPLETED)
     if crashed.done():

@@ -5,7 +5,6 @@ on the bus, the full output from ``jamjet.store.events``, and the artifact from
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from jamjet_common.artifacts import canonical_json, content_hash
 from jamjet_common.streams import OBJ_ARTIFACTS
 from tests.artifacts.fns import big_output
 from tests.e2e.stack import Stack, services
+from tests.helpers import ask as runtime_request
 from tests.scheduler.builders import cond, fn, workflow
 
 pytestmark = pytest.mark.e2e
@@ -43,9 +43,7 @@ def completed(events: list[dict[str, Any]], node_id: str) -> dict[str, Any]:
 
 
 async def ask(stack: Stack, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await stack.nc.request(subject, json.dumps(body).encode(), timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    return await runtime_request(stack.nc, subject, body)
 
 
 async def stored_events(stack: Stack, execution_id: str) -> list[dict[str, Any]]:

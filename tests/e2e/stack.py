@@ -21,6 +21,7 @@ from services.policy.service import PolicyService
 from services.scheduler.service import SchedulerService
 from services.worker.service import WorkerService
 from tests.harness import running, service_env
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 
 TERMINAL = {"workflow_completed", "workflow_failed", "workflow_cancelled"}
@@ -54,8 +55,7 @@ class Stack:
         return Env(service_env(self.nats_url, self.database_url, **extra))
 
     async def ask(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-        reply = await self.nc.request(subject, json.dumps(body).encode(), timeout=30)
-        answer: dict[str, Any] = json.loads(reply.data)
+        answer = await runtime_request(self.nc, subject, body, timeout=30)
         assert answer.get("ok"), answer
         return answer
 

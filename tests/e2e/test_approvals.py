@@ -15,6 +15,7 @@ from services.worker.service import WorkerService
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, assert_gapless, services
 from tests.harness import running
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +23,7 @@ pytestmark = pytest.mark.e2e
 
 async def approve(stack: Stack, execution_id: str, **fields: Any) -> dict[str, Any]:
     body = {"execution_id": execution_id, "decision": "approved", "user_id": "alice", **fields}
-    reply = await stack.nc.request("jamjet.cmd.approvals", json.dumps(body).encode(), timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    return await runtime_request(stack.nc, "jamjet.cmd.approvals", body)
 
 
 async def waiting(stack: Stack, execution_id: str, node_id: str) -> None:
@@ -38,10 +37,10 @@ async def waiting(stack: Stack, execution_id: str, node_id: str) -> None:
 
 
 async def status(stack: Stack, execution_id: str) -> str:
-    reply = await stack.nc.request(
-        "jamjet.store.execution", json.dumps({"execution_id": execution_id}).encode(), timeout=5
+    reply = await runtime_request(
+        stack.nc, "jamjet.store.execution", {"execution_id": execution_id}, timeout=5
     )
-    return str(json.loads(reply.data)["execution"]["status"])
+    return str(reply["execution"]["status"])
 
 
 def kinds(stack: Stack, execution_id: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
 from tests.executors.fake_http import FakeHttpServer, Reply, Request
+from tests.helpers import ask as runtime_request
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +52,7 @@ def model_env(llm: FakeHttpServer) -> dict[str, str]:
 
 
 async def ask(stack: Stack, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await stack.nc.request(subject, json.dumps(body).encode(), timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    return await runtime_request(stack.nc, subject, body)
 
 
 def kinds_of(stack: Stack, execution_id: str, tag: str) -> list[dict[str, Any]]:
@@ -162,11 +160,7 @@ async def test_tenants_suspended_and_over_their_limits_cannot_start(stack: Stack
             stack, "jamjet.cmd.tenants.create", {"id": "acme", "limits": {"max_concurrent_executions": 1}}
         )
         await ask(stack, "jamjet.cmd.tenants.create", {"id": "shady"})
-        await stack.nc.request(
-            "jamjet.cmd.workflows.register",
-            json.dumps({"ir": workflows.approval(), "tenant": "acme"}).encode(),
-            timeout=10,
-        )
+        await ask(stack, "jamjet.cmd.workflows.register", {"ir": workflows.approval(), "tenant": "acme"})
         first = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "gated", "tenant": "acme"})
         assert first["ok"], first
         await stack_wait_paused(stack, first["execution_id"])
@@ -205,7 +199,7 @@ async def test_a_tenant_over_its_monthly_tokens_cannot_start(stack: Stack, llm: 
     async with services(stack, **model_env(llm)):
         await ask(stack, "jamjet.cmd.tenants.create", {"id": "meter", "limits": {"max_tokens_per_month": 10}})
         body = {"ir": workflows.model_chain(), "tenant": "meter"}
-        await stack.nc.request("jamjet.cmd.workflows.register", json.dumps(body).encode(), timeout=10)
+        await ask(stack, "jamjet.cmd.workflows.register", body)
         first = await ask(stack, "jamjet.cmd.executions.start", {"workflow_id": "thinker", "tenant": "meter"})
         await stack.all_terminal([first["execution_id"]])
 

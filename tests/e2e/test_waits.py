@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -16,9 +16,7 @@ pytestmark = pytest.mark.e2e
 
 async def signal(stack: Stack, execution_id: str, key: str, payload: Any) -> dict[str, Any]:
     body = {"execution_id": execution_id, "correlation_key": key, "payload": payload}
-    reply = await stack.nc.request("jamjet.cmd.signals", json.dumps(body).encode(), timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    return await runtime_request(stack.nc, "jamjet.cmd.signals", body)
 
 
 def kinds(stack: Stack, execution_id: str) -> list[str]:

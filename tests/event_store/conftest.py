@@ -6,16 +6,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
 from jamjet_common import subjects
-from jamjet_common.codec import encode
 from jamjet_common.config import Env
 from jamjet_common.eventlog import EventLog
 from services.event_store.service import EventStoreService
 from tests.harness import running, service_env
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 
 
@@ -47,10 +46,7 @@ def log(nc: NATS, store: EventStoreService) -> EventLog:
 
 async def ask(nc: NATS, query: str, body: Any, *, raw: bytes | None = None) -> dict[str, Any]:
     """Send a store query and decode the reply."""
-    data = raw if raw is not None else encode(body)
-    reply = await nc.request(subjects.store(query), data, timeout=10)
-    decoded: dict[str, Any] = msgspec.json.decode(reply.data)
-    return decoded
+    return await runtime_request(nc, subjects.store(query), raw if raw is not None else body)
 
 
 async def stored_count(pg: asyncpg.Connection, execution_id: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import nats.errors
 from nats.aio.client import Client
 
+from jamjet_client import Unavailable
 from jamjet_common import subjects
 from jamjet_common.local.nats_server import LocalNatsServer
 from tests.faults.collect import Collector
@@ -29,6 +29,7 @@ from tests.faults.procs import ProcessSpec, ServiceProcesses, base_env
 from tests.faults.report import ScenarioReport
 from tests.faults.watch import Watcher
 from tests.faults.workflows import Planned, all_workflows
+from tests.helpers import ask as runtime_request
 
 LEASE_SECS = 3.0
 GRACE_SECS = 5.0
@@ -53,7 +54,7 @@ REQUEST_TIMEOUT = 5.0
 START_DEADLINE = 90.0
 SETTLE_SECS = 60.0
 DRAIN_SECS = 4 * LEASE_SECS + 5
-_REQUEST_ERRORS = (TimeoutError, nats.errors.Error)
+_REQUEST_ERRORS = (TimeoutError, nats.errors.Error, Unavailable)  # the client: no answer, no responder
 
 
 class FaultHarness:
@@ -105,8 +106,7 @@ class FaultHarness:
     # ---- driving executions --------------------------------------------------------------------------
 
     async def ask(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-        reply = await self.nc.request(subject, json.dumps(body).encode(), timeout=REQUEST_TIMEOUT)
-        answer: dict[str, Any] = json.loads(reply.data)
+        answer = await runtime_request(self.nc, subject, body, timeout=REQUEST_TIMEOUT)
         if not answer.get("ok"):
             raise AssertionError(f"{subject} {body} was refused: {answer}")
         return answer

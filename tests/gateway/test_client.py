@@ -8,7 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from jamjet_client import Conflict, InvalidRequest, NotFound, RuntimeClient
+from jamjet_client import Conflict, InvalidRequest, NotFound, RuntimeClient, Unavailable
+from jamjet_common import subjects
 from jamjet_common.events import WorkflowCompleted
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
@@ -70,6 +71,18 @@ async def test_errors_are_typed_with_the_reply_code(stack: Stack) -> None:
         with pytest.raises(NotFound) as other_tenant:
             await client.cancel(started.execution_id, tenant="someone_else")
         assert other_tenant.value.code == "unknown_execution"
+
+
+async def test_request_returns_any_reply_as_sent(stack: Stack) -> None:
+    client = RuntimeClient(stack.nc)
+    async with services(stack):
+        refused = await client.request(subjects.CMD_START, {"workflow_id": "no_such_workflow"})
+        assert refused["ok"] is False and refused["error"]["code"] == "unknown_workflow"
+        malformed = await client.request(subjects.CMD_CANCEL, b"{not json")
+        assert malformed["ok"] is False and malformed["error"]["code"] == "malformed_json"
+        with pytest.raises(Unavailable) as nobody:
+            await client.request("jamjet.nobody.here", {}, timeout=1)
+        assert nobody.value.code == "unavailable"
 
 
 async def _pending(client: RuntimeClient, execution_id: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -11,6 +10,7 @@ from jamjet_common import subjects
 from jamjet_common.config import Env
 from services.policy.service import PolicyService
 from tests.harness import service_env
+from tests.helpers import ask as runtime_request
 
 
 def build(nats_url: str, **extra: str) -> PolicyService:
@@ -18,10 +18,7 @@ def build(nats_url: str, **extra: str) -> PolicyService:
 
 
 async def request(nc: NATS, subject: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    msg = await nc.request(subject, data, timeout=5)
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
+    return await runtime_request(nc, subject, body, timeout=5)
 
 
 async def tenant_command(nc: NATS, action: str, body: bytes | dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from jamjet_common.events import WorkflowCancelled, WorkflowStarted
 from jamjet_common.records import EPOCH, new_tenant
 from services.scheduler.service import SchedulerService
 from tests.harness import running, service_env
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 from tests.scheduler.builders import cond, fn, workflow
 
@@ -24,9 +25,7 @@ def scheduler(nats_url: str, **extra: str) -> SchedulerService:
 
 
 async def ask(nc: Client, subject: str, body: Any) -> dict[str, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    reply = await nc.request(subject, data, timeout=10)
-    return json.loads(reply.data)
+    return await runtime_request(nc, subject, body)
 
 
 def code(reply: dict[str, Any]) -> str:

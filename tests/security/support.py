@@ -14,14 +14,14 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from tests.helpers import ask as runtime_request
+
 REFUSED = (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.errors.Error, TimeoutError)
 """What a client sees when NATS gives it no way to reach a subject."""
 
 
 async def ask(nc: Client, subject: str, body: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
-    reply = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    return await runtime_request(nc, subject, body, timeout=timeout)
 
 
 async def ok(nc: Client, subject: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from services.admin.accounts import AuthDir
 from tests.e2e import workflows
 from tests.helpers import eventually
 from tests.security.conftest import Secured, clients, four_services, write_server_config
-from tests.security.support import ok, refused_connections
+from tests.security.support import ask, ok, refused_connections
 
 pytestmark = pytest.mark.e2e
 
@@ -70,9 +69,7 @@ async def test_a_tenant_added_suspended_and_removed_without_restarting_the_servi
             initech = await eventually(lambda: _connected(secured.url, seed), timeout=10)
             # A request in the reload's window can be dropped while imports are re-created: retry it.
             await eventually(
-                lambda: initech.request(
-                    subjects.CMD_REGISTER, json.dumps({"ir": workflows.routed()}).encode(), timeout=3
-                ),
+                lambda: ask(initech, subjects.CMD_REGISTER, {"ir": workflows.routed()}, timeout=3),
                 timeout=20,
             )
             started = await ok(

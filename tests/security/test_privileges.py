@@ -16,7 +16,7 @@ from jamjet_common.streams import StreamLimits, StreamsMissingError, ensure_stre
 from services.admin.accounts import AuthDir
 from tests.helpers import eventually
 from tests.security.conftest import Secured, clients, four_services
-from tests.security.support import listen, refused, settle
+from tests.security.support import ask, listen, ok, refused, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -129,20 +129,15 @@ async def test_only_the_operator_may_purge_or_delete_streams(secured: Secured, a
 
 async def test_services_run_without_a_single_permission_violation(secured: Secured) -> None:
     async with four_services(secured), clients(secured, "acme", "operator") as (acme, op):
-        await op.request(subjects.tenant_cmd("create"), json.dumps({"id": "acme"}).encode(), timeout=20)
+        await ask(op, subjects.tenant_cmd("create"), {"id": "acme"})
         from tests.e2e import workflows
-        from tests.security.support import ok
 
         await ok(acme, subjects.CMD_REGISTER, {"ir": workflows.routed()})
         started = await ok(acme, subjects.CMD_START, {"workflow_id": "routed", "input": {"go_left": True}})
 
         async def done() -> bool:
-            got = await op.request(
-                subjects.store("execution"),
-                json.dumps({"execution_id": started["execution_id"]}).encode(),
-                timeout=5,
-            )
-            return b'"completed"' in got.data
+            got = await ask(op, subjects.store("execution"), {"execution_id": started["execution_id"]})
+            return got["execution"]["status"] == "completed"
 
         await eventually(done, timeout=60)
     assert "Violation" not in secured.server.output, secured.server.output
@@ -164,7 +159,6 @@ async def test_a_service_user_reads_only_its_own_replies(secured: Secured) -> No
     async with four_services(secured), clients(secured, "worker", "gateway") as (worker, gateway):
         sniffed = await listen(worker, "_INBOX_gateway.>")
         shared = await listen(worker, "_INBOX.>")
-        answer = await gateway.request(subjects.store("executions"), b"{}", timeout=10)
-        assert json.loads(answer.data)["ok"] is True
+        await ok(gateway, subjects.store("executions"), {})
         await settle()
         assert not sniffed.msgs and not shared.msgs

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from jamjet_client import RuntimeClient, is_terminal
 from jamjet_common import subjects
+from jamjet_common.events import NodeCompleted, WorkflowCompleted
 from tests.e2e import workflows
 from tests.helpers import eventually
 from tests.security.conftest import Secured, clients, four_services
@@ -77,6 +79,23 @@ async def test_a_tenant_cannot_command_another_tenants_execution(secured: Secure
         ir = await ask(acme, subjects.store("workflow"), {"workflow_id": "timed"})
         assert ir["error"]["code"] == "unknown_workflow"
         assert (await ok(globex, subjects.CMD_CANCEL, {"execution_id": theirs}))["status"] == "cancelled"
+
+
+async def test_a_tenants_client_follows_its_own_execution_to_the_end(secured: Secured) -> None:
+    """A tenant's account has no JetStream: the client follows through the store and the live events."""
+    async with four_services(secured), clients(secured, "acme") as (acme,):
+        await _create_tenants(secured)
+        client = RuntimeClient(acme, tenant="acme", timeout=20)
+        await client.register(workflows.routed())
+        started = await client.start("routed", {"go_left": True})
+        result = await client.result(started.execution_id, timeout=60)
+        assert isinstance(result.kind, WorkflowCompleted), result
+        # Followed again once it is over: everything from the store, in order, ending at the terminal.
+        events = [event async for event in client.events(started.execution_id)]
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        assert events[-1] == result and is_terminal(events[-1])
+        ran = {e.kind.node_id for e in events if isinstance(e.kind, NodeCompleted)}
+        assert ran == {"root", "route", "left", "join"}
 
 
 async def test_tenant_admin_commands_are_not_reachable_by_a_tenant(secured: Secured) -> None:

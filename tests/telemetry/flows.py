@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 
 from tests.e2e.stack import Stack
 from tests.executors.fake_http import FakeHttpServer, Reply, Request
+from tests.helpers import ask as runtime_request
 from tests.scheduler.builders import cond, fn, workflow
 
 FNS = "tests.e2e.workflows"
@@ -78,11 +79,9 @@ class ClientSpan:
 
 
 async def start_traced(stack: Stack, workflow_id: str, client: ClientSpan, data: dict[str, Any]) -> str:
-    body = json.dumps({"workflow_id": workflow_id, "input": data}).encode()
-    reply = await stack.nc.request(
-        "jamjet.cmd.executions.start", body, timeout=30, headers={"traceparent": client.traceparent}
-    )
-    answer = json.loads(reply.data)
+    body = {"workflow_id": workflow_id, "input": data}
+    headers = {"traceparent": client.traceparent}
+    answer = await runtime_request(stack.nc, "jamjet.cmd.executions.start", body, timeout=30, headers=headers)
     assert answer["ok"], answer
     return str(answer["execution_id"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from jamjet_common import meters, telemetry
 from services.devstack.stack import ServiceProcesses, free_port, service_env
 from tests.e2e.stack import Stack
 from tests.executors.fake_http import FakeHttpServer
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 from tests.telemetry import flows, prometheus
 from tests.telemetry.flows import ClientSpan
@@ -98,6 +98,7 @@ def _of(spans: list[ReceivedSpan], trace_id: int, name: str) -> list[ReceivedSpa
 
 async def _registered(stack: Stack) -> bool:
     """Whether the scheduler answered the registration (asked again until it is up)."""
-    body = json.dumps({"ir": flows.fn_cond_model()}).encode()
-    reply = await stack.nc.request("jamjet.cmd.workflows.register", body, timeout=1)
-    return bool(json.loads(reply.data)["ok"])
+    reply = await runtime_request(
+        stack.nc, "jamjet.cmd.workflows.register", {"ir": flows.fn_cond_model()}, timeout=1
+    )
+    return bool(reply["ok"])
