@@ -22,7 +22,7 @@ from nats.errors import NoRespondersError
 from nats.js.errors import NotFoundError as StreamNotFoundError
 from nats.js.errors import ServiceUnavailableError
 
-from jamjet_client.errors import NotFound
+from jamjet_client.errors import NotFound, Unavailable
 from jamjet_client.replies import EventsPage
 from jamjet_common import streams, subjects
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, TERMINAL_WORKFLOW_KINDS, Event
@@ -106,6 +106,10 @@ async def _stored(read_page: PageReader, from_sequence: int) -> AsyncIterator[Ev
             page = await read_page(sequence)
         except NotFound:
             return
+        except Unavailable:
+            # The store is slow or restarting: a follower waits for it rather than giving up.
+            await asyncio.sleep(STORE_POLL_SECS)
+            continue
         for event in page.events:
             yield event
         if not page.has_more or not page.events:
