@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from jamjet_common.config import Env
 from services.scheduler.planner import Limits
 
+DEFAULT_PARTITIONS = 12
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
@@ -14,6 +16,10 @@ class SchedulerConfig:
     events_batch: int
     command_concurrency: int
     ack_wait_secs: float
+    partitions: int = DEFAULT_PARTITIONS
+    """P: executions are spread over this many partitions, each planned by one replica at a time."""
+    lease_secs: float = 10.0
+    """How long a partition stays with a replica that stopped renewing (crashed, cut off)."""
 
     @classmethod
     def from_env(cls, env: Env) -> SchedulerConfig:
@@ -25,4 +31,6 @@ class SchedulerConfig:
             events_batch=env.integer("JAMJET_SCHEDULER_BATCH", 256, minimum=1),
             command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 64, minimum=1),
             ack_wait_secs=env.number("JAMJET_SCHEDULER_ACK_WAIT_SECS", 30.0, minimum=1.0),
+            partitions=env.integer("JAMJET_SCHEDULER_PARTITIONS", DEFAULT_PARTITIONS, minimum=1),
+            lease_secs=env.number("JAMJET_SCHEDULER_LEASE_SECS", 10.0, minimum=1.0),
         )

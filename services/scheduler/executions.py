@@ -91,6 +91,10 @@ class Executions:
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
+        self.owns: Callable[[str], bool] = lambda execution_id: True
+        """Whether this replica plans the execution (its partition's lease); commands may reach others."""
+        self.stamp: Callable[[str], dict[str, str]] = lambda execution_id: {}
+        """Headers naming the planner, on every event this scheduler appends."""
 
     @property
     def tracked(self) -> int:
@@ -100,11 +104,15 @@ class Executions:
 
     def on_event(self, msg: Msg) -> None:
         tenant, execution_id = subjects.parse_events_subject(msg.subject)
-        self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg))
+        self.on_event_of(tenant, execution_id, msg, msg.metadata.sequence.stream)
+
+    def on_event_of(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
+        """Fold and plan on ``msg``, the event at ``stream_seq`` of the EVENTS stream."""
+        self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg, stream_seq))
 
     def seed(self, tenant: str, execution_id: str, started: Appended) -> None:
         """Adopt an execution this scheduler just started, saving a read of its log."""
-        if execution_id in self._progress:
+        if execution_id in self._progress or not self.owns(execution_id):
             return
         progress = Progress(tenant, execution_id)
         progress.apply(started.event, started.tail.stream_seq, started.headers)
@@ -121,7 +129,11 @@ class Executions:
     async def append(self, progress: Progress, kind: EventKind) -> Appended:
         in_flight = dict(progress.in_flight)
         appended = await self.log.append_after(
-            progress.tenant, progress.execution_id, kind, progress.tail, headers=progress.trace
+            progress.tenant,
+            progress.execution_id,
+            kind,
+            progress.tail,
+            headers={**progress.trace, **self.stamp(progress.execution_id)},
         )
         progress.apply(appended.event, appended.tail.stream_seq)
         if progress.terminal:
@@ -141,14 +153,14 @@ class Executions:
 
     # ---- events ----------------------------------------------------------------------------------------
 
-    async def _on_event(self, tenant: str, execution_id: str, msg: Msg) -> None:
+    async def _on_event(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
             await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
         try:
-            progress = await self._sync(tenant, execution_id, event, msg.metadata.sequence.stream)
+            progress = await self._sync(tenant, execution_id, event, stream_seq)
             if progress is not None:
                 await self._held(progress, event)
                 await self.advance(progress)
@@ -182,7 +194,7 @@ class Executions:
         await self.catch_up(progress)
         if not progress.started:
             return None
-        if not progress.terminal:
+        if not progress.terminal and self.owns(execution_id):
             self._progress[execution_id] = progress
             try:
                 await self._resume(progress, await self._graph(progress))
@@ -263,7 +275,7 @@ class Executions:
 
         kind = await self.write(tenant, execution_id, step)
         progress = self._progress.get(execution_id)
-        if kind is not None and progress is not None:
+        if kind is not None and progress is not None and self.owns(execution_id):
             await self.advance(progress)
         return kind
 
