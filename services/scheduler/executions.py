@@ -154,6 +154,10 @@ class Executions:
     # ---- events ----------------------------------------------------------------------------------------
 
     async def _on_event(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
+        if not self.owns(execution_id):
+            # Its partition moved while the event waited in the lane: the new owner gets it again.
+            await msg.nak(delay=1.0)
+            return
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,7 +96,7 @@ class PartitionLeases:
             await asyncio.wait({asyncio.ensure_future(stopping.wait())}, timeout=self._lease / 4)
 
     async def tick(self) -> None:
-        await self._kv.put(self._me, self.instance.encode())
+        await self._bounded(self._kv.put(self._me, self.instance.encode()))
         owners = assignment(await self._members(), self._count)
         mine = {p for p, member in owners.items() if member == self._me}
         await self._expire()
@@ -113,12 +113,18 @@ class PartitionLeases:
             await self.release(partition)
         await self._kv.delete(self._me)
 
+    async def _bounded[T](self, request: Awaitable[T]) -> T:
+        """A bucket request cut off early: one stuck on a leader election would hold up the expiries."""
+        return await asyncio.wait_for(request, self._lease / 4)
+
     async def _members(self) -> list[str]:
         try:
-            keys = await self._kv.keys()
+            keys = await self._bounded(self._kv.keys())
         except NoKeysError:
-            return []
-        return [key for key in keys if key.startswith("member.")]
+            keys = []
+        # Itself, always: a view read while the bucket moves leader can miss keys, and dropping out of
+        # its own view would make a replica release everything it holds.
+        return [key for key in keys if key.startswith("member.")] + [self._me]
 
     async def _expire(self) -> None:
         now = time.monotonic()
@@ -130,7 +136,7 @@ class PartitionLeases:
     async def _acquire(self, partition: int) -> None:
         sent = time.monotonic()
         try:
-            revision = await self._kv.create(partition_key(partition), self.instance.encode())
+            revision = await self._bounded(self._kv.create(partition_key(partition), self.instance.encode()))
         except KeyWrongLastSequenceError:
             return  # still held by its former owner: it releases it, or its lease expires
         self.held[partition] = Held(revision, revision, sent + self._lease * VALID_SHARE)
@@ -141,8 +147,8 @@ class PartitionLeases:
         held = self.held[partition]
         sent = time.monotonic()
         try:
-            held.revision = await self._kv.update(
-                partition_key(partition), self.instance.encode(), last=held.revision
+            held.revision = await self._bounded(
+                self._kv.update(partition_key(partition), self.instance.encode(), last=held.revision)
             )
         except KeyWrongLastSequenceError:
             logger.warning("partition %d: taken over by another replica", partition)

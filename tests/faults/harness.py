@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class FaultHarness:
         database_url: str,
         log_dir: Path,
         postgres: OwnPostgres | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.report = report
         self.nats = nats
@@ -73,7 +74,7 @@ class FaultHarness:
         self.js = nc.jetstream(timeout=10)
         self.database_url = database_url
         self.postgres = postgres
-        env = base_env(nats.url, database_url, **SETTINGS)
+        env = base_env(nats.url, database_url, **{**SETTINGS, **(settings or {})})
         self.procs = ServiceProcesses(env, log_dir, [FIRST, *OTHERS])
         self.watch = Watcher(self.js)
         self.workflows = all_workflows()
@@ -252,8 +253,10 @@ async def open_harness(
     database_url: str,
     log_dir: Path,
     postgres: OwnPostgres | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncIterator[FaultHarness]:
-    harness = FaultHarness(report, nats, nc, database_url, log_dir, postgres)
+    """A started harness; ``settings``: environment variables of every service on top of ``SETTINGS``."""
+    harness = FaultHarness(report, nats, nc, database_url, log_dir, postgres, settings)
     try:
         try:
             await harness.start()
