@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, ConflictError, FatalError
+from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, RetryableError
 from jamjet_common.eventlog import MSG_ID, Appended, EventLog
 from jamjet_common.events import (
     EVENT_DECODER,
@@ -48,6 +48,12 @@ from services.scheduler.waits import WaitSpec
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
 MAX_FINISHED = 10000
+MAX_BEHIND_DELIVERIES = 30
+"""Deliveries of an event whose log stays behind it (purged, say) before the event is dropped."""
+
+
+class LogBehindError(RetryableError):
+    code = "log_behind"
 
 
 class Holds(Protocol):
@@ -168,6 +174,14 @@ class Executions:
             if progress is not None:
                 await self._held(progress, event)
                 await self.advance(progress)
+        except LogBehindError as exc:
+            self.forget(execution_id)
+            if (msg.metadata.num_delivered or 1) >= MAX_BEHIND_DELIVERIES:
+                logger.error("%s: %s, %d times; dropping the event", execution_id, exc, MAX_BEHIND_DELIVERIES)
+                await msg.term()
+            else:
+                await msg.nak(delay=1.0)
+            return
         except Exception:
             logger.exception(
                 "%s: failed on event %d; will rebuild from the log", execution_id, event.sequence
@@ -188,10 +202,22 @@ class Executions:
                 progress.apply(event, stream_seq)
             except GapError:
                 await self.catch_up(progress)
-        if progress is None or progress.terminal:
-            self.forget(execution_id, finished=progress is not None)
+        if progress is None:
+            await self._not_behind((await self.log.tail(tenant, execution_id)).stream_seq, stream_seq)
+            self.forget(execution_id)
+            return None
+        await self._not_behind(progress.tail.stream_seq, stream_seq)
+        if progress.terminal:
+            self.forget(execution_id, finished=True)
             return None
         return progress
+
+    @staticmethod
+    async def _not_behind(read_up_to: int, stream_seq: int) -> None:
+        """The event in hand is in the log: a read that ends before it was served by a replica that
+        lags (direct gets on an R3 stream), and acting on it would lose the event."""
+        if read_up_to < stream_seq:
+            raise LogBehindError(f"the log read ended at {read_up_to}, before the event at {stream_seq}")
 
     async def _load(self, tenant: str, execution_id: str) -> Progress | None:
         progress = Progress(tenant, execution_id)

@@ -118,6 +118,7 @@ class SchedulerService(Service):
         leases = PartitionLeases(kv, self.common.instance_id, count, lease, self._feeds_of)
         self._feeds_of.leases = leases
         executions.owns, executions.stamp = self._feeds_of.owns, self._feeds_of.stamp
+        await leases.tick()  # a replica starting alone (or first) owns its partitions once it is up
         return leases
 
     async def _reconnected(self) -> None:

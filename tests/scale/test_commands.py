@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 
 from jamjet_common import streams, subjects
 from jamjet_common.asking import ask_until_answered
@@ -86,6 +87,24 @@ def started_once(harness: FaultHarness, answers: list[dict[str, object]]) -> Che
     return Check("C1", "every start answered, every execution started once", tuple(problems))
 
 
+async def count_attempts(harness: FaultHarness) -> list[int]:
+    """Every start sent, first tries and repeats, as heard on plain NATS."""
+    seen = [0]
+
+    async def heard(msg: Msg) -> None:
+        seen[0] += 1
+
+    await harness.nc.subscribe(subjects.CMD_START, cb=heard)
+    return seen
+
+
+def retried(repeats: int) -> Check:
+    problems = () if repeats > 0 else ("no start went unanswered: the leader's death was not felt",)
+    return Check(
+        "C2", "starts unanswered during the election were asked again", problems, f"{repeats} repeats"
+    )
+
+
 async def test_starts_survive_the_command_leader_dying(
     cluster_harness: FaultHarness, nats_cluster: LocalNatsCluster
 ) -> None:
@@ -94,6 +113,7 @@ async def test_starts_survive_the_command_leader_dying(
     harness.workflows[WORKFLOW] = ir
     await harness.ask(subjects.CMD_REGISTER, {"ir": ir})
     planned = [Planned(f"exec_{uuid.uuid4().hex}", WORKFLOW, "noop") for _ in range(STARTS)]
+    attempts = await count_attempts(harness)
     sent: list[asyncio.Task[dict[str, object]]] = []
     driving = asyncio.create_task(drive(harness, planned, sent))
     await harness.until(lambda: len(sent) >= STARTS // 3, timeout=60)
@@ -101,4 +121,5 @@ async def test_starts_survive_the_command_leader_dying(
     answers = await driving
     await harness.finish(timeout=180)
     harness.add_check(started_once(harness, answers))
+    harness.add_check(retried(attempts[0] - STARTS))
     harness.verdict()
