@@ -2,6 +2,7 @@
 
 W1 chain10: 10 sequential no-op python_fn steps, 30 executions one after another.
 W2 diamond: A, then B1..B8 in parallel, then C; 200 executions submitted at once.
+W2 again with 2 and 3 scheduler replicas, then a burst of --burst one-step starts (bench/scale.py).
 The services run as separate processes, as in production; CPU time is read from /proc.
 """
 
@@ -21,7 +22,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from bench import steps
+from bench import scale, steps
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
 
 TERMINAL = (b'"workflow_completed"', b'"workflow_failed"', b'"workflow_cancelled"')
@@ -117,7 +118,7 @@ async def register(nc: Client) -> None:
         assert json.loads(reply.data)["ok"], reply.data
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, burst: int) -> None:
     with tempfile.TemporaryDirectory(prefix="jamjet-bench-") as tmp:
         server = start_nats(Path(tmp) / "nats")
         database_url, _ = await dev_database(os.environ)
@@ -128,14 +129,15 @@ async def main(runs: int) -> None:
         nc = await nats.connect(server.url)
         try:
             pids = [p.pid for p in services.procs.values()]
-            await measure(nc, runs, [server.pid or 0, *pids])
+            waiters = await measure(nc, runs, [server.pid or 0, *pids])
+            await measure_scale(nc, services, waiters, runs, burst)
         finally:
             await nc.drain()
             await services.stop()
             server.close()
 
 
-async def measure(nc: Client, runs: int, pids: list[int]) -> None:
+async def measure(nc: Client, runs: int, pids: list[int]) -> Waiters:
     waiters = Waiters()
     await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
     await register(nc)
@@ -143,6 +145,20 @@ async def measure(nc: Client, runs: int, pids: list[int]) -> None:
     w1 = [await chain10(nc, waiters, run, pids) for run in range(runs)]
     w2 = [await diamond(nc, waiters, run, pids) for run in range(runs)]
     report(medians(w1), medians(w2), runs)
+    return waiters
+
+
+async def measure_scale(
+    nc: Client, services: ServiceProcesses, waiters: Waiters, runs: int, burst: int
+) -> None:
+    by_replicas = await scale.w2_by_replicas(nc, services, diamond, waiters, runs)
+    print("\n| workload | metric | value |\n|---|---|---|")
+    for replicas, results in by_replicas.items():
+        for key, value in medians(results).items():
+            print(f"| W2 diamond, {replicas} scheduler(s) | {key} | {value:.2f} |")
+    if burst > 0:
+        for key, value in (await scale.burst(nc, waiters, burst)).items():
+            print(f"| burst of {burst} starts | {key} | {value:.2f} |")
 
 
 def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
@@ -157,4 +173,6 @@ def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--burst", type=int, default=10_000, help="starts sent at once (0: none)")
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.burst))

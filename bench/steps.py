@@ -34,3 +34,8 @@ def diamond() -> dict[str, Any]:
     nodes = [_fn("a"), *(_fn(f"b{i}") for i in range(1, 9)), _fn("c")]
     edges = [("a", f"b{i}") for i in range(1, 9)] + [(f"b{i}", "c") for i in range(1, 9)] + [("c", "end")]
     return _ir("diamond", nodes, edges)
+
+
+def single() -> dict[str, Any]:
+    """One no-op step: the burst measures starts, not steps."""
+    return _ir("single", [_fn("only")], [("only", "end")])
