@@ -19,6 +19,7 @@ RUN pip wheel --no-build-isolation --no-deps --wheel-dir /wheels . \
 FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1 PATH=/opt/jamjet/bin:$PATH
 COPY --from=build /opt/jamjet /opt/jamjet
-RUN useradd --system --uid 10001 jamjet
+RUN useradd --system --uid 10001 jamjet \
+    && install -d -o jamjet /var/lib/jamjet-gateway
 USER jamjet
 CMD ["jamjet-scheduler"]

@@ -4,6 +4,9 @@ VENV ?= .venv
 PYTHON ?= $(shell scripts/find-python)
 PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Tests run in parallel processes (each starts its own nats-server and database); the fault suite runs
+# after them on its own, since it times kills and restarts of real processes against a quiet machine.
+TEST_WORKERS ?= 3
 # Re-install only when pyproject.toml changes.
 INSTALL_STAMP = $(VENV)/.jamjet-installed
 
@@ -21,7 +24,8 @@ $(INSTALL_STAMP): pyproject.toml | $(PY)
 
 # pytest's exit code is the recipe's: failures (1), errors (2-4) and "no tests collected" (5) all fail.
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not faults" $(PYTEST_ARGS)
+	scripts/allow-no-tests $(PY) -m pytest -m faults $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

@@ -2,6 +2,7 @@
 
 W1 chain10: 10 sequential no-op python_fn steps, 30 executions one after another.
 W2 diamond: A, then B1..B8 in parallel, then C; 200 executions submitted at once.
+Gateway: what the HTTP gateway adds to a start round trip, and from an event stored to an SSE client.
 W2 again with 2 and 3 scheduler replicas, then a burst of --burst one-step starts (bench/scale.py).
 The services run as separate processes, as in production; CPU time is read from /proc.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import tempfile
@@ -23,6 +23,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench import scale, steps
+from bench.gateway import gateway_process, measure_gateway
+from jamjet_client import RuntimeClient, Unavailable
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
 
 TERMINAL = (b'"workflow_completed"', b'"workflow_failed"', b'"workflow_cancelled"')
@@ -59,11 +61,7 @@ async def start(
 ) -> asyncio.Future[float]:
     execution_id = f"exec_bench_{workflow_id}_{run}_{index}"
     done = waiters.expect(execution_id)
-    body = {"workflow_id": workflow_id, "input": {}, "execution_id": execution_id}
-    reply = json.loads(
-        (await nc.request("jamjet.cmd.executions.start", json.dumps(body).encode(), timeout=30)).data
-    )
-    assert reply["ok"], reply
+    await RuntimeClient(nc, timeout=30).start(workflow_id, execution_id=execution_id)
     return done
 
 
@@ -104,18 +102,16 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def register(nc: Client) -> None:
-    for ir in (steps.chain10(), steps.diamond()):
+    client = RuntimeClient(nc, timeout=2)
+    for ir in (steps.chain10(), steps.diamond(), steps.one_step()):
         for _ in range(60):
             try:
-                reply = await nc.request(
-                    "jamjet.cmd.workflows.register", json.dumps({"ir": ir}).encode(), timeout=2
-                )
+                await client.register(ir)
                 break
-            except (TimeoutError, nats.errors.NoRespondersError):
+            except Unavailable:
                 await asyncio.sleep(0.5)
         else:
             raise SystemExit("the scheduler did not answer")
-        assert json.loads(reply.data)["ok"], reply.data
 
 
 async def main(runs: int, burst: int) -> None:
@@ -130,6 +126,8 @@ async def main(runs: int, burst: int) -> None:
         try:
             pids = [p.pid for p in services.procs.values()]
             waiters = await measure(nc, runs, [server.pid or 0, *pids])
+            async with gateway_process(env, Path(tmp) / "logs") as (url, _):
+                report_gateway(await measure_gateway(nc, url, runs))
             await measure_scale(nc, services, waiters, runs, burst)
         finally:
             await nc.drain()
@@ -168,6 +166,12 @@ def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
         print(f"| W1 chain10 | {key} | {value:.2f} |")
     for key, value in w2.items():
         print(f"| W2 diamond | {key} | {value:.2f} |")
+
+
+def report_gateway(figures: dict[str, float]) -> None:
+    print()
+    for key, value in figures.items():
+        print(f"| gateway | {key} | {value:.2f} |")
 
 
 if __name__ == "__main__":

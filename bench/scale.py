@@ -16,7 +16,6 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from bench import steps
 from jamjet_common.partitions import KV_SCHEDULER_LEASES
 from services.devstack.stack import ServiceProcesses
 
@@ -56,17 +55,10 @@ async def w2_by_replicas(
     return results
 
 
-async def register_single(nc: Client) -> None:
-    reply = await nc.request(
-        "jamjet.cmd.workflows.register", json.dumps({"ir": steps.single()}).encode(), timeout=10
-    )
-    assert json.loads(reply.data)["ok"], reply.data
-
-
 async def timed_start(nc: Client, waiters: Any, index: int) -> tuple[float, asyncio.Future[float]]:
     execution_id = f"exec_bench_burst_{index}"
     done = waiters.expect(execution_id)
-    body = {"workflow_id": "single", "input": {}, "execution_id": execution_id}
+    body = {"workflow_id": "one_step", "input": {}, "execution_id": execution_id}
     t0 = time.perf_counter()
     reply = await nc.request("jamjet.cmd.executions.start", json.dumps(body).encode(), timeout=120)
     assert json.loads(reply.data)["ok"], reply.data
@@ -74,7 +66,6 @@ async def timed_start(nc: Client, waiters: Any, index: int) -> tuple[float, asyn
 
 
 async def burst(nc: Client, waiters: Any, count: int) -> dict[str, float]:
-    await register_single(nc)
     t0 = time.perf_counter()
     started = await asyncio.gather(*(timed_start(nc, waiters, i) for i in range(count)))
     replies = sorted(latency for latency, _ in started)

@@ -36,6 +36,5 @@ def diamond() -> dict[str, Any]:
     return _ir("diamond", nodes, edges)
 
 
-def single() -> dict[str, Any]:
-    """One no-op step: the burst measures starts, not steps."""
-    return _ir("single", [_fn("only")], [("only", "end")])
+def one_step() -> dict[str, Any]:
+    return _ir("one_step", [_fn("only")], [("only", "end")])

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.api import ObjectMeta
 from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
@@ -106,7 +107,9 @@ class ArtifactStore:
         try:
             async with lock:
                 if not await self.exists(ref.hash):
-                    await self._store.put(ref.hash, data)
+                    await self._store.put(
+                        ref.hash, data, meta=ObjectMeta(name=ref.hash, description=media_type)
+                    )
         finally:
             if not lock.locked() and self._writing.get(ref.hash) is lock:
                 del self._writing[ref.hash]
@@ -118,6 +121,14 @@ class ArtifactStore:
         except NotFoundError:
             return False
         return True
+
+    async def media_type(self, digest: str) -> str | None:
+        """The media type recorded when the object was first stored (None if unknown or missing)."""
+        try:
+            info = await self._store.get_info(check_hash(digest))
+        except NotFoundError:
+            return None
+        return info.description or None
 
     async def get(self, digest: str) -> bytes:
         """The stored bytes; UnknownArtifactError if there is no such object (or it is corrupt)."""

@@ -19,6 +19,7 @@ ALL = "scheduler, policy, event store"
 SCHEDULER = "scheduler"
 POLICY = "policy"
 STORE = "event store"
+GATEWAY = "gateway"
 
 REPLY_CODES: dict[str, ReplyCode] = {
     # ---- any request or command ------------------------------------------------------------------
@@ -76,6 +77,14 @@ REPLY_CODES: dict[str, ReplyCode] = {
     "invalid_kind": ReplyCode(STORE, "kind is not one of the listed values"),
     "invalid_cursor": ReplyCode(STORE, "`after` is not a cursor this query returned"),
     "invalid_version": ReplyCode(STORE, "version is empty or too long"),
+    # ---- HTTP gateway (besides every code above, which it passes on) -----------------------------
+    "unauthorized": ReplyCode(GATEWAY, "no valid `Authorization: Bearer` token (HTTP 401)"),
+    "read_only": ReplyCode(GATEWAY, "the token may only read (HTTP 403)"),
+    "method_not_allowed": ReplyCode(GATEWAY, "the path does not take that HTTP method (HTTP 405)"),
+    "unavailable": ReplyCode(GATEWAY, "NATS, or the service behind the request, does not answer (HTTP 503)"),
+    "invalid_media_type": ReplyCode(GATEWAY, "an artifact's media type is not type/subtype"),
+    "invalid_offset": ReplyCode(GATEWAY, "offset is out of range"),
+    "invalid_follow": ReplyCode(GATEWAY, "follow is not true or false"),
 }
 
 UNDECODABLE = frozenset({"malformed_json", "invalid_request", "payload_too_large", "invalid_token"})

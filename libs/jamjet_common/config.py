@@ -16,6 +16,10 @@ DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 class ConfigError(JamjetError):
     code = "config_error"
 
@@ -34,6 +38,15 @@ class Env:
     def text(self, name: str, default: str) -> str:
         value = self._environ.get(name, "").strip()
         return value or default
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A yes/no setting: 1/true/yes/on or 0/false/no/off (any case); unset or blank is ``default``."""
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw not in _TRUE | _FALSE:
+            raise ConfigError(f"{name}={raw!r} is not one of 1, true, yes, on, 0, false, no, off")
+        return raw in _TRUE
 
     def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
         raw = self._environ.get(name, "").strip()

@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import APIError, NotFoundError
 
 from jamjet_common import subjects
@@ -67,6 +69,22 @@ class Entry:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A message in the log that is not an event: readers step over it, as over any refused message."""
+
+    stream_seq: int
+    error: str
+
+
+def _sequence(data: bytes | None) -> int | None:
+    """The event sequence of a stored message; None if it is not an event."""
+    try:
+        return HEAD_DECODER.decode(data or b"").sequence
+    except msgspec.DecodeError:
+        return None
+
+
 def own_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """``headers`` without the ones NATS adds or interprets (``Nats-*``)."""
     return {k: v for k, v in (headers or {}).items() if not k.startswith("Nats-")}
@@ -107,13 +125,39 @@ class EventLog:
             self._tails.popitem(last=False)
 
     async def tail(self, tenant: str, execution_id: str) -> Tail:
+        """The log's position: its last accepted event, and the stream sequence of its last message.
+
+        The two differ when messages that readers refuse (``jamjet_common.refusals``) were stored last;
+        the next event must then follow the accepted sequence, conditional on the last message.
+        """
         subject = subjects.events(tenant, execution_id)
         try:
             msg = await self._js.get_msg(self._stream, subject=subject, direct=True)
         except NotFoundError:
             return EMPTY
-        assert msg.data is not None and msg.seq is not None
-        return Tail(HEAD_DECODER.decode(msg.data).sequence, msg.seq)
+        assert msg.seq is not None
+        sequence = _sequence(msg.data)
+        if sequence is not None and await self._follows(subject, sequence, msg.headers or {}):
+            return Tail(sequence, msg.seq)
+        logger.warning("%s: the last message is out of sequence; reading the whole log", execution_id)
+        accepted = 0
+        async for stored in self._messages(subject, 0):
+            if _sequence(stored.data) == accepted + 1:
+                accepted += 1
+        return Tail(accepted, msg.seq)
+
+    async def _follows(self, subject: str, sequence: int, headers: Mapping[str, str]) -> bool:
+        """Whether the message the last one was conditionally appended after holds ``sequence - 1``."""
+        after = headers.get(EXPECTED_LAST_SUBJECT_SEQ, "")
+        if not after.isdigit():
+            return False
+        if int(after) == 0:
+            return sequence == 1
+        try:
+            msg = await self._js.get_msg(self._stream, seq=int(after), direct=True)
+        except NotFoundError:
+            return False
+        return msg.subject == subject and _sequence(msg.data) == sequence - 1
 
     async def tenants_of(self, execution_id: str) -> set[str]:
         """The tenants whose logs hold an execution with this id (normally at most one)."""
@@ -203,19 +247,30 @@ class EventLog:
     ) -> AsyncIterator[tuple[Event, int]]:
         """Yield ``(event, stream_seq)`` for the execution's events past ``after_stream_seq``."""
         async for entry in self.read_entries(tenant, execution_id, after_stream_seq=after_stream_seq):
-            yield entry.event, entry.stream_seq
+            if isinstance(entry, Entry):
+                yield entry.event, entry.stream_seq
 
     async def read_entries(
         self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
-    ) -> AsyncIterator[Entry]:
-        """Like :meth:`read`, with each event's message headers."""
+    ) -> AsyncIterator[Entry | Unreadable]:
+        """Like :meth:`read`, with each event's message headers, and the messages that are not events."""
         subject = subjects.events(tenant, execution_id)
+        async for msg in self._messages(subject, after_stream_seq):
+            assert msg.seq is not None
+            try:
+                event = EVENT_DECODER.decode(msg.data or b"")
+            except msgspec.DecodeError as exc:
+                yield Unreadable(msg.seq, f"not an event: {exc}")
+                continue
+            yield Entry(event, msg.seq, own_headers(msg.headers))
+
+    async def _messages(self, subject: str, after_stream_seq: int) -> AsyncIterator[RawStreamMsg]:
         seq = after_stream_seq + 1
         while True:
             try:
                 msg = await self._js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=True)
             except NotFoundError:
                 return
-            assert msg.data is not None and msg.seq is not None
-            yield Entry(EVENT_DECODER.decode(msg.data), msg.seq, own_headers(msg.headers))
+            assert msg.seq is not None
+            yield msg
             seq = msg.seq + 1

@@ -19,6 +19,8 @@ from jamjet_common.ir import (
 )
 
 DEFAULT_TENANT = "default"
+EXECUTION_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded")
+"""The statuses of an execution, as the store reports and filters them."""
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -159,6 +161,8 @@ class CancelNotice(_Msg, frozen=True):
     execution_id: str
     tenant: str
     reason: str | None = None
+    terminal_stream_seq: int | None = None
+    """Stream sequence (JAMJET_EVENTS) of the execution's terminal event: workers check it before acting."""
 
 
 # ---- policy (jamjet.policy.evaluate) --------------------------------------------------------------------

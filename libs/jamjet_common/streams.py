@@ -47,6 +47,8 @@ OBJ_ARTIFACTS = "jamjet_artifacts"
 """Large node outputs, content-addressed (``jamjet_common.artifacts``); no age limit, since the event
 store resolves them for as long as it keeps the events that refer to them."""
 
+WORKER_CONSUMER_PREFIX = "jamjet-worker-"
+"""Workers share one durable pull consumer per queue type: ``jamjet-worker-<queue_type>``."""
 SCHEDULER_CMDS_CONSUMER = "jamjet-scheduler-cmds"
 SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
 EVENT_STORE_CONSUMER = "jamjet-event-store"

@@ -21,7 +21,7 @@ from nats.errors import NoRespondersError
 from jamjet_common.local.nats_server import LocalNatsServer
 from jamjet_common.subjects import new_execution_id
 from services.devstack import demo
-from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
+from services.devstack.stack import ServiceProcesses, dev_database, gateway_url, service_env, start_nats
 
 STATE_DIR = Path(os.environ.get("JAMJET_DEV_DIR", ".devstack"))
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -165,7 +165,7 @@ async def watch(nc: Client, nats_url: str, stop: asyncio.Event, services: Servic
     finished = asyncio.ensure_future(printer.finished.wait())
     await asyncio.wait({stopped, crashed, finished}, return_when=asyncio.FIRST_COMPLETED)
     if finished.done():
-        say(next_steps(nats_url))
+        say(next_steps(nats_url, services.env))
         await asyncio.wait({stopped, crashed}, return_when=asyncio.FIRST_COMPLETED)
     if crashed.done():
         say(f"service {crashed.result()} exited; see {STATE_DIR / 'logs'}", file=sys.stderr)
@@ -173,13 +173,15 @@ async def watch(nc: Client, nats_url: str, stop: asyncio.Event, services: Servic
         task.cancel()
 
 
-def next_steps(nats_url: str) -> str:
+def next_steps(nats_url: str, env: Mapping[str, str]) -> str:
     """The three lines a new user needs once the demo ran."""
+    http = f"JAMJET_TOKEN={env['JAMJET_GATEWAY_DEV_TOKEN']} jamjet --runtime {gateway_url(env)}"
     return "\n".join(
         [
             f"\nyour own workflow: NATS_URL={nats_url}; register its IR on jamjet.cmd.workflows.register,"
-            " start it on jamjet.cmd.executions.start (README: Using it from any NATS client)",
-            f"logs: {STATE_DIR / 'logs'}/<service>.log (event_store, policy, scheduler, worker)",
+            " start it on jamjet.cmd.executions.start (README: Using it from any NATS client);"
+            f" or over HTTP with the jamjet SDK and CLI: {http} ...",
+            f"logs: {STATE_DIR / 'logs'}/<service>.log (event_store, policy, scheduler, worker, gateway)",
             f"stop: Ctrl-C here, or kill {os.getpid()}; nats-server and the services stop with it",
         ]
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -21,13 +22,24 @@ from jamjet_common.local.processes import parent_death_signal
 
 logger = logging.getLogger(__name__)
 
-SERVICES = ("event_store", "policy", "scheduler", "worker")
+SERVICES = ("event_store", "policy", "scheduler", "worker", "gateway")
+GATEWAY_PORT = 7700
 NATS_PORT = 4222
 NATS_PORT_ENV = "JAMJET_NATS_PORT"
 GRACE_ENV = "JAMJET_SHUTDOWN_GRACE_SECS"
 DEV_DATABASE = "jamjet"
 STOP_MARGIN_SECS = 6.0
 """A service exits within its grace period plus 5 s of SIGTERM; past this margin it is killed."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def gateway_url(env: Mapping[str, str]) -> str:
+    return f"http://127.0.0.1:{env['JAMJET_GATEWAY_PORT']}"
 
 
 def port_is_free(port: int) -> bool:
@@ -119,6 +131,10 @@ def service_env(nats_url: str, database_url: str) -> dict[str, str]:
     env.setdefault(GRACE_ENV, "10")
     # A developer's own machine: python_fn and MCP stdio run without allowlists (docs/security-executors.md).
     env.setdefault("JAMJET_DEV_MODE", "1")
+    # The HTTP gateway with one development token, which the dev stack prints (the gateway logs to a file).
+    env.setdefault("JAMJET_GATEWAY_DEV", "true")
+    env.setdefault("JAMJET_GATEWAY_DEV_TOKEN", secrets.token_urlsafe(24))
+    env.setdefault("JAMJET_GATEWAY_PORT", str(GATEWAY_PORT if port_is_free(GATEWAY_PORT) else free_port()))
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (root, str(Path(root) / "libs"), env.get("PYTHONPATH")) if p

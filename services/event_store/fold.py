@@ -8,12 +8,14 @@ collected on the row and written with it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from jamjet_common import refusals
 from jamjet_common.events import (
     ApprovalReceived,
     InterruptRaised,
@@ -30,13 +32,16 @@ from jamjet_common.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
+from jamjet_common.messages import EXECUTION_STATUSES
 from services.event_store import nodes
 from services.event_store.nodes import ENDED
 from services.event_store.rows import ExecutionRow, FoldState, LogEntry
 
 __all__ = ["ENDED", "STATUSES", "TERMINAL", "ExecutionRow", "FoldState", "LogEntry", "fold"]
 
-STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "limit_exceeded")
+logger = logging.getLogger(__name__)
+
+STATUSES = EXECUTION_STATUSES
 TERMINAL = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
 
 
@@ -77,7 +82,11 @@ def fold(row: ExecutionRow | None, execution_id: str, entries: Mapping[int, LogE
 
 def apply(row: ExecutionRow, entry: LogEntry) -> None:
     handler = _HANDLERS.get(type(entry.kind))
-    if handler is not None:
+    refusal = refusals.impossible(entry.kind, started=True, in_flight=row.in_flight)
+    if refusal is not None and row.status not in ENDED:
+        # The scheduler refuses it too (and dead-letters it): the row stays as the true log leaves it.
+        logger.warning("%s: event %d refused: %s", row.execution_id, entry.sequence, refusal)
+    elif handler is not None:
         handler(row, entry.kind, entry)
     row.last_sequence = entry.sequence
     row.updated_at = entry.created_at

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jamjet_common.config import Env
+from services.scheduler.executions import MAX_DELIVERIES
 from services.scheduler.planner import Limits
 
 DEFAULT_PARTITIONS = 12
@@ -16,6 +17,7 @@ class SchedulerConfig:
     events_batch: int
     command_concurrency: int
     ack_wait_secs: float
+    max_deliveries: int
     partitions: int = DEFAULT_PARTITIONS
     """P: executions are spread over this many partitions, each planned by one replica at a time."""
     lease_secs: float = 10.0
@@ -31,6 +33,7 @@ class SchedulerConfig:
             events_batch=env.integer("JAMJET_SCHEDULER_BATCH", 256, minimum=1),
             command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 64, minimum=1),
             ack_wait_secs=env.number("JAMJET_SCHEDULER_ACK_WAIT_SECS", 30.0, minimum=1.0),
+            max_deliveries=env.integer("JAMJET_SCHEDULER_MAX_DELIVERIES", MAX_DELIVERIES, minimum=1),
             partitions=env.integer("JAMJET_SCHEDULER_PARTITIONS", DEFAULT_PARTITIONS, minimum=1),
             lease_secs=env.number("JAMJET_SCHEDULER_LEASE_SECS", 10.0, minimum=1.0),
         )

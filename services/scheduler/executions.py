@@ -16,6 +16,7 @@ from functools import partial
 from typing import Protocol
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -23,8 +24,8 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, RetryableError
-from jamjet_common.eventlog import MSG_ID, Appended, EventLog
+from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
+from jamjet_common.eventlog import MSG_ID, Appended, EventLog, Unreadable
 from jamjet_common.events import (
     EVENT_DECODER,
     Event,
@@ -48,12 +49,24 @@ from services.scheduler.waits import WaitSpec
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
 MAX_FINISHED = 10000
-MAX_BEHIND_DELIVERIES = 30
-"""Deliveries of an event whose log stays behind it (purged, say) before the event is dropped."""
+MAX_DELIVERIES = 12
+"""Deliveries of an event the scheduler keeps failing on (not for the bus's failures) before it is
+dead-lettered: about 4 minutes of redeliveries with backoff."""
+MAX_REDELIVERY_DELAY = 30.0
 
 
-class LogBehindError(RetryableError):
+def transient(exc: Exception) -> bool:
+    """A failure of the bus or a lost race, which passes: not a reason to give up on an event."""
+    return isinstance(exc, nats.errors.Error | OSError | TimeoutError | RetryableError)
+
+
+class LogBehindError(JamjetError):
+    """The log read ended before the event in hand (a lagging replica served it): read again later.
+
+    Not transient: a log that stays behind (purged, say) must not hold its event forever."""
+
     code = "log_behind"
+    retryable = True
 
 
 class Holds(Protocol):
@@ -85,6 +98,7 @@ class Executions:
         on_terminal: OnTerminal,
         limits: Limits,
         max_msg_bytes: int,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> None:
         self._nc = nc
         self._js = js
@@ -94,6 +108,7 @@ class Executions:
         self._on_terminal = on_terminal
         self._limits = limits
         self._max_msg_bytes = max_msg_bytes
+        self._max_deliveries = max_deliveries
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
@@ -171,25 +186,31 @@ class Executions:
             return
         try:
             progress = await self._sync(tenant, execution_id, event, stream_seq)
+            if progress is not None and (refused := progress.refused.pop(stream_seq, None)):
+                await dead_letter_decode(self._nc, msg, refused, "scheduler")
+                return
             if progress is not None:
                 await self._held(progress, event)
                 await self.advance(progress)
-        except LogBehindError as exc:
+        except Exception as exc:
             self.forget(execution_id)
-            if (msg.metadata.num_delivered or 1) >= MAX_BEHIND_DELIVERIES:
-                logger.error("%s: %s, %d times; dropping the event", execution_id, exc, MAX_BEHIND_DELIVERIES)
-                await msg.term()
-            else:
-                await msg.nak(delay=1.0)
-            return
-        except Exception:
-            logger.exception(
-                "%s: failed on event %d; will rebuild from the log", execution_id, event.sequence
-            )
-            self.forget(execution_id)
-            await msg.nak(delay=1.0)
+            await self._failed_on(msg, event, exc)
             return
         await msg.ack()
+
+    async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
+        """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless
+        the failure is the bus's (an outage must not cost an execution its events)."""
+        delivered = msg.metadata.num_delivered
+        if not transient(exc) and delivered >= self._max_deliveries:
+            error = f"the scheduler failed on this event {delivered} times; last error: {exc!r}"
+            await dead_letter_decode(self._nc, msg, FatalError(error, code="gave_up"), "scheduler")
+            return
+        logger.exception(
+            "%s: failed on event %d; will rebuild from the log", event.execution_id, event.sequence
+        )
+        delay = 1.0 if transient(exc) else min(2.0 ** (delivered - 1), MAX_REDELIVERY_DELAY)
+        await msg.nak(delay=delay)
 
     async def _sync(self, tenant: str, execution_id: str, event: Event, stream_seq: int) -> Progress | None:
         if execution_id in self._finished:
@@ -246,7 +267,10 @@ class Executions:
         async for entry in self.log.read_entries(
             progress.tenant, progress.execution_id, after_stream_seq=progress.tail.stream_seq
         ):
-            progress.apply(entry.event, entry.stream_seq, entry.headers)
+            if isinstance(entry, Unreadable):
+                progress.step_over(entry.stream_seq, entry.error)
+            else:
+                progress.apply(entry.event, entry.stream_seq, entry.headers, from_log=True)
 
     async def _resume(self, progress: Progress, graph: Graph) -> None:
         """Pick up a loaded execution's unstarted dispatches where a stopped scheduler left them.

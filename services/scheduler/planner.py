@@ -25,6 +25,8 @@ SKIP_REASON = "branch not taken"
 class Limits:
     max_concurrent_nodes: int = 16
     max_dispatch_per_pass: int = 8
+    max_cancelled_dispatches: int = 3
+    """Dispatches of one node cancelled while the execution runs before it fails instead of a 4th."""
 
 
 @dataclass(slots=True)
@@ -45,6 +47,8 @@ def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     over = overrun(progress.budget, graph.ir, progress.last_completed or "")
     if over is not None:
         return Plan(decided=[over[0]], finish=WorkflowFailed(error=over[1]))
+    if (looping := _cancelled_too_often(progress, limits)) is not None:
+        return Plan(finish=WorkflowFailed(error=looping))
     decided, approved = decisions(progress, graph)
     decided += wait_outcomes(progress, graph)
     skipped = set(progress.skipped)
@@ -56,6 +60,21 @@ def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     if not runnable and not progress.in_flight and not decided:
         finish = _finish(progress)
     return Plan(skips, decided, dispatches, finish)
+
+
+def _cancelled_too_often(progress: Progress, limits: Limits) -> str | None:
+    """Nobody cancels a node of a running execution but its end: a node cancelled again and again
+    (a forged or misled writer) fails the execution rather than be dispatched without bound."""
+    bound = limits.max_cancelled_dispatches
+    nodes = sorted(
+        n for n, count in progress.cancels.items() if count >= bound and n not in progress.in_flight
+    )
+    if not nodes:
+        return None
+    return (
+        f"node(s) {', '.join(nodes)}: dispatch cancelled {bound} times while the execution was "
+        "running; not dispatched again"
+    )
 
 
 def decisions(progress: Progress, graph: Graph) -> tuple[list[EventKind], list[str]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jamjet_common import telemetry
+from jamjet_common import refusals, telemetry
 from jamjet_common.eventlog import EMPTY, Tail
 from jamjet_common.events import (
     ApprovalReceived,
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 class GapError(Exception):
     """An event arrived that does not directly follow the folded tail: read the log to catch up."""
+
+
+REFUSALS_KEPT = 64
 
 
 @dataclass(slots=True)
@@ -79,24 +82,58 @@ class Progress:
     """Out-edges a completed node turned off (a human_approval's fallback, or all but it)."""
     trace: dict[str, str] = field(default_factory=dict)
     """The workflow span's ``traceparent`` (stored with WorkflowStarted), for every later message."""
+    cancels: dict[str, int] = field(default_factory=dict)
+    """Dispatches of a node cancelled while the execution was running: bounds its dispatching again."""
+    refused: dict[int, refusals.RefusedEventError] = field(default_factory=dict)
+    """Events refused by the fold (``jamjet_common.refusals``): stream sequence → why."""
 
     def settled(self, node_id: str) -> bool:
         return node_id in self.completed or node_id in self.skipped or node_id in self.failed
 
-    def apply(self, event: Event, stream_seq: int, headers: Mapping[str, str] | None = None) -> bool:
-        """Fold ``event``; False if it was folded already, GapError if events are missing before it.
+    def apply(
+        self,
+        event: Event,
+        stream_seq: int,
+        headers: Mapping[str, str] | None = None,
+        *,
+        from_log: bool = False,
+    ) -> bool:
+        """Fold ``event``; False if it was folded already or is refused (see ``self.refused``).
 
-        ``headers`` are the event's message headers, where WorkflowStarted keeps the trace context.
+        An event that does not follow the tail is refused when read from the log (``from_log``: the
+        log is the truth), else it raises GapError: what was delivered says only that events were
+        missed, and the caller reads the log. ``headers`` are the event's message headers, where
+        WorkflowStarted keeps the trace context.
         """
         if stream_seq <= self.tail.stream_seq:
             return False
-        if event.sequence != self.tail.sequence + 1:
+        wrong = refusals.out_of_sequence(event.sequence, self.tail.sequence)
+        if wrong is not None and not from_log:
             raise GapError(f"{self.execution_id}: got sequence {event.sequence} after {self.tail.sequence}")
+        if wrong is not None:
+            return self._refuse(Tail(self.tail.sequence, stream_seq), wrong)
         self.tail = Tail(event.sequence, stream_seq)
+        reason = refusals.impossible(event.kind, started=self.started, in_flight=self.in_flight)
+        if reason is not None and not self.terminal:
+            return self._refuse(self.tail, reason)
         self._fold(event)
         if headers and isinstance(event.kind, WorkflowStarted):
             self.trace = telemetry.carrier(headers)
         return True
+
+    def step_over(self, stream_seq: int, error: str) -> None:
+        """A message of the log that is no event: refused, like an event out of sequence."""
+        if stream_seq > self.tail.stream_seq:
+            self._refuse(Tail(self.tail.sequence, stream_seq), refusals.not_an_event(error))
+
+    def _refuse(self, tail: Tail, why: refusals.RefusedEventError) -> bool:
+        """Step over a refused event: the log position moves past it, the fold does not change."""
+        logger.warning("%s: stream seq %d refused: %s", self.execution_id, tail.stream_seq, why)
+        self.tail = tail
+        self.refused[tail.stream_seq] = why
+        while len(self.refused) > REFUSALS_KEPT:
+            del self.refused[next(iter(self.refused))]
+        return False
 
     def _fold(self, event: Event) -> None:
         match event.kind:
@@ -132,6 +169,8 @@ class Progress:
             case NodeCancelled(node_id=node_id):
                 self.in_flight.pop(node_id, None)
                 self._unhold(node_id)
+                if not self.terminal:
+                    self.cancels[node_id] = self.cancels.get(node_id, 0) + 1
             case _:
                 self._fold_outside(event)
 
@@ -182,11 +221,7 @@ class Progress:
 
     def _completed(self, kind: NodeCompleted) -> None:
         if self.in_flight.pop(kind.node_id, None) is None:
-            # A late or duplicate outcome for a dispatch already settled changes nothing.
-            logger.warning(
-                "%s: ignoring node_completed for %s: not in flight", self.execution_id, kind.node_id
-            )
-            return
+            return  # after the end: a late outcome of a stopped dispatch changes nothing
         self._unhold(kind.node_id)
         self.completed.add(kind.node_id)
         merge_into(self.state, kind.state_patch)

@@ -50,7 +50,9 @@ async def build_parts(
     log = EventLog(nc, js)
     stopper = InFlightStopper(nc, js, log, await js.key_value(streams.KV_OUTCOMES))
     timers = Timers(js)
-    executions = Executions(nc, js, log, catalog, timers, stopper, config.limits, max_msg_bytes)
+    executions = Executions(
+        nc, js, log, catalog, timers, stopper, config.limits, max_msg_bytes, config.max_deliveries
+    )
     return SchedulerParts(catalog, executions, timers, TimerExpiry(nc, executions))
 
 

@@ -35,7 +35,10 @@ class InFlightStopper:
 
     async def __call__(self, progress: Progress, in_flight: dict[str, Dispatch]) -> None:
         notice = CancelNotice(
-            execution_id=progress.execution_id, tenant=progress.tenant, reason=progress.terminal
+            execution_id=progress.execution_id,
+            tenant=progress.tenant,
+            reason=progress.terminal,
+            terminal_stream_seq=progress.tail.stream_seq,
         )
         await self._nc.publish(
             subjects.cancel(progress.tenant, progress.execution_id),

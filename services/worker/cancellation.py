@@ -1,9 +1,10 @@
 """Cancelled executions: stopping their running nodes, and not running their later items.
 
 The scheduler broadcasts a ``CancelNotice`` on ``jamjet.cancel.<tenant>.<execution_id>`` (plain NATS,
-every worker hears it). Running executors of that execution are cancelled at once; an async node stops
-at its next await, a sync function's thread cannot be stopped but its result is discarded. The
-execution is remembered for a while, so that an item of it delivered later is not run.
+every worker hears it). Once the notice is checked against the log (``provenance.CancelNotices``), the
+running executors of that execution are cancelled at once; an async node stops at its next await, a
+sync function's thread cannot be stopped but its result is discarded. The execution is remembered for
+a while, so that an item of it delivered later is not run.
 """
 
 from __future__ import annotations
@@ -14,12 +15,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
-
-from nats.aio.msg import Msg
-
-from jamjet_common.codec import decode
-from jamjet_common.errors import ContractError
-from jamjet_common.messages import CancelNotice
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,15 +51,6 @@ class Cancellations:
             del self._cancelled[execution_id]
             return False
         return True
-
-    async def on_message(self, msg: Msg) -> None:
-        """Subscription callback for ``jamjet.cancel.>``."""
-        try:
-            notice = decode(msg.data, CancelNotice, what="cancel notice")
-        except ContractError as exc:
-            logger.warning("ignoring cancel notice on %s: %s", msg.subject, exc)
-            return
-        self.cancel(notice.execution_id)
 
     def cancel(self, execution_id: str) -> int:
         """Remember ``execution_id`` as cancelled and cancel its running nodes; how many were running."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jamjet_common import refusals
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import (
     EventKind,
@@ -19,6 +20,7 @@ from jamjet_common.events import (
     NodeScheduled,
     NodeSkipped,
     NodeStarted,
+    RetryScheduled,
     ToolApprovalRequired,
     WorkflowCancelled,
 )
@@ -50,6 +52,8 @@ class DispatchHistory:
     open_attempt: int | None = None
     """The last started attempt, if nothing closed it: its worker died holding the lease."""
     execution_cancelled: bool = False
+    unscheduled: NodeFailed | None = None
+    """A retryable failure whose ``RetryScheduled`` its worker did not live to append."""
 
     @property
     def next_attempt(self) -> Attempt:
@@ -65,11 +69,14 @@ class DispatchHistory:
     def fold(self, kind: EventKind) -> None:
         if isinstance(kind, NodeStarted):
             self.starts += 1
-            self.open_attempt = kind.attempt
+            self.open_attempt, self.unscheduled = kind.attempt, None
         elif isinstance(kind, NodeFailed) and kind.retryable:
             self.open_attempt = None
+            self.unscheduled = None if kind.released else kind
             if kind.released:
                 self.released += 1
+        elif isinstance(kind, RetryScheduled):
+            self.unscheduled = None
         elif settles(kind):
             self.open_attempt = None
             self.outcome = self.outcome or kind
@@ -96,7 +103,11 @@ def settles(kind: EventKind) -> bool:
 
 async def read_history(log: EventLog, item: WorkItem) -> DispatchHistory:
     history = DispatchHistory()
+    accepted: int | None = None
     async for event, _ in log.read(item.tenant, item.execution_id, after_stream_seq=_before(item)):
+        if accepted is not None and refusals.out_of_sequence(event.sequence, accepted) is not None:
+            continue  # a message readers refuse (jamjet_common.refusals) says nothing of the dispatch
+        accepted = event.sequence
         kind = event.kind
         if isinstance(kind, WorkflowCancelled):
             history.execution_cancelled = True

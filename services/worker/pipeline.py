@@ -35,6 +35,7 @@ from services.worker.heartbeat import heartbeat
 from services.worker.history import Attempt
 from services.worker.outcomes import AttemptEnds
 from services.worker.policy_client import PolicyClient, PolicyRefusedError, PolicyUnavailableError
+from services.worker.provenance import WorkflowNodes
 from services.worker.recorder import NodeRecorder
 from services.worker.runner import Success, run_node
 from services.worker.settle import DONE, Verdict, settle
@@ -73,6 +74,7 @@ class PipelineParts:
     registry: ExecutorRegistry
     cancels: Cancellations
     spiller: OutputSpiller
+    nodes: WorkflowNodes
 
 
 async def build_parts(
@@ -91,7 +93,9 @@ async def build_parts(
     committer = OutcomeCommitter(recorder, claims, DeadLetters(js, worker_id, max_msg_bytes))
     policy = PolicyClient(nc, policy_timeout_secs)
     spiller = OutputSpiller(await ArtifactStore.open(js), artifact_threshold)
-    return PipelineParts(nc, recorder, committer, policy, registry, cancels or Cancellations(), spiller)
+    nodes = WorkflowNodes(await js.key_value(streams.KV_WORKFLOWS))
+    cancels = cancels or Cancellations()
+    return PipelineParts(nc, recorder, committer, policy, registry, cancels, spiller, nodes)
 
 
 class Pipeline:
@@ -118,6 +122,9 @@ class Pipeline:
             item = decode_item(msg.data)
         except ContractError as exc:
             await dead_letter_decode(self._parts.nc, msg, exc, SERVICE)
+            return
+        if (refusal := await self._parts.nodes.refusal(item)) is not None:
+            await dead_letter_decode(self._parts.nc, msg, refusal, SERVICE)
             return
         redelivered = msg.metadata.num_delivered > 1
         if redelivered:
@@ -155,6 +162,9 @@ class Pipeline:
             return await self._ends.cancelled(item)
         if (lapsed := history.lapsed) is not None:
             return await self._ends.lapsed(item, lapsed)
+        if (failed := history.unscheduled) is not None:
+            # Its worker died between the failure and the retry record: the retry runs now.
+            await self._recorder.retry_scheduled(item, failed, 0.0)
         next_attempt = history.next_attempt
         attempt.number, attempt.spent = next_attempt.number, next_attempt.spent
         return None

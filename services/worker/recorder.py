@@ -110,6 +110,10 @@ class NodeRecorder:
     async def retrying(self, item: WorkItem, failed: NodeFailed, delay: float) -> None:
         """The attempt ``failed`` records failed, and the next one runs in ``delay`` seconds."""
         await self.attempt_failed(item, failed)
+        await self.retry_scheduled(item, failed, delay)
+
+    async def retry_scheduled(self, item: WorkItem, failed: NodeFailed, delay: float) -> None:
+        """The attempt after ``failed`` runs in ``delay`` seconds (deduplicated per attempt)."""
         after = failed.attempt + 1
         kind = RetryScheduled(node_id=item.node_id, attempt=after, delay_ms=round(delay * 1000))
         await self._append(item, kind, DispatchKeys.of(item).retry(after))

@@ -24,6 +24,7 @@ from services.worker.cancellation import Cancellations
 from services.worker.config import WorkerConfig
 from services.worker.executors import ExecutorRegistry, builtin_registry
 from services.worker.pipeline import Pipeline, build_parts
+from services.worker.provenance import CancelNotices
 from services.worker.remote import RemoteExecutors
 from services.worker.settle import RELEASE, Verdict, settle
 from services.worker.slots import Slots
@@ -35,7 +36,7 @@ CANCEL_WAIT_SECS = 5.0
 
 
 def consumer_name(queue: str) -> str:
-    return f"jamjet-worker-{queue}"
+    return f"{streams.WORKER_CONSUMER_PREFIX}{queue}"
 
 
 class WorkerService(Service):
@@ -96,7 +97,8 @@ class WorkerService(Service):
             capture_prompts=self.config.capture_prompts,
         )
         # Before any fetch: a notice must not slip past an item this worker is about to run.
-        await self.nc.subscribe(subjects.CANCEL_ALL, cb=self.cancellations.on_message)
+        notices = CancelNotices(self.nc, self.js, self.cancellations)
+        await self.nc.subscribe(subjects.CANCEL_ALL, cb=notices.on_message)
         for queue in self.config.queues:
             self._subs[queue] = await self._bind(queue)
         self._backlog = tracing.queue_backlog(self._subs, self.common.metrics_poll_secs)

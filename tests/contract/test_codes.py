@@ -31,6 +31,12 @@ NOT_REPLIES = {
     "held_by_scheduler",
     "invalid_tool_calls",
     "sandbox_refused",
+    "out_of_sequence",
+    "impossible_event",
+    "not_an_event",
+    "gave_up",
+    "cancel_notice_refused",
+    "work_item_refused",
 }
 
 

@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yml"
-RUNTIME = {"event-store", "policy", "scheduler", "worker"}
+RUNTIME = {"event-store", "policy", "scheduler", "worker", "gateway"}
 COLLECTOR = "otel-collector"
 # Host side of a published port: the shared bind address, then a port variable of its own.
 PUBLISHED = re.compile(r"^\$\{JAMJET_BIND_ADDRESS:-127\.0\.0\.1\}:\$\{(JAMJET_[A-Z_]+_PORT):-\d+\}:\d+$")

@@ -52,6 +52,7 @@ async def devstack(tmp_path: Path, database_url: str) -> AsyncIterator[DevStack]
         database_url,
         JAMJET_DEV_DIR=str(tmp_path / "devstack"),
         JAMJET_NATS_PORT=str(free_port()),
+        JAMJET_GATEWAY_PORT=str(free_port()),
         JAMJET_SHUTDOWN_GRACE_SECS=str(GRACE_SECS),
     )
     read_end, write_end = os.pipe()
@@ -106,7 +107,7 @@ async def test_the_dev_stack_takes_its_children_with_it(devstack: DevStack, endi
     for step in NEXT_STEPS:
         assert step in text, f"the demo's next steps lack {step!r}:\n{text}"
     children = devstack.children()
-    assert len(children) == 5, f"expected nats-server and four services, found {children}"
+    assert len(children) == 6, f"expected nats-server and five services, found {children}"
     if ending == "closed pipe":  # `make run | tee run.log`, Ctrl-C: tee is gone too
         assert devstack.pipe is not None
         devstack.pipe.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jamjet_common import meters, telemetry
-from services.devstack.stack import ServiceProcesses, service_env
+from services.devstack.stack import ServiceProcesses, free_port, service_env
 from tests.e2e.stack import Stack
 from tests.executors.fake_http import FakeHttpServer
 from tests.helpers import eventually
@@ -38,6 +38,7 @@ def process_env(stack: Stack, receiver: OtlpReceiver, llm: FakeHttpServer) -> di
         OTEL_METRIC_EXPORT_INTERVAL="500",
         JAMJET_METRICS_POLL_SECS="0.2",
         JAMJET_SHUTDOWN_GRACE_SECS="5",
+        JAMJET_GATEWAY_PORT=str(free_port()),
     )
     env.pop("JAMJET_CAPTURE_PROMPTS", None)
     return env

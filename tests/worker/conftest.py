@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
+from jamjet_common.catalog import record_key
 from jamjet_common.codec import ENCODER
 from jamjet_common.config import Env
 from jamjet_common.eventlog import MSG_ID, EventLog
 from jamjet_common.events import Event, NodeScheduled, WorkflowStarted
 from jamjet_common.ir import NodeDef
 from jamjet_common.messages import WorkItem
+from jamjet_common.records import WorkflowRecord
 from services.policy.service import PolicyService
 from services.worker.service import WorkerService
 from tests.harness import running, service_env
@@ -63,9 +68,7 @@ class Dispatcher:
         self.log = EventLog(nc, js)
 
     async def dispatch(self, node: NodeDef, state: dict[str, Any] | None = None, **fields: Any) -> WorkItem:
-        item = await self.schedule(node, state, **fields)
-        await self.publish(item)
-        return item
+        return await self.publish(await self.schedule(node, state, **fields))
 
     async def schedule(self, node: NodeDef, state: dict[str, Any] | None = None, **fields: Any) -> WorkItem:
         """Record the dispatch in the log and return its work item, without publishing it."""
@@ -78,9 +81,28 @@ class Dispatcher:
             node, state, **{**fields, "execution_id": draft.execution_id, "dispatch": appended.event.sequence}
         )
 
-    async def publish(self, item: WorkItem) -> None:
+    async def publish(self, item: WorkItem) -> WorkItem:
+        """Publish ``item`` as a version of its own workflow, registered with the item's node only."""
+        item = msgspec.structs.replace(item, workflow_version=f"1.0.0-{uuid.uuid4().hex}")
+        await self.register(item)
         data = ENCODER.encode(item)
         await self.js.publish(subjects.work(item.queue_type), data, headers={MSG_ID: item.item_id})
+        return item
+
+    async def register(self, item: WorkItem) -> None:
+        """Workers run only a node of a registered workflow version (``provenance.WorkflowNodes``)."""
+        ir = {"workflow_id": item.workflow_id, "version": item.workflow_version, "start_node": item.node_id}
+        ir |= {"nodes": {item.node_id: item.node}, "edges": []}
+        record = WorkflowRecord(
+            tenant=item.tenant,
+            workflow_id=item.workflow_id,
+            version=item.workflow_version,
+            ir=msgspec.Raw(ENCODER.encode(ir)),
+            registered_at=datetime.now(UTC),
+        )
+        kv = await self.js.key_value(streams.KV_WORKFLOWS)
+        key = record_key(item.tenant, item.workflow_id, item.workflow_version)
+        await kv.put(key, ENCODER.encode(record))
 
     async def events(self, item: WorkItem) -> list[Event]:
         return [event async for event, _ in self.log.read(item.tenant, item.execution_id)]

@@ -50,8 +50,12 @@ def starts(events: list[Any]) -> list[int]:
     return [e.kind.attempt for e in events if isinstance(e.kind, NodeStarted)]
 
 
-async def notify_cancelled(nc: NATS, tenant: str, execution_id: str) -> None:
-    notice = CancelNotice(execution_id=execution_id, tenant=tenant, reason="test")
+async def notify_cancelled(nc: NATS, d: Dispatcher, tenant: str, execution_id: str) -> None:
+    """What the scheduler does: end the execution in its log, then tell the workers where."""
+    ended = await d.log.append(tenant, execution_id, WorkflowCancelled(reason="test"))
+    notice = CancelNotice(
+        execution_id=execution_id, tenant=tenant, reason="test", terminal_stream_seq=ended.tail.stream_seq
+    )
     await nc.publish(subjects.cancel(tenant, execution_id), ENCODER.encode(notice))
     await nc.flush()
 
@@ -226,11 +230,11 @@ async def test_a_cancel_notice_stops_a_running_node_promptly(
 ) -> None:
     item = await dispatcher.dispatch(fn_node(function), {"key": key(), "secs": 20})
     await eventually(lambda: dispatcher.node_events(item), message="the node never started")
-    await notify_cancelled(nc, item.tenant, item.execution_id)
+    await notify_cancelled(nc, dispatcher, item.tenant, item.execution_id)
     events = await outcome(dispatcher, item, timeout=5)
-    assert [e.kind for e in events][1:] == [NodeCancelled(node_id="step")]
+    assert [e.kind for e in events][2:] == [NodeCancelled(node_id="step")]
     # Well before the node's natural end (20 s).
-    assert events[1].created_at - events[0].created_at < timedelta(seconds=5)
+    assert events[2].created_at - events[0].created_at < timedelta(seconds=5)
     await eventually(lambda: queue_empty(js), message="the cancelled item stayed on the WORK stream")
 
 
@@ -239,7 +243,7 @@ async def test_an_item_of_a_cancelled_execution_delivered_later_is_not_run(
 ) -> None:
     k = key()
     execution_id = new_execution_id()
-    await notify_cancelled(nc, "default", execution_id)
+    await notify_cancelled(nc, dispatcher, "default", execution_id)
     await eventually(lambda: worker.cancellations.cancelled(execution_id), message="the notice never arrived")
     item = await dispatcher.dispatch(fn_node("greet"), {"name": "x", "key": k}, execution_id=execution_id)
     events = await outcome(dispatcher, item)

@@ -136,3 +136,13 @@ async def test_cancelling_the_caller_is_not_a_cancelled_execution() -> None:
     await asyncio.wait({run})
     assert run.cancelled()
     assert cancels.cancel("a") == 0
+
+
+def test_a_failure_without_its_retry_record_is_noticed_until_one_follows() -> None:
+    lapsed = NodeFailed(node_id="n", error=LEASE_EXPIRED_ERROR, attempt=0, retryable=True, lease_expired=True)
+    assert history_of(started(0), lapsed).unscheduled == lapsed
+    assert history_of(started(0), failed(0)).unscheduled == failed(0)
+    scheduled = RetryScheduled(node_id="n", attempt=1, delay_ms=0)
+    assert history_of(started(0), lapsed, scheduled).unscheduled is None
+    assert history_of(started(0), failed(0, released=True)).unscheduled is None, "a release is no retry"
+    assert history_of(started(0), failed(0), started(1)).unscheduled is None

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jamjet_common.config import ConfigError, Env
+from jamjet_common.config import Env
 from services.worker.sandbox import commands, python_modules
 from services.worker.sandbox.commands import CommandPolicy
 from services.worker.sandbox.network import HostGuard
 from services.worker.sandbox.python_modules import ModulePolicy
 from services.worker.sandbox.refusal import DEV_MODE_VARIABLE
 from services.worker.sandbox.secrets import SecretMap
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +32,7 @@ class SandboxConfig:
 
 
 def dev_mode(env: Env) -> bool:
-    raw = env.text(DEV_MODE_VARIABLE, "").lower()
-    if raw not in _TRUE | _FALSE:
-        raise ConfigError(f"{DEV_MODE_VARIABLE}={raw!r} is not 1 or 0")
-    return raw in _TRUE
+    return env.flag(DEV_MODE_VARIABLE, False)
 
 
 def _listed(env: Env, name: str) -> tuple[str, ...] | None:

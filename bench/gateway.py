@@ -1,0 +1,134 @@
+"""What the HTTP gateway adds: to a start's round trip, and between an event stored and an SSE client.
+
+The gateway runs as its own process, like the services. Start overhead = median of POST /executions
+minus median of the same start as a NATS request, interleaved so both see the same load. SSE delay =
+when an SSE follower gets each event minus when a plain NATS subscriber to jamjet.events got it (the
+moment the EVENTS stream stored and republished it), both in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from jamjet_client import RuntimeClient
+from jamjet_common.events import HEAD_DECODER
+
+TOKEN = "bench-token"
+STARTS = 100
+FOLLOWED = 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def gateway_process(env: dict[str, str], log_dir: Path) -> Any:
+    port = free_port()
+    env = env | {
+        "JAMJET_GATEWAY_PORT": str(port),
+        "JAMJET_GATEWAY_DEV": "true",
+        "JAMJET_GATEWAY_DEV_TOKEN": TOKEN,
+    }
+    with (log_dir / "gateway.log").open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.gateway", env=env, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _ready(url)
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+
+
+async def _ready(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise SystemExit("the gateway did not start")
+
+
+async def start_overhead(nc: Client, http: httpx.AsyncClient, run: int) -> dict[str, float]:
+    client = RuntimeClient(nc)
+    over_http, over_nats, health = [], [], []
+    for i in range(STARTS):
+        t0 = time.perf_counter()
+        body = {"workflow_id": "one_step", "execution_id": f"exec_gw_{run}_h{i}"}
+        answer = await http.post("/executions", json=body)
+        assert answer.status_code == 201, answer.text
+        t1 = time.perf_counter()
+        await client.start("one_step", execution_id=f"exec_gw_{run}_n{i}")
+        t2 = time.perf_counter()
+        await http.get("/health")
+        health.append(time.perf_counter() - t2)
+        over_http.append(t1 - t0)
+        over_nats.append(t2 - t1)
+    http_ms, nats_ms = statistics.median(over_http) * 1000, statistics.median(over_nats) * 1000
+    return {
+        "start_http_p50_ms": http_ms,
+        "start_nats_p50_ms": nats_ms,
+        "start_overhead_p50_ms": http_ms - nats_ms,
+        "health_p50_ms": statistics.median(health) * 1000,
+    }
+
+
+async def sse_delay(nc: Client, http: httpx.AsyncClient, run: int) -> dict[str, float]:
+    client = RuntimeClient(nc)
+    delays: list[float] = []
+    for i in range(FOLLOWED):
+        execution_id = f"exec_gw_sse_{run}_{i}"
+        seen: dict[int, float] = {}
+
+        async def on_event(msg: Msg, seen: dict[int, float] = seen) -> None:
+            seen[HEAD_DECODER.decode(msg.data).sequence] = time.perf_counter()
+
+        sub = await nc.subscribe(f"jamjet.events.default.{execution_id}", cb=on_event)
+        follower = asyncio.create_task(_follow(http, execution_id))
+        await client.start("chain10", execution_id=execution_id)
+        arrived = await asyncio.wait_for(follower, 60)
+        await sub.unsubscribe()
+        delays += [at - seen[seq] for seq, at in arrived.items() if seq in seen]
+    return {"sse_delay_p50_ms": statistics.median(delays) * 1000}
+
+
+async def _follow(http: httpx.AsyncClient, execution_id: str) -> dict[int, float]:
+    """Sequence -> arrival time of every event of one SSE follow (retried until the store knows it)."""
+    while True:
+        arrived: dict[int, float] = {}
+        async with http.stream("GET", f"/executions/{execution_id}/events?follow=true") as response:
+            if response.status_code == 404:
+                await asyncio.sleep(0.001)
+                continue
+            async for line in response.aiter_lines():
+                if line.startswith("id: "):
+                    arrived[int(line[4:])] = time.perf_counter()
+        return arrived
+
+
+async def measure_gateway(nc: Client, url: str, runs: int) -> dict[str, float]:
+    results = []
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        await start_overhead(nc, http, -1)  # warm-up
+        for run in range(runs):
+            results.append(await start_overhead(nc, http, run) | await sse_delay(nc, http, run))
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}

@@ -1,0 +1,224 @@
+"""Forged messages from inside the service account: none can stall, loop or forge an execution.
+
+Each test runs the four services against a real nats-server and Postgres, forges one message the way a
+compromised service could, and checks that the execution still ends as it truly would (or is failed with
+the reason), that nothing loops, and that the forged message is dead-lettered with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from jamjet_common import subjects
+from jamjet_common.codec import ENCODER
+from jamjet_common.eventlog import EventLog
+from jamjet_common.events import (
+    Event,
+    EventKind,
+    NodeCancelled,
+    NodeCompleted,
+    WorkflowCompleted,
+    WorkflowStarted,
+)
+from jamjet_common.messages import CancelNotice
+from tests.e2e.stack import Stack, assert_gapless, services
+from tests.e2e.workflows import MODULE, fn, workflow
+from tests.helpers import eventually
+
+TENANT = "default"
+
+
+def napping() -> dict[str, Any]:
+    """``nap`` sleeps ``state.sleep`` seconds, then ``after`` runs."""
+    nodes = [fn("nap", "sleeper", MODULE), fn("after", "noop", "tests.fns")]
+    return workflow(nodes, [("nap", "after"), ("after", "end")], wf="napping")
+
+
+async def start_napping(stack: Stack, sleep: float = 1.5) -> str:
+    await stack.register(napping())
+    execution_id = await stack.start("napping", {"sleep": sleep})
+    await eventually(lambda: "node_started" in stack.recorder.kinds(execution_id), timeout=30)
+    return execution_id
+
+
+def forged_event(execution_id: str, sequence: int, kind: EventKind) -> bytes:
+    event = Event(
+        id=str(uuid.uuid4()),
+        execution_id=execution_id,
+        sequence=sequence,
+        created_at=datetime.now(UTC),
+        kind=kind,
+    )
+    return ENCODER.encode(event)
+
+
+async def dead_lettered(stack: Stack, execution_id: str, reason: str) -> dict[str, Any]:
+    """The stored dead letter of a message about ``execution_id`` (its subject may not name it)."""
+
+    async def found() -> dict[str, Any] | None:
+        for record in (await stack.ask("jamjet.store.dead_letters", {}))["dead_letters"]:
+            if reason in (record["last_error"] or "") and execution_id in json.dumps(record["record"]):
+                return dict(record)
+        return None
+
+    record = await eventually(found, timeout=30, message=f"no dead letter saying {reason!r}")
+    assert record is not None
+    return record
+
+
+async def execution_row(stack: Stack, execution_id: str) -> dict[str, Any]:
+    return dict((await stack.ask("jamjet.store.execution", {"execution_id": execution_id}))["execution"])
+
+
+async def completed_truly(stack: Stack, execution_id: str) -> dict[str, Any]:
+    """The stored row once the execution completed with its real final state."""
+
+    async def done() -> dict[str, Any] | None:
+        row = await execution_row(stack, execution_id)
+        return row if row["status"] == "completed" else None
+
+    row = await eventually(done, timeout=60, message="the execution did not complete")
+    assert row is not None
+    assert row["current_state"].get("slept") is True
+    assert "forged" not in row["current_state"]
+    return row
+
+
+async def settled(js: JetStreamContext) -> None:
+    """The scheduler's consumer has nothing left to deliver or redeliver: no retry goes on."""
+
+    async def idle() -> bool:
+        info = await js.consumer_info("JAMJET_EVENTS", "jamjet-scheduler")
+        return info.num_ack_pending == 0 and info.num_pending == 0
+
+    await eventually(idle, timeout=30, message="the scheduler keeps retrying an event")
+
+
+def genuine(stack: Stack, execution_id: str, forged: set[str]) -> list[dict[str, Any]]:
+    return [e for e in stack.recorder.events[execution_id] if e["id"] not in forged]
+
+
+async def test_a_duplicate_sequence_is_dead_lettered_and_the_execution_completes(stack: Stack) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        body = forged_event(execution_id, 2, NodeCompleted(node_id="nap", state_patch={"forged": True}))
+        # No Nats-Expected-Last-Subject-Sequence: JetStream stores it after whatever the log holds.
+        await stack.nc.publish(subjects.append(TENANT, execution_id), body)
+        forged_id = json.loads(body)["id"]
+        await completed_truly(stack, execution_id)
+        record = await dead_lettered(stack, execution_id, "out_of_sequence")
+        assert record["record"]["payload"] == body.decode()
+        events = genuine(stack, execution_id, {forged_id})
+        assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+        assert stack.recorder.kinds(execution_id).count("workflow_completed") == 1
+        await settled(stack.nc.jetstream())
+
+
+async def test_a_forged_cancel_notice_is_refused_and_nothing_loops(stack: Stack) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        notice = CancelNotice(execution_id=execution_id, tenant=TENANT, reason="cancelled")
+        await stack.nc.publish(subjects.cancel(TENANT, execution_id), ENCODER.encode(notice))
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "cancel notice refused")
+        assert "node_cancelled" not in stack.recorder.kinds(execution_id)
+        assert_gapless(stack, [execution_id])
+
+
+async def test_a_dispatch_cancelled_again_and_again_is_not_redispatched_without_bound(
+    stack: Stack,
+) -> None:
+    """A compromised writer cancels every dispatch of ``nap`` on a live execution."""
+    async with services(stack):
+        js = stack.nc.jetstream()
+        log = EventLog(stack.nc, js)
+
+        async def cancel_each_dispatch(msg: Msg) -> None:
+            event = json.loads(msg.data)
+            if event["kind"]["type"] == "node_scheduled" and event["kind"]["node_id"] == "nap":
+                await log.append(TENANT, event["execution_id"], NodeCancelled(node_id="nap"))
+
+        sub = await stack.nc.subscribe("jamjet.events.>", cb=cancel_each_dispatch)
+        await stack.register(napping())
+        execution_id = await stack.start("napping", {"sleep": 30})
+        await stack.all_terminal([execution_id])
+        await sub.unsubscribe()
+        assert stack.recorder.terminal[execution_id] == "workflow_failed"
+        kinds = [e["kind"] for e in stack.recorder.events[execution_id]]
+        failed = next(k for k in kinds if k["type"] == "workflow_failed")
+        assert "cancelled 3 times" in failed["error"], failed
+        assert 3 <= stack.recorder.kinds(execution_id).count("node_scheduled") <= 4
+        await settled(js)
+
+
+async def test_a_forged_workflow_completed_with_nodes_in_flight_is_refused(stack: Stack) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        log = EventLog(stack.nc, stack.nc.jetstream())
+        forged = await log.append(TENANT, execution_id, WorkflowCompleted(final_state={"forged": True}))
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "workflow_completed refused")
+        kinds = stack.recorder.kinds(execution_id)
+        assert kinds.count("workflow_completed") == 2  # the forged one, then the true one
+        assert stack.recorder.events[execution_id][-1]["kind"]["type"] == "workflow_completed"
+        assert forged.event.sequence < stack.recorder.events[execution_id][-1]["sequence"]
+
+
+async def test_an_outcome_for_a_node_not_in_flight_is_dead_lettered(stack: Stack) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        log = EventLog(stack.nc, stack.nc.jetstream())
+        outcome = NodeCompleted(node_id="after", state_patch={"forged": True})
+        await log.append(TENANT, execution_id, outcome)
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "node_completed refused")
+        assert stack.recorder.kinds(execution_id).count("node_started") == 2
+
+
+async def test_a_work_item_for_a_node_the_workflow_lacks_is_dead_lettered(stack: Stack) -> None:
+    async with services(stack):
+        items: list[dict[str, Any]] = []
+
+        async def keep(msg: Msg) -> None:
+            items.append(json.loads(msg.data))
+
+        sub = await stack.nc.subscribe("jamjet.work.>", cb=keep)
+        execution_id = await start_napping(stack, sleep=2.0)
+        await sub.unsubscribe()
+        item = next(i for i in items if i["execution_id"] == execution_id)
+        evil = {**item, "node": fn("evil", "mark", "tests.fns"), "dispatch": 99}
+        js = stack.nc.jetstream()
+        await js.publish(subjects.work(item["queue_type"]), msgspec.json.encode(evil))
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "not a node of workflow")
+        nodes = {e["kind"].get("node_id") for e in stack.recorder.events[execution_id]}
+        assert "evil" not in nodes
+
+
+async def test_an_event_the_scheduler_keeps_failing_on_is_dead_lettered_not_retried_forever(
+    stack: Stack,
+) -> None:
+    """A forged start of a workflow nobody registered: the scheduler cannot load it, whatever it tries."""
+    async with services(stack, JAMJET_SCHEDULER_MAX_DELIVERIES="3"):
+        execution_id = subjects.new_execution_id()
+        start = WorkflowStarted(workflow_id="nobody_registered", workflow_version="1.0.0", initial_input={})
+        await EventLog(stack.nc, stack.nc.jetstream()).append(TENANT, execution_id, start)
+        record = await dead_lettered(stack, execution_id, "the scheduler failed on this event 3 times")
+        assert "nobody_registered" in record["last_error"]
+        await settled(stack.nc.jetstream())
+
+
+async def test_a_message_that_is_no_event_in_the_log_is_stepped_over(stack: Stack) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        await stack.nc.publish(subjects.append(TENANT, execution_id), b'{"not": "an event"}')
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "missing required field")
+        await settled(stack.nc.jetstream())
