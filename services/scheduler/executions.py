@@ -138,6 +138,18 @@ class Executions:
         progress = Progress(tenant, execution_id)
         progress.apply(started.event, started.tail.stream_seq, started.headers)
         self._progress[execution_id] = progress
+        self.lanes.submit(execution_id, partial(self._first_plan, progress))
+
+    async def _first_plan(self, progress: Progress) -> None:
+        """Plan a just-started execution at once, ahead of any command queued after its start, instead of
+        when its WorkflowStarted comes back through the partition; that delivery redoes what fails here."""
+        try:
+            await self.advance(progress)
+        except Exception:
+            logger.warning(
+                "%s: first plan failed; the start event retries it", progress.execution_id, exc_info=True
+            )
+            self.forget(progress.execution_id)
 
     async def current(self, tenant: str, execution_id: str) -> Progress | None:
         """The execution's progress, read from the log if not in memory; None if it has no log."""
