@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 
 from jamjet_common import subjects
 from jamjet_common.eventlog import Entry, EventLog, new_event
 from jamjet_common.events import EventKind, NodeScheduled
 from jamjet_common.partitions import partition_of
 from services.scheduler.config import DEFAULT_PARTITIONS
-from services.scheduler.partitions import PLANNER_HEADER
+from services.scheduler.partitions import PLANNER_HEADER, assignment
 from tests.faults.harness import FaultHarness
 from tests.faults.procs import ProcessSpec
 from tests.faults.workflows import Planned, fn, workflow
@@ -87,3 +88,10 @@ def test_the_planner_check_sees_interleaved_owners() -> None:
     assert any("claimed by ['s2', 's3']" in p for p in problems)
     handover = [entry(1, scheduled, f"s1 {part} 5"), entry(2, scheduled, f"s2 {part} 9")]
     assert one_planner_at_a_time({"exec_x1": handover}, PARTITIONS).ok
+
+
+def test_every_replica_derives_the_same_round_robin_assignment() -> None:
+    owners = assignment(["member.b", "member.a", "member.c", "member.a"], 12)
+    assert owners == assignment(["member.c", "member.a", "member.b"], 12)
+    assert Counter(owners.values()) == {"member.a": 4, "member.b": 4, "member.c": 4}
+    assert assignment([], 12) == {}
