@@ -13,15 +13,18 @@ from collections import Counter
 from jamjet_common import subjects
 from jamjet_common.eventlog import Entry, EventLog, new_event
 from jamjet_common.events import EventKind, NodeScheduled
-from jamjet_common.partitions import partition_of
+from jamjet_common.partitions import KV_SCHEDULER_LEASES, partition_of
 from services.scheduler.config import DEFAULT_PARTITIONS
-from services.scheduler.partitions import PLANNER_HEADER, assignment
-from tests.faults.harness import FaultHarness
+from services.scheduler.partitions import PLANNER_HEADER, assignment, partition_key
+from tests.faults.harness import LEASE_SECS, FaultHarness
 from tests.faults.procs import ProcessSpec
 from tests.faults.workflows import Planned, fn, workflow
+from tests.helpers import eventually
 from tests.scale.planners import one_planner_at_a_time, read_logs, shares
 
 EXECUTIONS = 500
+TAKEOVER_SECS = 3 * LEASE_SECS
+"""The lease, then the next renewal round of the survivors, with room for a loaded machine."""
 PARTITIONS = DEFAULT_PARTITIONS
 WORKFLOW = "scale-noop"
 TENANT = "default"
@@ -29,6 +32,13 @@ TENANT = "default"
 
 def noop_workflow() -> dict[str, object]:
     return workflow(WORKFLOW, [fn("a", "fast"), fn("b", "fast")], [("a", "b")])
+
+
+async def none_owned_by(harness: FaultHarness, instance: str) -> bool:
+    """Every partition leased, and none to ``instance``."""
+    kv = await harness.js.key_value(KV_SCHEDULER_LEASES)
+    owners = [(await kv.get(partition_key(p))).value for p in range(PARTITIONS)]
+    return all(owner and owner.decode() != instance for owner in owners)
 
 
 async def add(harness: FaultHarness, name: str, module: str) -> None:
@@ -50,6 +60,12 @@ async def test_partitions_move_when_schedulers_die_and_join(harness: FaultHarnes
     driving = asyncio.create_task(harness.drive(planned, per_second=60))
     assert await harness.reach(0.2, timeout=120), "a fifth of the executions never completed"
     await harness.kill("scheduler2")
+    await eventually(
+        lambda: none_owned_by(harness, "scheduler2-0"),
+        timeout=TAKEOVER_SECS,
+        interval=0.2,
+        message="the killed replica's partitions were not taken over",
+    )
     assert await harness.reach(0.4, timeout=120), "no progress after a scheduler was killed"
     await add(harness, "scheduler4", "services.scheduler")
     await driving
