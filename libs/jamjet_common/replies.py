@@ -78,7 +78,9 @@ class ReplyRegistry:
         queue = self._askers.get(key)
         if not queue:
             return False, None
-        _, reply = queue.popleft()
+        # The newest asker first: a sender repeating an unanswered command waits on its latest try, and
+        # the tries whose copies were lost (sent while the stream had no leader) wait on nothing.
+        _, reply = queue.pop()
         if not queue:
             del self._askers[key]
         return True, reply
