@@ -3,6 +3,7 @@
 W1 chain10: 10 sequential no-op python_fn steps, 30 executions one after another.
 W2 diamond: A, then B1..B8 in parallel, then C; 200 executions submitted at once.
 Gateway: what the HTTP gateway adds to a start round trip, and from an event stored to an SSE client.
+W2 again with 2 and 3 scheduler replicas, then a burst of --burst one-step starts (bench/scale.py).
 The services run as separate processes, as in production; CPU time is read from /proc.
 ``--peers`` then runs LangGraph the same way (`make bench-peers`); ``--parked`` measures the scheduler
 as parked executions pile up (`make bench-parked`).
@@ -19,7 +20,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client
 
-from bench import parked, peers, steps
+from bench import parked, peers, scale, steps
 from bench.gateway import gateway_process, measure_gateway
 from bench.workloads import Waiters, chain10, diamond, medians, register
 from jamjet_common.local.postgres import with_database
@@ -40,6 +41,7 @@ async def main(args: argparse.Namespace) -> None:
             results = await measure(nc, args, pids)
             async with gateway_process(env, Path(tmp) / "logs") as (url, _):
                 report_gateway(await measure_gateway(nc, url, args.runs))
+            await measure_scale(nc, services, args.runs, args.burst)
         finally:
             await nc.drain()
             await services.stop()
@@ -62,6 +64,19 @@ async def measure(
     w2 = medians([await diamond(nc, waiters, run, pids) for run in range(args.runs)])
     report(w1, w2, args.runs)
     return w1, w2
+
+
+async def measure_scale(nc: Client, services: ServiceProcesses, runs: int, burst: int) -> None:
+    waiters = Waiters()
+    await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
+    by_replicas = await scale.w2_by_replicas(nc, services, diamond, waiters, runs)
+    print("\n| workload | metric | value |\n|---|---|---|")
+    for replicas, results in by_replicas.items():
+        for key, value in medians(results).items():
+            print(f"| W2 diamond, {replicas} scheduler(s) | {key} | {value:.2f} |")
+    if burst > 0:
+        for key, value in (await scale.burst(nc, waiters, burst)).items():
+            print(f"| burst of {burst} starts | {key} | {value:.2f} |")
 
 
 def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
@@ -88,4 +103,5 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", action="store_true", help="also run LangGraph and print the ratios")
     parser.add_argument("--parked", type=levels, default=[], help="e.g. 10,100,1000,10000")
+    parser.add_argument("--burst", type=int, default=10_000, help="starts sent at once (0: none)")
     asyncio.run(main(parser.parse_args()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +33,7 @@ from jamjet_client.replies import (
 from jamjet_client.transport import ask, decode, send
 from jamjet_common import subjects
 from jamjet_common.artifacts import ArtifactQuery
+from jamjet_common.asking import REQUEST_ID_HEADER
 from jamjet_common.catalog import check_workflow_id
 from jamjet_common.events import Event
 from jamjet_common.messages import (
@@ -113,7 +115,9 @@ class RuntimeClient:
         deadline = loop.time() + deadline_secs
         while True:
             try:
-                return await self._ask(subjects.CMD_START, body, Started, headers)
+                # Each try its own request id: its stored copy answers this try, not one given up on.
+                attempt = {**(headers or {}), REQUEST_ID_HEADER: uuid.uuid4().hex}
+                return await self._ask(subjects.CMD_START, body, Started, attempt)
             except RequestError as exc:
                 if not exc.retryable or loop.time() + START_RETRY_SECS >= deadline:
                     raise

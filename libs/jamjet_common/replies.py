@@ -4,6 +4,10 @@ JetStream does not keep a message's reply subject, so every command handler also
 command subjects on plain NATS and remembers who asked (by subject and body). When the stored copy is
 processed, the answer goes to the remembered reply subject. A command published while no handler was
 running has no remembered asker: it is executed, and nobody is waiting for the answer.
+
+A sender that repeats a command while it is not answered (``jamjet_common.asking``) marks each attempt
+with its own ``Jamjet-Request-Id`` header, which is part of the key: the copy of one attempt answers that
+attempt's asker, never the asker of an earlier attempt whose copy was lost.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from nats.aio.client import Client
@@ -20,14 +25,20 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from jamjet_common.asking import REQUEST_ID_HEADER
+
 ENTRY_TTL_SECS = 60.0
 RECENT_SECS = 5.0
 """A stored command younger than this may still have its plain-NATS twin in flight."""
 WAIT_FOR_TWIN_SECS = 0.25
 
 
-def _key(subject: str, data: bytes) -> tuple[str, bytes]:
-    return subject, hashlib.blake2b(data, digest_size=16).digest()
+def _key(subject: str, data: bytes, headers: Mapping[str, str] | None = None) -> tuple[str, bytes]:
+    digest = hashlib.blake2b(data, digest_size=16)
+    request_id = (headers or {}).get(REQUEST_ID_HEADER)
+    if request_id is not None:
+        digest.update(request_id.encode())
+    return subject, digest.digest()
 
 
 class ReplyRegistry:
@@ -51,7 +62,8 @@ class ReplyRegistry:
 
     async def _on_msg(self, msg: Msg) -> None:
         now = time.monotonic()
-        self._askers.setdefault(_key(msg.subject, msg.data), deque()).append((now, msg.reply or None))
+        key = _key(msg.subject, msg.data, msg.headers)
+        self._askers.setdefault(key, deque()).append((now, msg.reply or None))
         self._prune(now)
         async with self._arrived:
             self._arrived.notify_all()
@@ -66,14 +78,22 @@ class ReplyRegistry:
         queue = self._askers.get(key)
         if not queue:
             return False, None
-        _, reply = queue.popleft()
+        # The newest asker first: a sender repeating an unanswered command waits on its latest try, and
+        # the tries whose copies were lost (sent while the stream had no leader) wait on nothing.
+        _, reply = queue.pop()
         if not queue:
             del self._askers[key]
         return True, reply
 
-    async def reply_subject(self, subject: str, data: bytes, stored_at: datetime | None) -> str | None:
+    async def reply_subject(
+        self,
+        subject: str,
+        data: bytes,
+        stored_at: datetime | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str | None:
         """The reply subject of whoever sent this stored command, if anyone is waiting."""
-        key = _key(subject, data)
+        key = _key(subject, data, headers)
         waited = False
         while True:
             found, reply = self._pop(key)

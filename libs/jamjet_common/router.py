@@ -255,7 +255,8 @@ class StoredCommands:
         await dead_letter_command(self.nc, msg, body, self.service, attempts=attempts)
 
     async def _reply(self, msg: Msg, reply: bytes) -> None:
-        asker = await self.registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp)
+        meta = msg.metadata
+        asker = await self.registry.reply_subject(msg.subject, msg.data, meta.timestamp, msg.headers)
         if asker is None:
             logger.debug("command %s had no one waiting for its answer", msg.subject)
             return

@@ -238,3 +238,7 @@ def durable_consumer(
 
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
     await js.add_consumer(stream, config=config)
+
+
+stream_config = _stream
+"""A stream of the runtime's usual settings, for modules that define streams of their own."""

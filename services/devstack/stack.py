@@ -82,21 +82,25 @@ class ServiceProcesses:
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
 
     async def start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
-            log = (self.log_dir / f"{name}.log").open("ab")
-            self.procs[name] = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                f"services.{name}",
-                env=self.env,
-                stdout=log,
-                stderr=log,
-                # Ctrl-C reaches the dev stack, which stops them in order; if it dies, so do they.
-                start_new_session=True,
-                preexec_fn=parent_death_signal(),
-            )
-            log.close()
+            await self.add(name, name)
+
+    async def add(self, name: str, service: str) -> None:
+        """Start ``services.<service>`` as ``name`` (a second replica, say), logging to ``<name>.log``."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"services.{service}",
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            # Ctrl-C reaches the dev stack, which stops them in order; if it dies, so do they.
+            start_new_session=True,
+            preexec_fn=parent_death_signal(),
+        )
+        log.close()
 
     async def first_exit(self) -> str:
         """The name of the first service process to exit."""

@@ -8,6 +8,8 @@ from jamjet_common.config import Env
 from services.scheduler.executions import MAX_DELIVERIES
 from services.scheduler.planner import Limits
 
+DEFAULT_PARTITIONS = 12
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
@@ -16,6 +18,10 @@ class SchedulerConfig:
     command_concurrency: int
     ack_wait_secs: float
     max_deliveries: int
+    partitions: int = DEFAULT_PARTITIONS
+    """P: executions are spread over this many partitions, each planned by one replica at a time."""
+    lease_secs: float = 10.0
+    """How long a partition stays with a replica that stopped renewing (crashed, cut off)."""
 
     @classmethod
     def from_env(cls, env: Env) -> SchedulerConfig:
@@ -28,4 +34,6 @@ class SchedulerConfig:
             command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 64, minimum=1),
             ack_wait_secs=env.number("JAMJET_SCHEDULER_ACK_WAIT_SECS", 30.0, minimum=1.0),
             max_deliveries=env.integer("JAMJET_SCHEDULER_MAX_DELIVERIES", MAX_DELIVERIES, minimum=1),
+            partitions=env.integer("JAMJET_SCHEDULER_PARTITIONS", DEFAULT_PARTITIONS, minimum=1),
+            lease_secs=env.number("JAMJET_SCHEDULER_LEASE_SECS", 10.0, minimum=1.0),
         )

@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
-from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, RetryableError
+from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
 from jamjet_common.eventlog import MSG_ID, Appended, EventLog, Unreadable
 from jamjet_common.events import (
     EVENT_DECODER,
@@ -58,6 +58,15 @@ MAX_REDELIVERY_DELAY = 30.0
 def transient(exc: Exception) -> bool:
     """A failure of the bus or a lost race, which passes: not a reason to give up on an event."""
     return isinstance(exc, nats.errors.Error | OSError | TimeoutError | RetryableError)
+
+
+class LogBehindError(JamjetError):
+    """The log read ended before the event in hand (a lagging replica served it): read again later.
+
+    Not transient: a log that stays behind (purged, say) must not hold its event forever."""
+
+    code = "log_behind"
+    retryable = True
 
 
 class Holds(Protocol):
@@ -103,6 +112,10 @@ class Executions:
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
+        self.owns: Callable[[str], bool] = lambda execution_id: True
+        """Whether this replica plans the execution (its partition's lease); commands may reach others."""
+        self.stamp: Callable[[str], dict[str, str]] = lambda execution_id: {}
+        """Headers naming the planner, on every event this scheduler appends."""
 
     @property
     def tracked(self) -> int:
@@ -112,15 +125,31 @@ class Executions:
 
     def on_event(self, msg: Msg) -> None:
         tenant, execution_id = subjects.parse_events_subject(msg.subject)
-        self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg))
+        self.on_event_of(tenant, execution_id, msg, msg.metadata.sequence.stream)
+
+    def on_event_of(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
+        """Fold and plan on ``msg``, the event at ``stream_seq`` of the EVENTS stream."""
+        self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg, stream_seq))
 
     def seed(self, tenant: str, execution_id: str, started: Appended) -> None:
         """Adopt an execution this scheduler just started, saving a read of its log."""
-        if execution_id in self._progress:
+        if execution_id in self._progress or not self.owns(execution_id):
             return
         progress = Progress(tenant, execution_id)
         progress.apply(started.event, started.tail.stream_seq, started.headers)
         self._progress[execution_id] = progress
+        self.lanes.submit(execution_id, partial(self._first_plan, progress))
+
+    async def _first_plan(self, progress: Progress) -> None:
+        """Plan a just-started execution at once, ahead of any command queued after its start, instead of
+        when its WorkflowStarted comes back through the partition; that delivery redoes what fails here."""
+        try:
+            await self.advance(progress)
+        except Exception:
+            logger.warning(
+                "%s: first plan failed; the start event retries it", progress.execution_id, exc_info=True
+            )
+            self.forget(progress.execution_id)
 
     async def current(self, tenant: str, execution_id: str) -> Progress | None:
         """The execution's progress, read from the log if not in memory; None if it has no log."""
@@ -135,7 +164,11 @@ class Executions:
     async def append(self, progress: Progress, kind: EventKind) -> Appended:
         in_flight = dict(progress.in_flight)
         appended = await self.log.append_after(
-            progress.tenant, progress.execution_id, kind, progress.tail, headers=progress.trace
+            progress.tenant,
+            progress.execution_id,
+            kind,
+            progress.tail,
+            headers={**progress.trace, **self.stamp(progress.execution_id)},
         )
         progress.apply(appended.event, appended.tail.stream_seq)
         if progress.terminal:
@@ -155,13 +188,16 @@ class Executions:
 
     # ---- events ----------------------------------------------------------------------------------------
 
-    async def _on_event(self, tenant: str, execution_id: str, msg: Msg) -> None:
+    async def _on_event(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
+        if not self.owns(execution_id):
+            # Its partition moved while the event waited in the lane: the new owner gets it again.
+            await msg.nak(delay=1.0)
+            return
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
             await dead_letter_decode(self._nc, msg, exc, "scheduler")
             return
-        stream_seq = msg.metadata.sequence.stream
         try:
             progress = await self._sync(tenant, execution_id, event, stream_seq)
             if progress is not None and (refused := progress.refused.pop(stream_seq, None)):
@@ -201,17 +237,29 @@ class Executions:
                 progress.apply(event, stream_seq)
             except GapError:
                 await self.catch_up(progress)
-        if progress is None or progress.terminal:
-            self.forget(execution_id, finished=progress is not None)
+        if progress is None:
+            await self._not_behind((await self.log.tail(tenant, execution_id)).stream_seq, stream_seq)
+            self.forget(execution_id)
+            return None
+        await self._not_behind(progress.tail.stream_seq, stream_seq)
+        if progress.terminal:
+            self.forget(execution_id, finished=True)
             return None
         return progress
+
+    @staticmethod
+    async def _not_behind(read_up_to: int, stream_seq: int) -> None:
+        """The event in hand is in the log: a read that ends before it was served by a replica that
+        lags (direct gets on an R3 stream), and acting on it would lose the event."""
+        if read_up_to < stream_seq:
+            raise LogBehindError(f"the log read ended at {read_up_to}, before the event at {stream_seq}")
 
     async def _load(self, tenant: str, execution_id: str) -> Progress | None:
         progress = Progress(tenant, execution_id)
         await self.catch_up(progress)
         if not progress.started:
             return None
-        if not progress.terminal:
+        if not progress.terminal and self.owns(execution_id):
             self._progress[execution_id] = progress
             try:
                 await self._resume(progress, await self._graph(progress))
@@ -295,7 +343,7 @@ class Executions:
 
         kind = await self.write(tenant, execution_id, step)
         progress = self._progress.get(execution_id)
-        if kind is not None and progress is not None:
+        if kind is not None and progress is not None and self.owns(execution_id):
             await self.advance(progress)
         return kind
 

@@ -41,6 +41,10 @@ class Lanes:
     def busy(self) -> int:
         return len(self._queues)
 
+    def busy_with(self, keys: Callable[[str], bool]) -> bool:
+        """Whether any lane whose key ``keys`` selects still has work."""
+        return any(keys(key) for key in self._queues)
+
     async def join(self, timeout: float) -> bool:
         """Wait for queued work to finish; False if the timeout struck first."""
         if not self._tasks:

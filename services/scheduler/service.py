@@ -11,7 +11,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from jamjet_common import streams, subjects, telemetry
+from jamjet_common import partitions, streams, subjects, telemetry
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.eventlog import EventLog
@@ -24,6 +24,8 @@ from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.commands import Commands
 from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
+from services.scheduler.partition_feeds import PartitionFeeds
+from services.scheduler.partitions import PartitionLeases
 from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
 from services.scheduler.timers import TimerExpiry, Timers
@@ -93,12 +95,37 @@ class SchedulerService(Service):
         self._cmd_sub = await self._bind(
             streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000, 64
         )
-        self._events_sub = await self._bind(
-            streams.EVENTS, streams.SCHEDULER_EVENTS_CONSUMER, [subjects.EVENTS_ALL], 20000, 1024
-        )
+        self._leases = await self._partitioned(parts.executions)
         self._timers_sub = await self._bind(
             streams.TIMERS, streams.SCHEDULER_TIMERS_CONSUMER, [subjects.TIMERS_ALL], 100000, 64
         )
+
+    async def _partitioned(self, executions: Executions) -> PartitionLeases:
+        """Every partition's consumer, and the leases that say which of them this replica reads."""
+        count, lease = self.config.partitions, self.config.lease_secs
+        await streams.ensure_stream(self.js, partitions.partitioned_events_stream(self.limits, count))
+        for partition in range(count):
+            config = streams.durable_consumer(
+                partitions.consumer_name(partition),
+                [partitions.partition_filter(partition)],
+                ack_wait=self.config.ack_wait_secs,
+                max_ack_pending=max(20000 // count, 256),
+            )
+            await self.js.add_consumer(partitions.SCHED_EVENTS, config=config)
+        self._feeds_of = PartitionFeeds(
+            self.nc, executions, count, self.config.events_batch, 256, self.common.shutdown_grace_secs
+        )
+        await streams.ensure_kv(self.js, partitions.KV_SCHEDULER_LEASES, self.limits, ttl=lease)
+        kv = await self.js.key_value(partitions.KV_SCHEDULER_LEASES)
+        leases = PartitionLeases(kv, self.common.instance_id, count, lease, self._feeds_of)
+        self._feeds_of.leases = leases
+        executions.owns, executions.stamp = self._feeds_of.owns, self._feeds_of.stamp
+        await leases.tick()  # a replica starting alone (or first) owns its partitions once it is up
+        return leases
+
+    async def _reconnected(self) -> None:
+        await super()._reconnected()
+        await self._feeds_of.renew()
 
     async def _bind(
         self, stream: str, name: str, filters: list[str], max_ack_pending: int, prefetch: int
@@ -109,7 +136,7 @@ class SchedulerService(Service):
         return await self.feed(stream, config, prefetch)
 
     async def run(self) -> None:
-        await asyncio.gather(self._command_loop(), self._event_loop(), self._timer_loop())
+        await asyncio.gather(self._command_loop(), self._leases.run(self.stopping), self._timer_loop())
 
     async def _timer_loop(self) -> None:
         async for msgs in fetch_batches(self._timers_sub, 64, self.stopping):
@@ -124,12 +151,6 @@ class SchedulerService(Service):
         except Exception:
             logger.exception("timer on %s failed; it will be redelivered", msg.subject)
             await msg.nak(delay=1.0)
-
-    async def _event_loop(self) -> None:
-        assert self.executions is not None
-        async for msgs in fetch_batches(self._events_sub, self.config.events_batch, self.stopping):
-            for msg in msgs:
-                self.executions.on_event(msg)
 
     async def _command_loop(self) -> None:
         async for msgs in fetch_batches(self._cmd_sub, 32, self.stopping):
@@ -154,6 +175,11 @@ class SchedulerService(Service):
 
     async def stop(self) -> None:
         grace = self.common.shutdown_grace_secs
+        try:
+            await self._leases.release_all()  # the other replicas take over now, not at lease expiry
+        except Exception:
+            logger.warning("scheduler: leases not released; they expire", exc_info=True)
+        await self._feeds_of.stop()
         if self._command_tasks:
             await asyncio.wait(set(self._command_tasks), timeout=grace)
         if self.executions is not None and not await self.executions.lanes.join(grace):

