@@ -10,11 +10,20 @@ between partitions while their events wait in the old ones.
 
 from __future__ import annotations
 
+from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StreamConfig, StreamSource, SubjectTransform
+from nats.js.errors import NotFoundError
 
 from jamjet_common import subjects
 from jamjet_common.errors import InvalidTokenError
-from jamjet_common.streams import EVENTS, StreamLimits, stream_config
+from jamjet_common.streams import (
+    EVENTS,
+    StreamLimits,
+    StreamsMissingError,
+    ensure_kv,
+    ensure_stream,
+    stream_config,
+)
 
 SCHED_EVENTS = "JAMJET_SCHED_EVENTS"
 KV_SCHEDULER_LEASES = "jamjet_scheduler_leases"
@@ -66,3 +75,25 @@ def partitioned_events_stream(limits: StreamLimits, count: int) -> StreamConfig:
     transform = SubjectTransform(src=f"{subjects.PREFIX}.events.*.*", dest=dest)
     config.sources = [StreamSource(name=EVENTS, subject_transforms=[transform])]
     return config
+
+
+async def ensure_partitioned(
+    js: JetStreamContext, limits: StreamLimits, count: int, lease_secs: float, *, create: bool = True
+) -> None:
+    """The partitioned events stream and the lease bucket; ``create=False`` (a service without the
+    JetStream admin API) only checks that ``jamjet-admin init`` made them."""
+    if create:
+        await ensure_stream(js, partitioned_events_stream(limits, count))
+        await ensure_kv(js, KV_SCHEDULER_LEASES, limits, ttl=lease_secs)
+        return
+    missing = []
+    for name in (SCHED_EVENTS, f"KV_{KV_SCHEDULER_LEASES}"):
+        try:
+            await js.stream_info(name)
+        except NotFoundError:
+            missing.append(name)
+    if missing:
+        raise StreamsMissingError(
+            f"streams {', '.join(missing)} do not exist and JAMJET_PROVISION_STREAMS is off: "
+            "create them with `jamjet-admin init` (operator credentials)"
+        )

@@ -78,11 +78,16 @@ async def init_streams(env: Env) -> None:
     """Create or update every stream and bucket with the operator's credentials (NATS_*)."""
     from jamjet_common.bus import connect
     from jamjet_common.config import CommonConfig
+    from jamjet_common.partitions import ensure_partitioned
     from jamjet_common.streams import StreamLimits, ensure_streams
+    from services.scheduler.config import SchedulerConfig
 
     common = CommonConfig.from_env(env, "admin")
+    scheduler = SchedulerConfig.from_env(env)
     nc = await connect(common.nats_url, "jamjet-admin", options=common.nats_options)
     try:
-        await ensure_streams(nc.jetstream(timeout=10), StreamLimits.from_env(env))
+        js, limits = nc.jetstream(timeout=10), StreamLimits.from_env(env)
+        await ensure_streams(js, limits)
+        await ensure_partitioned(js, limits, scheduler.partitions, scheduler.lease_secs)
     finally:
         await nc.close()

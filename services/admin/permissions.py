@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jamjet_common import streams, subjects
+from jamjet_common import partitions, streams, subjects
 
 
 def inbox_prefix(user: str) -> str:
@@ -74,9 +74,10 @@ SCHEDULER = _user(
         subjects.CANCEL_ALL,
         subjects.store("tenant_usage"),
         subjects.DLQ_DECODE,
-        *_consume(streams.CMDS, streams.EVENTS, streams.TIMERS),
+        *_consume(streams.CMDS, streams.EVENTS, streams.TIMERS, partitions.SCHED_EVENTS),
+        *_consume(f"KV_{partitions.KV_SCHEDULER_LEASES}"),
         *KV_READERS,
-        *_kv(streams.KV_WORKFLOWS, streams.KV_REPLIES, streams.KV_OUTCOMES),
+        *_kv(streams.KV_WORKFLOWS, streams.KV_REPLIES, streams.KV_OUTCOMES, partitions.KV_SCHEDULER_LEASES),
         *ARTIFACTS,
     ],
     [subjects.CMD_ALL, f"{subjects.TENANT_SCOPE}.*.cmd.>"],

@@ -14,6 +14,9 @@ MAX_PAGE = 1000
 
 
 def request[Q](data: bytes, type_: type[Q], what: str) -> Q:
+    if b"\\u0000" in data:
+        # Postgres cannot compare or store NUL: a query naming one is the sender's error, not an outage.
+        raise ContractError(f"{what}: strings must not contain NUL (\\u0000)", code="invalid_request")
     return decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from nats.js.errors import NoKeysError
 from nats.js.errors import NotFoundError as KvNotFound
 from starlette.responses import Response
 
@@ -53,7 +54,7 @@ async def list_workflows(call: Call) -> Response:
     found: list[dict[str, Any]] = []
     try:
         keys = await kv.keys()
-    except KvNotFound:
+    except (KvNotFound, NoKeysError):  # an empty bucket says so with an error
         keys = []
     for key in keys:
         if key.startswith(f"{call.tenant}.") and (record := await _record(kv, key, call.tenant)):

@@ -46,4 +46,8 @@ def flag(request: Request, name: str) -> bool:
 
 def text(request: Request, name: str) -> str | None:
     raw = request.query_params.get(name)
+    if raw and any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise ContractError(
+            f"query parameter {name} must not hold control characters", code="invalid_request"
+        )
     return raw or None

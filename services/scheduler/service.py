@@ -103,7 +103,9 @@ class SchedulerService(Service):
     async def _partitioned(self, executions: Executions) -> PartitionLeases:
         """Every partition's consumer, and the leases that say which of them this replica reads."""
         count, lease = self.config.partitions, self.config.lease_secs
-        await streams.ensure_stream(self.js, partitions.partitioned_events_stream(self.limits, count))
+        await partitions.ensure_partitioned(
+            self.js, self.limits, count, lease, create=self.common.provision_streams
+        )
         for partition in range(count):
             config = streams.durable_consumer(
                 partitions.consumer_name(partition),
@@ -115,7 +117,6 @@ class SchedulerService(Service):
         self._feeds_of = PartitionFeeds(
             self.nc, executions, count, self.config.events_batch, 256, self.common.shutdown_grace_secs
         )
-        await streams.ensure_kv(self.js, partitions.KV_SCHEDULER_LEASES, self.limits, ttl=lease)
         kv = await self.js.key_value(partitions.KV_SCHEDULER_LEASES)
         leases = PartitionLeases(kv, self.common.instance_id, count, lease, self._feeds_of)
         self._feeds_of.leases = leases

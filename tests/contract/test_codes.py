@@ -30,6 +30,8 @@ NOT_REPLIES = {
     "execution_id_mismatch",
     "unknown_dead_letter",
     "held_by_scheduler",
+    "not_answered",
+    "log_behind",
     "invalid_tool_calls",
     "sandbox_refused",
     "out_of_sequence",
