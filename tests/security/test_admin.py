@@ -66,12 +66,17 @@ async def test_a_tenant_added_suspended_and_removed_without_restarting_the_servi
             assert "initech added" in _admin(secured, "tenant", "add", "initech")
             seed = secured.auth.tenant_seed_file("initech")
             # Connecting during the reload can be refused or cut: retry, as a client would.
-            initech = await eventually(lambda: _connected(secured.url, seed), timeout=10)
-            # A request in the reload's window can be dropped while imports are re-created: retry it.
-            await eventually(
-                lambda: ask(initech, subjects.CMD_REGISTER, {"ir": workflows.routed()}, timeout=3),
-                timeout=20,
-            )
+            # A request in the reload's window can be dropped while imports are re-created, and the
+            # reload's second signal can cut the connection: retry, reconnecting, as a client would.
+            link: list[Client] = []
+
+            async def register() -> object:
+                if not link or link[0].is_closed:
+                    link[:] = [await _connected(secured.url, seed)]
+                return await ask(link[0], subjects.CMD_REGISTER, {"ir": workflows.routed()}, timeout=3)
+
+            await eventually(register, timeout=20)
+            initech = link[0]
             started = await ok(
                 initech, subjects.CMD_START, {"workflow_id": "routed", "input": {"go_left": True}}
             )
