@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StreamConfig, StreamSource, SubjectTransform
-from nats.js.errors import NotFoundError
 
 from jamjet_common import subjects
 from jamjet_common.errors import InvalidTokenError
 from jamjet_common.streams import (
     EVENTS,
     StreamLimits,
-    StreamsMissingError,
     ensure_kv,
     ensure_stream,
+    require_streams,
     stream_config,
 )
 
@@ -86,14 +85,4 @@ async def ensure_partitioned(
         await ensure_stream(js, partitioned_events_stream(limits, count))
         await ensure_kv(js, KV_SCHEDULER_LEASES, limits, ttl=lease_secs)
         return
-    missing = []
-    for name in (SCHED_EVENTS, f"KV_{KV_SCHEDULER_LEASES}"):
-        try:
-            await js.stream_info(name)
-        except NotFoundError:
-            missing.append(name)
-    if missing:
-        raise StreamsMissingError(
-            f"streams {', '.join(missing)} do not exist and JAMJET_PROVISION_STREAMS is off: "
-            "create them with `jamjet-admin init` (operator credentials)"
-        )
+    await require_streams(js, (SCHED_EVENTS, f"KV_{KV_SCHEDULER_LEASES}"))

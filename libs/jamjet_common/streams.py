@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -201,8 +202,13 @@ def stream_names(limits: StreamLimits) -> list[str]:
 
 
 async def check_streams(js: JetStreamContext, limits: StreamLimits) -> None:
+    await require_streams(js, stream_names(limits))
+
+
+async def require_streams(js: JetStreamContext, names: Iterable[str]) -> None:
+    """Stop with ``streams_missing`` unless every stream exists (a service without provisioning rights)."""
     missing = []
-    for name in stream_names(limits):
+    for name in names:
         try:
             await js.stream_info(name)
         except NotFoundError:
