@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -24,16 +23,11 @@ from nats.aio.msg import Msg
 
 from jamjet_client import RuntimeClient
 from jamjet_common.events import HEAD_DECODER
+from jamjet_common.local.nats_server import free_port
 
 TOKEN = "bench-token"
 STARTS = 100
 FOLLOWED = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
-from jamjet_common.local.nats_server import LocalNatsServer
+from jamjet_common.local.nats_server import LocalNatsServer, free_port
 from jamjet_common.local.postgres import resolve_database_url, with_database
 from jamjet_common.local.processes import parent_death_signal
 
@@ -30,12 +30,6 @@ GRACE_ENV = "JAMJET_SHUTDOWN_GRACE_SECS"
 DEV_DATABASE = "jamjet"
 STOP_MARGIN_SECS = 6.0
 """A service exits within its grace period plus 5 s of SIGTERM; past this margin it is killed."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def gateway_url(env: Mapping[str, str]) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from jamjet_common import meters, telemetry
-from services.devstack.stack import ServiceProcesses, free_port, service_env
+from jamjet_common.local.nats_server import free_port
+from services.devstack.stack import ServiceProcesses, service_env
 from tests.e2e.stack import Stack
 from tests.executors.fake_http import FakeHttpServer
 from tests.helpers import ask as runtime_request
