@@ -10,6 +10,8 @@ import asyncio
 import uuid
 from collections import Counter
 
+from nats.js.errors import KeyNotFoundError
+
 from jamjet_common import subjects
 from jamjet_common.eventlog import Entry, EventLog, new_event
 from jamjet_common.events import EventKind, NodeScheduled
@@ -23,6 +25,7 @@ from tests.helpers import eventually
 from tests.scale.planners import one_planner_at_a_time, read_logs, shares
 
 EXECUTIONS = 500
+LATE_BATCH_AT = 380
 TAKEOVER_SECS = 3 * LEASE_SECS
 """The lease, then the next renewal round of the survivors, with room for a loaded machine."""
 PARTITIONS = DEFAULT_PARTITIONS
@@ -34,11 +37,26 @@ def noop_workflow() -> dict[str, object]:
     return workflow(WORKFLOW, [fn("a", "fast"), fn("b", "fast")], [("a", "b")])
 
 
+async def owners(harness: FaultHarness) -> list[str | None]:
+    """The instance leasing each partition, None where it is free (never leased, or released)."""
+    kv = await harness.js.key_value(KV_SCHEDULER_LEASES)
+    found: list[str | None] = []
+    for p in range(PARTITIONS):
+        try:
+            value = (await kv.get(partition_key(p))).value
+        except KeyNotFoundError:
+            value = None
+        found.append(value.decode() if value else None)
+    return found
+
+
 async def none_owned_by(harness: FaultHarness, instance: str) -> bool:
     """Every partition leased, and none to ``instance``."""
-    kv = await harness.js.key_value(KV_SCHEDULER_LEASES)
-    owners = [(await kv.get(partition_key(p))).value for p in range(PARTITIONS)]
-    return all(owner and owner.decode() != instance for owner in owners)
+    return all(owner and owner != instance for owner in await owners(harness))
+
+
+async def some_owned_by(harness: FaultHarness, instance: str) -> bool:
+    return instance in await owners(harness)
 
 
 async def add(harness: FaultHarness, name: str, module: str) -> None:
@@ -57,7 +75,10 @@ async def test_partitions_move_when_schedulers_die_and_join(harness: FaultHarnes
     ):
         await add(harness, name, module)
     planned = [Planned(f"exec_{uuid.uuid4().hex}", WORKFLOW, "noop") for _ in range(EXECUTIONS)]
-    driving = asyncio.create_task(harness.drive(planned, per_second=60))
+    # The last batch is started only once the joining replica holds partitions, so that it has work
+    # to plan however slowly it starts on a loaded machine.
+    first, last = planned[:LATE_BATCH_AT], planned[LATE_BATCH_AT:]
+    driving = asyncio.create_task(harness.drive(first, per_second=60))
     assert await harness.reach(0.2, timeout=120), "a fifth of the executions never completed"
     await harness.kill("scheduler2")
     await eventually(
@@ -69,6 +90,13 @@ async def test_partitions_move_when_schedulers_die_and_join(harness: FaultHarnes
     assert await harness.reach(0.4, timeout=120), "no progress after a scheduler was killed"
     await add(harness, "scheduler4", "services.scheduler")
     await driving
+    await eventually(
+        lambda: some_owned_by(harness, "scheduler4-0"),
+        timeout=TAKEOVER_SECS,
+        interval=0.2,
+        message="the joining replica was given no partition",
+    )
+    await harness.drive(last, per_second=60)
     await harness.finish(timeout=240)
     logs = await read_logs(EventLog(harness.nc, harness.js), TENANT, list(harness.planned))
     harness.add_check(one_planner_at_a_time(logs, PARTITIONS))
