@@ -115,7 +115,7 @@ class CommonConfig:
             health_file=env.text("JAMJET_HEALTH_FILE", ""),
             metrics_poll_secs=env.number("JAMJET_METRICS_POLL_SECS", 10.0, minimum=0.1),
             nats_options=_nats_options(env),
-            provision_streams=env.text("JAMJET_PROVISION_STREAMS", "true").lower() in ("1", "true", "yes"),
+            provision_streams=env.flag("JAMJET_PROVISION_STREAMS", True),
             max_command_attempts=max_command_attempts(env),
         )
 

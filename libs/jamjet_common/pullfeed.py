@@ -66,11 +66,13 @@ class PullFeed:
             if stopping.is_set():
                 return []
             self._arrived.clear()
-            stop = asyncio.ensure_future(stopping.wait())
-            await asyncio.wait(
-                {stop, asyncio.ensure_future(self._arrived.wait())}, return_when="FIRST_COMPLETED"
-            )
-            stop.cancel()
+            waiters = {asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self._arrived.wait())}
+            try:
+                await asyncio.wait(waiters, return_when="FIRST_COMPLETED")
+            finally:
+                # Both, always: a waiter left pending is reported as destroyed when the feed stops.
+                for waiter in waiters:
+                    waiter.cancel()
         batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
         await self._top_up()
         return batch

@@ -100,6 +100,15 @@ def test_common_config_refuses_a_tiny_message_limit() -> None:
         CommonConfig.from_env(Env({"JAMJET_MAX_MESSAGE_BYTES": "10"}), "worker")
 
 
+def test_provision_streams_is_a_flag_whose_error_names_the_variable() -> None:
+    assert CommonConfig.from_env(Env({}), "worker").provision_streams is True
+    assert (
+        CommonConfig.from_env(Env({"JAMJET_PROVISION_STREAMS": "off"}), "worker").provision_streams is False
+    )
+    with pytest.raises(ConfigError, match=r"^JAMJET_PROVISION_STREAMS='maybe' is not one of"):
+        CommonConfig.from_env(Env({"JAMJET_PROVISION_STREAMS": "maybe"}), "worker")
+
+
 def test_stream_limits_convert_days_to_seconds() -> None:
     limits = StreamLimits.from_env(Env({"JAMJET_EVENTS_MAX_AGE_DAYS": "0.5", "JAMJET_STREAM_REPLICAS": "3"}))
     assert limits.events_max_age_secs == 0.5 * DAY
