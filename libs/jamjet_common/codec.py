@@ -57,3 +57,23 @@ def error_reply(code: str, message: str) -> bytes:
 
 def to_builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (keys included) holds NUL, which Postgres cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(data: bytes, value: Any, what: str) -> None:
+    """Refuse ``value`` (decoded from ``data``) if one of its strings holds NUL.
+
+    The raw check first: JSON can only carry NUL escaped, so most messages never pay for the walk.
+    """
+    if b"\\u0000" in data and has_nul(msgspec.to_builtins(value)):
+        raise ContractError(f"{what}: strings must not contain NUL (\\u0000)", code="invalid_request")

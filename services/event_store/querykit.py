@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jamjet_common import subjects
-from jamjet_common.codec import decode
+from jamjet_common.codec import decode, refuse_nul
 from jamjet_common.errors import ContractError
 
 MAX_QUERY_BYTES = 16 * 1024
@@ -14,10 +14,10 @@ MAX_PAGE = 1000
 
 
 def request[Q](data: bytes, type_: type[Q], what: str) -> Q:
-    if b"\\u0000" in data:
-        # Postgres cannot compare or store NUL: a query naming one is the sender's error, not an outage.
-        raise ContractError(f"{what}: strings must not contain NUL (\\u0000)", code="invalid_request")
-    return decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
+    query = decode(data, type_, what=what, max_bytes=MAX_QUERY_BYTES)
+    # Postgres cannot compare or store NUL: a query naming one is the sender's error, not an outage.
+    refuse_nul(data, query, what)
+    return query
 
 
 def check_range(name: str, value: int, low: int, high: int, code: str) -> None:

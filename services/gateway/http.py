@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jamjet_client import RuntimeClient
-from jamjet_common.codec import ENCODER, decode
-from jamjet_common.errors import ContractError, JamjetError, PayloadTooLargeError
+from jamjet_common.codec import ENCODER, decode, refuse_nul
+from jamjet_common.errors import JamjetError, PayloadTooLargeError
 from jamjet_common.messages import ErrorBody
 from services.gateway.config import GatewayConfig
 from services.gateway.errors import HttpError, read_only, status_of, unauthorized
@@ -61,8 +61,7 @@ class Call:
         if optional and not data.strip():
             data = b"{}"
         value = decode(data, type_, what="request body")
-        if b"\\u0000" in data and has_nul(msgspec.to_builtins(value)):
-            raise ContractError("strings in the body must not contain NUL (\\u0000)", code="invalid_request")
+        refuse_nul(data, value, "request body")
         return value
 
 
@@ -71,17 +70,6 @@ Handler = Callable[[Call], Awaitable[Response]]
 
 class _Error(msgspec.Struct, frozen=True):
     error: ErrorBody
-
-
-def has_nul(value: Any) -> bool:
-    """Whether a string anywhere in ``value`` (keys included) holds NUL, which Postgres cannot store."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
-    return False
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from jamjet_common import codec
+from jamjet_common.codec import has_nul
 from jamjet_common.errors import ContractError, MalformedJsonError, PayloadTooLargeError
 from jamjet_common.ir import WorkflowIr
 from jamjet_common.messages import StartExecution
@@ -89,3 +90,8 @@ def test_ok_reply_carries_its_fields() -> None:
 def test_decoders_are_cached_per_type() -> None:
     assert codec.decoder(StartExecution) is codec.decoder(StartExecution)
     assert codec.decoder(WorkflowIr).type is WorkflowIr
+
+
+def test_nul_is_found_anywhere_in_a_value() -> None:
+    assert has_nul({"a": ["x", {"b\x00": 1}]}) and has_nul("\x00")
+    assert not has_nul({"a": ["x", {"b": "\\u0000"}]})

@@ -14,7 +14,6 @@ from jamjet_common.config import ConfigError, Env
 from jamjet_common.errors import ContractError, InvalidTokenError
 from services.gateway.config import GatewayConfig
 from services.gateway.errors import status_of
-from services.gateway.http import has_nul
 from services.gateway.ids import execution_id
 from services.gateway.tokens import parse_tokens, token_hash
 
@@ -80,11 +79,6 @@ def test_reply_codes_become_typed_errors_and_statuses() -> None:
         error = error_for(code, "m")
         assert (type(error), error.code, status_of(error)) == (family, code, status)
     assert error_for("busy", "m").retryable and not error_for("invalid_ir", "m").retryable
-
-
-def test_nul_is_found_anywhere_in_a_body() -> None:
-    assert has_nul({"a": ["x", {"b\x00": 1}]}) and has_nul("\x00")
-    assert not has_nul({"a": ["x", {"b": "\\u0000"}]})
 
 
 def test_ir_from_a_file_a_dict_or_an_object(tmp_path: Path) -> None:
