@@ -26,11 +26,14 @@ from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
 from services.scheduler.partition_feeds import PartitionFeeds
 from services.scheduler.partitions import PartitionLeases
+from services.scheduler.priority import CommandsFirst
 from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
 from services.scheduler.timers import TimerExpiry, Timers
 
 logger = logging.getLogger(__name__)
+COMMAND_BATCH = 128
+"""Commands taken from the feed at a time (the feed keeps twice that requested or buffered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,11 @@ class SchedulerService(Service):
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
         self._cmd_sub = await self._bind(
-            streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000, 64
+            streams.CMDS,
+            streams.SCHEDULER_CMDS_CONSUMER,
+            subjects.SCHEDULER_CMD_FILTERS,
+            1000,
+            2 * COMMAND_BATCH,
         )
         self._leases = await self._partitioned(parts.executions)
         self._timers_sub = await self._bind(
@@ -114,8 +121,16 @@ class SchedulerService(Service):
                 max_ack_pending=max(20000 // count, 256),
             )
             await self.js.add_consumer(partitions.SCHED_EVENTS, config=config)
+        self._first = CommandsFirst(executions.lanes, self.config.event_lanes_under_commands)
+        executions.plan_at_start = lambda: not self._first.pressing
         self._feeds_of = PartitionFeeds(
-            self.nc, executions, count, self.config.events_batch, 256, self.common.shutdown_grace_secs
+            self.nc,
+            executions,
+            count,
+            self.config.events_batch,
+            256,
+            self.common.shutdown_grace_secs,
+            self._first,
         )
         kv = await self.js.key_value(partitions.KV_SCHEDULER_LEASES)
         leases = PartitionLeases(kv, self.common.instance_id, count, lease, self._feeds_of)
@@ -154,12 +169,15 @@ class SchedulerService(Service):
             await msg.nak(delay=1.0)
 
     async def _command_loop(self) -> None:
-        async for msgs in fetch_batches(self._cmd_sub, 32, self.stopping):
-            for msg in msgs:
+        feed = self._cmd_sub
+        async for msgs in fetch_batches(feed, COMMAND_BATCH, self.stopping):
+            for index, msg in enumerate(msgs):
+                self._first.waiting(len(msgs) - index, feed.buffered, msgs[-1])
                 await self._command_slots.acquire()
                 task = asyncio.create_task(self._command(msg))
                 self._command_tasks.add(task)
                 task.add_done_callback(self._command_tasks.discard)
+            self._first.waiting(0, feed.buffered, msgs[-1])
 
     async def _command(self, msg: Msg) -> None:
         assert self._commands is not None
