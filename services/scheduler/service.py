@@ -29,6 +29,7 @@ from services.scheduler.partitions import PartitionLeases
 from services.scheduler.priority import CommandsFirst
 from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
+from services.scheduler.timer_feed import TimerFiring
 from services.scheduler.timers import TimerExpiry, Timers
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class SchedulerService(Service):
 
     async def start(self) -> None:
         parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes)
-        self.executions, self._expiry = parts.executions, parts.expiry
+        self.executions = parts.executions
+        self._timers = TimerFiring(self.nc, parts.expiry, self.common.max_command_attempts)
         commands = Commands(
             parts.catalog,
             parts.executions,
@@ -157,16 +159,9 @@ class SchedulerService(Service):
     async def _timer_loop(self) -> None:
         async for msgs in fetch_batches(self._timers_sub, 64, self.stopping):
             for msg in msgs:
-                task = asyncio.create_task(self._timer(msg))
+                task = asyncio.create_task(self._timers.on_msg(msg))
                 self._command_tasks.add(task)
                 task.add_done_callback(self._command_tasks.discard)
-
-    async def _timer(self, msg: Msg) -> None:
-        try:
-            await self._expiry.on_msg(msg)
-        except Exception:
-            logger.exception("timer on %s failed; it will be redelivered", msg.subject)
-            await msg.nak(delay=1.0)
 
     async def _command_loop(self) -> None:
         feed = self._cmd_sub
