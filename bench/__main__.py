@@ -37,6 +37,9 @@ async def main(args: argparse.Namespace) -> None:
         await services.start()
         nc = await nats.connect(server.url)
         try:
+            if args.burst_only:
+                await measure_burst(nc, services, args.burst_only, args.burst, {"nats": server.pid or 0})
+                return
             pids = {"nats": server.pid or 0, **{name: p.pid for name, p in services.procs.items()}}
             results = await measure(nc, args, pids)
             async with gateway_process(env, Path(tmp) / "logs") as (url, _):
@@ -75,8 +78,30 @@ async def measure_scale(nc: Client, services: ServiceProcesses, runs: int, burst
         for key, value in medians(results).items():
             print(f"| W2 diamond, {replicas} scheduler(s) | {key} | {value:.2f} |")
     if burst > 0:
-        for key, value in (await scale.burst(nc, waiters, burst)).items():
-            print(f"| burst of {burst} starts | {key} | {value:.2f} |")
+        report_burst(await scale.burst(nc, waiters, burst), burst)
+
+
+async def measure_burst(
+    nc: Client, services: ServiceProcesses, schedulers: int, burst: int, pids: dict[str, int]
+) -> None:
+    """The burst alone (``--burst-only N``: with N scheduler replicas), after a small warm-up burst."""
+    waiters = Waiters()
+    await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
+    await register(nc, [steps.one_step()])
+    for replica in range(2, schedulers + 1):
+        await services.add(f"scheduler{replica}", "scheduler")
+    await scale.spread_over(nc, schedulers)
+    await scale.burst(nc, waiters, 100, prefix="warmup")
+    print(f"\nload before: {os.getloadavg()[0]:.2f}")
+    pids |= {name: p.pid for name, p in services.procs.items()}
+    report_burst(await scale.burst(nc, waiters, burst, pids=pids), burst)
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+
+def report_burst(figures: dict[str, float], burst: int) -> None:
+    print("\n| workload | metric | value |\n|---|---|---|")
+    for key, value in figures.items():
+        print(f"| burst of {burst} starts | {key} | {value:.2f} |")
 
 
 def report(w1: dict[str, float], w2: dict[str, float], runs: int) -> None:
@@ -104,4 +129,11 @@ if __name__ == "__main__":
     parser.add_argument("--peers", action="store_true", help="also run LangGraph and print the ratios")
     parser.add_argument("--parked", type=levels, default=[], help="e.g. 10,100,1000,10000")
     parser.add_argument("--burst", type=int, default=10_000, help="starts sent at once (0: none)")
+    parser.add_argument(
+        "--burst-only",
+        type=int,
+        default=0,
+        metavar="SCHEDULERS",
+        help="only the burst, with this many schedulers",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -16,6 +16,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
+from bench.workloads import CpuSplit
 from jamjet_common.partitions import KV_SCHEDULER_LEASES
 from services.devstack.stack import ServiceProcesses
 
@@ -55,8 +56,10 @@ async def w2_by_replicas(
     return results
 
 
-async def timed_start(nc: Client, waiters: Any, index: int) -> tuple[float, asyncio.Future[float]]:
-    execution_id = f"exec_bench_burst_{index}"
+async def timed_start(
+    nc: Client, waiters: Any, index: int, prefix: str
+) -> tuple[float, asyncio.Future[float]]:
+    execution_id = f"exec_bench_{prefix}_{index}"
     done = waiters.expect(execution_id)
     body = {"workflow_id": "one_step", "input": {}, "execution_id": execution_id}
     t0 = time.perf_counter()
@@ -65,9 +68,13 @@ async def timed_start(nc: Client, waiters: Any, index: int) -> tuple[float, asyn
     return time.perf_counter() - t0, done
 
 
-async def burst(nc: Client, waiters: Any, count: int) -> dict[str, float]:
+async def burst(
+    nc: Client, waiters: Any, count: int, prefix: str = "burst", pids: dict[str, int] | None = None
+) -> dict[str, float]:
+    """Reply times and the time until all are done; with ``pids``, CPU per execution (one step each)."""
+    cpu = CpuSplit(pids or {}, count)
     t0 = time.perf_counter()
-    started = await asyncio.gather(*(timed_start(nc, waiters, i) for i in range(count)))
+    started = await asyncio.gather(*(timed_start(nc, waiters, i, prefix) for i in range(count)))
     replies = sorted(latency for latency, _ in started)
     await asyncio.wait_for(asyncio.gather(*(done for _, done in started)), 1800)
     quantiles = statistics.quantiles(replies, n=100)
@@ -77,4 +84,5 @@ async def burst(nc: Client, waiters: Any, count: int) -> dict[str, float]:
         "reply_p99_s": quantiles[98],
         "reply_max_s": replies[-1],
         "all_done_s": time.perf_counter() - t0,
+        **(cpu.per_step() if pids else {}),
     }

@@ -10,13 +10,18 @@ between partitions while their events wait in the old ones.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StreamConfig, StreamSource, SubjectTransform
+from nats.js.errors import NotFoundError
 
 from jamjet_common import subjects
 from jamjet_common.errors import InvalidTokenError
 from jamjet_common.streams import (
     EVENTS,
+    LEGACY_SCHEDULER_EVENTS_CONSUMER,
     StreamLimits,
     ensure_kv,
     ensure_stream,
@@ -24,6 +29,7 @@ from jamjet_common.streams import (
     stream_config,
 )
 
+logger = logging.getLogger(__name__)
 SCHED_EVENTS = "JAMJET_SCHED_EVENTS"
 KV_SCHEDULER_LEASES = "jamjet_scheduler_leases"
 """``partition.<n>`` -> the owning replica's instance id; ``member.<instance>`` -> a live replica."""
@@ -76,6 +82,13 @@ def partitioned_events_stream(limits: StreamLimits, count: int) -> StreamConfig:
     return config
 
 
+async def drop_legacy_consumer(js: JetStreamContext) -> None:
+    """Delete the pre-partition scheduler's consumer of EVENTS, if an upgrade left it behind."""
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(EVENTS, LEGACY_SCHEDULER_EVENTS_CONSUMER)
+        logger.info("deleted the pre-partition consumer %s of %s", LEGACY_SCHEDULER_EVENTS_CONSUMER, EVENTS)
+
+
 async def ensure_partitioned(
     js: JetStreamContext, limits: StreamLimits, count: int, lease_secs: float, *, create: bool = True
 ) -> None:
@@ -84,5 +97,6 @@ async def ensure_partitioned(
     if create:
         await ensure_stream(js, partitioned_events_stream(limits, count))
         await ensure_kv(js, KV_SCHEDULER_LEASES, limits, ttl=lease_secs)
+        await drop_legacy_consumer(js)
         return
     await require_streams(js, (SCHED_EVENTS, f"KV_{KV_SCHEDULER_LEASES}"))

@@ -60,6 +60,11 @@ class PullFeed:
         self._watchdog = asyncio.create_task(self._watch())
         await self._top_up()
 
+    @property
+    def buffered(self) -> int:
+        """Messages delivered to this feed and not handed out yet."""
+        return len(self._queue)
+
     async def next_batch(self, limit: int, stopping: asyncio.Event) -> list[Msg]:
         """Wait for at least one message (or ``stopping``) and hand out up to ``limit``."""
         while not self._queue:

@@ -50,6 +50,7 @@ class ReplyRegistry:
         self._askers: dict[tuple[str, bytes], deque[tuple[float, str | None]]] = {}
         self._arrived = asyncio.Condition()
         self._subs: list[Subscription] = []
+        self._pruned_at = 0.0
 
     async def listen(self, nc: Client, subject_list: str | list[str]) -> None:
         for subject in [subject_list] if isinstance(subject_list, str) else subject_list:
@@ -69,8 +70,10 @@ class ReplyRegistry:
             self._arrived.notify_all()
 
     def _prune(self, now: float) -> None:
-        if len(self._askers) < 1024:
+        # At most once a second: a scan per asker would be quadratic in a burst of thousands of askers.
+        if len(self._askers) < 1024 or now - self._pruned_at < 1.0:
             return
+        self._pruned_at = now
         for key in [k for k, q in self._askers.items() if now - q[-1][0] > ENTRY_TTL_SECS]:
             del self._askers[key]
 

@@ -52,7 +52,9 @@ store resolves them for as long as it keeps the events that refer to them."""
 WORKER_CONSUMER_PREFIX = "jamjet-worker-"
 """Workers share one durable pull consumer per queue type: ``jamjet-worker-<queue_type>``."""
 SCHEDULER_CMDS_CONSUMER = "jamjet-scheduler-cmds"
-SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
+LEGACY_SCHEDULER_EVENTS_CONSUMER = "jamjet-scheduler"
+"""Before partitions, every scheduler replica read EVENTS through this one durable consumer; left
+behind by an upgrade, it would pile up every event unacked (``partitions.ensure_partitioned`` deletes it)."""
 EVENT_STORE_CONSUMER = "jamjet-event-store"
 EVENT_STORE_WORKFLOWS_CONSUMER = "jamjet-event-store-workflows"
 STREAM_EXISTS_DIFFERENT = 10058

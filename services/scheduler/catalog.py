@@ -16,6 +16,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from jamjet_common.catalog import latest_key, record_key, supersedes
+from jamjet_common.coalesce import Coalesced
 from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ConflictError, ContractError, UnknownWorkflowError
 from jamjet_common.ir import WorkflowIr
@@ -48,6 +49,7 @@ class WorkflowCatalog:
         self._js = js
         self._kv: KeyValue | None = None
         self._graphs: dict[tuple[str, str, str], Graph] = {}
+        self._latest_reads: Coalesced[str, KeyValue.Entry] = Coalesced(lambda key: self.kv.get(key))
 
     async def open(self) -> None:
         self._kv = await self._js.key_value(KV_WORKFLOWS)
@@ -126,7 +128,7 @@ class WorkflowCatalog:
     async def _latest(self, tenant: str, workflow_id: str) -> str:
         key = latest_key(tenant, workflow_id)
         try:
-            entry = await self.kv.get(key)
+            entry = await self._latest_reads.get(key)
         except KeyNotFoundError:
             raise UnknownWorkflowError(
                 f"workflow '{workflow_id}' is not registered for tenant '{tenant}'"

@@ -22,6 +22,8 @@ class SchedulerConfig:
     """P: executions are spread over this many partitions, each planned by one replica at a time."""
     lease_secs: float = 10.0
     """How long a partition stays with a replica that stopped renewing (crashed, cut off)."""
+    event_lanes_under_commands: int = 16
+    """While commands wait, new events go only to this many busy lanes at most (see ``priority``)."""
 
     @classmethod
     def from_env(cls, env: Env) -> SchedulerConfig:
@@ -31,9 +33,12 @@ class SchedulerConfig:
                 max_dispatch_per_pass=env.integer("JAMJET_MAX_DISPATCH_PER_PASS", 8, minimum=1),
             ),
             events_batch=env.integer("JAMJET_SCHEDULER_BATCH", 256, minimum=1),
-            command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 64, minimum=1),
+            command_concurrency=env.integer("JAMJET_SCHEDULER_COMMAND_CONCURRENCY", 256, minimum=1),
             ack_wait_secs=env.number("JAMJET_SCHEDULER_ACK_WAIT_SECS", 30.0, minimum=1.0),
             max_deliveries=env.integer("JAMJET_SCHEDULER_MAX_DELIVERIES", MAX_DELIVERIES, minimum=1),
             partitions=env.integer("JAMJET_SCHEDULER_PARTITIONS", DEFAULT_PARTITIONS, minimum=1),
             lease_secs=env.number("JAMJET_SCHEDULER_LEASE_SECS", 10.0, minimum=1.0),
+            event_lanes_under_commands=env.integer(
+                "JAMJET_SCHEDULER_EVENT_LANES_UNDER_COMMANDS", 16, minimum=1
+            ),
         )

@@ -116,6 +116,8 @@ class Executions:
         """Whether this replica plans the execution (its partition's lease); commands may reach others."""
         self.stamp: Callable[[str], dict[str, str]] = lambda execution_id: {}
         """Headers naming the planner, on every event this scheduler appends."""
+        self.plan_at_start: Callable[[], bool] = lambda: True
+        """Whether a start plans its execution at once (not while commands wait: see ``priority``)."""
 
     @property
     def tracked(self) -> int:
@@ -132,13 +134,15 @@ class Executions:
         self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg, stream_seq))
 
     def seed(self, tenant: str, execution_id: str, started: Appended) -> None:
-        """Adopt an execution this scheduler just started, saving a read of its log."""
+        """Adopt an execution this scheduler just started, saving a read of its log; its WorkflowStarted,
+        coming back through the partition, plans it if the first plan does not happen here."""
         if execution_id in self._progress or not self.owns(execution_id):
             return
         progress = Progress(tenant, execution_id)
         progress.apply(started.event, started.tail.stream_seq, started.headers)
         self._progress[execution_id] = progress
-        self.lanes.submit(execution_id, partial(self._first_plan, progress))
+        if self.plan_at_start():
+            self.lanes.submit(execution_id, partial(self._first_plan, progress))
 
     async def _first_plan(self, progress: Progress) -> None:
         """Plan a just-started execution at once, ahead of any command queued after its start, instead of

@@ -16,6 +16,8 @@ class Lanes:
     def __init__(self) -> None:
         self._queues: dict[str, deque[Job]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_freed: Callable[[], None] = lambda: None
+        """Called each time a lane runs out of work (see ``priority``)."""
 
     def submit(self, key: str, job: Job) -> None:
         queue = self._queues.get(key)
@@ -36,6 +38,7 @@ class Lanes:
             except Exception:
                 logger.exception("lane %s: job failed", key)
         del self._queues[key]
+        self.on_freed()
 
     @property
     def busy(self) -> int:

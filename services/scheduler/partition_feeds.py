@@ -22,6 +22,7 @@ from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import fetch_batches
 from services.scheduler.executions import Executions
 from services.scheduler.partitions import PLANNER_HEADER, PartitionLeases
+from services.scheduler.priority import CommandsFirst
 
 logger = logging.getLogger(__name__)
 IDLE_POLL_SECS = 0.05
@@ -38,9 +39,17 @@ class PartitionFeeds:
     """Implements :class:`~services.scheduler.partitions.PartitionHost` for the scheduler."""
 
     def __init__(
-        self, nc: Client, executions: Executions, count: int, batch: int, prefetch: int, grace: float
+        self,
+        nc: Client,
+        executions: Executions,
+        count: int,
+        batch: int,
+        prefetch: int,
+        grace: float,
+        first: CommandsFirst,
     ) -> None:
         self._nc = nc
+        self._first = first
         self._executions = executions
         self._count = count
         self._batch = batch
@@ -88,6 +97,7 @@ class PartitionFeeds:
         if pull is None:
             return
         pull.stopping.set()
+        self._first.wake()  # a pull waiting for the commands stops now
         if pull.task is not None:
             with contextlib.suppress(Exception):
                 await pull.task
@@ -100,6 +110,7 @@ class PartitionFeeds:
     async def _consume(self, pull: Pull) -> None:
         async for msgs in fetch_batches(pull.feed, self._batch, pull.stopping):
             for msg in msgs:
+                await self._first.admit_event(pull.stopping)
                 await self._on_msg(msg)
 
     async def _on_msg(self, msg: Msg) -> None:

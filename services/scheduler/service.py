@@ -26,11 +26,15 @@ from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
 from services.scheduler.partition_feeds import PartitionFeeds
 from services.scheduler.partitions import PartitionLeases
+from services.scheduler.priority import CommandsFirst
 from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
+from services.scheduler.timer_feed import TimerFiring
 from services.scheduler.timers import TimerExpiry, Timers
 
 logger = logging.getLogger(__name__)
+COMMAND_BATCH = 128
+"""Commands taken from the feed at a time (the feed keeps twice that requested or buffered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,8 @@ class SchedulerService(Service):
 
     async def start(self) -> None:
         parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes)
-        self.executions, self._expiry = parts.executions, parts.expiry
+        self.executions = parts.executions
+        self._timers = TimerFiring(self.nc, parts.expiry, self.common.max_command_attempts)
         commands = Commands(
             parts.catalog,
             parts.executions,
@@ -93,7 +98,11 @@ class SchedulerService(Service):
         await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
         self._cmd_sub = await self._bind(
-            streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000, 64
+            streams.CMDS,
+            streams.SCHEDULER_CMDS_CONSUMER,
+            subjects.SCHEDULER_CMD_FILTERS,
+            1000,
+            2 * COMMAND_BATCH,
         )
         self._leases = await self._partitioned(parts.executions)
         self._timers_sub = await self._bind(
@@ -114,8 +123,16 @@ class SchedulerService(Service):
                 max_ack_pending=max(20000 // count, 256),
             )
             await self.js.add_consumer(partitions.SCHED_EVENTS, config=config)
+        self._first = CommandsFirst(executions.lanes, self.config.event_lanes_under_commands)
+        executions.plan_at_start = lambda: not self._first.pressing
         self._feeds_of = PartitionFeeds(
-            self.nc, executions, count, self.config.events_batch, 256, self.common.shutdown_grace_secs
+            self.nc,
+            executions,
+            count,
+            self.config.events_batch,
+            256,
+            self.common.shutdown_grace_secs,
+            self._first,
         )
         kv = await self.js.key_value(partitions.KV_SCHEDULER_LEASES)
         leases = PartitionLeases(kv, self.common.instance_id, count, lease, self._feeds_of)
@@ -142,24 +159,20 @@ class SchedulerService(Service):
     async def _timer_loop(self) -> None:
         async for msgs in fetch_batches(self._timers_sub, 64, self.stopping):
             for msg in msgs:
-                task = asyncio.create_task(self._timer(msg))
+                task = asyncio.create_task(self._timers.on_msg(msg))
                 self._command_tasks.add(task)
                 task.add_done_callback(self._command_tasks.discard)
 
-    async def _timer(self, msg: Msg) -> None:
-        try:
-            await self._expiry.on_msg(msg)
-        except Exception:
-            logger.exception("timer on %s failed; it will be redelivered", msg.subject)
-            await msg.nak(delay=1.0)
-
     async def _command_loop(self) -> None:
-        async for msgs in fetch_batches(self._cmd_sub, 32, self.stopping):
-            for msg in msgs:
+        feed = self._cmd_sub
+        async for msgs in fetch_batches(feed, COMMAND_BATCH, self.stopping):
+            for index, msg in enumerate(msgs):
+                self._first.waiting(len(msgs) - index, feed.buffered, msgs[-1])
                 await self._command_slots.acquire()
                 task = asyncio.create_task(self._command(msg))
                 self._command_tasks.add(task)
                 task.add_done_callback(self._command_tasks.discard)
+            self._first.waiting(0, feed.buffered, msgs[-1])
 
     async def _command(self, msg: Msg) -> None:
         assert self._commands is not None

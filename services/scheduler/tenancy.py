@@ -16,6 +16,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from jamjet_common import subjects
+from jamjet_common.coalesce import Coalesced
 from jamjet_common.errors import ContractError, RetryableError, UnknownTenantError
 from jamjet_common.messages import DEFAULT_TENANT
 from jamjet_common.records import Tenant, TenantLimits, implicit_default, read_record
@@ -27,11 +28,11 @@ USAGE_TIMEOUT_SECS = 3.0
 class TenantGate:
     def __init__(self, nc: Client, tenants: KeyValue) -> None:
         self._nc = nc
-        self._tenants = tenants
+        self._reads = Coalesced(tenants.get)  # a burst of starts asks for the same tenant at once
 
     async def active(self, tenant: str) -> Tenant:
         try:
-            entry = await self._tenants.get(tenant)
+            entry = await self._reads.get(tenant)
         except KeyNotFoundError:
             if tenant == DEFAULT_TENANT:
                 return implicit_default()

@@ -31,6 +31,8 @@ from services.scheduler.progress import Progress
 from services.scheduler.waits import WaitSpec
 
 logger = logging.getLogger(__name__)
+NOT_OWNED_RETRY_SECS = 0.2
+"""How soon a due timer taken by a replica that does not own its execution is offered again."""
 
 
 class Timers:
@@ -115,14 +117,25 @@ class TimerExpiry:
         if left > 0:
             await msg.nak(delay=left)
             return
-        await run_in_lane(self._executions.lanes, timer.execution_id, lambda: self._expire(timer))
-        await msg.ack()
+        fired = self.owns(timer) and await run_in_lane(
+            self._executions.lanes, timer.execution_id, lambda: self._expire(timer)
+        )
+        if fired:
+            await msg.ack()
+        else:  # another replica plans the execution (see timer_feed): offered again, for the owner
+            await msg.nak(delay=NOT_OWNED_RETRY_SECS)
+
+    def owns(self, timer: WorkflowTimer) -> bool:
+        return self._executions.owns(timer.execution_id)
 
     async def _expire(self, timer: WorkflowTimer) -> bytes:
+        """b"" once the partition moved while the timer waited in the lane, else b"fired"."""
+        if not self.owns(timer):
+            return b""
         recorded = await self._executions.record(timer.tenant, timer.execution_id, partial(due, timer))
         if recorded is not None:
             logger.info("%s/%s: timer due: %s", timer.execution_id, timer.node_id or "-", recorded.tag)
-        return b""
+        return b"fired"
 
 
 def due(timer: WorkflowTimer, progress: Progress | None) -> EventKind | None:

@@ -1,4 +1,4 @@
-"""Tenant records and poison commands through the running scheduler and policy service (issue 8).
+"""Tenant records, poison commands and poison timers through the running scheduler and policy service.
 
 A record is checked against its schema where it is written; one that is unreadable anyway costs the
 commands that need it a bounded number of attempts, then a specific answer and a dead letter, never a
@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from jamjet_common import streams, subjects
+from jamjet_common.codec import ENCODER
 from jamjet_common.config import Env
+from jamjet_common.eventlog import EMPTY, EventLog
+from jamjet_common.events import WorkflowStarted
+from jamjet_common.messages import WorkflowTimer
 from services.scheduler.service import SchedulerService
 from tests.harness import running, service_env
 from tests.helpers import eventually
@@ -134,6 +140,29 @@ async def test_an_empty_execution_id_is_an_invalid_token(services: None, nc: Cli
     assert (await ask(nc, subjects.CMD_REGISTER, {"ir": GOOD}))["ok"]
     reply = await ask(nc, subjects.CMD_START, {"workflow_id": "wf", "execution_id": ""})
     assert "execution_id" in refused(reply, "invalid_token")
+
+
+async def test_a_timer_that_keeps_failing_costs_n_attempts_then_a_dead_letter(
+    services: None, nc: Client, dead_letters: list[dict[str, Any]]
+) -> None:
+    """A due timer of an execution whose workflow is not registered fails every time it fires."""
+    js = nc.jetstream()
+    started = WorkflowStarted(workflow_id="ghost", workflow_version="1.0.0", initial_input={})
+    await EventLog(nc, js).append_after("default", "exec_ghost", started, EMPTY)
+    timer = WorkflowTimer(
+        execution_id="exec_ghost", tenant="default", due_at=datetime.now(UTC), timeout_secs=1.0
+    )
+    subject = subjects.timer("default", "exec_ghost")
+    await js.publish(subject, ENCODER.encode(timer))
+    letter = await eventually(lambda: [d for d in dead_letters if d["subject"] == subject], timeout=30)
+    assert letter[0]["service"] == "scheduler" and letter[0]["attempts"] == ATTEMPTS
+    assert letter[0]["error"]["code"] == "unknown_workflow" and "ghost" in letter[0]["error"]["message"]
+    await eventually(lambda: _timers_settled(js), message="the failing timer is still in JAMJET_TIMERS")
+
+
+async def _timers_settled(js: JetStreamContext) -> bool:
+    info = await js.consumer_info(streams.TIMERS, streams.SCHEDULER_TIMERS_CONSUMER)
+    return info.num_pending == 0 and info.num_ack_pending == 0
 
 
 async def _settled(nc: Client) -> bool:

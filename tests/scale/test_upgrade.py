@@ -1,0 +1,48 @@
+"""An upgrade from the pre-partition scheduler: its consumer of every event must not be left behind.
+
+Before partitions, all scheduler replicas shared the durable consumer ``jamjet-scheduler`` of EVENTS.
+Nothing reads it after the upgrade, so it would pile up every event unacked. The scheduler deletes it
+when it provisions the streams itself; ``jamjet-admin init`` does where it may not (secured deploys).
+"""
+
+from __future__ import annotations
+
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from jamjet_common import streams, subjects
+from jamjet_common.config import Env
+from services.admin import ops
+from services.scheduler.service import SchedulerService
+from tests.harness import running, service_env
+
+
+async def leave_legacy_consumer(js: JetStreamContext) -> None:
+    """What the pre-partition scheduler left: the streams, and its consumer of every event."""
+    await streams.ensure_streams(js, streams.StreamLimits.from_env(Env({})))
+    config = streams.durable_consumer(
+        streams.LEGACY_SCHEDULER_EVENTS_CONSUMER, [subjects.EVENTS_ALL], ack_wait=30, max_ack_pending=1000
+    )
+    await js.add_consumer(streams.EVENTS, config=config)
+    assert (await js.consumer_info(streams.EVENTS, streams.LEGACY_SCHEDULER_EVENTS_CONSUMER)).name
+
+
+async def legacy_consumer_gone(js: JetStreamContext) -> None:
+    with pytest.raises(NotFoundError):
+        await js.consumer_info(streams.EVENTS, streams.LEGACY_SCHEDULER_EVENTS_CONSUMER)
+
+
+async def test_the_scheduler_deletes_the_pre_partition_consumer_at_start(nc: Client, nats_url: str) -> None:
+    js = nc.jetstream()
+    await leave_legacy_consumer(js)
+    async with running(SchedulerService.from_env(Env(service_env(nats_url)))):
+        await legacy_consumer_gone(js)
+
+
+async def test_admin_init_deletes_the_pre_partition_consumer(nc: Client, nats_url: str) -> None:
+    js = nc.jetstream()
+    await leave_legacy_consumer(js)
+    await ops.init_streams(Env(service_env(nats_url)))
+    await legacy_consumer_gone(js)
