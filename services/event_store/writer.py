@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
+from services.event_store.chain import LogReader, log_events
 from services.event_store.dlq_intake import DeadLetterRow
 from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
@@ -68,12 +69,13 @@ ON CONFLICT (stream_seq) DO NOTHING
 """
 
 
-async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
-    """Store ``batch`` (idempotently) and fold it into executions, all in one transaction."""
-    events = _unique(batch)
-    execution_ids = sorted({e.event.execution_id for e in events})
+async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent], log: LogReader) -> None:
+    """Store the log's events of ``batch`` (idempotently) and fold them into executions, all in one
+    transaction; ``log`` reads the stream when a message cannot be placed from what is stored."""
+    execution_ids = sorted({e.event.execution_id for e in batch})
     async with conn.transaction():
         await lock_executions(conn, execution_ids)
+        events = await log_events(conn, batch, log)
         inserted = await _insert_events(conn, events)
         rows = {r.execution_id: r for r in await select_rows(conn, execution_ids)}
         entries = _entries_of(e for e in events if e.key in inserted)
@@ -81,14 +83,6 @@ async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -
             entries[execution_id].setdefault(entry.sequence, entry)
         folded = [fold(rows.get(x), x, entries[x]) for x in execution_ids if entries.get(x)]
         await write_rows(conn, [r for r in folded if r is not None and r.changed])
-
-
-def _unique(batch: Sequence[StoredEvent]) -> list[StoredEvent]:
-    """The first copy of each (execution_id, sequence): one INSERT must not hold a key twice."""
-    seen: dict[tuple[str, int], StoredEvent] = {}
-    for stored in batch:
-        seen.setdefault(stored.key, stored)
-    return list(seen.values())
 
 
 def _entries_of(events: Iterable[StoredEvent]) -> defaultdict[str, dict[int, LogEntry]]:

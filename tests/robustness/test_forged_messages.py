@@ -226,3 +226,25 @@ async def test_a_message_that_is_no_event_in_the_log_is_stepped_over(stack: Stac
         await completed_truly(stack, execution_id)
         await dead_lettered(stack, execution_id, "missing required field")
         await settled(stack.nc.jetstream())
+
+
+async def test_an_event_ahead_of_the_log_does_not_take_the_true_events_row(stack: Stack) -> None:
+    """Sequence 5 forged while the log is at 3: stored first, but the true event 5 is the row for 5."""
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        assert len(stack.recorder.events[execution_id]) == 3
+        body = forged_event(execution_id, 5, WorkflowCompleted(final_state={"forged": True}))
+        await stack.nc.publish(subjects.append(TENANT, execution_id), body)
+        forged_id = json.loads(body)["id"]
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "out_of_sequence: event sequence 5 after 3")
+        events = genuine(stack, execution_id, {forged_id})
+        truth = [(e["sequence"], e["id"]) for e in events]
+        assert truth[4][0] == 5 and truth[4][1] != forged_id
+
+        async def stored_is_truth() -> bool:
+            return (await stack.stored([execution_id])).get(execution_id) == truth
+
+        await eventually(stored_is_truth, timeout=30, message="Postgres differs from the accepted log")
+        answer = await stack.ask("jamjet.store.events", {"execution_id": execution_id})
+        assert forged_id not in {e["id"] for e in answer["events"]}
