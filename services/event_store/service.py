@@ -33,6 +33,7 @@ from services.event_store.dlq_intake import (
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
 from services.event_store.queries import StoreQueries
 from services.event_store.tracing import lag_backlog
+from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_dead_letters, write_events, write_workflows
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class EventStoreService(Service):
             "events",
             self.db,
             lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream, msg.headers),
-            partial(write_events, log=EventLog(self.nc, self.js, direct=False)),
+            partial(write_events, log=EventLog(self.nc, self.js, direct=False), workflows=WorkflowNodes()),
             DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
             ack_wait=self.config.ack_wait_secs,

@@ -21,6 +21,7 @@ from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
 from services.event_store.projection import lock_executions, select_rows, write_rows
 from services.event_store.rows import KIND_DECODER
+from services.event_store.workflow_nodes import WorkflowNodes, version_of
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ ON CONFLICT (stream_seq) DO NOTHING
 """
 
 
-async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent], log: LogReader) -> None:
+async def write_events(
+    conn: asyncpg.Connection, batch: Sequence[StoredEvent], log: LogReader, workflows: WorkflowNodes
+) -> None:
     """Store the log's events of ``batch`` (idempotently) and fold them into executions, all in one
     transaction; ``log`` reads the stream when a message cannot be placed from what is stored."""
     execution_ids = sorted({e.event.execution_id for e in batch})
@@ -81,7 +84,9 @@ async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent], l
         entries = _entries_of(e for e in events if e.key in inserted)
         for execution_id, entry in await _select_unfolded(conn, execution_ids, rows, entries):
             entries[execution_id].setdefault(entry.sequence, entry)
-        folded = [fold(rows.get(x), x, entries[x]) for x in execution_ids if entries.get(x)]
+        versions = {x: version_of(rows.get(x), entries[x]) for x in execution_ids if entries.get(x)}
+        nodes = await workflows.of(conn, {v for v in versions.values() if v is not None})
+        folded = [fold(rows.get(x), x, entries[x], nodes.get(v) if v else None) for x, v in versions.items()]
         await write_rows(conn, [r for r in folded if r is not None and r.changed])
 
 

@@ -11,6 +11,7 @@ from nats.aio.client import Client as NATS
 from jamjet_common.events import EventKind
 from services.event_store.intake import StoredEvent
 from services.event_store.migrate import load_migrations, migrate
+from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
 from tests.event_store.conftest import ask, build_store
 from tests.event_store.logs import Written, consumed, decided, held, new_id, ran, started
@@ -99,7 +100,7 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn)
-        await write_events(conn, events[:8], Written(events))
+        await write_events(conn, events[:8], Written(events), WorkflowNodes())
         before = await _snapshot(conn, execution_id)
         # As a replica that predates 0003 would leave it:
         await conn.execute(
@@ -108,7 +109,7 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
             execution_id,
         )
         await conn.execute("DELETE FROM approvals WHERE execution_id = $1", execution_id)
-        await write_events(conn, events[8:], Written(events))
+        await write_events(conn, events[8:], Written(events), WorkflowNodes())
         after = await _snapshot(conn, execution_id)
     finally:
         await conn.close()

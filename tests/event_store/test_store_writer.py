@@ -16,6 +16,7 @@ from jamjet_common.eventlog import new_event
 from jamjet_common.events import EventKind, NodeCompleted, NodeScheduled, WorkflowCompleted, WorkflowStarted
 from services.event_store.intake import StoredEvent, decode_event
 from services.event_store.migrate import load_migrations, migrate
+from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
 from tests.event_store.logs import Written, consumed, ran
 
@@ -76,9 +77,11 @@ async def test_batches_committed_out_of_order_still_fold_completely(db: asyncpg.
     execution_id = f"exec_{uuid.uuid4().hex}"
     events = lifecycle(execution_id)
     async with db.acquire() as conn:
-        await write_events(conn, events[5:], Written(events))  # another replica's later batch commits first
+        await write_events(
+            conn, events[5:], Written(events), WorkflowNodes()
+        )  # another replica's later batch commits first
         assert await conn.fetchrow("SELECT 1 FROM executions WHERE execution_id = $1", execution_id) is None
-        await write_events(conn, events[:5], Written(events))
+        await write_events(conn, events[:5], Written(events), WorkflowNodes())
         row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
     assert row["last_sequence"] == 14 and row["status"] == "completed"
     assert json.loads(row["current_state"]) == {"done": True}
@@ -94,7 +97,7 @@ async def test_interleaved_batches_from_concurrent_replicas_fold_completely(db: 
     async def replica(events: list[StoredEvent]) -> None:
         for start in range(0, len(events), 5):
             async with db.acquire() as conn:
-                await write_events(conn, events[start : start + 5], stream)
+                await write_events(conn, events[start : start + 5], stream, WorkflowNodes())
 
     await asyncio.gather(replica(shares[0]), replica(shares[1]), replica(shares[1]))
     async with db.acquire() as conn:
@@ -117,9 +120,9 @@ async def test_a_redelivered_batch_changes_nothing(db: asyncpg.Pool) -> None:
         ],
     )
     async with db.acquire() as conn:
-        await write_events(conn, events, Written(events))
+        await write_events(conn, events, Written(events), WorkflowNodes())
         before = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
-        await write_events(conn, events + events, Written(events))
+        await write_events(conn, events + events, Written(events), WorkflowNodes())
         after = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
         count = await conn.fetchval("SELECT count(*) FROM events WHERE execution_id = $1", execution_id)
     assert dict(before) == dict(after)
@@ -133,7 +136,7 @@ async def test_an_execution_whose_log_does_not_start_with_workflow_started_gets_
     execution_id = f"exec_{uuid.uuid4().hex}"
     async with db.acquire() as conn:
         events = stored(execution_id, [NodeScheduled(node_id="x", queue_type="q")])
-        await write_events(conn, events, Written(events))
+        await write_events(conn, events, Written(events), WorkflowNodes())
         row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
         count = await conn.fetchval("SELECT count(*) FROM events WHERE execution_id = $1", execution_id)
     assert row is None and count == 1
@@ -166,7 +169,7 @@ async def test_a_message_ahead_of_the_log_never_takes_the_row_of_the_true_event(
     events, fake = forged_ahead(execution_id)
     async with db.acquire() as conn:
         for part in batches:
-            await write_events(conn, events[part], Written(events))
+            await write_events(conn, events[part], Written(events), WorkflowNodes())
         rows = await conn.fetch(
             "SELECT sequence, event_id, stream_seq FROM events WHERE execution_id = $1 ORDER BY sequence",
             execution_id,
