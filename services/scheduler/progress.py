@@ -98,6 +98,11 @@ class Progress:
     def settled(self, node_id: str) -> bool:
         return node_id in self.completed or node_id in self.skipped or node_id in self.failed
 
+    @property
+    def settled_nodes(self) -> set[str]:
+        """Nodes with a final outcome: completed, skipped or failed."""
+        return self.completed | self.skipped | self.failed.keys()
+
     def apply(
         self,
         event: Event,
@@ -131,9 +136,11 @@ class Progress:
 
     def _impossible(self, kind: EventKind) -> refusals.RefusedEventError | None:
         reason = refusals.impossible(kind, started=self.started, in_flight=self.in_flight)
-        if reason is None and isinstance(kind, NodeScheduled) and self.graph is not None:
-            return readiness.dispatch_refusal(self, self.graph, kind.node_id)
-        return reason
+        if reason is not None or not isinstance(kind, NodeScheduled):
+            return reason
+        if self.graph is None:  # the rule the event store applies too
+            return refusals.unschedulable(kind.node_id, settled=self.settled_nodes, nodes=None)
+        return readiness.dispatch_refusal(self, self.graph, kind.node_id)
 
     def step_over(self, stream_seq: int, error: str) -> None:
         """A message of the log that is no event: refused, like an event out of sequence."""

@@ -40,8 +40,7 @@ def runnable(node_id: str, progress: Progress, graph: Graph, skipped: set[str]) 
 
 def dispatch_refusal(progress: Progress, graph: Graph, node_id: str) -> refusals.RefusedEventError | None:
     """Why no planner would dispatch ``node_id`` now; None if one would."""
-    settled = progress.completed | progress.skipped | progress.failed.keys()
-    common = refusals.unschedulable(node_id, settled=settled, nodes=graph.reachable)
+    common = refusals.unschedulable(node_id, settled=progress.settled_nodes, nodes=graph.reachable)
     if common is not None:
         return common
     if node_id in progress.in_flight:

@@ -90,6 +90,7 @@ async def test_a_store_starting_on_an_old_schema_folds_its_rows_again(
         "in_flight": ["a", "c"],
         "held": {"a": 3},
         "budget": state["__budget"],
+        "settled": ["b"],
     }
     assert await pg.fetchval("SELECT count(*) FROM refolds") == 0
 
@@ -122,7 +123,7 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
     assert after["row"]["input_tokens"] == 15 and after["row"]["last_sequence"] == 10
     state = json.loads(after["row"]["current_state"])
     assert state["c"] == "ok"
-    fold_state = {"in_flight": ["c"], "held": {}, "budget": state["__budget"]}
+    fold_state = {"in_flight": ["c"], "held": {}, "budget": state["__budget"], "settled": ["a", "b"]}
     assert json.loads(after["row"]["fold_state"]) == fold_state
 
 
