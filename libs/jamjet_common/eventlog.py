@@ -122,11 +122,19 @@ class EventLog:
     """Reads and appends execution events; one instance per NATS connection."""
 
     def __init__(
-        self, nc: Client, js: JetStreamContext, *, stream: str = EVENTS, remembered: int = 4096
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        *,
+        stream: str = EVENTS,
+        remembered: int = 4096,
+        direct: bool = True,
     ) -> None:
+        """``direct=False``: read the log through the stream's leader, never from a replica that lags."""
         self._nc = nc
         self._js = js
         self._stream = stream
+        self._direct = direct
         self._tails: OrderedDict[str, Tail] = OrderedDict()
         self._remembered = remembered
         self._writers = KeyedLocks()
@@ -307,7 +315,9 @@ class EventLog:
         seq = after_stream_seq + 1
         while True:
             try:
-                msg = await self._js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=True)
+                msg = await self._js.get_msg(
+                    self._stream, seq=seq, subject=subject, next=True, direct=self._direct
+                )
             except NotFoundError:
                 return
             assert msg.seq is not None

@@ -8,8 +8,8 @@ reader folds the log in stream order and refuses, by the same rules,
 - an event out of sequence: its ``sequence`` is not the last accepted one + 1 (a duplicate, a stale or
   a skipped sequence); it takes no place in the log, and the next event continues after the last
   accepted one;
-- an event impossible in the execution's state (:func:`impossible`): it takes its place in the log (its
-  sequence is used) but changes nothing.
+- an event impossible in the execution's state (:func:`impossible`, :func:`unschedulable`): it takes its
+  place in the log (its sequence is used) but changes nothing.
 
 A refused event stays in the stream (nothing unwrites it); the scheduler dead-letters it with the
 reason (:class:`RefusedEventError`: ``out_of_sequence``, ``impossible_event``, ``not_an_event``) on
@@ -61,4 +61,24 @@ def _impossible(kind: EventKind, started: bool, in_flight: Collection[str]) -> s
         return f"workflow_completed refused: node(s) still in flight: {', '.join(sorted(in_flight))}"
     if isinstance(kind, OUTCOMES) and kind.node_id not in in_flight:
         return f"{kind.tag} refused: node '{kind.node_id}' has no dispatch in flight"
+    return None
+
+
+def unschedulable(
+    node_id: str, *, settled: Collection[str], nodes: Collection[str] | None
+) -> RefusedEventError | None:
+    """Why no scheduler dispatches ``node_id`` (a ``node_scheduled`` for it is forged); None if one may.
+
+    ``nodes``: the nodes the workflow can run (reachable from its start node; None: not known);
+    ``settled``: the nodes with a final outcome (completed, failed, skipped). The scheduler refuses more
+    (a node in flight, or whose inputs are not complete), as only it knows the whole plan.
+    """
+    if nodes is not None and node_id not in nodes:
+        return RefusedEventError(
+            f"node_scheduled refused: '{node_id}' is not a node the workflow runs", code="impossible_event"
+        )
+    if node_id in settled:
+        return RefusedEventError(
+            f"node_scheduled refused: node '{node_id}' has its outcome already", code="impossible_event"
+        )
     return None

@@ -18,6 +18,7 @@ import msgspec
 from jamjet_common import refusals
 from jamjet_common.events import (
     ApprovalReceived,
+    EventKind,
     InterruptRaised,
     NodeCancelled,
     NodeCompleted,
@@ -68,13 +69,21 @@ def start_row(execution_id: str, entry: LogEntry) -> ExecutionRow | None:
     )
 
 
-def fold(row: ExecutionRow | None, execution_id: str, entries: Mapping[int, LogEntry]) -> ExecutionRow | None:
-    """Apply the entries that continue the row's log without a gap; return the (new) row."""
+def fold(
+    row: ExecutionRow | None,
+    execution_id: str,
+    entries: Mapping[int, LogEntry],
+    nodes: frozenset[str] | None = None,
+) -> ExecutionRow | None:
+    """Apply the entries that continue the row's log without a gap; return the (new) row.
+
+    ``nodes``: the nodes its workflow version runs, if known (a dispatch of another one is forged)."""
     if row is None:
         first = entries.get(1)
         row = start_row(execution_id, first) if first is not None else None
         if row is None:
             return None
+    row.nodes = nodes
     while (entry := entries.get(row.last_sequence + 1)) is not None:
         apply(row, entry)
     return row
@@ -82,7 +91,7 @@ def fold(row: ExecutionRow | None, execution_id: str, entries: Mapping[int, LogE
 
 def apply(row: ExecutionRow, entry: LogEntry) -> None:
     handler = _HANDLERS.get(type(entry.kind))
-    refusal = refusals.impossible(entry.kind, started=True, in_flight=row.in_flight)
+    refusal = _refusal(row, entry.kind)
     if refusal is not None and row.status not in ENDED:
         # The scheduler refuses it too (and dead-letters it): the row stays as the true log leaves it.
         logger.warning("%s: event %d refused: %s", row.execution_id, entry.sequence, refusal)
@@ -91,6 +100,14 @@ def apply(row: ExecutionRow, entry: LogEntry) -> None:
     row.last_sequence = entry.sequence
     row.updated_at = entry.created_at
     row.changed = True
+
+
+def _refusal(row: ExecutionRow, kind: EventKind) -> refusals.RefusedEventError | None:
+    """The scheduler's refusals that change this row (it also refuses a dispatch while one is in
+    flight, and one of a node whose inputs are not complete: neither changes the row's fold)."""
+    if isinstance(kind, NodeScheduled):
+        return refusals.unschedulable(kind.node_id, settled=row.settled, nodes=row.nodes)
+    return refusals.impossible(kind, started=True, in_flight=row.in_flight)
 
 
 def _set_status(row: ExecutionRow, status: str, at: datetime) -> None:

@@ -8,12 +8,14 @@ the dead-letter subject instead of failing its whole batch.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jamjet_common import catalog, subjects
 from jamjet_common.codec import ENCODER, decode
 from jamjet_common.errors import ContractError
+from jamjet_common.eventlog import EXPECTED_LAST_SUBJECT_SEQ
 from jamjet_common.events import Event
 from jamjet_common.records import WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
@@ -34,6 +36,9 @@ class StoredEvent:
     created_at: datetime
     kind_json: str
     stream_seq: int
+    after: int | None = None
+    """The stream sequence its writer appended it after (``Nats-Expected-Last-Subject-Sequence``, checked
+    by the server when the message was stored); None for a message appended without the condition."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -62,7 +67,9 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def decode_event(subject: str, data: bytes, stream_seq: int) -> StoredEvent:
+def decode_event(
+    subject: str, data: bytes, stream_seq: int, headers: Mapping[str, str] | None = None
+) -> StoredEvent:
     """Decode an EVENTS message or raise a :class:`ContractError` that says what is wrong."""
     tenant, execution_id = subjects.parse_events_subject(subject)
     subjects.check_token(tenant, "tenant")
@@ -82,7 +89,13 @@ def decode_event(subject: str, data: bytes, stream_seq: int) -> StoredEvent:
         created_at=utc(event.created_at),
         kind_json=ENCODER.encode(event.kind).decode(),
         stream_seq=stream_seq,
+        after=_appended_after(headers),
     )
+
+
+def _appended_after(headers: Mapping[str, str] | None) -> int | None:
+    after = (headers or {}).get(EXPECTED_LAST_SUBJECT_SEQ, "")
+    return int(after) if after.isdigit() and int(after) <= MAX_BIGINT else None
 
 
 def _event_id(value: str) -> uuid.UUID:

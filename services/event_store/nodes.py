@@ -36,6 +36,7 @@ def on_completed(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     """A completion of a node in flight: its state patch, then its tokens and cost (scheduler order)."""
     if not _land(row, kind.node_id, entry):
         return  # a late or duplicate outcome: the scheduler ignores it, so does the fold
+    row.settled.add(kind.node_id)
     merge_state(row, kind.state_patch)
     if row.budget.completed(kind):
         _write_budget(row)
@@ -48,6 +49,7 @@ def on_failed(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     _write_budget(row)
     if not kind.retryable:
         _land(row, kind.node_id, entry)
+        row.settled.add(kind.node_id)
 
 
 def _write_budget(row: ExecutionRow) -> None:
@@ -62,6 +64,7 @@ def _write_budget(row: ExecutionRow) -> None:
 
 def on_skipped(row: ExecutionRow, kind: Any, entry: LogEntry) -> None:
     row.in_flight.discard(kind.node_id)
+    row.settled.add(kind.node_id)
     row.fold_dirty = True
 
 

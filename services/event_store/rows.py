@@ -37,6 +37,8 @@ class FoldState(msgspec.Struct, frozen=True, kw_only=True):
     """Nodes waiting for a human: node id → sequence of its pending request."""
     budget: dict[str, Any] | None = None
     """The budget fold (``BudgetState`` fields); None in rows folded before it was kept here."""
+    settled: list[str] = []
+    """Nodes with a final outcome (completed, failed, skipped): a dispatch of one again is forged."""
 
 
 FOLD_STATE_DECODER = msgspec.json.Decoder(FoldState)
@@ -83,6 +85,9 @@ class ExecutionRow:
     budget: BudgetState = field(default_factory=BudgetState)
     """The scheduler's budget fold; the token and cost columns above are its totals."""
     in_flight: set[str] = field(default_factory=set)
+    settled: set[str] = field(default_factory=set)
+    nodes: frozenset[str] | None = None
+    """The nodes the workflow version runs, when the store has it (not stored with the row)."""
     held: dict[str, int] = field(default_factory=dict)
     approvals: dict[int, Approval] = field(default_factory=dict)
     """Approvals rows this fold created or resolved, by requested sequence."""
@@ -107,6 +112,7 @@ class ExecutionRow:
 
     def load_fold_state(self, stored: FoldState) -> None:
         self.in_flight = set(stored.in_flight)
+        self.settled = set(stored.settled)
         self.held = dict(stored.held)
         self.budget = BudgetState.from_state(
             stored.budget if stored.budget is not None else self._kept_budget()
@@ -125,5 +131,7 @@ class ExecutionRow:
     def fold_state_json(self) -> str:
         budget = self.budget.as_state()
         return msgspec.json.encode(
-            FoldState(in_flight=sorted(self.in_flight), held=self.held, budget=budget)
+            FoldState(
+                in_flight=sorted(self.in_flight), held=self.held, budget=budget, settled=sorted(self.settled)
+            )
         ).decode()

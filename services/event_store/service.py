@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import Self
 
 from nats.aio.msg import Msg
@@ -13,6 +14,7 @@ from nats.aio.subscription import Subscription
 from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.artifacts import ArtifactStore
 from jamjet_common.config import CommonConfig, Env
+from jamjet_common.eventlog import EventLog
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.router import Router
 from jamjet_common.service import Service
@@ -31,6 +33,7 @@ from services.event_store.dlq_intake import (
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
 from services.event_store.queries import StoreQueries
 from services.event_store.tracing import lag_backlog
+from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_dead_letters, write_events, write_workflows
 
 logger = logging.getLogger(__name__)
@@ -108,8 +111,8 @@ class EventStoreService(Service):
         return BatchConsumer(
             "events",
             self.db,
-            lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream),
-            write_events,
+            lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream, msg.headers),
+            partial(write_events, log=EventLog(self.nc, self.js, direct=False), workflows=WorkflowNodes()),
             DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
             ack_wait=self.config.ack_wait_secs,

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
+from services.event_store.chain import LogReader, log_events
 from services.event_store.dlq_intake import DeadLetterRow
 from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
 from services.event_store.projection import lock_executions, select_rows, write_rows
 from services.event_store.rows import KIND_DECODER
+from services.event_store.workflow_nodes import WorkflowNodes, version_of
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +70,24 @@ ON CONFLICT (stream_seq) DO NOTHING
 """
 
 
-async def write_events(conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
-    """Store ``batch`` (idempotently) and fold it into executions, all in one transaction."""
-    events = _unique(batch)
-    execution_ids = sorted({e.event.execution_id for e in events})
+async def write_events(
+    conn: asyncpg.Connection, batch: Sequence[StoredEvent], log: LogReader, workflows: WorkflowNodes
+) -> None:
+    """Store the log's events of ``batch`` (idempotently) and fold them into executions, all in one
+    transaction; ``log`` reads the stream when a message cannot be placed from what is stored."""
+    execution_ids = sorted({e.event.execution_id for e in batch})
     async with conn.transaction():
         await lock_executions(conn, execution_ids)
+        events = await log_events(conn, batch, log)
         inserted = await _insert_events(conn, events)
         rows = {r.execution_id: r for r in await select_rows(conn, execution_ids)}
         entries = _entries_of(e for e in events if e.key in inserted)
         for execution_id, entry in await _select_unfolded(conn, execution_ids, rows, entries):
             entries[execution_id].setdefault(entry.sequence, entry)
-        folded = [fold(rows.get(x), x, entries[x]) for x in execution_ids if entries.get(x)]
+        versions = {x: version_of(rows.get(x), entries[x]) for x in execution_ids if entries.get(x)}
+        nodes = await workflows.of(conn, {v for v in versions.values() if v is not None})
+        folded = [fold(rows.get(x), x, entries[x], nodes.get(v) if v else None) for x, v in versions.items()]
         await write_rows(conn, [r for r in folded if r is not None and r.changed])
-
-
-def _unique(batch: Sequence[StoredEvent]) -> list[StoredEvent]:
-    """The first copy of each (execution_id, sequence): one INSERT must not hold a key twice."""
-    seen: dict[tuple[str, int], StoredEvent] = {}
-    for stored in batch:
-        seen.setdefault(stored.key, stored)
-    return list(seen.values())
 
 
 def _entries_of(events: Iterable[StoredEvent]) -> defaultdict[str, dict[int, LogEntry]]:

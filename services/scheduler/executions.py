@@ -238,7 +238,7 @@ class Executions:
             progress = await self._load(tenant, execution_id)
         else:
             try:
-                progress.apply(event, stream_seq)
+                await self._fold(progress, event, stream_seq)
             except GapError:
                 await self.catch_up(progress)
         if progress is None:
@@ -288,7 +288,23 @@ class Executions:
             if isinstance(entry, Unreadable):
                 progress.step_over(entry.stream_seq, entry.error)
             else:
-                progress.apply(entry.event, entry.stream_seq, entry.headers, from_log=True)
+                await self._fold(progress, entry.event, entry.stream_seq, entry.headers, from_log=True)
+
+    async def _fold(
+        self,
+        progress: Progress,
+        event: Event,
+        stream_seq: int,
+        headers: dict[str, str] | None = None,
+        *,
+        from_log: bool = False,
+    ) -> None:
+        """Fold an event another writer appended (this scheduler's own are folded as it appends them)."""
+        kind = event.kind
+        if isinstance(kind, NodeScheduled) and progress.started:
+            await self._graph(progress)  # the fold checks a dispatch against the workflow
+        if progress.apply(event, stream_seq, headers, from_log=from_log) and isinstance(kind, NodeScheduled):
+            progress.foreign.add(kind.node_id)
 
     async def _resume(self, progress: Progress, graph: Graph) -> None:
         """Pick up a loaded execution's unstarted dispatches where a stopped scheduler left them.
@@ -299,15 +315,32 @@ class Executions:
         approval not asked yet is asked now, and the holds' timers are ensured.
         """
         for dispatch in [d for d in progress.in_flight.values() if not d.started]:
-            node_id = dispatch.node_id
-            kind = graph.node(node_id).kind
-            if isinstance(kind, HumanApprovalNode):
-                if node_id not in progress.held and node_id not in progress.decided:
-                    await self._ask_human(progress, graph, node_id)
-            elif not kind.held_by_scheduler:
-                logger.info("%s: republishing work item of %s", progress.execution_id, node_id)
-                await self._publish_work(progress, graph, node_id, dispatch)
+            await self._take_up(progress, graph, dispatch)
+        progress.foreign.clear()
         await self._holds.ensure(progress, graph)
+
+    async def _adopt(self, progress: Progress, graph: Graph) -> None:
+        """Dispatches another writer recorded and the fold accepted (a replica that stopped before its
+        work item, or a forged but possible NodeScheduled) get what this scheduler gives its own: else
+        the node would wait for a work item nobody publishes."""
+        if not progress.foreign:
+            return
+        for node_id in sorted(progress.foreign):
+            dispatch = progress.in_flight.get(node_id)
+            if dispatch is not None and not dispatch.started:
+                await self._take_up(progress, graph, dispatch)
+            progress.foreign.discard(node_id)
+        await self._holds.ensure(progress, graph)
+
+    async def _take_up(self, progress: Progress, graph: Graph, dispatch: Dispatch) -> None:
+        node_id = dispatch.node_id
+        kind = graph.node(node_id).kind
+        if isinstance(kind, HumanApprovalNode):
+            if node_id not in progress.held and node_id not in progress.decided:
+                await self._ask_human(progress, graph, node_id)
+        elif not kind.held_by_scheduler:
+            logger.info("%s: publishing the work item of %s", progress.execution_id, node_id)
+            await self._publish_work(progress, graph, node_id, dispatch)
 
     # ---- the conflict loop -------------------------------------------------------------------------------
 
@@ -354,7 +387,11 @@ class Executions:
     # ---- planning ----------------------------------------------------------------------------------------
 
     async def _graph(self, progress: Progress) -> Graph:
-        return await self._catalog.get(progress.tenant, progress.workflow_id, progress.workflow_version)
+        if progress.graph is None:
+            progress.graph = await self._catalog.get(
+                progress.tenant, progress.workflow_id, progress.workflow_version
+            )
+        return progress.graph
 
     async def advance(self, progress: Progress) -> None:
         """Plan and act on the execution as it stands now (runs in its lane)."""
@@ -366,6 +403,7 @@ class Executions:
                 self.forget(progress.execution_id, finished=True)
             return
         graph = await self._graph(progress)
+        await self._adopt(progress, graph)
         decided = plan(progress, graph, self._limits)
         if decided:
             await self._apply(progress, graph, decided)

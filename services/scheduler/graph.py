@@ -58,6 +58,8 @@ class Graph:
     outs: dict[str, tuple[str, ...]]
     routed: frozenset[str]
     """Condition nodes with branches: only the chosen out-edge stays live once they complete."""
+    reachable: frozenset[str]
+    """Nodes an edge path leads to from the start node: the only ones a scheduler ever dispatches."""
 
     @classmethod
     def compile(cls, ir: WorkflowIr) -> Graph:
@@ -79,6 +81,7 @@ class Graph:
             {k: tuple(v) for k, v in ins.items()},
             {k: tuple(v) for k, v in outs.items()},
             routed,
+            frozenset(live),
         )
 
     def node(self, node_id: str) -> NodeDef:

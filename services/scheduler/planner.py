@@ -16,6 +16,7 @@ from jamjet_common.ir import HumanApprovalNode
 from services.scheduler.budget import overrun
 from services.scheduler.graph import Graph
 from services.scheduler.progress import Progress
+from services.scheduler.readiness import dead, is_open, runnable
 from services.scheduler.waits import wait_outcomes
 
 SKIP_REASON = "branch not taken"
@@ -53,11 +54,11 @@ def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     decided += wait_outcomes(progress, graph)
     skipped = set(progress.skipped)
     skips = _cascade_skips(progress, graph, skipped)
-    runnable = [n for n in graph.order if _runnable(n, progress, graph, skipped)]
+    ready = [n for n in graph.order if runnable(n, progress, graph, skipped)]
     free = min(limits.max_dispatch_per_pass, limits.max_concurrent_nodes - len(progress.in_flight))
-    dispatches = approved + runnable[: max(free, 0)]
+    dispatches = approved + ready[: max(free, 0)]
     finish = None
-    if not runnable and not progress.in_flight and not decided:
+    if not ready and not progress.in_flight and not decided:
         finish = _finish(progress)
     return Plan(skips, decided, dispatches, finish)
 
@@ -122,17 +123,6 @@ def _finish(progress: Progress) -> EventKind:
     return WorkflowCompleted(final_state=progress.state)
 
 
-def _dead(src: str, dst: str, progress: Progress, graph: Graph, skipped: set[str]) -> bool:
-    if src in skipped or dst in progress.excluded.get(src, ()):
-        return True
-    return src in graph.routed and src in progress.completed and progress.routes.get(src) != dst
-
-
-def _open(node_id: str, progress: Progress, skipped: set[str]) -> bool:
-    """Neither in flight nor settled: the node may still be skipped or dispatched."""
-    return node_id not in progress.in_flight and node_id not in skipped and not progress.settled(node_id)
-
-
 def _cascade_skips(progress: Progress, graph: Graph, skipped: set[str]) -> list[str]:
     """Skip, to a fixpoint, every open node whose in-edges are all dead; ``skipped`` grows."""
     skips: list[str] = []
@@ -143,20 +133,10 @@ def _cascade_skips(progress: Progress, graph: Graph, skipped: set[str]) -> list[
             ins = graph.ins[node_id]
             if (
                 ins
-                and _open(node_id, progress, skipped)
-                and all(_dead(s, node_id, progress, graph, skipped) for s in ins)
+                and is_open(node_id, progress, skipped)
+                and all(dead(s, node_id, progress, graph, skipped) for s in ins)
             ):
                 skipped.add(node_id)
                 skips.append(node_id)
                 changed = True
     return skips
-
-
-def _runnable(node_id: str, progress: Progress, graph: Graph, skipped: set[str]) -> bool:
-    if not _open(node_id, progress, skipped):
-        return False
-    ins = graph.ins[node_id]
-    if not ins:
-        return node_id == graph.ir.start_node
-    live = [s for s in ins if not _dead(s, node_id, progress, graph, skipped)]
-    return bool(live) and all(s in progress.completed for s in live)

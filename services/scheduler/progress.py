@@ -13,6 +13,7 @@ from jamjet_common.eventlog import EMPTY, Tail
 from jamjet_common.events import (
     ApprovalReceived,
     Event,
+    EventKind,
     ExternalEventReceived,
     NodeCancelled,
     NodeCompleted,
@@ -28,7 +29,9 @@ from jamjet_common.events import (
     WorkflowStarted,
 )
 from jamjet_common.merge import merge_into
+from services.scheduler import readiness
 from services.scheduler.budget import BUDGET_KEY, BudgetState
+from services.scheduler.graph import Graph
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +89,19 @@ class Progress:
     """Dispatches of a node cancelled while the execution was running: bounds its dispatching again."""
     refused: dict[int, refusals.RefusedEventError] = field(default_factory=dict)
     """Events refused by the fold (``jamjet_common.refusals``): stream sequence → why."""
+    graph: Graph | None = None
+    """The workflow version's graph, once read: a NodeScheduled is checked against it (``readiness``)."""
+    foreign: set[str] = field(default_factory=set)
+    """Nodes whose NodeScheduled another writer appended: their work item (or hold) is this
+    scheduler's to see to, as for its own dispatches."""
 
     def settled(self, node_id: str) -> bool:
         return node_id in self.completed or node_id in self.skipped or node_id in self.failed
+
+    @property
+    def settled_nodes(self) -> set[str]:
+        """Nodes with a final outcome: completed, skipped or failed."""
+        return self.completed | self.skipped | self.failed.keys()
 
     def apply(
         self,
@@ -113,13 +126,21 @@ class Progress:
         if wrong is not None:
             return self._refuse(Tail(self.tail.sequence, stream_seq), wrong)
         self.tail = Tail(event.sequence, stream_seq)
-        reason = refusals.impossible(event.kind, started=self.started, in_flight=self.in_flight)
+        reason = self._impossible(event.kind)
         if reason is not None and not self.terminal:
             return self._refuse(self.tail, reason)
         self._fold(event)
         if headers and isinstance(event.kind, WorkflowStarted):
             self.trace = telemetry.carrier(headers)
         return True
+
+    def _impossible(self, kind: EventKind) -> refusals.RefusedEventError | None:
+        reason = refusals.impossible(kind, started=self.started, in_flight=self.in_flight)
+        if reason is not None or not isinstance(kind, NodeScheduled):
+            return reason
+        if self.graph is None:  # the rule the event store applies too
+            return refusals.unschedulable(kind.node_id, settled=self.settled_nodes, nodes=None)
+        return readiness.dispatch_refusal(self, self.graph, kind.node_id)
 
     def step_over(self, stream_seq: int, error: str) -> None:
         """A message of the log that is no event: refused, like an event out of sequence."""

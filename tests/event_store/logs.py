@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from nats.js import JetStreamContext
 
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
-from jamjet_common.eventlog import EventLog, new_event
+from jamjet_common.eventlog import EXPECTED_LAST_SUBJECT_SEQ, Entry, EventLog, Unreadable, new_event
 from jamjet_common.events import (
     ApprovalReceived,
     Event,
@@ -22,8 +23,39 @@ from jamjet_common.events import (
     ToolApprovalRequired,
     WorkflowStarted,
 )
+from services.event_store.intake import StoredEvent, decode_event
 from tests.event_store.conftest import execution_row
 from tests.helpers import eventually
+
+
+def consumed(tenant: str, execution_id: str, kinds: list[EventKind], first: int = 1) -> list[StoredEvent]:
+    """Events ``first``, ``first + 1``, ... as the store's consumer decodes them: each at the stream
+    sequence of its number, appended on condition that the one before is the subject's last message."""
+    subject = subjects.events(tenant, execution_id)
+    return [
+        decode_event(
+            subject,
+            ENCODER.encode(new_event(execution_id, seq, kind)),
+            stream_seq=seq,
+            headers={EXPECTED_LAST_SUBJECT_SEQ: str(seq - 1)},
+        )
+        for seq, kind in enumerate(kinds, start=first)
+    ]
+
+
+class Written:
+    """The stream that ``events`` were consumed from, for writes tested without the bus: what the
+    store reads when it cannot place a message from what it holds."""
+
+    def __init__(self, events: list[StoredEvent]) -> None:
+        self._events = sorted(events, key=lambda e: e.stream_seq)
+
+    async def read_entries(
+        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
+    ) -> AsyncIterator[Entry | Unreadable]:
+        for stored in self._events:
+            if stored.event.execution_id == execution_id and stored.stream_seq > after_stream_seq:
+                yield Entry(stored.event, stored.stream_seq, {})
 
 
 def new_id() -> str:

@@ -8,14 +8,13 @@ from typing import Any
 import asyncpg
 from nats.aio.client import Client as NATS
 
-from jamjet_common.codec import ENCODER
-from jamjet_common.eventlog import new_event
 from jamjet_common.events import EventKind
-from services.event_store.intake import StoredEvent, decode_event
+from services.event_store.intake import StoredEvent
 from services.event_store.migrate import load_migrations, migrate
+from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
 from tests.event_store.conftest import ask, build_store
-from tests.event_store.logs import decided, held, new_id, ran, started
+from tests.event_store.logs import Written, consumed, decided, held, new_id, ran, started
 from tests.harness import running
 from tests.helpers import eventually
 
@@ -34,11 +33,7 @@ VALUES ($1, $2, 'wf', '1.0.0', 'paused', '{}', '{"old": true}', $3, $4, $4)
 
 
 def stored(execution_id: str, kinds: list[EventKind]) -> list[StoredEvent]:
-    subject = f"jamjet.events.{TENANT}.{execution_id}"
-    return [
-        decode_event(subject, ENCODER.encode(new_event(execution_id, seq, kind)), stream_seq=seq)
-        for seq, kind in enumerate(kinds, start=1)
-    ]
+    return consumed(TENANT, execution_id, kinds)
 
 
 def a_log() -> list[EventKind]:
@@ -95,6 +90,7 @@ async def test_a_store_starting_on_an_old_schema_folds_its_rows_again(
         "in_flight": ["a", "c"],
         "held": {"a": 3},
         "budget": state["__budget"],
+        "settled": ["b"],
     }
     assert await pg.fetchval("SELECT count(*) FROM refolds") == 0
 
@@ -105,7 +101,7 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn)
-        await write_events(conn, events[:8])
+        await write_events(conn, events[:8], Written(events), WorkflowNodes())
         before = await _snapshot(conn, execution_id)
         # As a replica that predates 0003 would leave it:
         await conn.execute(
@@ -114,7 +110,7 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
             execution_id,
         )
         await conn.execute("DELETE FROM approvals WHERE execution_id = $1", execution_id)
-        await write_events(conn, events[8:])
+        await write_events(conn, events[8:], Written(events), WorkflowNodes())
         after = await _snapshot(conn, execution_id)
     finally:
         await conn.close()
@@ -127,7 +123,7 @@ async def test_a_row_without_fold_state_is_folded_again_before_new_events(databa
     assert after["row"]["input_tokens"] == 15 and after["row"]["last_sequence"] == 10
     state = json.loads(after["row"]["current_state"])
     assert state["c"] == "ok"
-    fold_state = {"in_flight": ["c"], "held": {}, "budget": state["__budget"]}
+    fold_state = {"in_flight": ["c"], "held": {}, "budget": state["__budget"], "settled": ["a", "b"]}
     assert json.loads(after["row"]["fold_state"]) == fold_state
 
 

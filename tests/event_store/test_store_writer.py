@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +16,9 @@ from jamjet_common.eventlog import new_event
 from jamjet_common.events import EventKind, NodeCompleted, NodeScheduled, WorkflowCompleted, WorkflowStarted
 from services.event_store.intake import StoredEvent, decode_event
 from services.event_store.migrate import load_migrations, migrate
+from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
-from tests.event_store.logs import ran
+from tests.event_store.logs import Written, consumed, ran
 
 TENANT = "t1"
 
@@ -33,12 +35,7 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def stored(execution_id: str, kinds: list[EventKind], first: int = 1) -> list[StoredEvent]:
-    """Events ``first``, ``first + 1``, ... of an execution, as the consumer decodes them."""
-    subject = f"jamjet.events.{TENANT}.{execution_id}"
-    return [
-        decode_event(subject, ENCODER.encode(new_event(execution_id, seq, kind)), stream_seq=seq)
-        for seq, kind in enumerate(kinds, start=first)
-    ]
+    return consumed(TENANT, execution_id, kinds, first)
 
 
 def lifecycle(execution_id: str) -> list[StoredEvent]:
@@ -80,9 +77,11 @@ async def test_batches_committed_out_of_order_still_fold_completely(db: asyncpg.
     execution_id = f"exec_{uuid.uuid4().hex}"
     events = lifecycle(execution_id)
     async with db.acquire() as conn:
-        await write_events(conn, events[5:])  # another replica's later batch commits first
+        await write_events(
+            conn, events[5:], Written(events), WorkflowNodes()
+        )  # another replica's later batch commits first
         assert await conn.fetchrow("SELECT 1 FROM executions WHERE execution_id = $1", execution_id) is None
-        await write_events(conn, events[:5])
+        await write_events(conn, events[:5], Written(events), WorkflowNodes())
         row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
     assert row["last_sequence"] == 14 and row["status"] == "completed"
     assert json.loads(row["current_state"]) == {"done": True}
@@ -93,11 +92,12 @@ async def test_interleaved_batches_from_concurrent_replicas_fold_completely(db: 
     logs = {x: lifecycle(x)[:-1] for x in ids}  # leave them running, so the state shows every patch
     # Two "replicas", each writing every other event of every execution, in small batches, at once.
     shares = [[e for x in ids for e in logs[x][r::2]] for r in (0, 1)]
+    stream = Written([e for x in ids for e in logs[x]])
 
     async def replica(events: list[StoredEvent]) -> None:
         for start in range(0, len(events), 5):
             async with db.acquire() as conn:
-                await write_events(conn, events[start : start + 5])
+                await write_events(conn, events[start : start + 5], stream, WorkflowNodes())
 
     await asyncio.gather(replica(shares[0]), replica(shares[1]), replica(shares[1]))
     async with db.acquire() as conn:
@@ -120,9 +120,9 @@ async def test_a_redelivered_batch_changes_nothing(db: asyncpg.Pool) -> None:
         ],
     )
     async with db.acquire() as conn:
-        await write_events(conn, events)
+        await write_events(conn, events, Written(events), WorkflowNodes())
         before = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
-        await write_events(conn, events + events)
+        await write_events(conn, events + events, Written(events), WorkflowNodes())
         after = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
         count = await conn.fetchval("SELECT count(*) FROM events WHERE execution_id = $1", execution_id)
     assert dict(before) == dict(after)
@@ -135,7 +135,46 @@ async def test_an_execution_whose_log_does_not_start_with_workflow_started_gets_
 ) -> None:
     execution_id = f"exec_{uuid.uuid4().hex}"
     async with db.acquire() as conn:
-        await write_events(conn, stored(execution_id, [NodeScheduled(node_id="x", queue_type="q")]))
+        events = stored(execution_id, [NodeScheduled(node_id="x", queue_type="q")])
+        await write_events(conn, events, Written(events), WorkflowNodes())
         row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
         count = await conn.fetchval("SELECT count(*) FROM events WHERE execution_id = $1", execution_id)
     assert row is None and count == 1
+
+
+def forged_ahead(execution_id: str) -> tuple[list[StoredEvent], StoredEvent]:
+    """Events 1-2, a forged 4 appended without condition (stream seq 3), then the true 3 and 4."""
+    true = stored(
+        execution_id,
+        [
+            WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={}),
+            NodeScheduled(node_id="x", queue_type="general"),
+            NodeCompleted(node_id="x", state_patch={"x": 1}),
+            WorkflowCompleted(final_state={"x": 1}),
+        ],
+    )
+    subject = f"jamjet.events.{TENANT}.{execution_id}"
+    forged = new_event(execution_id, 4, WorkflowCompleted(final_state={"forged": True}))
+    fake = decode_event(subject, ENCODER.encode(forged), stream_seq=3)
+    # The true 3 is appended after the forged message (the subject's last), the true 4 after the 3.
+    later = [dataclasses.replace(e, stream_seq=e.stream_seq + 1, after=e.stream_seq) for e in true[2:]]
+    return [*true[:2], fake, *later], fake
+
+
+@pytest.mark.parametrize("batches", [[slice(0, 5)], [slice(0, 3), slice(3, 5)], [slice(3, 5), slice(0, 3)]])
+async def test_a_message_ahead_of_the_log_never_takes_the_row_of_the_true_event(
+    db: asyncpg.Pool, batches: list[slice]
+) -> None:
+    execution_id = f"exec_{uuid.uuid4().hex}"
+    events, fake = forged_ahead(execution_id)
+    async with db.acquire() as conn:
+        for part in batches:
+            await write_events(conn, events[part], Written(events), WorkflowNodes())
+        rows = await conn.fetch(
+            "SELECT sequence, event_id, stream_seq FROM events WHERE execution_id = $1 ORDER BY sequence",
+            execution_id,
+        )
+        row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
+    assert [(r["sequence"], r["stream_seq"]) for r in rows] == [(1, 1), (2, 2), (3, 4), (4, 5)]
+    assert fake.event_id not in {r["event_id"] for r in rows}
+    assert row["status"] == "completed" and json.loads(row["current_state"]) == {"x": 1}

@@ -7,12 +7,14 @@ the reason), that nothing loops, and that the forged message is dead-lettered wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -24,11 +26,13 @@ from jamjet_common.events import (
     EventKind,
     NodeCancelled,
     NodeCompleted,
+    NodeScheduled,
     WorkflowCompleted,
     WorkflowStarted,
 )
 from jamjet_common.messages import CancelNotice
 from services.scheduler.config import DEFAULT_PARTITIONS
+from services.scheduler.service import SchedulerService
 from tests.e2e.stack import Stack, assert_gapless, services
 from tests.e2e.workflows import MODULE, fn, workflow
 from tests.helpers import eventually
@@ -226,3 +230,100 @@ async def test_a_message_that_is_no_event_in_the_log_is_stepped_over(stack: Stac
         await completed_truly(stack, execution_id)
         await dead_lettered(stack, execution_id, "missing required field")
         await settled(stack.nc.jetstream())
+
+
+async def test_an_event_ahead_of_the_log_does_not_take_the_true_events_row(stack: Stack) -> None:
+    """Sequence 5 forged while the log is at 3: stored first, but the true event 5 is the row for 5."""
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        assert len(stack.recorder.events[execution_id]) == 3
+        body = forged_event(execution_id, 5, WorkflowCompleted(final_state={"forged": True}))
+        await stack.nc.publish(subjects.append(TENANT, execution_id), body)
+        forged_id = json.loads(body)["id"]
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "out_of_sequence: event sequence 5 after 3")
+        events = genuine(stack, execution_id, {forged_id})
+        truth = [(e["sequence"], e["id"]) for e in events]
+        assert truth[4][0] == 5 and truth[4][1] != forged_id
+
+        async def stored_is_truth() -> bool:
+            return (await stack.stored([execution_id])).get(execution_id) == truth
+
+        await eventually(stored_is_truth, timeout=30, message="Postgres differs from the accepted log")
+        answer = await stack.ask("jamjet.store.events", {"execution_id": execution_id})
+        assert forged_id not in {e["id"] for e in answer["events"]}
+
+
+def napping_twice() -> dict[str, Any]:
+    """``nap`` then ``nap2``, each sleeping ``state.sleep`` seconds."""
+    nodes = [fn("nap", "sleeper", MODULE), fn("nap2", "sleeper", MODULE)]
+    return workflow(nodes, [("nap", "nap2"), ("nap2", "end")], wf="napping_twice")
+
+
+async def forge_scheduled(stack: Stack, execution_id: str, node_id: str) -> str:
+    """A NodeScheduled appended at the log's tail, as a compromised writer could: its event id."""
+    log = EventLog(stack.nc, stack.nc.jetstream())
+    scheduled = NodeScheduled(node_id=node_id, queue_type="general")
+    return (await log.append(TENANT, execution_id, scheduled)).event.id
+
+
+@pytest.mark.parametrize(
+    ("node_id", "reason"),
+    [
+        ("evil", "'evil' is not a node the workflow runs"),
+        ("nap", "node 'nap' has a dispatch in flight"),
+        ("after", "node 'after' is not runnable"),
+    ],
+)
+async def test_a_forged_node_scheduled_is_refused_and_the_execution_completes(
+    stack: Stack, node_id: str, reason: str
+) -> None:
+    async with services(stack):
+        execution_id = await start_napping(stack)
+        await forge_scheduled(stack, execution_id, node_id)
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, f"node_scheduled refused: {reason}")
+        kinds = stack.recorder.kinds(execution_id)
+        assert kinds.count("node_started") == 2  # nap and after, once each: no second dispatch ran
+        assert kinds.count("workflow_completed") == 1
+        await settled(stack.nc.jetstream())
+
+
+async def test_a_forged_node_scheduled_for_a_node_with_its_outcome_is_refused(stack: Stack) -> None:
+    async with services(stack):
+        await stack.register(napping_twice())
+        execution_id = await stack.start("napping_twice", {"sleep": 1.5})
+        await eventually(lambda: stack.recorder.kinds(execution_id).count("node_started") == 2, timeout=30)
+        await forge_scheduled(stack, execution_id, "nap")
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, "node_scheduled refused: node 'nap' has its outcome already")
+        assert stack.recorder.kinds(execution_id).count("node_started") == 2
+        await settled(stack.nc.jetstream())
+
+
+async def test_a_forged_node_scheduled_the_planner_would_have_made_gets_its_work_item(
+    stack: Stack,
+) -> None:
+    """Appended the moment ``after`` became runnable, ahead of the scheduler's own: it is adopted."""
+    async with services(stack) as built:
+        scheduler = built[2]
+        assert isinstance(scheduler, SchedulerService) and scheduler.executions is not None
+        execution_id = await start_napping(stack)
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            await release.wait()
+
+        # The scheduler takes this execution's events in order, after the hold: the forgery comes first.
+        scheduler.executions.lanes.submit(execution_id, hold)
+        await eventually(lambda: "node_completed" in stack.recorder.kinds(execution_id), timeout=30)
+        forged_id = await forge_scheduled(stack, execution_id, "after")
+        release.set()
+        await completed_truly(stack, execution_id)
+        scheduled = [e for e in stack.recorder.events[execution_id] if e["kind"]["type"] == "node_scheduled"]
+        assert [(e["kind"]["node_id"], e["id"] == forged_id) for e in scheduled] == [
+            ("nap", False),
+            ("after", True),
+        ]
+        assert stack.recorder.kinds(execution_id).count("node_completed") == 2
+        await stack.postgres_matches_stream([execution_id])

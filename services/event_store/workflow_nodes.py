@@ -1,0 +1,63 @@
+"""The nodes each workflow version runs, for the fold's check of a dispatch: read from the workflows
+table (versions are immutable) and kept. A version not in the table yet (its catalog entry is consumed
+apart from the events) is not checked, rather than held up."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+import asyncpg
+import msgspec
+
+from jamjet_common.events import WorkflowStarted
+from jamjet_common.ir import WorkflowIr
+from jamjet_common.validation import reachable
+from services.event_store.rows import ExecutionRow, LogEntry
+
+Version = tuple[str, str, str]
+"""(tenant, workflow id, version)"""
+KEPT = 1024
+
+SELECT_IRS = """
+SELECT w.tenant, w.workflow_id, w.version, w.ir::text AS ir
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, workflow_id, version)
+JOIN workflows AS w USING (tenant, workflow_id, version)
+"""
+IR_DECODER = msgspec.json.Decoder(WorkflowIr)
+
+
+def version_of(row: ExecutionRow | None, entries: Mapping[int, LogEntry]) -> Version | None:
+    """The workflow version an execution runs: its row's, or that of the WorkflowStarted in hand."""
+    if row is not None:
+        return row.tenant, row.workflow_id, row.workflow_version
+    first = entries.get(1)
+    if first is not None and isinstance(first.kind, WorkflowStarted):
+        return first.tenant, first.kind.workflow_id, first.kind.workflow_version
+    return None
+
+
+class WorkflowNodes:
+    def __init__(self, kept: int = KEPT) -> None:
+        self._kept = kept
+        self._nodes: OrderedDict[Version, frozenset[str]] = OrderedDict()
+
+    async def of(
+        self, conn: asyncpg.Connection, versions: Iterable[Version]
+    ) -> dict[Version, frozenset[str]]:
+        wanted = set(versions)
+        missing = sorted(wanted - self._nodes.keys())
+        if missing:
+            records = await conn.fetch(SELECT_IRS, *[list(column) for column in zip(*missing, strict=True)])
+            for r in records:
+                self._keep((r["tenant"], r["workflow_id"], r["version"]), r["ir"])
+        return {v: self._nodes[v] for v in wanted if v in self._nodes}
+
+    def _keep(self, version: Version, ir: str) -> None:
+        try:
+            nodes = frozenset(reachable(IR_DECODER.decode(ir)))
+        except msgspec.DecodeError:
+            return  # not an IR this version reads: no check
+        self._nodes[version] = nodes
+        if len(self._nodes) > self._kept:
+            self._nodes.popitem(last=False)
