@@ -63,7 +63,7 @@ class RuntimeClient:
         self.tenant = tenant
         self.timeout = timeout
         self.tenants = Tenants(self._ask)
-        self.agents = Agents(self._ask)
+        self.agents = Agents(self._ask, lambda: self.tenant)
 
     async def _ask[T](
         self, subject: str, body: Any, reply_type: type[T], headers: dict[str, str] | None = None
