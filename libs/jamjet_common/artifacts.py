@@ -9,8 +9,8 @@ sentinel in its place::
 A hash is looked up only under the asking tenant's name: another tenant's artifact does not exist for
 it, even when it knows the hash, and a put does not tell whether another tenant holds the same bytes.
 The same output of one tenant stored twice is one object: a put looks the name up first (and one
-process does not write a name twice at once). Two processes racing on the same new output may both write it; the
-object is the same either way, and the later write replaces the earlier.
+process does not write a name twice at once). Two processes racing on the same new output may both
+write it; the object is the same either way, and the later write replaces the earlier.
 """
 
 from __future__ import annotations

@@ -33,11 +33,9 @@ TENANT_IMPORTED_CMDS = [
 ]
 """The commands a tenant's account imports (never ``tenants.*``, the operator's); the agent commands act
 on the tenant's own registry."""
-_SCHEDULER_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
-SCHEDULER_CMD_FILTERS = [
-    *_SCHEDULER_CMDS,
-    *(f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in _SCHEDULER_CMDS),
-]
+SCHEDULER_PLAIN_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
+SCHEDULER_SCOPED_CMDS = [f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in SCHEDULER_PLAIN_CMDS]
+SCHEDULER_CMD_FILTERS = [*SCHEDULER_PLAIN_CMDS, *SCHEDULER_SCOPED_CMDS]
 """Plain and tenant-scoped: both are stored and served the same way."""
 TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
 AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>", f"{TENANT_SCOPE}.*.cmd.agents.>"]

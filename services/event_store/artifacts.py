@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import msgspec
 from nats.errors import Error as NatsError
 
+from jamjet_common import subjects
 from jamjet_common.artifacts import (
     SENTINEL,
     UNRESOLVED,
@@ -23,7 +24,6 @@ from jamjet_common.artifacts import (
     check_hash,
     parse_sentinel,
 )
-from jamjet_common import subjects
 from jamjet_common.codec import ENCODER, ok_reply
 from jamjet_common.errors import ContractError, JamjetError
 from jamjet_common.messages import DEFAULT_TENANT
