@@ -52,26 +52,38 @@ class Tenants:
 
 
 class Agents:
-    def __init__(self, ask: Asker) -> None:
-        self._ask = ask
+    """The agent registry of one tenant: the client's, unless a call names another (which only a trusted
+    client in the service account may; a tenant's account acts for its own whatever it names)."""
 
-    async def _agent(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    def __init__(self, ask: Asker, tenant: Callable[[], str]) -> None:
+        self._ask = ask
+        self._tenant = tenant
+
+    async def _agent(self, action: str, body: dict[str, Any], tenant: str | None) -> dict[str, Any]:
+        body = {**body, "tenant": tenant or self._tenant()}
         reply: AgentReply = await self._ask(subjects.agent_cmd(action), body, AgentReply)
         return reply.agent
 
-    async def register(self, card: dict[str, Any]) -> dict[str, Any]:
-        return await self._agent("register", {"card": card})
+    async def register(self, card: dict[str, Any], *, tenant: str | None = None) -> dict[str, Any]:
+        return await self._agent("register", {"card": card}, tenant)
 
-    async def get(self, agent_id: str | None = None, *, uri: str | None = None) -> dict[str, Any]:
-        return await self._agent("get", _set(id=agent_id, uri=uri))
+    async def get(
+        self, agent_id: str | None = None, *, uri: str | None = None, tenant: str | None = None
+    ) -> dict[str, Any]:
+        return await self._agent("get", _set(id=agent_id, uri=uri), tenant)
 
     async def list(
-        self, *, status: str | None = None, skill: str | None = None, protocol: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        skill: str | None = None,
+        protocol: str | None = None,
+        tenant: str | None = None,
     ) -> list[dict[str, Any]]:
-        body = _set(status=status, skill=skill, protocol=protocol)
+        body = _set(status=status, skill=skill, protocol=protocol, tenant=tenant or self._tenant())
         reply: AgentsReply = await self._ask(subjects.agent_cmd("list"), body, AgentsReply)
         return reply.agents
 
-    async def change(self, action: str, agent_id: str) -> dict[str, Any]:
+    async def change(self, action: str, agent_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         """``activate``, ``pause``, ``deactivate``, ``archive`` or ``heartbeat``."""
-        return await self._agent(action, {"id": agent_id})
+        return await self._agent(action, {"id": agent_id}, tenant)

@@ -63,7 +63,7 @@ class RuntimeClient:
         self.tenant = tenant
         self.timeout = timeout
         self.tenants = Tenants(self._ask)
-        self.agents = Agents(self._ask)
+        self.agents = Agents(self._ask, lambda: self.tenant)
 
     async def _ask[T](
         self, subject: str, body: Any, reply_type: type[T], headers: dict[str, str] | None = None
@@ -226,8 +226,10 @@ class RuntimeClient:
         query = TenantUsageQuery(tenant=tenant or self.tenant)
         return await self._ask(subjects.store("tenant_usage"), query, dict[str, Any])
 
-    async def artifact(self, digest: str) -> Artifact:
-        return await self._ask(subjects.store("artifact"), ArtifactQuery(hash=digest), Artifact)
+    async def artifact(self, digest: str, *, tenant: str | None = None) -> Artifact:
+        """A spilled output of the tenant's (another tenant's hash is ``unknown_artifact``)."""
+        query = ArtifactQuery(hash=digest, tenant=tenant or self.tenant)
+        return await self._ask(subjects.store("artifact"), query, Artifact)
 
     # ---- following an execution ----------------------------------------------------------------------
 

@@ -1,13 +1,16 @@
-"""Large node outputs stored once, content-addressed, in the ``jamjet_artifacts`` object store.
+"""Large node outputs stored once per tenant, content-addressed, in the ``jamjet_artifacts`` object store.
 
-An output is stored as its canonical JSON (keys sorted, compact) under the lowercase hex SHA-256 of
-those bytes, and the event carries the original runtime's sentinel in its place::
+An output is stored as its canonical JSON (keys sorted, compact) under the object name
+``<tenant>/<lowercase hex SHA-256 of those bytes>``, and the event carries the original runtime's
+sentinel in its place::
 
     {"$artifact": {"hash": "<64 hex>", "size": <bytes>, "media_type": "application/json"}}
 
-The same output stored twice is one object: a put looks the hash up first (and one process does
-not write a hash twice at once). Two processes racing on the same new output may both write it; the
-object is the same either way, and the later write replaces the earlier.
+A hash is looked up only under the asking tenant's name: another tenant's artifact does not exist for
+it, even when it knows the hash, and a put does not tell whether another tenant holds the same bytes.
+The same output of one tenant stored twice is one object: a put looks the name up first (and one
+process does not write a name twice at once). Two processes racing on the same new output may both
+write it; the object is the same either way, and the later write replaces the earlier.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from nats.js.object_store import ObjectStore
 from jamjet_common.errors import ContractError
 from jamjet_common.errors import NotFoundError as JamjetNotFoundError
 from jamjet_common.streams import OBJ_ARTIFACTS
+from jamjet_common.subjects import check_token
 
 SENTINEL = "$artifact"
 MEDIA_TYPE_JSON = "application/json"
@@ -44,6 +48,13 @@ class ArtifactQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """A ``jamjet.store.artifact`` request."""
 
     hash: str
+    tenant: str | None = None
+    """Whose artifact; ``default`` when absent (a tenant's account always asks for its own)."""
+
+
+def object_name(tenant: str, digest: str) -> str:
+    """Where ``tenant``'s artifact ``digest`` is kept in the bucket."""
+    return f"{check_token(tenant, 'tenant')}/{check_hash(digest)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,41 +110,40 @@ class ArtifactStore:
     async def open(cls, js: JetStreamContext) -> ArtifactStore:
         return cls(await js.object_store(OBJ_ARTIFACTS))
 
-    async def put(self, data: bytes, media_type: str | None = MEDIA_TYPE_JSON) -> ArtifactRef:
-        """Store ``data`` unless an object with its hash is there already; its reference either way."""
+    async def put(self, tenant: str, data: bytes, media_type: str | None = MEDIA_TYPE_JSON) -> ArtifactRef:
+        """Store ``tenant``'s ``data`` unless it is there already; its reference either way."""
         ref = ArtifactRef(content_hash(data), len(data), media_type)
+        name = object_name(tenant, ref.hash)
         # Two nodes of this process with the same output must not both find it missing and write it.
-        lock = self._writing.setdefault(ref.hash, asyncio.Lock())
+        lock = self._writing.setdefault(name, asyncio.Lock())
         try:
             async with lock:
-                if not await self.exists(ref.hash):
-                    await self._store.put(
-                        ref.hash, data, meta=ObjectMeta(name=ref.hash, description=media_type)
-                    )
+                if not await self.exists(tenant, ref.hash):
+                    await self._store.put(name, data, meta=ObjectMeta(name=name, description=media_type))
         finally:
-            if not lock.locked() and self._writing.get(ref.hash) is lock:
-                del self._writing[ref.hash]
+            if not lock.locked() and self._writing.get(name) is lock:
+                del self._writing[name]
         return ref
 
-    async def exists(self, digest: str) -> bool:
+    async def exists(self, tenant: str, digest: str) -> bool:
         try:
-            await self._store.get_info(digest)
+            await self._store.get_info(object_name(tenant, digest))
         except NotFoundError:
             return False
         return True
 
-    async def media_type(self, digest: str) -> str | None:
+    async def media_type(self, tenant: str, digest: str) -> str | None:
         """The media type recorded when the object was first stored (None if unknown or missing)."""
         try:
-            info = await self._store.get_info(check_hash(digest))
+            info = await self._store.get_info(object_name(tenant, digest))
         except NotFoundError:
             return None
         return info.description or None
 
-    async def get(self, digest: str) -> bytes:
-        """The stored bytes; UnknownArtifactError if there is no such object (or it is corrupt)."""
+    async def get(self, tenant: str, digest: str) -> bytes:
+        """``tenant``'s stored bytes; UnknownArtifactError if it has no such object (or it is corrupt)."""
         try:
-            result = await self._store.get(check_hash(digest))
+            result = await self._store.get(object_name(tenant, digest))
         except NotFoundError:
             raise UnknownArtifactError(f"no artifact {digest} is stored") from None
         data = result.data or b""

@@ -86,6 +86,9 @@ class WatchedBucket[T]:
     def values(self) -> list[T]:
         return [cached.value for cached in self._cache.values()]
 
+    def items(self) -> list[tuple[str, T]]:
+        return [(key, cached.value) for key, cached in self._cache.items()]
+
     def __len__(self) -> int:
         return len(self._cache)
 

@@ -64,14 +64,14 @@ REPLY_CODES: dict[str, ReplyCode] = {
     # ---- policy ----------------------------------------------------------------------------------
     "tenant_exists": ReplyCode(POLICY, "a tenant with that id exists"),
     "invalid_tenant": ReplyCode(POLICY, "the tenant record would break its schema; names the field and type"),
-    "unknown_agent": ReplyCode(POLICY, "no such agent (id or uri)"),
+    "unknown_agent": ReplyCode(POLICY, "no such agent (id or uri) in the tenant's registry"),
     "agent_exists": ReplyCode(POLICY, "an agent with that uri is registered"),
     "invalid_transition": ReplyCode(POLICY, "the agent's lifecycle does not allow that status change"),
     # ---- event store -----------------------------------------------------------------------------
     "unknown_query": ReplyCode(STORE, "no query is served on that subject"),
     "store_unavailable": ReplyCode(STORE, "Postgres cannot be reached"),
     "artifacts_unavailable": ReplyCode(STORE, "the artifact bucket cannot be read"),
-    "unknown_artifact": ReplyCode(STORE, "no artifact with that hash"),
+    "unknown_artifact": ReplyCode(f"{STORE}, {GATEWAY}", "the tenant has no artifact with that hash"),
     "invalid_hash": ReplyCode(STORE, "the artifact hash is not a sha256 hex digest"),
     "reply_too_large": ReplyCode(STORE, "one item is larger than a reply can carry"),
     "invalid_limit": ReplyCode(STORE, "limit is out of range"),

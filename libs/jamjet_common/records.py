@@ -116,14 +116,35 @@ def changed_tenant(tenant: Tenant, **changes: Any) -> Tenant:
         raise InvalidTenantError(f"tenant '{tenant.id}': {exc}") from None
 
 
-# ---- jamjet_agents: key = agent id (and uri.<sha256> -> owner id) ---------------------------------------
+# ---- jamjet_agents: <tenant>.agent.<agent id> (and <tenant>.uri.<sha256> -> owner id) -------------------
 
-AGENT_URI_PREFIX = "uri."
+AGENT_RECORD = "agent"
+AGENT_URI = "uri"
 
 
-def agent_uri_key(uri: str) -> str:
-    """The key holding the id of the agent that owns ``uri``; a record it does not name is not live."""
-    return AGENT_URI_PREFIX + hashlib.sha256(uri.encode()).hexdigest()
+def agent_key(tenant: str, agent_id: str) -> str:
+    """The key of an agent record: each tenant has its own registry, in one bucket."""
+    return f"{tenant}.{AGENT_RECORD}.{agent_id}"
+
+
+def agent_uri_key(tenant: str, uri: str) -> str:
+    """The key holding the id of the agent that owns ``uri`` in ``tenant``'s registry; a record it does
+    not name is not live."""
+    return f"{tenant}.{AGENT_URI}.{hashlib.sha256(uri.encode()).hexdigest()}"
+
+
+def agent_keys_of(tenant: str) -> str:
+    """Every key of ``tenant``'s registry (a KV watch filter)."""
+    return f"{tenant}.>"
+
+
+def parse_agent_key(key: str) -> tuple[str, str, str] | None:
+    """``(tenant, "agent" | "uri", id or uri hash)``; None for a key of no registry (written before
+    registries were per tenant, or by hand)."""
+    parts = key.split(".")
+    if len(parts) != 3 or parts[1] not in (AGENT_RECORD, AGENT_URI):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):

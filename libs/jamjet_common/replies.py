@@ -54,14 +54,16 @@ class ReplyRegistry:
 
     async def listen(self, nc: Client, subject_list: str | list[str]) -> None:
         for subject in [subject_list] if isinstance(subject_list, str) else subject_list:
-            self._subs.append(await nc.subscribe(subject, cb=self._on_msg))
+            self._subs.append(await nc.subscribe(subject, cb=self.heard))
 
     async def close(self) -> None:
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs.clear()
 
-    async def _on_msg(self, msg: Msg) -> None:
+    async def heard(self, msg: Msg) -> None:
+        """Remember the asker of a command heard on plain NATS (by :meth:`listen`, or by a caller's own
+        subscription)."""
         now = time.monotonic()
         key = _key(msg.subject, msg.data, msg.headers)
         self._askers.setdefault(key, deque()).append((now, msg.reply or None))

@@ -23,16 +23,23 @@ CMD_ALL = f"{CMD_PREFIX}.>"
 TENANT_SCOPE = f"{PREFIX}.tenant"
 """Where NATS delivers what a tenant's account sends through its service imports: tenant ``acme``'s
 ``jamjet.cmd.executions.start`` arrives as ``jamjet.tenant.acme.cmd.executions.start``."""
-TENANT_IMPORTED_CMDS = ["workflows.register", "executions.start", "executions.cancel", "approvals", "signals"]
-"""The commands a tenant's account imports (never ``tenants.*``, the operator's)."""
-_SCHEDULER_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
-SCHEDULER_CMD_FILTERS = [
-    *_SCHEDULER_CMDS,
-    *(f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in _SCHEDULER_CMDS),
+TENANT_IMPORTED_CMDS = [
+    "workflows.register",
+    "executions.start",
+    "executions.cancel",
+    "approvals",
+    "signals",
+    "agents.*",
 ]
+"""The commands a tenant's account imports (never ``tenants.*``, the operator's); the agent commands act
+on the tenant's own registry."""
+SCHEDULER_PLAIN_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
+SCHEDULER_SCOPED_CMDS = [f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in SCHEDULER_PLAIN_CMDS]
+SCHEDULER_CMD_FILTERS = [*SCHEDULER_PLAIN_CMDS, *SCHEDULER_SCOPED_CMDS]
 """Plain and tenant-scoped: both are stored and served the same way."""
 TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
-AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>"]
+AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>", f"{TENANT_SCOPE}.*.cmd.agents.>"]
+"""Plain (a trusted client names the tenant) and tenant-scoped, as the scheduler's."""
 CMD_STREAM_SUBJECTS = [*SCHEDULER_CMD_FILTERS, *TENANT_CMD_FILTERS, *AGENT_CMD_FILTERS]
 """Only known command families are stored; anything else under jamjet.cmd gets an immediate error."""
 

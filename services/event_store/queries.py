@@ -25,6 +25,7 @@ from jamjet_common.errors import (
     UnknownWorkflowError,
 )
 from jamjet_common.messages import (
+    DEFAULT_TENANT,
     ApprovalsQuery,
     DeadLettersQuery,
     EventsQuery,
@@ -67,7 +68,7 @@ execution_id, tenant, workflow_id, workflow_version, status, initial_input::text
 current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at
 """
 SELECT_EVENTS = """
-SELECT event_id, execution_id, sequence, created_at, kind::text AS kind FROM events
+SELECT event_id, execution_id, tenant, sequence, created_at, kind::text AS kind FROM events
 WHERE execution_id = $1 AND sequence >= $2 AND ($4::text IS NULL OR tenant = $4) ORDER BY sequence LIMIT $3
 """
 ANY_EVENT = (
@@ -126,7 +127,10 @@ class StoreQueries:
             )
             if not rows and not await conn.fetchval(ANY_EVENT, query.execution_id, query.tenant):
                 raise UnknownExecutionError(f"no events stored for execution {query.execution_id!r}")
-        wire = await self._artifacts.resolve_page([wire_event(r) for r in rows[: query.limit]], self._budget)
+        # Spilled outputs are the execution's tenant's artifacts (one execution: one tenant).
+        tenant = rows[0]["tenant"] if rows else query.tenant or DEFAULT_TENANT
+        page = [wire_event(r) for r in rows[: query.limit]]
+        wire = await self._artifacts.resolve_page(tenant, page, self._budget)
         items, has_more = self._page(wire, len(rows) > query.limit)
         next_sequence = rows[len(items) - 1]["sequence"] + 1 if items else max(query.from_sequence, 1)
         return ok_reply(events=items, next_sequence=next_sequence, has_more=has_more)

@@ -1,4 +1,4 @@
-"""The agent registry: register a card, list, read, activate, deactivate."""
+"""The agent registry of the token's tenant: register a card, list, read, activate, deactivate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from services.gateway.http import Call, json_response
 
 async def register_agent(call: Call) -> Response:
     card = await call.body(dict[str, Any])
-    agent = await call.client.agents.register(card)
+    agent = await call.client.agents.register(card, tenant=call.tenant)
     return json_response({"agent_id": agent["id"], **agent}, 201)
 
 
@@ -23,13 +23,14 @@ async def list_agents(call: Call) -> Response:
         status=params.text(request, "status"),
         skill=params.text(request, "skill"),
         protocol=params.text(request, "protocol"),
+        tenant=call.tenant,
     )
     return json_response({"agents": agents})
 
 
 async def get_agent(call: Call) -> Response:
     agent_id = subjects.check_token(call.param("agent_id"), "agent id")
-    return json_response(await call.client.agents.get(agent_id))
+    return json_response(await call.client.agents.get(agent_id, tenant=call.tenant))
 
 
 async def activate_agent(call: Call) -> Response:
@@ -42,4 +43,4 @@ async def deactivate_agent(call: Call) -> Response:
 
 async def _change(call: Call, action: str) -> Response:
     agent_id = subjects.check_token(call.param("agent_id"), "agent id")
-    return json_response(await call.client.agents.change(action, agent_id))
+    return json_response(await call.client.agents.change(action, agent_id, tenant=call.tenant))

@@ -1,4 +1,5 @@
-"""Content-addressed artifacts: raw bytes in, their SHA-256 reference out, bytes back by hash."""
+"""Content-addressed artifacts of the token's tenant: raw bytes in, their SHA-256 reference out, bytes back
+by hash (another tenant's hash is not found)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ def _store(call: Call) -> ArtifactStore:
 async def put_artifact(call: Call) -> Response:
     data = await read_body(call.request, call.backend.config.max_artifact_bytes)
     given = call.request.query_params.get("media_type") or call.request.headers.get("content-type")
-    ref = await _store(call).put(data, check_media_type(given) if given else None)
+    ref = await _store(call).put(call.tenant, data, check_media_type(given) if given else None)
     return json_response({"hash": ref.hash, "size": ref.size, "media_type": ref.media_type}, 201)
 
 
 async def get_artifact(call: Call) -> Response:
     digest = check_hash(call.param("hash"))
     store = _store(call)
-    data = await store.get(digest)
-    return Response(data, media_type=await store.media_type(digest) or OCTETS)
+    data = await store.get(call.tenant, digest)
+    return Response(data, media_type=await store.media_type(call.tenant, digest) or OCTETS)

@@ -1,11 +1,12 @@
-"""The agent checks of an evaluation: is the node's agent registered and active, and does its autonomy
-allow this step?
+"""The agent checks of an evaluation: is the node's agent registered and active, and does its autonomy allow
+this step?
 
-Applies to ``agent`` nodes (``agent_ref``) and ``agent_tool`` nodes naming an explicit agent, by the
-agent's id or its uri. An agent the registry does not know is not governed by it: the node is allowed
-(agent references predate the registry, and an ``agent_tool`` usually names a remote agent by URL).
-The tool a guided agent needs approval for is the agent itself when an ``agent_tool`` node calls it as
-a tool; an ``agent`` node names no tool, so a guided agent's own node proceeds, as in the original.
+Agents are looked up in the registry of the execution's tenant. Applies to ``agent`` nodes (``agent_ref``) and
+``agent_tool`` nodes naming an explicit agent, by the agent's id or its uri. An agent the registry does not
+know is not governed by it: the node is allowed (agent references predate the registry, and an ``agent_tool``
+usually names a remote agent by URL). The tool a guided agent needs approval for is the agent itself when an
+``agent_tool`` node calls it as a tool; an ``agent`` node names no tool, so a guided agent's own node
+proceeds, as in the original.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ AGENT_SCOPE = "agent"
 
 
 class AgentLookup(Protocol):
-    def resolve(self, ref: str) -> Agent | None: ...
+    def resolve(self, tenant: str, ref: str) -> Agent | None: ...
 
 
 def agent_ref(node: NodeDef) -> str | None:
@@ -47,7 +48,7 @@ def agent_ref(node: NodeDef) -> str | None:
 def agent_decision(agents: AgentLookup, request: messages.PolicyRequest) -> messages.PolicyDecision | None:
     """Block, hold or escalate the node for its agent's sake; None when the agent does not object."""
     ref = agent_ref(request.node)
-    agent = agents.resolve(ref) if ref is not None else None
+    agent = agents.resolve(request.tenant, ref) if ref is not None else None
     if ref is None or agent is None:
         return None
     tool_name = ref if isinstance(request.node.kind, AgentToolNode) else None

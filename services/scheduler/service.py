@@ -95,8 +95,8 @@ class SchedulerService(Service):
             self.nc, router, self._registry, self.name, self.common.max_command_attempts
         )
         self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
-        await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
-        await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
+        await self._registry.listen(self.nc, subjects.SCHEDULER_SCOPED_CMDS)
+        await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_plain_command)
         self._cmd_sub = await self._bind(
             streams.CMDS,
             streams.SCHEDULER_CMDS_CONSUMER,
@@ -183,8 +183,13 @@ class SchedulerService(Service):
         finally:
             self._command_slots.release()
 
-    async def _on_unknown_command(self, msg: Msg) -> None:
-        if msg.reply and not subjects.is_stored_command(msg.subject):
+    async def _on_plain_command(self, msg: Msg) -> None:
+        """Every plain command, on one subscription: with two overlapping ones nats-server delivers a
+        command twice to this connection and then refuses the one answer ``allow_responses`` permits
+        (a trusted client in the service account would never be answered; tests/security)."""
+        if any(subjects.matches(f, msg.subject) for f in subjects.SCHEDULER_PLAIN_CMDS):
+            await self._registry.heard(msg)
+        elif msg.reply and not subjects.is_stored_command(msg.subject):
             await msg.respond(error_reply("unknown_command", f"no command is served on {msg.subject!r}"))
 
     async def stop(self) -> None:

@@ -25,7 +25,9 @@ ROUTING_KEYS = ("chosen_target", "excluded_targets")
 
 
 class ArtifactSink(Protocol):
-    async def put(self, data: bytes) -> ArtifactRef: ...
+    async def put(self, tenant: str, data: bytes) -> ArtifactRef:
+        """Store the output as the execution's tenant's (only that tenant can read it back)."""
+        ...
 
 
 class OutputSpiller:
@@ -39,7 +41,7 @@ class OutputSpiller:
         if data is None:
             return result
         try:
-            ref = await self._sink.put(data)
+            ref = await self._sink.put(item.tenant, data)
         except Exception as exc:  # the output may still fit in the event
             logger.warning(
                 "%s/%s: could not store a %d-byte output as an artifact (%r); keeping it inline",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from nats.js.object_store import ObjectStore
 
-from jamjet_common.artifacts import canonical_json, content_hash
+from jamjet_common.artifacts import canonical_json, content_hash, object_name
 from jamjet_common.streams import OBJ_ARTIFACTS
 from tests.artifacts.fns import big_output
 from tests.e2e.stack import Stack, services
@@ -82,7 +82,8 @@ async def test_a_large_output_round_trips_through_the_artifacts_bucket(stack: St
         assert on_bus["output"] == SENTINEL
         assert on_bus["state_patch"] == big_output()  # the state patch stays inline
         assert completed(events, "big")["output"] == big_output()
-    assert objects == [content_hash(BIG)] and messages == 2  # one chunk, one meta: written once
+    # One chunk, one meta, under the execution's tenant: written once.
+    assert objects == [object_name("default", content_hash(BIG))] and messages == 2
 
 
 async def test_routing_and_small_outputs_stay_inline(stack: Stack) -> None:
@@ -117,7 +118,7 @@ async def test_store_artifact_returns_the_json_and_rejects_unknown_and_bad_hashe
 
 async def test_a_missing_artifact_is_marked_unresolved_on_read(stack: Stack) -> None:
     async with ran_twice(stack) as (execution_id, _):
-        await (await bucket(stack)).delete(content_hash(BIG))
+        await (await bucket(stack)).delete(object_name("default", content_hash(BIG)))
         output = completed(await stored_events(stack, execution_id), "big")["output"]
     assert output == {"$artifact": {**SENTINEL["$artifact"], "unresolved": True}}
 

@@ -12,7 +12,7 @@ import pytest
 from jamjet_common.agent_card import AgentCard
 from jamjet_common.errors import FatalError
 from jamjet_common.ir import CoordinatorNode, NodeDef
-from jamjet_common.records import Agent, agent_uri_key
+from jamjet_common.records import Agent, agent_key, agent_uri_key
 from services.worker.executors import coordinator_scoring as scoring
 from services.worker.executors.agent_call import chosen_agent
 from services.worker.executors.coordinator import CoordinatorExecutor
@@ -90,15 +90,20 @@ def test_weights_outside_the_five_dimensions_are_refused(raw: Any) -> None:
         scoring.weights(raw)
 
 
-def test_the_registry_view_skips_uri_keys_unreadable_records_and_records_that_lost_their_uri() -> None:
+def test_the_registry_view_keeps_the_tenants_live_records_only() -> None:
     winner, loser = agent("a/x", "t"), msgspec.structs.replace(agent("a/x", "t"), id="late")
     entries = {
+        agent_key("t1", winner.id): msgspec.json.encode(winner),
+        agent_key("t1", loser.id): msgspec.json.encode(loser),
+        agent_uri_key("t1", "a/x"): winner.id.encode(),
+        agent_key("t1", "broken"): b'{"id": 3}',
+        # Another tenant's registry, and a key of none, are never candidates.
+        agent_key("t2", "other"): msgspec.json.encode(msgspec.structs.replace(winner, id="other")),
+        agent_uri_key("t2", "a/x"): b"other",
         winner.id: msgspec.json.encode(winner),
-        loser.id: msgspec.json.encode(loser),
-        agent_uri_key("a/x"): winner.id.encode(),
-        "broken": b'{"id": 3}',
     }
-    assert [a.id for a in live(entries)] == [winner.id]
+    assert [a.id for a in live("t1", entries)] == [winner.id]
+    assert [a.id for a in live("t2", entries)] == ["other"]
 
 
 def test_a_tiebreaker_answer_naming_no_candidate_keeps_the_top_score() -> None:
@@ -119,7 +124,7 @@ class Agents:
     def __init__(self, *agents: Agent) -> None:
         self._agents = list(agents)
 
-    async def agents(self) -> list[Agent]:
+    async def agents(self, tenant: str) -> list[Agent]:
         return self._agents
 
 

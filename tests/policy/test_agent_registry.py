@@ -16,7 +16,16 @@ from jamjet_common.streams import StreamLimits, ensure_streams
 from services.policy.service import PolicyService
 from tests.harness import running
 from tests.helpers import eventually
-from tests.policy.support import agent_command, agent_node, build, card, error_code, evaluate, register
+from tests.policy.support import (
+    agent_command,
+    agent_node,
+    build,
+    card,
+    error_code,
+    evaluate,
+    register,
+    request,
+)
 
 RESEARCH = card(
     "jamjet://quant/research-v2",
@@ -118,6 +127,39 @@ async def test_an_archived_agents_uri_can_be_registered_again(policy: PolicyServ
     assert error_code(await agent_command(nc, "register", {"card": RESEARCH})) == "agent_exists"
 
 
+async def test_each_tenant_has_its_own_registry(policy: PolicyService, nc: NATS) -> None:
+    """A trusted client names the tenant; one tenant's agents do not exist for another by any command."""
+    acme = (await ok(nc, "register", {"card": RESEARCH, "tenant": "acme"}))["agent"]
+    # The same uri is free in another tenant's registry (and in default's).
+    globex = (await ok(nc, "register", {"card": RESEARCH, "tenant": "globex"}))["agent"]
+    assert acme["id"] != globex["id"]
+    assert [a["id"] for a in (await ok(nc, "list", {"tenant": "acme"}))["agents"]] == [acme["id"]]
+    assert (await ok(nc, "list", {}))["agents"] == [], "default's registry holds neither"
+    for action in ("get", "activate", "pause", "deactivate", "archive", "heartbeat"):
+        for ref in ({"id": acme["id"]}, {"uri": RESEARCH["uri"]}):
+            crossed = await agent_command(nc, action, {**ref, "tenant": "initech"})
+            assert error_code(crossed) == "unknown_agent", (action, ref)
+        crossed = await agent_command(nc, action, {"id": acme["id"], "tenant": "globex"})
+        assert error_code(crossed) == "unknown_agent", action
+    assert (await ok(nc, "get", {"id": acme["id"], "tenant": "acme"}))["agent"]["status"] == "registered"
+    assert error_code(await agent_command(nc, "list", {"tenant": "a.b"})) == "invalid_token"
+
+
+async def test_an_evaluation_consults_the_executions_tenants_registry(
+    policy: PolicyService, nc: NATS
+) -> None:
+    for tenant in ("acme", "globex"):
+        assert (await request(nc, subjects.tenant_cmd("create"), {"id": tenant}))["ok"]
+    paused = (await ok(nc, "register", {"card": RESEARCH, "tenant": "acme"}))["agent"]
+    for action in ("activate", "pause"):
+        await ok(nc, action, {"id": paused["id"], "tenant": "acme"})
+    await eventually(lambda: policy.agents.get("acme", paused["id"]), message="watch did not deliver")
+    mine = await evaluate(nc, agent_node(RESEARCH["uri"]), tenant="acme")
+    assert (mine["decision"], mine["policy_scope"]) == ("block", "agent"), mine
+    theirs = await evaluate(nc, agent_node(RESEARCH["uri"]), tenant="globex")
+    assert theirs["decision"] == "allow", "another tenant's paused agent does not govern globex's node"
+
+
 # ---- the lifecycle ---------------------------------------------------------------------------------------
 
 
@@ -208,7 +250,8 @@ async def test_agents_survive_a_service_restart(nats_url: str, nc: NATS) -> None
         agent = await register(nc, RESEARCH)
         await ok(nc, "pause", {"id": agent["id"]})
     async with running(build(nats_url)) as restarted:
-        assert restarted.agents.by_uri(RESEARCH["uri"]) is not None, "the watch did not load the agent"
+        loaded = restarted.agents.by_uri("default", RESEARCH["uri"])
+        assert loaded is not None, "the watch did not load the agent"
         got = (await ok(nc, "get", {"uri": RESEARCH["uri"]}))["agent"]
         assert got["id"] == agent["id"]
         assert got["status"] == "paused"
@@ -222,7 +265,7 @@ async def test_command_sent_while_down_runs_at_start(nats_url: str, nc: NATS) ->
     await nc.publish(subjects.agent_cmd("register"), json.dumps({"card": RESEARCH}).encode())
     await nc.flush()
     async with running(build(nats_url)) as service:
-        agent = await eventually(lambda: service.agents.by_uri(RESEARCH["uri"]), message="not run")
+        agent = await eventually(lambda: service.agents.by_uri("default", RESEARCH["uri"]), message="not run")
         assert agent.status == "registered"
 
 
@@ -231,7 +274,7 @@ async def test_replicas_see_each_others_writes(nats_url: str, nc: NATS) -> None:
         agent = await register(nc, RESEARCH)
         for replica in (first, second):
             seen = await eventually(
-                lambda r=replica: (a := r.agents.get(agent["id"])) and a.status == "active" and a,
+                lambda r=replica: (a := r.agents.get("default", agent["id"])) and a.status == "active" and a,
                 message=f"{replica} never saw the agent active",
             )
             assert seen.uri == RESEARCH["uri"]

@@ -143,6 +143,21 @@ async def test_services_run_without_a_single_permission_violation(secured: Secur
     assert "Violation" not in secured.server.output, secured.server.output
 
 
+async def test_a_trusted_client_in_the_service_account_is_answered(secured: Secured) -> None:
+    """The scheduler answers a stored command of the gateway (its own ``_INBOX_gateway``, not a tenant's
+    ``_R_``) through its one allowed response, and so does the policy service."""
+    from tests.e2e import workflows
+
+    async with four_services(secured), clients(secured, "gateway") as (gateway,):
+        body = {"ir": workflows.routed(), "tenant": "default"}
+        assert (await ok(gateway, subjects.CMD_REGISTER, body))["workflow_id"] == "routed"
+        unknown = await ask(gateway, "jamjet.cmd.nothing", {})
+        assert unknown["error"]["code"] == "unknown_command"
+        card = {"uri": "https://agents.example/a", "name": "a"}
+        await ok(gateway, subjects.agent_cmd("register"), {"card": card, "tenant": "acme"})
+    assert "Violation" not in secured.server.output, secured.server.output
+
+
 async def test_a_service_without_the_admin_api_needs_the_streams_created_by_the_operator(
     secured_server: LocalNatsServer, auth: AuthDir
 ) -> None:

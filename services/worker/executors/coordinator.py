@@ -1,13 +1,13 @@
 """The ``coordinator`` node: pick the registered agent best fit for a task, in process.
 
-Discovery reads the agent registry (active agents with every ``required_skills``, and the
-``trust_domain`` when the node names one); scoring ranks them over five weighted dimensions
-(:mod:`services.worker.executors.coordinator_scoring`); the decision is the top one, unless the spread
-between the top two is within ``tiebreaker.threshold`` (0.1) and the node names a ``tiebreaker.model``:
-then the model picks among the top ``max_candidates`` (3). The selected agent's uri goes under
-``output_key``; the three steps, as the original's ``coordinator_discovery``, ``coordinator_scoring``
-and ``coordinator_decision`` events, are appended to ``coordinator_events`` in the state. No candidate
-fails the node (not retryable) naming each agent left out and why.
+Discovery reads the agent registry of the execution's tenant (active agents with every ``required_skills``,
+and the ``trust_domain`` when the node names one); scoring ranks them over five weighted dimensions
+(:mod:`services.worker.executors.coordinator_scoring`); the decision is the top one, unless the spread between
+the top two is within ``tiebreaker.threshold`` (0.1) and the node names a ``tiebreaker.model``: then the model
+picks among the top ``max_candidates`` (3). The selected agent's uri goes under ``output_key``; the three
+steps, as the original's ``coordinator_discovery``, ``coordinator_scoring`` and ``coordinator_decision``
+events, are appended to ``coordinator_events`` in the state. No candidate fails the node (not retryable)
+naming each agent left out and why.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ EVENTS_KEY = "coordinator_events"
 
 
 class AgentSource(Protocol):
-    async def agents(self) -> list[Agent]: ...
+    async def agents(self, tenant: str) -> list[Agent]:
+        """The tenant's live agents: a coordinator chooses among its execution's tenant's only."""
+        ...
 
 
 class CoordinatorExecutor:
@@ -45,7 +47,7 @@ class CoordinatorExecutor:
         if not isinstance(node, CoordinatorNode):
             raise FatalError(f"coordinator executor cannot run a '{node.tag}' node")
         weighting = scoring.weights(node.weights)
-        found = scoring.discover(node, await self._agents.agents())
+        found = scoring.discover(node, await self._agents.agents(ctx.item.tenant))
         if not found.candidates:
             raise FatalError(no_candidate(ctx.node.id, node, found))
         rankings = scoring.rank(node, found.candidates, weighting)

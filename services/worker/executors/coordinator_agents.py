@@ -1,7 +1,8 @@
-"""The coordinator's view of the agent registry (KV bucket ``jamjet_agents``), read at each node.
+"""The coordinator's view of the agent registry of the execution's tenant (KV bucket ``jamjet_agents``,
+keys under ``<tenant>.``), read at each node.
 
 Only live records count: a record whose uri key names another agent lost its registration (see
-``services/policy/agents.py``). The registry is one per deployment, not per tenant.
+``services/policy/agents.py``). Another tenant's agents are never candidates.
 """
 
 from __future__ import annotations
@@ -10,10 +11,16 @@ import logging
 from collections.abc import Callable
 
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from jamjet_common.errors import UnreadableRecordError
-from jamjet_common.records import AGENT_URI_PREFIX, Agent, agent_uri_key, read_record
+from jamjet_common.records import (
+    AGENT_RECORD,
+    Agent,
+    agent_keys_of,
+    agent_uri_key,
+    parse_agent_key,
+    read_record,
+)
 from jamjet_common.streams import KV_AGENTS
 
 logger = logging.getLogger(__name__)
@@ -23,33 +30,39 @@ class KvAgentSource:
     def __init__(self, connection: Callable[[], Client]) -> None:
         self._connection = connection
 
-    async def agents(self) -> list[Agent]:
-        """The live agents, sorted by uri."""
+    async def agents(self, tenant: str) -> list[Agent]:
+        """The tenant's live agents, sorted by uri."""
         kv = await self._connection().jetstream().key_value(KV_AGENTS)
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            return []
+        # A watch filtered on the tenant's keys: the server sends this registry only, values included.
+        watcher = await kv.watch(agent_keys_of(tenant), ignore_deletes=True)
         entries: dict[str, bytes] = {}
-        for key in keys:
-            try:
-                entry = await kv.get(key)
-            except KeyNotFoundError:
-                continue
-            if entry.value is not None:
-                entries[key] = entry.value
-        return live(entries)
+        try:
+            async for entry in watcher:
+                if entry is None:  # everything stored when the watch began has arrived
+                    break
+                if entry.value is not None:
+                    entries[entry.key] = entry.value
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return live(tenant, entries)
 
 
-def live(entries: dict[str, bytes]) -> list[Agent]:
+def live(tenant: str, entries: dict[str, bytes]) -> list[Agent]:
     """One unreadable record is left out (and logged) rather than failing every coordinator node."""
     records = [
         agent
         for key, value in entries.items()
-        if not key.startswith(AGENT_URI_PREFIX) and (agent := _readable(key, value)) is not None
+        if _is_record(tenant, key) and (agent := _readable(key, value)) is not None
     ]
-    owned = [a for a in records if entries.get(agent_uri_key(a.uri), b"").decode(errors="replace") == a.id]
+    owned = [
+        a for a in records if entries.get(agent_uri_key(tenant, a.uri), b"").decode(errors="replace") == a.id
+    ]
     return sorted(owned, key=lambda a: (a.uri, a.id))
+
+
+def _is_record(tenant: str, key: str) -> bool:
+    parsed = parse_agent_key(key)
+    return parsed is not None and parsed[0] == tenant and parsed[1] == AGENT_RECORD
 
 
 def _readable(key: str, value: bytes) -> Agent | None:
