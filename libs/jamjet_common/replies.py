@@ -53,14 +53,15 @@ class ReplyRegistry:
 
     async def listen(self, nc: Client, subject_list: str | list[str]) -> None:
         for subject in [subject_list] if isinstance(subject_list, str) else subject_list:
-            self._subs.append(await nc.subscribe(subject, cb=self._on_msg))
+            self._subs.append(await nc.subscribe(subject, cb=self.remember))
 
     async def close(self) -> None:
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs.clear()
 
-    async def _on_msg(self, msg: Msg) -> None:
+    async def remember(self, msg: Msg) -> None:
+        """Note who asked for this command (the plain-NATS copy of a stored command)."""
         now = time.monotonic()
         key = _key(msg.subject, msg.data, msg.headers)
         self._askers.setdefault(key, deque()).append((now, msg.reply or None))

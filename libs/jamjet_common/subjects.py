@@ -25,11 +25,11 @@ TENANT_SCOPE = f"{PREFIX}.tenant"
 ``jamjet.cmd.executions.start`` arrives as ``jamjet.tenant.acme.cmd.executions.start``."""
 TENANT_IMPORTED_CMDS = ["workflows.register", "executions.start", "executions.cancel", "approvals", "signals"]
 """The commands a tenant's account imports (never ``tenants.*``, the operator's)."""
-_SCHEDULER_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
-SCHEDULER_CMD_FILTERS = [
-    *_SCHEDULER_CMDS,
-    *(f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in _SCHEDULER_CMDS),
-]
+SCHEDULER_CMDS = [f"{CMD_PREFIX}.workflows.>", f"{CMD_PREFIX}.executions.>", CMD_APPROVALS, CMD_SIGNALS]
+"""The scheduler's commands as a client in the service account (a trusted one, the gateway) sends them."""
+SCHEDULER_TENANT_CMDS = [f"{TENANT_SCOPE}.*.{s.removeprefix(PREFIX + '.')}" for s in SCHEDULER_CMDS]
+"""The same commands as NATS delivers them from a tenant's account."""
+SCHEDULER_CMD_FILTERS = [*SCHEDULER_CMDS, *SCHEDULER_TENANT_CMDS]
 """Plain and tenant-scoped: both are stored and served the same way."""
 TENANT_CMD_FILTERS = [f"{CMD_TENANTS}.>"]
 AGENT_CMD_FILTERS = [f"{CMD_AGENTS}.>"]

@@ -90,8 +90,8 @@ class SchedulerService(Service):
             self.nc, router, self._registry, self.name, self.common.max_command_attempts
         )
         self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
-        await self._registry.listen(self.nc, subjects.SCHEDULER_CMD_FILTERS)
-        await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_unknown_command)
+        await self._registry.listen(self.nc, subjects.SCHEDULER_TENANT_CMDS)
+        await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_plain_command)
         self._cmd_sub = await self._bind(
             streams.CMDS, streams.SCHEDULER_CMDS_CONSUMER, subjects.SCHEDULER_CMD_FILTERS, 1000, 64
         )
@@ -170,8 +170,13 @@ class SchedulerService(Service):
         finally:
             self._command_slots.release()
 
-    async def _on_unknown_command(self, msg: Msg) -> None:
-        if msg.reply and not subjects.is_stored_command(msg.subject):
+    async def _on_plain_command(self, msg: Msg) -> None:
+        # One subscription for every plain command subject, not one for ours and one for the rest: a
+        # user with allow_responses may answer a message that reached two of its subscriptions not at
+        # all (nats-server 2.15), and the gateway's commands would go unanswered.
+        if any(subjects.matches(f, msg.subject) for f in subjects.SCHEDULER_CMDS):
+            await self._registry.remember(msg)
+        elif msg.reply and not subjects.is_stored_command(msg.subject):
             await msg.respond(error_reply("unknown_command", f"no command is served on {msg.subject!r}"))
 
     async def stop(self) -> None:

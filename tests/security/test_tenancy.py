@@ -98,6 +98,24 @@ async def test_a_tenants_client_follows_its_own_execution_to_the_end(secured: Se
         assert ran == {"root", "route", "left", "join"}
 
 
+async def test_a_trusted_client_names_the_tenant_and_gets_every_answer(secured: Secured) -> None:
+    """The gateway (the compose deploy's HTTP API) is a client of the service account: its commands
+    arrive on the plain subjects, which the scheduler also watches for unknown commands, and each
+    answer must still reach it."""
+    async with four_services(secured), clients(secured, "gateway", "acme") as (gateway, acme):
+        await _create_tenants(secured)
+        client = RuntimeClient(gateway, tenant="acme", timeout=20)
+        await client.register(workflows.routed())
+        started = await client.start("routed", {"go_left": True})
+        result = await client.result(started.execution_id, timeout=60)
+        assert isinstance(result.kind, WorkflowCompleted), result
+        unknown = await ask(gateway, f"{subjects.CMD_PREFIX}.nonsense", {})
+        assert unknown["error"]["code"] == "unknown_command"
+        listed = await ok(acme, subjects.store("executions"), {})
+        assert [e["execution_id"] for e in listed["executions"]] == [started.execution_id]
+    assert "Violation" not in secured.server.output, secured.server.output
+
+
 async def test_tenant_admin_commands_are_not_reachable_by_a_tenant(secured: Secured) -> None:
     async with clients(secured, "acme") as (acme,):
         body = json.dumps({"id": "globex"}).encode()
