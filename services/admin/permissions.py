@@ -125,15 +125,16 @@ GATEWAY = _user(
     [
         subjects.CMD_ALL,
         f"{subjects.STORE_PREFIX}.>",
-        *_consume(streams.PROGRESS, f"OBJ_{streams.OBJ_ARTIFACTS}"),
+        *_consume(streams.PROGRESS),
         *KV_READERS,
+        *ARTIFACTS,
         f"$JS.API.CONSUMER.LIST.{streams.WORK}",
     ],
     [subjects.EVENTS_ALL, subjects.PROGRESS_ALL],
 )
 """A trusted client in the service account (the HTTP gateway): it names the tenant in the body, replays
-progress and reads artifacts through ordered consumers, reads the workflow catalog, and lists the work
-queue's consumers (not yet run against this configuration by the gateway's tests)."""
+progress through ordered consumers, stores and reads artifacts (POST and GET /artifacts), reads the
+workflow catalog, and lists the work queue's consumers (tests/security/test_gateway.py)."""
 OPERATOR: dict[str, Any] = {}
 """No permissions block: everything, the JetStream admin API included."""
 
