@@ -26,6 +26,9 @@ class GatewayConfig:
     limits: StreamLimits
     host: str
     port: int
+    public_url: str | None
+    """Where clients reach the API, printed with the first token instead of the listening address (in
+    compose, the published port on the host)."""
     tokens: TokenTable
     dev_token: str | None
     """Set in dev mode (the one token) and when a first token was just created: printed at start."""
@@ -50,6 +53,7 @@ class GatewayConfig:
             limits=StreamLimits.from_env(env),
             host=env.text("JAMJET_GATEWAY_HOST", "127.0.0.1"),
             port=env.integer("JAMJET_GATEWAY_PORT", DEFAULT_PORT),
+            public_url=env.text("JAMJET_GATEWAY_PUBLIC_URL", "") or None,
             tokens=tokens,
             dev_token=dev_token,
             max_body_bytes=env.integer(

@@ -46,6 +46,10 @@ class GatewayService(Service):
     def url(self) -> str:
         return f"http://{self.config.host}:{self.port}"
 
+    @property
+    def public_url(self) -> str:
+        return self.config.public_url or self.url
+
     async def start(self) -> None:
         self._client = RuntimeClient(self.nc, timeout=self.config.request_timeout_secs)
         app = build_app(self, await ArtifactStore.open(self.js))
@@ -69,7 +73,7 @@ class GatewayService(Service):
         self._serving = asyncio.create_task(self._serve(server, sock))
         logger.info("gateway listening on %s", self.url)
         if self.config.dev_token:
-            print(f"JAMJET_URL={self.url} JAMJET_TOKEN={self.config.dev_token}", flush=True)
+            print(f"JAMJET_URL={self.public_url} JAMJET_TOKEN={self.config.dev_token}", flush=True)
 
     async def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
         # uvicorn's serve() would install its own signal handlers; the service's stop it instead.

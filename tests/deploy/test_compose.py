@@ -84,7 +84,11 @@ def test_nats_requires_the_keys_jamjet_admin_generates_and_each_service_has_its_
     services: Services,
 ) -> None:
     assert "include ./auth/accounts.conf" in (ROOT / "deploy" / "nats.conf").read_text()
-    assert depends_on(services["nats"])["auth-init"]["condition"] == "service_completed_successfully"
+    assert depends_on(services["nats"])["auth-init"] == {
+        "condition": "service_completed_successfully",
+        # An upgrade's auth-init re-renders the permissions: the server must start again to read them.
+        "restart": True,
+    }
     seeds = {services[name]["environment"]["NATS_NKEY_SEED_FILE"] for name in RUNTIME}
     assert seeds == {f"/auth/seeds/{name}.nk" for name in RUNTIME}
     for name in RUNTIME:
@@ -139,3 +143,11 @@ def test_variables_move_the_ports_and_open_them_when_asked(docker_compose: str) 
     nats = {entry for entry in published(config) if entry[0] == "nats"}
     assert nats == {("nats", "0.0.0.0", "14222", 4222), ("nats", "0.0.0.0", "18222", 8222)}
     assert config["event-store"]["environment"]["NATS_URL"] == "nats://nats:4222"
+
+
+def test_the_gateway_prints_and_links_the_published_ports(docker_compose: str) -> None:
+    gateway = resolved(docker_compose, {"JAMJET_GATEWAY_PORT": "17700", "JAMJET_JAEGER_UI_PORT": "26686"})[
+        "gateway"
+    ]["environment"]
+    assert gateway["JAMJET_GATEWAY_PUBLIC_URL"] == "http://127.0.0.1:17700"
+    assert gateway["JAMJET_GATEWAY_TRACE_URL"] == "http://127.0.0.1:26686/trace/{trace_id}"

@@ -110,3 +110,10 @@ def test_a_deploy_makes_its_first_token_once_and_keeps_only_its_hash(tmp_path: P
     assert again.dev_token is None and again.tokens.principal(first.dev_token) is not None
     with pytest.raises(ConfigError, match="JAMJET_GATEWAY_CREATE_TOKEN"):
         GatewayConfig.from_env(Env({**env, "JAMJET_GATEWAY_CREATE_TOKEN": "maybe"}))
+
+
+def test_the_public_url_is_the_listening_address_unless_set() -> None:
+    tokens = {"JAMJET_GATEWAY_DEV": "true"}
+    assert GatewayConfig.from_env(Env(tokens)).public_url is None
+    published = {**tokens, "JAMJET_GATEWAY_PUBLIC_URL": "http://127.0.0.1:17700"}
+    assert GatewayConfig.from_env(Env(published)).public_url == "http://127.0.0.1:17700"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from nats.aio.client import Client
 
 from jamjet_client import RuntimeClient, is_terminal
 from jamjet_common import subjects
-from jamjet_common.events import NodeCompleted, WorkflowCompleted
+from jamjet_common.events import Event, NodeCompleted, WorkflowCompleted
 from tests.e2e import workflows
 from tests.helpers import eventually
 from tests.security.conftest import Secured, clients, four_services
@@ -26,6 +27,16 @@ async def _create_tenants(sec: Secured) -> None:
 async def _run(nc: object, wf: str, data: dict[str, object]) -> str:
     answer = await ok(nc, subjects.CMD_START, {"workflow_id": wf, "input": data})  # type: ignore[arg-type]
     return str(answer["execution_id"])
+
+
+async def _routed_to_the_end(nc: Client) -> tuple[RuntimeClient, str, Event]:
+    """acme's ``routed`` run to its end through ``nc``: acme's own client, or a trusted one naming it."""
+    client = RuntimeClient(nc, tenant="acme", timeout=20)
+    await client.register(workflows.routed())
+    started = await client.start("routed", {"go_left": True})
+    result = await client.result(started.execution_id, timeout=60)
+    assert isinstance(result.kind, WorkflowCompleted), result
+    return client, started.execution_id, result
 
 
 async def test_two_tenants_run_side_by_side_and_each_sees_only_its_own(secured: Secured) -> None:
@@ -85,17 +96,27 @@ async def test_a_tenants_client_follows_its_own_execution_to_the_end(secured: Se
     """A tenant's account has no JetStream: the client follows through the store and the live events."""
     async with four_services(secured), clients(secured, "acme") as (acme,):
         await _create_tenants(secured)
-        client = RuntimeClient(acme, tenant="acme", timeout=20)
-        await client.register(workflows.routed())
-        started = await client.start("routed", {"go_left": True})
-        result = await client.result(started.execution_id, timeout=60)
-        assert isinstance(result.kind, WorkflowCompleted), result
+        client, execution_id, result = await _routed_to_the_end(acme)
         # Followed again once it is over: everything from the store, in order, ending at the terminal.
-        events = [event async for event in client.events(started.execution_id)]
+        events = [event async for event in client.events(execution_id)]
         assert [e.sequence for e in events] == list(range(1, len(events) + 1))
         assert events[-1] == result and is_terminal(events[-1])
         ran = {e.kind.node_id for e in events if isinstance(e.kind, NodeCompleted)}
         assert ran == {"root", "route", "left", "join"}
+
+
+async def test_a_trusted_client_names_the_tenant_and_gets_every_answer(secured: Secured) -> None:
+    """The gateway (the compose deploy's HTTP API) is a client of the service account: its commands
+    arrive on the plain subjects, which the scheduler also watches for unknown commands, and each
+    answer must still reach it."""
+    async with four_services(secured), clients(secured, "gateway", "acme") as (gateway, acme):
+        await _create_tenants(secured)
+        _, execution_id, _ = await _routed_to_the_end(gateway)
+        unknown = await ask(gateway, f"{subjects.CMD_PREFIX}.nonsense", {})
+        assert unknown["error"]["code"] == "unknown_command"
+        listed = await ok(acme, subjects.store("executions"), {})
+        assert [e["execution_id"] for e in listed["executions"]] == [execution_id]
+    assert "Violation" not in secured.server.output, secured.server.output
 
 
 async def test_tenant_admin_commands_are_not_reachable_by_a_tenant(secured: Secured) -> None:
