@@ -8,13 +8,12 @@ the log, which is also how a restarted scheduler picks up running executions.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 import nats.errors
@@ -54,14 +53,6 @@ MAX_DELIVERIES = 12
 """Deliveries of an event the scheduler keeps failing on (not for the bus's failures) before it is
 dead-lettered: about 4 minutes of redeliveries with backoff."""
 MAX_REDELIVERY_DELAY = 30.0
-
-
-async def _all_stored(sendings: list[Coroutine[Any, Any, None]]) -> None:
-    """Publish the work items at once; the first failure is raised once every publish has ended."""
-    results = await asyncio.gather(*sendings, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
 
 
 def transient(exc: Exception) -> bool:
@@ -420,32 +411,23 @@ class Executions:
     async def _apply(self, progress: Progress, graph: Graph, decided: Plan) -> None:
         for node_id in decided.skips:
             await self.append(progress, NodeSkipped(node_id=node_id, reason=SKIP_REASON))
+        # All NodeScheduled first, then the work items together: workers starting the first nodes
+        # would otherwise race the scheduler's remaining appends to the same log.
         for kind in decided.decided:
             await self.append(progress, kind)
-        # Every NodeScheduled of the pass first, then its work items at once: the workers' appends then
-        # do not race the scheduler's for the log's tail, and the items' PubAcks are awaited together.
-        # The pass ends, and its event is acked, only once every item is stored.
-        sendings: list[Coroutine[Any, Any, None]] = []
-        try:
-            for node_id in decided.dispatches:
-                await self._dispatch(progress, graph, node_id, sendings)
-        finally:
-            await _all_stored(sendings)
+        for node_id in decided.dispatches:
+            queue = graph.node(node_id).kind.queue_type
+            appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=queue))
+            node = graph.node(node_id).kind
+            if isinstance(node, HumanApprovalNode):
+                await self._ask_human(progress, graph, node_id)
+            elif isinstance(node, WaitNode):
+                await self._start_wait(progress, node, node_id, appended)
+            else:
+                await self._publish_work(progress, graph, node_id, appended)
         if decided.finish is not None:
             await self.append(progress, decided.finish)
             logger.info("%s: %s", progress.execution_id, progress.terminal)
-
-    async def _dispatch(
-        self, progress: Progress, graph: Graph, node_id: str, sendings: list[Coroutine[Any, Any, None]]
-    ) -> None:
-        node = graph.node(node_id).kind
-        appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=node.queue_type))
-        if isinstance(node, HumanApprovalNode):
-            await self._ask_human(progress, graph, node_id)
-        elif isinstance(node, WaitNode):
-            await self._start_wait(progress, node, node_id, appended)
-        elif (sending := await self._work(progress, graph, node_id, appended)) is not None:
-            sendings.append(sending)
 
     async def _start_wait(
         self, progress: Progress, node: WaitNode, node_id: str, scheduled: Appended
@@ -477,14 +459,6 @@ class Executions:
     async def _publish_work(
         self, progress: Progress, graph: Graph, node_id: str, scheduled: Appended | Dispatch
     ) -> None:
-        if (sending := await self._work(progress, graph, node_id, scheduled)) is not None:
-            await sending
-
-    async def _work(
-        self, progress: Progress, graph: Graph, node_id: str, scheduled: Appended | Dispatch
-    ) -> Coroutine[Any, Any, None] | None:
-        """The dispatch's work item, built from the execution as it stands, ready to publish; None if it
-        is too large to be one (the node has failed instead)."""
         if isinstance(scheduled, Dispatch):
             dispatch, position = scheduled.sequence, None
         else:
@@ -512,12 +486,9 @@ class Executions:
         if len(payload) > self._max_msg_bytes:
             error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
             await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
-            return None
-        return self._send_work(progress, item, payload)
-
-    async def _send_work(self, progress: Progress, item: WorkItem, payload: bytes) -> None:
+            return
         headers = {**progress.trace, MSG_ID: item.item_id}
         ack = await self._js.publish(subjects.work(item.queue_type), payload, headers=headers)
-        flight = progress.in_flight.get(item.node_id)
-        if flight is not None and flight.sequence == item.dispatch:
+        flight = progress.in_flight.get(node_id)
+        if flight is not None and flight.sequence == dispatch:
             flight.work_seq = ack.seq
