@@ -23,13 +23,15 @@ from nats.aio.client import Client
 from bench import parked, peers, scale, steps
 from bench.gateway import gateway_process, measure_gateway
 from bench.workloads import Waiters, chain10, diamond, medians, register
+from jamjet_common.local.nats_server import free_port
 from jamjet_common.local.postgres import with_database
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
 
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="jamjet-bench-") as tmp:
-        server = start_nats(Path(tmp) / "nats")
+        monitor_port = free_port()
+        server = start_nats(Path(tmp) / "nats", monitor_port=monitor_port)
         database_url, _ = await dev_database(os.environ)
         env = service_env(server.url, database_url)
         env["JAMJET_LOG_LEVEL"] = "WARNING"
@@ -41,10 +43,11 @@ async def main(args: argparse.Namespace) -> None:
                 await measure_burst(nc, services, args.burst_only, args.burst, {"nats": server.pid or 0})
                 return
             pids = {"nats": server.pid or 0, **{name: p.pid for name, p in services.procs.items()}}
-            results = await measure(nc, args, pids)
-            async with gateway_process(env, Path(tmp) / "logs") as (url, _):
-                report_gateway(await measure_gateway(nc, url, args.runs))
-            await measure_scale(nc, services, args.runs, args.burst)
+            results = await measure(nc, args, pids, monitor_port)
+            if not args.core:
+                async with gateway_process(env, Path(tmp) / "logs") as (url, _):
+                    report_gateway(await measure_gateway(nc, url, args.runs))
+                await measure_scale(nc, services, args.runs, args.burst)
         finally:
             await nc.drain()
             await services.stop()
@@ -54,7 +57,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def measure(
-    nc: Client, args: argparse.Namespace, pids: dict[str, int]
+    nc: Client, args: argparse.Namespace, pids: dict[str, int], monitor_port: int
 ) -> tuple[dict[str, float], dict[str, float]]:
     waiters = Waiters()
     await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
@@ -63,8 +66,8 @@ async def measure(
     await diamond(nc, waiters, "warmup", pids)
     if args.parked:
         parked.report(await parked.scale(nc, waiters, args.parked, pids))
-    w1 = medians([await chain10(nc, waiters, run, pids) for run in range(args.runs)])
-    w2 = medians([await diamond(nc, waiters, run, pids) for run in range(args.runs)])
+    w1 = medians([await chain10(nc, waiters, run, pids, monitor_port) for run in range(args.runs)])
+    w2 = medians([await diamond(nc, waiters, run, pids, monitor_port) for run in range(args.runs)])
     report(w1, w2, args.runs)
     return w1, w2
 
@@ -128,6 +131,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", action="store_true", help="also run LangGraph and print the ratios")
     parser.add_argument("--parked", type=levels, default=[], help="e.g. 10,100,1000,10000")
+    parser.add_argument("--core", action="store_true", help="W1 and W2 only (no gateway, no scale-out)")
     parser.add_argument("--burst", type=int, default=10_000, help="starts sent at once (0: none)")
     parser.add_argument(
         "--burst-only",

@@ -14,6 +14,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench import steps
+from bench.traffic import Traffic
 from jamjet_client import RuntimeClient, Unavailable
 
 TERMINAL = (b'"workflow_completed"', b'"workflow_failed"', b'"workflow_cancelled"')
@@ -74,9 +75,12 @@ async def start(
     return done
 
 
-async def chain10(nc: Client, waiters: Waiters, run: int | str, pids: dict[str, int]) -> dict[str, float]:
+async def chain10(
+    nc: Client, waiters: Waiters, run: int | str, pids: dict[str, int], monitor_port: int | None = None
+) -> dict[str, float]:
     latencies = []
     cpu = CpuSplit(pids, 300)
+    traffic = Traffic(monitor_port, 300)
     for i in range(30):
         t0 = time.perf_counter()
         done = await start(nc, waiters, "chain10", i, run)
@@ -87,16 +91,21 @@ async def chain10(nc: Client, waiters: Waiters, run: int | str, pids: dict[str, 
         "p95_ms": q[18] * 1000,
         "per_step_ms": statistics.median(latencies) * 1000 / 10,
         **cpu.per_step(),
+        **traffic.per_step(),
     }
 
 
-async def diamond(nc: Client, waiters: Waiters, run: int | str, pids: dict[str, int]) -> dict[str, float]:
+async def diamond(
+    nc: Client, waiters: Waiters, run: int | str, pids: dict[str, int], monitor_port: int | None = None
+) -> dict[str, float]:
     cpu = CpuSplit(pids, 2000)
+    traffic = Traffic(monitor_port, 2000)
     t0 = time.perf_counter()
     dones = await asyncio.gather(*(start(nc, waiters, "diamond", i, run) for i in range(200)))
     await asyncio.wait_for(asyncio.gather(*dones), 300)
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "executions_per_s": 200 / wall, "steps_per_s": 2000 / wall, **cpu.per_step()}
+    steps = {"wall_s": wall, "executions_per_s": 200 / wall, "steps_per_s": 2000 / wall}
+    return {**steps, **cpu.per_step(), **traffic.per_step()}
 
 
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:

@@ -41,14 +41,19 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_nats(store_dir: Path, env: Mapping[str, str] = os.environ) -> LocalNatsServer:
-    """nats-server on ``JAMJET_NATS_PORT`` (4222), or a free port if that one is taken.
+def start_nats(
+    store_dir: Path, env: Mapping[str, str] = os.environ, *, monitor_port: int | None = None
+) -> LocalNatsServer:
+    """nats-server on ``JAMJET_NATS_PORT`` (4222), or a free port if that one is taken; HTTP
+    monitoring on ``monitor_port`` if given (the benchmarks count messages there).
 
     Started from the calling thread, which must live as long as the dev stack (the death signal).
     """
     wanted = int(env.get(NATS_PORT_ENV) or NATS_PORT)
     port = wanted if port_is_free(wanted) else None
-    server = LocalNatsServer(port=port, store_dir=str(store_dir), die_with_parent=True)
+    server = LocalNatsServer(
+        port=port, store_dir=str(store_dir), die_with_parent=True, monitor_port=monitor_port
+    )
     server.start()
     if port is None:
         print(f"port {wanted} is taken (another NATS?); nats-server listens on {server.port} instead")
