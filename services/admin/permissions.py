@@ -128,12 +128,15 @@ GATEWAY = _user(
         *_consume(streams.PROGRESS, f"OBJ_{streams.OBJ_ARTIFACTS}"),
         *KV_READERS,
         f"$JS.API.CONSUMER.LIST.{streams.WORK}",
+        # SSE followers replay an execution's events through an ordered consumer (no acks).
+        f"$JS.API.CONSUMER.CREATE.{streams.EVENTS}",
+        f"$JS.API.CONSUMER.CREATE.{streams.EVENTS}.>",
     ],
     [subjects.EVENTS_ALL, subjects.PROGRESS_ALL],
 )
 """A trusted client in the service account (the HTTP gateway): it names the tenant in the body, replays
-progress and reads artifacts through ordered consumers, reads the workflow catalog, and lists the work
-queue's consumers (not yet run against this configuration by the gateway's tests)."""
+events and progress and reads artifacts through ordered consumers, reads the workflow catalog, and lists
+the work queue's consumers (not yet run against this configuration by the gateway's tests)."""
 OPERATOR: dict[str, Any] = {}
 """No permissions block: everything, the JetStream admin API included."""
 
