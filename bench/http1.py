@@ -4,6 +4,7 @@ The bench compares a start over HTTP with the same start over NATS (nats-py), an
 same event on a NATS subscription. httpx spends about a millisecond of Python per request (and a loop hop
 per SSE line) that would be counted against the gateway; this client, an asyncio Protocol fed straight
 by the event loop, costs about what nats-py does. Arrival times are taken as bytes come off the socket.
+A connection the server closed while idle (uvicorn's keep-alive timeout) is opened again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class Response:
     """Complete body lines with the time their last byte arrived (for SSE)."""
 
 
+REQUEST_TIMEOUT_SECS = 60.0
+
+
 class Connection(asyncio.Protocol):
     """One connection to ``host:port``; requests go one at a time."""
 
@@ -40,20 +44,27 @@ class Connection(asyncio.Protocol):
     async def open(cls, url: str, headers: dict[str, str]) -> Connection:
         host, _, port = url.removeprefix("http://").partition(":")
         connection = cls(host, int(port), headers)
-        await asyncio.get_running_loop().create_connection(lambda: connection, host, int(port))
+        await connection._connect()
         return connection
 
     async def request(self, method: str, path: str, body: bytes = b"") -> Response:
-        assert self._transport is not None and self._done is None, "one request at a time"
+        assert self._done is None, "one request at a time"
+        if self._transport is None or self._transport.is_closing():
+            await self._connect()
+        assert self._transport is not None
         self._done = asyncio.get_running_loop().create_future()
         self._response, self._partial = Response(), b""
         kind = "Content-Type: application/json\r\n" if body else ""
         head = f"{method} {path} HTTP/1.1\r\n{self._head}{kind}Content-Length: {len(body)}\r\n\r\n"
         self._transport.write(head.encode() + body)
         try:
-            return await self._done
+            return await asyncio.wait_for(self._done, REQUEST_TIMEOUT_SECS)
         finally:
             self._done = None
+
+    async def _connect(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        await asyncio.get_running_loop().create_connection(lambda: self, self.host, self.port)
 
     def close(self) -> None:
         if self._transport is not None:
@@ -70,6 +81,7 @@ class Connection(asyncio.Protocol):
         self._parser.feed_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
         if self._done is not None and not self._done.done():
             self._done.set_exception(exc or ConnectionError("the gateway closed the connection"))
 
