@@ -38,7 +38,7 @@ async def main(args: argparse.Namespace) -> None:
         nc = await nats.connect(server.url)
         try:
             if args.gateway:
-                await register(nc)
+                await register(nc, [steps.one_step(), steps.gated()])
                 await gateway(nc, env, Path(tmp) / "logs", args.runs)
                 return
             pids = {"nats": server.pid or 0, **{name: p.pid for name, p in services.procs.items()}}
@@ -58,7 +58,7 @@ async def measure(
 ) -> tuple[dict[str, float], dict[str, float]]:
     waiters = Waiters()
     await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
-    await register(nc, [steps.chain10(), steps.diamond(), steps.one_step(), steps.parked()])
+    await register(nc, [steps.chain10(), steps.diamond(), steps.one_step(), steps.parked(), steps.gated()])
     await chain10(nc, waiters, "warmup", pids)  # imports, caches, connections
     await diamond(nc, waiters, "warmup", pids)
     if args.parked:

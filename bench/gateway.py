@@ -32,6 +32,7 @@ TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 STARTS = 100
 FOLLOWED = 20
+QUIET_SECS = 0.02
 RUN_TAG = uuid.uuid4().hex[:8]
 """In every execution id: the dev database outlives a bench run, and a follower of an id started by an
 earlier run would read that run's stored events at once."""
@@ -96,7 +97,8 @@ async def start_overhead(nc: Client, http: Connection, run: int) -> dict[str, fl
 
 async def sse_delay(nc: Client, url: str, run: int) -> dict[str, float]:
     client = RuntimeClient(nc)
-    delays: list[float] = []
+    live: list[float] = []
+    catch_up: list[float] = []
     for i in range(FOLLOWED):
         execution_id = f"exec_gw_sse_{RUN_TAG}_{run}_{i}"
         seen: dict[int, float] = {}
@@ -105,25 +107,48 @@ async def sse_delay(nc: Client, url: str, run: int) -> dict[str, float]:
             seen[HEAD_DECODER.decode(msg.data).sequence] = time.perf_counter()
 
         sub = await nc.subscribe(f"jamjet.events.default.{execution_id}", cb=on_event)
-        follower = asyncio.create_task(_follow(url, execution_id))
-        await client.start("chain10", execution_id=execution_id)
-        arrived = await asyncio.wait_for(follower, 60)
-        await sub.unsubscribe()
-        delays += [at - seen[seq] for seq, at in arrived.items() if seq in seen]
-    return {"sse_delay_p50_ms": statistics.median(delays) * 1000}
+        http = await Connection.open(url, HEADERS)
+        try:
+            follower = asyncio.create_task(_follow(http, execution_id))
+            await client.start("gated", execution_id=execution_id)
+            parked = await _caught_up(http, seen)
+            await client.signal(execution_id, "go")
+            arrived = await asyncio.wait_for(follower, 60)
+        finally:
+            http.close()
+            await sub.unsubscribe()
+        for seq, at in arrived.items():
+            if seq in seen:
+                (catch_up if seq <= parked else live).append(at - seen[seq])
+    return {
+        "sse_delay_p50_ms": statistics.median(live) * 1000,
+        "sse_catch_up_p50_ms": statistics.median(catch_up) * 1000,
+    }
 
 
-async def _follow(url: str, execution_id: str) -> dict[int, float]:
-    """Sequence -> arrival time of every event of one SSE follow (retried until the store knows it)."""
-    http = await Connection.open(url, HEADERS)
-    try:
-        while True:
-            answer = await http.request("GET", f"/executions/{execution_id}/events?follow=true")
-            if answer.status != 404:
-                return {int(line[4:]): at for line, at in answer.lines if line.startswith(b"id: ")}
-            await asyncio.sleep(0.001)
-    finally:
-        http.close()
+async def _caught_up(http: Connection, seen: dict[int, float]) -> int:
+    """The last sequence before the signal, once the follower has every event so far and the bus has
+    been quiet for QUIET_SECS (the execution is parked at its wait)."""
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        last = max(seen, default=0)
+        if last and _followed(http) >= last and time.perf_counter() - seen[last] > QUIET_SECS:
+            return last
+        await asyncio.sleep(0.001)
+    raise SystemExit("the SSE follower did not catch up")
+
+
+def _followed(http: Connection) -> int:
+    return max((int(line[4:]) for line, _ in http.current.lines if line.startswith(b"id: ")), default=0)
+
+
+async def _follow(http: Connection, execution_id: str) -> dict[int, float]:
+    """Sequence -> arrival time of every event of one SSE follow (retried until the execution exists)."""
+    while True:
+        answer = await http.request("GET", f"/executions/{execution_id}/events?follow=true")
+        if answer.status != 404:
+            return {int(line[4:]): at for line, at in answer.lines if line.startswith(b"id: ")}
+        await asyncio.sleep(0.001)
 
 
 async def measure_gateway(nc: Client, url: str, runs: int) -> dict[str, float]:

@@ -62,6 +62,11 @@ class Connection(asyncio.Protocol):
         finally:
             self._done = None
 
+    @property
+    def current(self) -> Response:
+        """The response being received (an SSE stream's lines so far)."""
+        return self._response
+
     async def _connect(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
         await asyncio.get_running_loop().create_connection(lambda: self, self.host, self.port)

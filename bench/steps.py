@@ -43,6 +43,15 @@ def parked() -> dict[str, Any]:
     return _ir("parked", [hold, _fn("after")], [("hold", "after"), ("after", "end")])
 
 
+def gated() -> dict[str, Any]:
+    """Waits for the signal ``go``, then runs 10 sequential no-op steps: events to an SSE follower that is
+    connected already."""
+    hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "go"}}
+    nodes = [hold, *(_fn(f"s{i}") for i in range(10))]
+    edges = [("hold", "s0"), *((f"s{i}", f"s{i + 1}") for i in range(9)), ("s9", "end")]
+    return _ir("gated", nodes, edges)
+
+
 def one_step() -> dict[str, Any]:
     return _ir("one_step", [_fn("only")], [("only", "end")])
 
