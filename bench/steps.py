@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 
@@ -44,12 +45,12 @@ def parked() -> dict[str, Any]:
 
 
 def gated() -> dict[str, Any]:
-    """Waits for the signal ``go``, then runs 10 sequential no-op steps: events to an SSE follower that is
-    connected already."""
+    """10 sequential no-op steps, a wait for the signal ``go``, then 10 more: for an SSE follower, events
+    to catch up with while they are being stored, then events to a follower that is connected."""
     hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "go"}}
-    nodes = [hold, *(_fn(f"s{i}") for i in range(10))]
-    edges = [("hold", "s0"), *((f"s{i}", f"s{i + 1}") for i in range(9)), ("s9", "end")]
-    return _ir("gated", nodes, edges)
+    nodes = [*(_fn(f"a{i}") for i in range(10)), hold, *(_fn(f"b{i}") for i in range(10))]
+    chain = [*(f"a{i}" for i in range(10)), "hold", *(f"b{i}" for i in range(10)), "end"]
+    return _ir("gated", nodes, list(itertools.pairwise(chain)))
 
 
 def one_step() -> dict[str, Any]:
