@@ -6,7 +6,7 @@ Gateway: what the HTTP gateway adds to a start round trip, and from an event sto
 W2 again with 2 and 3 scheduler replicas, then a burst of --burst one-step starts (bench/scale.py).
 The services run as separate processes, as in production; CPU time is read from /proc.
 ``--peers`` then runs LangGraph the same way (`make bench-peers`); ``--parked`` measures the scheduler
-as parked executions pile up (`make bench-parked`).
+as parked executions pile up (`make bench-parked`); ``--gateway`` runs the gateway figures alone.
 """
 
 from __future__ import annotations
@@ -42,11 +42,14 @@ async def main(args: argparse.Namespace) -> None:
             if args.burst_only:
                 await measure_burst(nc, services, args.burst_only, args.burst, {"nats": server.pid or 0})
                 return
+            if args.gateway:
+                await register(nc, [steps.one_step(), steps.gated()])
+                await gateway(nc, env, Path(tmp) / "logs", args.runs)
+                return
             pids = {"nats": server.pid or 0, **{name: p.pid for name, p in services.procs.items()}}
             results = await measure(nc, args, pids, monitor_port)
             if not args.core:
-                async with gateway_process(env, Path(tmp) / "logs") as (url, _):
-                    report_gateway(await measure_gateway(nc, url, args.runs))
+                await gateway(nc, env, Path(tmp) / "logs", args.runs)
                 await measure_scale(nc, services, args.runs, args.burst)
         finally:
             await nc.drain()
@@ -61,7 +64,7 @@ async def measure(
 ) -> tuple[dict[str, float], dict[str, float]]:
     waiters = Waiters()
     await nc.subscribe("jamjet.events.>", cb=waiters.on_msg)
-    await register(nc, [steps.chain10(), steps.diamond(), steps.one_step(), steps.parked()])
+    await register(nc, [steps.chain10(), steps.diamond(), steps.one_step(), steps.parked(), steps.gated()])
     await chain10(nc, waiters, "warmup", pids)  # imports, caches, connections
     await diamond(nc, waiters, "warmup", pids)
     if args.parked:
@@ -70,6 +73,11 @@ async def measure(
     w2 = medians([await diamond(nc, waiters, run, pids, monitor_port) for run in range(args.runs)])
     report(w1, w2, args.runs)
     return w1, w2
+
+
+async def gateway(nc: Client, env: dict[str, str], log_dir: Path, runs: int) -> None:
+    async with gateway_process(env, log_dir) as (url, _):
+        report_gateway(await measure_gateway(nc, url, runs))
 
 
 async def measure_scale(nc: Client, services: ServiceProcesses, runs: int, burst: int) -> None:
@@ -132,6 +140,7 @@ if __name__ == "__main__":
     parser.add_argument("--peers", action="store_true", help="also run LangGraph and print the ratios")
     parser.add_argument("--parked", type=levels, default=[], help="e.g. 10,100,1000,10000")
     parser.add_argument("--core", action="store_true", help="W1 and W2 only (no gateway, no scale-out)")
+    parser.add_argument("--gateway", action="store_true", help="only the gateway figures")
     parser.add_argument("--burst", type=int, default=10_000, help="starts sent at once (0: none)")
     parser.add_argument(
         "--burst-only",

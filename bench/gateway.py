@@ -14,20 +14,28 @@ import signal
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from bench.http1 import Connection
 from jamjet_client import RuntimeClient
 from jamjet_common.events import HEAD_DECODER
 from jamjet_common.local.nats_server import free_port
 
 TOKEN = "bench-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 STARTS = 100
 FOLLOWED = 20
+QUIET_SECS = 0.02
+RUN_TAG = uuid.uuid4().hex[:8]
+"""In every execution id: the dev database outlives a bench run, and a follower of an id started by an
+earlier run would read that run's stored events at once."""
 
 
 @contextlib.asynccontextmanager
@@ -61,18 +69,20 @@ async def _ready(url: str) -> None:
     raise SystemExit("the gateway did not start")
 
 
-async def start_overhead(nc: Client, http: httpx.AsyncClient, run: int) -> dict[str, float]:
+async def start_overhead(nc: Client, http: Connection, run: int) -> dict[str, float]:
     client = RuntimeClient(nc)
     over_http, over_nats, health = [], [], []
     for i in range(STARTS):
         t0 = time.perf_counter()
-        body = {"workflow_id": "one_step", "execution_id": f"exec_gw_{run}_h{i}"}
-        answer = await http.post("/executions", json=body)
-        assert answer.status_code == 201, answer.text
+        body = msgspec.json.encode(
+            {"workflow_id": "one_step", "execution_id": f"exec_gw_{RUN_TAG}_{run}_h{i}"}
+        )
+        answer = await http.request("POST", "/executions", body)
+        assert answer.status == 201, bytes(answer.body)
         t1 = time.perf_counter()
-        await client.start("one_step", execution_id=f"exec_gw_{run}_n{i}")
+        await client.start("one_step", execution_id=f"exec_gw_{RUN_TAG}_{run}_n{i}")
         t2 = time.perf_counter()
-        await http.get("/health")
+        await http.request("GET", "/health")
         health.append(time.perf_counter() - t2)
         over_http.append(t1 - t0)
         over_nats.append(t2 - t1)
@@ -85,44 +95,69 @@ async def start_overhead(nc: Client, http: httpx.AsyncClient, run: int) -> dict[
     }
 
 
-async def sse_delay(nc: Client, http: httpx.AsyncClient, run: int) -> dict[str, float]:
+async def sse_delay(nc: Client, url: str, run: int) -> dict[str, float]:
     client = RuntimeClient(nc)
-    delays: list[float] = []
+    live: list[float] = []
+    catch_up: list[float] = []
     for i in range(FOLLOWED):
-        execution_id = f"exec_gw_sse_{run}_{i}"
+        execution_id = f"exec_gw_sse_{RUN_TAG}_{run}_{i}"
         seen: dict[int, float] = {}
 
         async def on_event(msg: Msg, seen: dict[int, float] = seen) -> None:
             seen[HEAD_DECODER.decode(msg.data).sequence] = time.perf_counter()
 
         sub = await nc.subscribe(f"jamjet.events.default.{execution_id}", cb=on_event)
-        follower = asyncio.create_task(_follow(http, execution_id))
-        await client.start("chain10", execution_id=execution_id)
-        arrived = await asyncio.wait_for(follower, 60)
-        await sub.unsubscribe()
-        delays += [at - seen[seq] for seq, at in arrived.items() if seq in seen]
-    return {"sse_delay_p50_ms": statistics.median(delays) * 1000}
+        http = await Connection.open(url, HEADERS)
+        try:
+            follower = asyncio.create_task(_follow(http, execution_id))
+            await client.start("gated", execution_id=execution_id)
+            parked = await _caught_up(http, seen)
+            await client.signal(execution_id, "go")
+            arrived = await asyncio.wait_for(follower, 60)
+        finally:
+            http.close()
+            await sub.unsubscribe()
+        for seq, at in arrived.items():
+            if seq in seen:
+                (catch_up if seq <= parked else live).append(at - seen[seq])
+    return {
+        "sse_delay_p50_ms": statistics.median(live) * 1000,
+        "sse_catch_up_p50_ms": statistics.median(catch_up) * 1000,
+    }
 
 
-async def _follow(http: httpx.AsyncClient, execution_id: str) -> dict[int, float]:
-    """Sequence -> arrival time of every event of one SSE follow (retried until the store knows it)."""
+async def _caught_up(http: Connection, seen: dict[int, float]) -> int:
+    """The last sequence before the signal, once the follower has every event so far and the bus has
+    been quiet for QUIET_SECS (the execution is parked at its wait)."""
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        last = max(seen, default=0)
+        if last and _followed(http) >= last and time.perf_counter() - seen[last] > QUIET_SECS:
+            return last
+        await asyncio.sleep(0.001)
+    raise SystemExit("the SSE follower did not catch up")
+
+
+def _followed(http: Connection) -> int:
+    return max((int(line[4:]) for line, _ in http.current.lines if line.startswith(b"id: ")), default=0)
+
+
+async def _follow(http: Connection, execution_id: str) -> dict[int, float]:
+    """Sequence -> arrival time of every event of one SSE follow (retried until the execution exists)."""
     while True:
-        arrived: dict[int, float] = {}
-        async with http.stream("GET", f"/executions/{execution_id}/events?follow=true") as response:
-            if response.status_code == 404:
-                await asyncio.sleep(0.001)
-                continue
-            async for line in response.aiter_lines():
-                if line.startswith("id: "):
-                    arrived[int(line[4:])] = time.perf_counter()
-        return arrived
+        answer = await http.request("GET", f"/executions/{execution_id}/events?follow=true")
+        if answer.status != 404:
+            return {int(line[4:]): at for line, at in answer.lines if line.startswith(b"id: ")}
+        await asyncio.sleep(0.001)
 
 
 async def measure_gateway(nc: Client, url: str, runs: int) -> dict[str, float]:
     results = []
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+    http = await Connection.open(url, HEADERS)
+    try:
         await start_overhead(nc, http, -1)  # warm-up
         for run in range(runs):
-            results.append(await start_overhead(nc, http, run) | await sse_delay(nc, http, run))
+            results.append(await start_overhead(nc, http, run) | await sse_delay(nc, url, run))
+    finally:
+        http.close()
     return {key: statistics.median(r[key] for r in results) for key in results[0]}

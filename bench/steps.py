@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 
@@ -41,6 +42,15 @@ def parked() -> dict[str, Any]:
     """Waits at its first node for a signal nobody sends: an execution the scheduler keeps in memory."""
     hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "never"}}
     return _ir("parked", [hold, _fn("after")], [("hold", "after"), ("after", "end")])
+
+
+def gated() -> dict[str, Any]:
+    """10 sequential no-op steps, a wait for the signal ``go``, then 10 more: for an SSE follower, events
+    to catch up with while they are being stored, then events to a follower that is connected."""
+    hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "go"}}
+    nodes = [*(_fn(f"a{i}") for i in range(10)), hold, *(_fn(f"b{i}") for i in range(10))]
+    chain = [*(f"a{i}" for i in range(10)), "hold", *(f"b{i}" for i in range(10)), "end"]
+    return _ir("gated", nodes, list(itertools.pairwise(chain)))
 
 
 def one_step() -> dict[str, Any]:

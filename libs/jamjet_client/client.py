@@ -234,14 +234,21 @@ class RuntimeClient:
     # ---- following an execution ----------------------------------------------------------------------
 
     def events(
-        self, execution_id: str, *, from_sequence: int = 1, tenant: str | None = None
+        self,
+        execution_id: str,
+        *,
+        from_sequence: int = 1,
+        tenant: str | None = None,
+        from_stream: bool = False,
     ) -> AsyncIterator[Event]:
-        """The execution's events from ``from_sequence`` in order, live, ending after the terminal one."""
+        """The execution's events from ``from_sequence`` in order, live, ending after the terminal one.
+        ``from_stream``: as the EVENTS stream stores them, not waiting for the store (see follow.py)."""
 
         async def read_page(sequence: int) -> EventsPage:
             return await self.events_page(execution_id, sequence)
 
-        return follow(self.nc, tenant or self.tenant, execution_id, read_page, from_sequence)
+        tenant = tenant or self.tenant
+        return follow(self.nc, tenant, execution_id, read_page, from_sequence, from_stream=from_stream)
 
     async def result(
         self, execution_id: str, *, timeout: float | None = None, tenant: str | None = None

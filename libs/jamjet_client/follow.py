@@ -8,6 +8,14 @@ without gap or repeat.
 A tenant's connection may not read the stream (its NATS account has no JetStream): it cannot know the
 last event on the bus, so while nothing arrives live it reads the store again every ``STORE_POLL_SECS``,
 which finds whatever was published before the subscription once the store has it.
+
+With ``from_stream`` a connection that may read the EVENTS stream replays the execution's events from
+it instead (an ordered consumer filtered to its subject): what the stream stored, then each new event as
+it is stored. The store folds events some milliseconds to tens of milliseconds later, and a follower that
+joins a running execution would otherwise wait for it to catch up (the gateway's SSE followers). The
+store still fills what the stream no longer holds (its age and size limits). Without it, a follow that
+ends has waited for the store to hold the events it read from there, which readers of the store after
+``result()`` rely on.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
+from nats.js.api import DeliverPolicy
+from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NotFoundError as StreamNotFoundError
 from nats.js.errors import ServiceUnavailableError
 
@@ -37,7 +48,13 @@ def is_terminal(event: Event) -> bool:
 
 
 async def follow(
-    nc: Client, tenant: str, execution_id: str, read_page: PageReader, from_sequence: int = 1
+    nc: Client,
+    tenant: str,
+    execution_id: str,
+    read_page: PageReader,
+    from_sequence: int = 1,
+    *,
+    from_stream: bool = False,
 ) -> AsyncIterator[Event]:
     """Every event from ``from_sequence`` until (and including) the terminal one."""
     live: asyncio.Queue[Event] = asyncio.Queue()
@@ -48,13 +65,16 @@ async def follow(
         except (msgspec.DecodeError, msgspec.ValidationError):
             return  # the store holds it too; a gap makes the follower read it from there
 
-    sub = await nc.subscribe(subjects.events(tenant, execution_id), cb=on_msg)
+    subject = subjects.events(tenant, execution_id)
+    sub = await replay(nc, subject, on_msg) if from_stream else None
+    replayed = sub is not None
+    sub = sub or await nc.subscribe(subject, cb=on_msg)
     try:
-        # Whatever was published before the subscription is not coming live: read it from the store,
-        # waiting for the store to catch up with the bus if it must.
-        head = await last_on_bus(nc, tenant, execution_id)
+        # Without the replay, whatever was published before the subscription is not coming live: read
+        # it from the store, waiting for the store to catch up with the bus if it must.
+        head = 0 if replayed else await last_on_bus(nc, tenant, execution_id)
         poll, on_bus = (None, head) if head is not None else (STORE_POLL_SECS, 0)
-        expected, read_store = max(from_sequence, 1), True
+        expected, read_store = max(from_sequence, 1), not replayed
         while True:
             if read_store:
                 async for event in _stored(read_page, expected):
@@ -81,8 +101,21 @@ async def follow(
                 expected += 1
                 if is_terminal(event):
                     return
+            elif is_terminal(event):
+                return  # replayed: it ended before ``from_sequence``
     finally:
         await sub.unsubscribe()
+
+
+async def replay(nc: Client, subject: str, on_msg: Callable[[Msg], Awaitable[None]]) -> Subscription | None:
+    """The subject's events from the EVENTS stream, from the first, then live; None when this
+    connection may not read the stream (a tenant's account has no JetStream)."""
+    try:
+        return await nc.jetstream().subscribe(
+            subject, stream=streams.EVENTS, cb=on_msg, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+    except (NoRespondersError, TimeoutError, JetStreamError):
+        return None
 
 
 async def last_on_bus(nc: Client, tenant: str, execution_id: str) -> int | None:

@@ -129,13 +129,16 @@ GATEWAY = _user(
         *KV_READERS,
         *ARTIFACTS,
         f"$JS.API.CONSUMER.LIST.{streams.WORK}",
+        # SSE followers replay an execution's events through an ordered consumer (no acks).
+        f"$JS.API.CONSUMER.CREATE.{streams.EVENTS}",
+        f"$JS.API.CONSUMER.CREATE.{streams.EVENTS}.>",
     ],
     [subjects.EVENTS_ALL, subjects.PROGRESS_ALL],
 )
 """A trusted client in the service account (the HTTP gateway): it names the tenant in the body, replays
-progress through ordered consumers, stores and reads artifacts (``POST``/``GET /artifacts``), reads the
-workflow catalog, and lists the work queue's consumers (every route is run against this configuration
-for two tenants in tests/security/test_gateway.py)."""
+progress and events (SSE followers) through ordered consumers, stores and reads artifacts (``POST``/``GET
+/artifacts``), reads the workflow catalog, and lists the work queue's consumers (every route is run against
+this configuration for two tenants in tests/security/test_gateway.py)."""
 OPERATOR: dict[str, Any] = {}
 """No permissions block: everything, the JetStream admin API included."""
 

@@ -18,7 +18,7 @@ from jamjet_common.events import Event
 from jamjet_common.messages import EXECUTION_STATUSES
 from services.gateway import params
 from services.gateway.http import Call, json_response
-from services.gateway.reads import owned_execution
+from services.gateway.reads import followed_execution, owned_execution
 
 MAX_EVENTS = 10_000
 """Events in one JSON reply; the rest are a ``from_sequence`` away (``has_more``)."""
@@ -34,12 +34,12 @@ def first_sequence(call: Call) -> int:
 
 
 async def get_events(call: Call) -> Response:
+    if params.flag(call.request, "follow"):
+        eid, stored = await followed_execution(call, call.param("execution_id"))
+        followed = _follow(call, eid, stored, first_sequence(call))
+        return EventSourceResponse(followed, ping=int(max(call.backend.config.sse_ping_secs, 1)))
     execution = await owned_execution(call, call.param("execution_id"))
     start = first_sequence(call)
-    if params.flag(call.request, "follow"):
-        return EventSourceResponse(
-            _follow(call, execution, start), ping=int(max(call.backend.config.sse_ping_secs, 1))
-        )
     limit = params.integer(call.request, "limit", MAX_EVENTS, 1, MAX_EVENTS)
     events: list[Event] = []
     sequence, more = start, True
@@ -50,13 +50,14 @@ async def get_events(call: Call) -> Response:
     return json_response({"events": events, "next_sequence": sequence, "has_more": more})
 
 
-async def _follow(call: Call, execution: Execution, start: int) -> AsyncIterator[ServerSentEvent]:
-    if execution.status in TERMINAL_STATUSES and start > execution.last_sequence:
+async def _follow(
+    call: Call, execution_id: str, stored: Execution | None, start: int
+) -> AsyncIterator[ServerSentEvent]:
+    if stored and stored.status in TERMINAL_STATUSES and start > stored.last_sequence:
         return  # resumed after the end: nothing more will come
     try:
-        async for event in call.client.events(
-            execution.execution_id, from_sequence=start, tenant=call.tenant
-        ):
+        events = call.client.events(execution_id, from_sequence=start, tenant=call.tenant, from_stream=True)
+        async for event in events:
             yield ServerSentEvent(
                 data=ENCODER.encode(event).decode(), id=str(event.sequence), event=event.kind.tag
             )

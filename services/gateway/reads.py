@@ -30,6 +30,17 @@ async def owned_execution(call: Call, raw_id: str) -> Execution:
     return execution
 
 
+async def followed_execution(call: Call, raw_id: str) -> tuple[str, Execution | None]:
+    """The id of an execution of the caller's tenant to follow, with its stored state when the store
+    was asked. Events on the tenant's own subject make it theirs without asking the store (a Postgres
+    read that lags the stream right after a start); the follow replays them from the stream."""
+    eid = execution_id(raw_id)
+    if await last_on_bus(call.client.nc, call.tenant, eid):
+        return eid, None
+    execution = await owned_execution(call, raw_id)
+    return execution.execution_id, execution
+
+
 async def _caught_up(call: Call, eid: str, raw_id: str) -> Execution:
     if not await last_on_bus(call.client.nc, call.tenant, eid):
         raise unknown_execution(raw_id)

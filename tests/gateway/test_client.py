@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,9 +11,13 @@ import pytest
 
 from jamjet_client import Conflict, InvalidRequest, NotFound, RuntimeClient, Unavailable
 from jamjet_common import subjects
+from jamjet_common.config import Env
+from jamjet_common.eventlog import EventLog
 from jamjet_common.events import WorkflowCompleted
+from jamjet_common.streams import StreamLimits, ensure_streams
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, services
+from tests.event_store.logs import append_all, new_id, ran, started
 from tests.gateway import sdk_flows
 from tests.gateway.support import agent_card
 from tests.helpers import eventually
@@ -39,6 +44,22 @@ async def test_register_start_result_and_resumed_events(stack: Stack, tmp_path: 
         assert (execution.status, execution.workflow_id) == ("completed", "routed")
         page = await client.executions(workflow_id="routed", tenant="default")
         assert [e.execution_id for e in page.executions] == [started.execution_id]
+
+
+async def test_events_from_the_stream_come_without_the_store(stack: Stack) -> None:
+    """No event store runs: the store would never answer, and a follow from the stream still gets every
+    event in order, resumes from a sequence, and ends after the terminal one (the gateway's SSE path)."""
+    await ensure_streams(stack.nc.jetstream(), StreamLimits.from_env(Env({})))
+    execution_id = new_id()
+    kinds = [started(), *ran("a"), WorkflowCompleted()]
+    appended = await append_all(EventLog(stack.nc, stack.nc.jetstream()), "default", execution_id, kinds)
+    client = RuntimeClient(stack.nc, timeout=1)
+    async with asyncio.timeout(30):
+        every = [e async for e in client.events(execution_id, from_stream=True)]
+        tail = [e.sequence async for e in client.events(execution_id, from_sequence=3, from_stream=True)]
+        past = [e async for e in client.events(execution_id, from_sequence=5, from_stream=True)]
+    assert every == appended
+    assert (tail, past) == ([3, 4], [])
 
 
 async def test_start_with_the_same_id_is_answered_once_created(stack: Stack) -> None:

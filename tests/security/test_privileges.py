@@ -9,6 +9,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from jamjet_client.follow import replay
 from jamjet_common import streams, subjects
 from jamjet_common.config import Env
 from jamjet_common.local.nats_server import LocalNatsServer
@@ -177,3 +178,15 @@ async def test_a_service_user_reads_only_its_own_replies(secured: Secured) -> No
         await ok(gateway, subjects.store("executions"), {})
         await settle()
         assert not sniffed.msgs and not shared.msgs
+
+
+async def test_the_gateway_may_replay_an_executions_events_from_the_stream(secured: Secured) -> None:
+    """Its SSE followers read the EVENTS stream through an ordered consumer, not waiting for the store."""
+
+    async def ignore(msg: object) -> None:
+        return None
+
+    async with four_services(secured), clients(secured, "gateway") as (gateway,):
+        sub = await replay(gateway, subjects.events("acme", "exec_x"), ignore)
+        assert sub is not None, "the gateway may not create a consumer on the EVENTS stream"
+        await sub.unsubscribe()
