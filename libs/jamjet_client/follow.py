@@ -13,9 +13,9 @@ With ``from_stream`` a connection that may read the EVENTS stream replays the ex
 it instead (an ordered consumer filtered to its subject): what the stream stored, then each new event as
 it is stored. The store folds events some milliseconds to tens of milliseconds later, and a follower that
 joins a running execution would otherwise wait for it to catch up (the gateway's SSE followers). The
-store still fills what the stream no longer holds (its age and size limits). Without it, a follow that
-ends has waited for the store to hold the events it read from there, which readers of the store after
-``result()`` rely on.
+store still fills what the stream no longer holds (its age and size limits). Either way a follow ends
+only once the store holds its terminal event (handed out first when it arrived live), so readers of the
+store after ``result()``, or after an SSE stream's end, see the final status.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, TERMINAL_WORKFLOW_
 PageReader = Callable[[int], Awaitable[EventsPage]]
 GAP_RETRY_SECS = 0.02
 STORE_POLL_SECS = 0.5
+STORE_CATCH_UP_SECS = 10.0
+"""How long a follow, its terminal event handed out live, waits for the store to hold it."""
 
 
 def is_terminal(event: Event) -> bool:
@@ -100,6 +102,7 @@ async def follow(
                 yield event
                 expected += 1
                 if is_terminal(event):
+                    await _store_holds(read_page, event.sequence)
                     return
             elif is_terminal(event):
                 return  # replayed: it ended before ``from_sequence``
@@ -148,3 +151,19 @@ async def _stored(read_page: PageReader, from_sequence: int) -> AsyncIterator[Ev
         if not page.has_more or not page.events:
             return
         sequence = page.next_sequence
+
+
+async def _store_holds(read_page: PageReader, sequence: int) -> None:
+    """Wait (bounded) until the store holds event ``sequence`` (it arrived live, or replayed from the
+    stream); at once when no store answers."""
+    deadline = asyncio.get_running_loop().time() + STORE_CATCH_UP_SECS
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            page = await read_page(sequence)
+        except NotFound:
+            page = None
+        except Unavailable:
+            return  # no store to wait for: the stream's copy is all a reader can have
+        if page is not None and any(e.sequence == sequence for e in page.events):
+            return
+        await asyncio.sleep(GAP_RETRY_SECS)
