@@ -1,11 +1,15 @@
 """The web console's executions page under load, in Debian's Chromium: ``python -m bench.console``.
 
 1. Render: 1,000 stored executions, the page switched to 1,000 per page; time from the switch until
-   1,000 rows are painted (the gateway's reply included), timed in the page, median of RUNS.
+   the page holds the 1,000 and has painted the rows in view (the gateway's reply included), timed in
+   the page, median of RUNS. Then a jump from the top to the end of the list until its last row is
+   painted (the list draws only the rows in view).
 2. Responsive while 200 run: 200 executions of ``paced`` (5 steps of 1 s) started at once while the
    page shows 1,000 rows and reloads them live, while someone types in the workflow filter. In the
    page, a 50 ms timer measures how late it fires (the main thread's lag), PerformanceObservers count
    long tasks and keystrokes that took over 16 ms from input to paint (Event Timing).
+   JAMJET_BENCH_TRACE=trace.json also saves Chromium's trace of that phase (open it in the Performance
+   panel of Chrome's DevTools or ui.perfetto.dev) to see what the main thread spends its time on.
 
 The services and the gateway run as separate processes, as in production (see bench/__main__.py).
 """
@@ -49,16 +53,18 @@ PROBE = """() => {
     .observe({ type: "event", durationThreshold: 16 });
 }"""
 RENDER = """async (size) => {
-  // In the page, so no round trip to the test driver is counted: choose the page size, then wait for
-  // the rows (a MutationObserver, no polling) and for the next frame, which paints them.
+  // In the page, so no round trip to the test driver is counted: choose the page size, then wait (a
+  // MutationObserver, no polling) until the page holds `size` executions and has drawn its rows, and
+  // for the next frame, which paints them. A page that draws every row (before the list was
+  // virtualised) is done when all are drawn; one that draws the rows in view, when `data-rows` says so.
   const select = document.querySelector("select[data-page-size]");
-  const body = document.querySelector("tbody");
-  if (body.rows.length === size) return [0, -1, 0];
+  const table = document.querySelector("table.executions");
+  const drawn = () => table.querySelectorAll("tbody tr[data-execution]").length;
+  const done = () => drawn() === size || (table.dataset.rows === String(size) && drawn() > 0);
+  if (done()) return [0, -1, 0];
   const shown = new Promise((resolve) => {
-    const observer = new MutationObserver(() => {
-      if (body.rows.length === size) (observer.disconnect(), resolve());
-    });
-    observer.observe(body, { childList: true });
+    const observer = new MutationObserver(() => done() && (observer.disconnect(), resolve()));
+    observer.observe(table, { childList: true, subtree: true, attributes: true });
   });
   performance.clearResourceTimings();
   const t0 = performance.now();
@@ -70,6 +76,28 @@ RENDER = """async (size) => {
   const fetched = performance.getEntriesByType("resource").filter((e) => e.name.includes(`limit=${size}`));
   return [performance.now() - t0, fetched.length ? fetched[0].duration : -1, rows];
 }"""
+SCROLL = """async () => {
+  // From the top of the list to its end in one jump: until the last row is drawn and painted.
+  window.scrollTo(0, 0);
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const rows = document.querySelector("table.executions tbody");
+  const lastIndex = String(Number(document.querySelector("table.executions").getAttribute("aria-rowcount")));
+  // A page that draws every row (no aria-rowcount) has its last row drawn already.
+  const last = () => rows.querySelector(`tr[aria-rowindex="${lastIndex}"]`) || rows.rows.length >= 1000;
+  const t0 = performance.now();
+  window.scrollTo(0, document.body.scrollHeight);
+  if (!last()) {
+    await new Promise((resolve) => {
+      const observer = new MutationObserver(() => last() && (observer.disconnect(), resolve()));
+      observer.observe(rows, { childList: true });
+    });
+  }
+  await new Promise((resolve) => requestAnimationFrame(resolve));
+  const took = performance.now() - t0;
+  window.scrollTo(0, 0);
+  return took;
+}"""
+TRACE = os.environ.get("JAMJET_BENCH_TRACE")  # a path: Chromium's trace of the 200-running phase
 
 
 async def seed(nc: Client, waiters: Waiters, count: int, workflow_id: str, data: dict[str, Any]) -> list[str]:
@@ -137,12 +165,19 @@ async def measure(nc: Client, url: str) -> dict[str, float]:
         page.set_default_timeout(120_000)
         await login(page, url)
         renders = [await render_once(page) for _ in range(RUNS)]
+        scrolls = [float(await page.evaluate(SCROLL)) for _ in range(RUNS)]
         figures = {
             "render 1000 rows p50 ms": statistics.median(r for r, _ in renders),
             "render max ms": max(r for r, _ in renders),
             "of which GET /executions?limit=1000 p50 ms": statistics.median(f for _, f in renders),
+            "jump to row 1000 p50 ms": statistics.median(scrolls),
+            "jump to row 1000 max ms": max(scrolls),
         }
+        if TRACE:
+            await browser.start_tracing(page=page, path=TRACE, screenshots=False)
         figures |= await under_load(page, nc, waiters)
+        if TRACE:
+            await browser.stop_tracing()
         await browser.close()
     return figures
 

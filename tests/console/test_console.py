@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from jamjet_client import RuntimeClient
 from tests.agents.fake_agent import FakeAgent, Reply, ndjson_lines
 from tests.console.conftest import ARTIFACTS, Console
-from tests.console.flows import flaky, napping
+from tests.console.flows import flaky, napping, one_node
 from tests.e2e import workflows
 from tests.e2e.test_streaming import streaming_ir
 from tests.gateway.sse import messages
@@ -68,6 +68,28 @@ async def test_an_execution_reaches_completed_on_the_page_without_a_reload(conso
         await page.get_by_role("link", name="Executions").click()
         await expect(status_of(page, execution_id)).to_have_attribute("data-status", "completed")
         await shot(page, "executions")
+
+
+async def test_a_row_far_down_a_long_list_is_drawn_when_scrolled_to(console: Console) -> None:
+    """The list draws only the rows in view: the oldest of 120 is not in the page until one scrolls."""
+    await console.stack.register(one_node("filler"))
+    ids = [await console.stack.start("filler") for _ in range(120)]  # one by one: oldest first
+    await console.stack.all_terminal(ids)
+    async with console.page(ALICE) as page:
+        await page.get_by_label("Workflow").fill("filler")
+        await page.get_by_label("Workflow").press("Enter")
+        await page.get_by_label("Per page").select_option("1000")
+        table = page.get_by_role("table", name="Executions")
+        await expect(table).to_have_attribute("aria-rowcount", str(len(ids) + 1))
+        await expect(page.get_by_role("link", name=ids[-1], exact=True)).to_be_visible()
+        oldest = page.get_by_role("link", name=ids[0], exact=True)
+        await expect(oldest).to_have_count(0)
+        await page.locator("main").focus()
+        await page.keyboard.press("End")
+        await expect(oldest).to_be_in_viewport()
+        last_row = oldest.locator("xpath=ancestor::tr")
+        await expect(last_row).to_have_attribute("aria-rowindex", str(len(ids) + 1))
+        await expect(status_of(page, ids[0])).to_have_attribute("data-status", "completed")
 
 
 async def test_approving_a_held_node_from_the_inbox_finishes_the_execution(console: Console) -> None:
