@@ -6,9 +6,12 @@ Every wait is Playwright's ``expect`` with a deadline; nothing reloads the page 
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from jamjet_client import RuntimeClient
 from tests.agents.fake_agent import FakeAgent, Reply, ndjson_lines
@@ -26,7 +29,7 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def status_of(page: Page, execution_id: str) -> object:
+def status_of(page: Page, execution_id: str) -> Locator:
     return page.locator(f'tr[data-execution="{execution_id}"] [data-status]')
 
 
@@ -90,6 +93,14 @@ async def test_a_row_far_down_a_long_list_is_drawn_when_scrolled_to(console: Con
         last_row = oldest.locator("xpath=ancestor::tr")
         await expect(last_row).to_have_attribute("aria-rowindex", str(len(ids) + 1))
         await expect(status_of(page, ids[0])).to_have_attribute("data-status", "completed")
+
+
+async def test_a_row_turns_completed_on_the_list_without_a_reload(console: Console) -> None:
+    await console.stack.register(napping())
+    async with console.page(ALICE) as page:
+        execution_id = await console.stack.start("napping", {"sleep": 3})
+        await expect(status_of(page, execution_id)).to_have_attribute("data-status", "running")
+        await expect(status_of(page, execution_id)).to_have_attribute("data-status", "completed")
 
 
 async def test_approving_a_held_node_from_the_inbox_finishes_the_execution(console: Console) -> None:
@@ -225,3 +236,30 @@ async def test_the_executions_stream_names_only_the_tenants_own(console: Console
         changed = await anext(stream)
     assert changed.event == "changed"
     assert [e["execution_id"] for e in changed.json()["executions"]] == [ours]
+
+
+async def test_the_executions_stream_carries_the_stored_row_when_an_execution_starts_and_ends(
+    console: Console,
+) -> None:
+    """Node events only name the execution and its sequence; its start and its end bring the row as
+    the store holds it once it has folded that event, so the page patches it without a re-read."""
+    await console.stack.register(workflows.slow_chain(6))
+    rows: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
+    async with (
+        httpx.AsyncClient(base_url=console.url, timeout=60) as http,
+        http.stream("GET", "/stream/executions", headers=bearer(ALICE)) as response,
+        asyncio.timeout(60),
+    ):
+        stream = messages(response)
+        assert (await anext(stream)).event == "ready"
+        execution_id = await console.stack.start("slow_chain")
+        async for message in stream:
+            entries = [e for e in message.json()["executions"] if e["execution_id"] == execution_id]
+            rows += [e for e in entries if "execution" in e]
+            bare += [e for e in entries if "execution" not in e]
+            if any(e["execution"]["status"] == "completed" for e in rows):
+                break
+    assert rows[0]["execution"]["status"] == "running"
+    assert all(e["execution"]["last_sequence"] >= e["sequence"] for e in rows)
+    assert bare, "node events came with no row"

@@ -32,14 +32,17 @@ export function Executions() {
   const after = cursors[cursors.length - 1];
   const loadedAt = useRef(0);
 
+  const reads = useRef(0);
   const load = useCallback(async () => {
+    const mine = ++reads.current;
     try {
       loadedAt.current = Date.now();
       const read = await api(`/executions${query({ ...filters, after })}`);
+      if (mine !== reads.current) return; // a later read (other filters, perhaps) was asked for
       setPage((p) => ({ ...read, executions: fresher(read.executions, p.executions, filters) }));
       setError(null);
     } catch (err) {
-      setError(err);
+      if (mine === reads.current) setError(err);
     }
   }, [filters, after]);
   useEffect(() => void load(), [load]);
