@@ -26,38 +26,13 @@ from jamjet_client.replies import Execution
 from jamjet_common import streams, subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import JamjetError
-from jamjet_common.events import (
-    ApprovalReceived,
-    InterruptRaised,
-    SegmentBoundary,
-    StrategyLimitHit,
-    ToolApprovalRequired,
-    WorkflowCancelled,
-    WorkflowCompleted,
-    WorkflowFailed,
-    WorkflowStarted,
-)
+from jamjet_common.events import STATUS_KINDS
 from services.gateway.http import Call, json_response
 from services.gateway.reads import CATCH_UP_POLL_SECS, owned_execution
 
 COALESCE_SECS = 0.25
 TRACEPARENT = "traceparent"
-# The kinds on which the store's fold (services/event_store/fold.py) creates the row or sets its
-# status, end or final state: after them the stream sends the stored row.
-ROW_KINDS = frozenset(
-    str(k.__struct_config__.tag)
-    for k in (
-        WorkflowStarted,
-        WorkflowCompleted,
-        WorkflowFailed,
-        WorkflowCancelled,
-        ToolApprovalRequired,
-        ApprovalReceived,
-        InterruptRaised,
-        StrategyLimitHit,
-        SegmentBoundary,
-    )
-)
+ROW_KINDS = frozenset(str(k.__struct_config__.tag) for k in STATUS_KINDS)
 # Store reads one stream runs at once: 200 executions starting together must not flood the store.
 READS_AT_ONCE = 16
 MAX_POLL_SECS = 0.2
