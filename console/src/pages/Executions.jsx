@@ -27,34 +27,7 @@ const REREAD_MS = 10000;
 export function Executions() {
   const [filters, setFilters] = useState(filtersFromUrl);
   const [cursors, setCursors] = useState([null]); // the `after` of each page seen so far
-  const [page, setPage] = useState({ executions: [], next: null });
-  const [error, setError] = useState(null);
-  const after = cursors[cursors.length - 1];
-  const loadedAt = useRef(0);
-
-  const reads = useRef(0);
-  const load = useCallback(async () => {
-    const mine = ++reads.current;
-    try {
-      loadedAt.current = Date.now();
-      const read = await api(`/executions${query({ ...filters, after })}`);
-      if (mine !== reads.current) return; // a later read (other filters, perhaps) was asked for
-      setPage((p) => ({ ...read, executions: fresher(read.executions, p.executions, filters) }));
-      setError(null);
-    } catch (err) {
-      if (mine === reads.current) setError(err);
-    }
-  }, [filters, after]);
-  useEffect(() => void load(), [load]);
-  const onEntries = (entries) => {
-    const first = cursors.length === 1;
-    setPage((p) => {
-      const { rows, changed } = applyEntries(p.executions, entries, { filters, first, next: p.next });
-      return changed ? { ...p, executions: rows } : p;
-    });
-    return entries.some(stale) || Date.now() - loadedAt.current > REREAD_MS;
-  };
-  useLiveRows(onEntries, load, 1000);
+  const { page, error } = useLivePage(filters, cursors);
 
   // From the filters as they are by then: two changes in one tick (a field's change on blur, then the
   // select's) must not undo each other.
@@ -88,6 +61,38 @@ export function Executions() {
       <Pager cursors={cursors} setCursors={setCursors} next={page.next} />
     </section>
   );
+}
+
+// The page of executions the filters and cursors name: read once, then patched from the live stream.
+function useLivePage(filters, cursors) {
+  const [page, setPage] = useState({ executions: [], next: null });
+  const [error, setError] = useState(null);
+  const after = cursors[cursors.length - 1];
+  const loadedAt = useRef(0);
+  const reads = useRef(0);
+  const load = useCallback(async () => {
+    const mine = ++reads.current;
+    try {
+      loadedAt.current = Date.now();
+      const read = await api(`/executions${query({ ...filters, after })}`);
+      if (mine !== reads.current) return; // a later read (other filters, perhaps) was asked for
+      setPage((p) => ({ ...read, executions: fresher(read.executions, p.executions, filters) }));
+      setError(null);
+    } catch (err) {
+      if (mine === reads.current) setError(err);
+    }
+  }, [filters, after]);
+  useEffect(() => void load(), [load]);
+  const onEntries = (entries) => {
+    const first = cursors.length === 1;
+    setPage((p) => {
+      const { rows, changed } = applyEntries(p.executions, entries, { filters, first, next: p.next });
+      return changed ? { ...p, executions: rows } : p;
+    });
+    return entries.some(stale) || Date.now() - loadedAt.current > REREAD_MS;
+  };
+  useLiveRows(onEntries, load, 1000);
+  return { page, error };
 }
 
 // Only the rows in view (and OVERSCAN either side) are in the document; rows above and below are one
