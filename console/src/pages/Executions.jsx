@@ -115,16 +115,17 @@ function Rows({ executions }) {
         </tr>
       </thead>
       <tbody ref={body}>
-        <Spacer px={first * rowPx} />
+        <Spacer key="above" px={first * rowPx} />
         {executions.slice(first, last).map((e, i) => <Row key={e.execution_id} execution={e} index={first + i} />)}
-        <Spacer px={(executions.length - last) * rowPx} />
+        <Spacer key="below" px={(executions.length - last) * rowPx} />
       </tbody>
     </table>
   );
 }
 
+// Always there (0 px high when nothing is above or below), so the drawn rows keep their places.
 function Spacer({ px }) {
-  return px > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${px}px` }}><td colSpan={8} /></tr> : null;
+  return <tr class="spacer" aria-hidden="true" style={{ height: `${px}px` }}><td colSpan={8} /></tr>;
 }
 
 // [first, last) of the rows that are in view or near it, and the height of one row (measured on the
