@@ -5,9 +5,10 @@ an execution's trace id.
 got events in the last ``COALESCE_SECS`` with their newest event kind and sequence, so a page showing
 hundreds of running executions gets a few messages a second, not one per event. It is a plain NATS
 subscription to the tenant's event subjects. When an execution's row changed in a way the page cannot
-derive from an event (it started, ended, paused or resumed: ``ROW_KINDS``) the message also carries the
-stored row, read once the store has folded that event, so the page patches that row instead of re-reading
-its whole list; node events only advance the row's sequence.
+derive from an event (it started, ended, paused or resumed: ``ROW_KINDS``), and the first time the
+stream names an execution, the message also carries the stored row, read once the store has folded that
+event, so the page patches or places that row instead of re-reading its whole list; node events only
+advance the row's sequence.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ROW_KINDS = frozenset(str(k.__struct_config__.tag) for k in STATUS_KINDS)
 # Store reads one stream runs at once: 200 executions starting together must not flood the store.
 READS_AT_ONCE = 16
 MAX_POLL_SECS = 0.2
+NAMED_MAX = 100_000
 
 
 class _Kind(msgspec.Struct):
@@ -67,11 +69,12 @@ async def follow_executions(call: Call) -> Response:
 
 async def _changes(call: Call) -> AsyncIterator[ServerSentEvent]:
     changed: dict[str, _Change] = {}
+    named: set[str] = set()
     woken = asyncio.Event()
 
     async def on_event(msg: Msg) -> None:
         _, execution_id = subjects.parse_events_subject(msg.subject)
-        _note(changed, execution_id, _head(msg.data))
+        _note(changed, execution_id, _head(msg.data), _first(named, execution_id))
         woken.set()
 
     sub = await call.client.nc.subscribe(subjects.tenant_events(call.tenant), cb=on_event)
@@ -97,9 +100,22 @@ def _head(data: bytes) -> _Head:
         return _Head()
 
 
-def _note(changed: dict[str, _Change], execution_id: str, head: _Head) -> None:
+def _first(named: set[str], execution_id: str) -> bool:
+    """Whether the stream names this execution for the first time. Then it sends its row, whatever the
+    event: one that started before the page listened (or before the store had it when the page read
+    its list) is otherwise unknown to the page, which could not place it. Forgetting them all past
+    NAMED_MAX costs one more read of each, not a wrong row."""
+    if execution_id in named:
+        return False
+    if len(named) >= NAMED_MAX:
+        named.clear()
+    named.add(execution_id)
+    return True
+
+
+def _note(changed: dict[str, _Change], execution_id: str, head: _Head, first: bool) -> None:
     """Keep the newest kind and sequence; a row-changing kind anywhere in the window sends the row."""
-    row = head.kind.type in ROW_KINDS
+    row = first or head.kind.type in ROW_KINDS
     was = changed.get(execution_id)
     if was is not None and was.sequence > head.sequence:
         was.row = was.row or row

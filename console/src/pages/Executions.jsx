@@ -30,13 +30,17 @@ export function Executions() {
   const { page, error } = useLivePage(filters, cursors);
 
   // From the filters as they are by then: two changes in one tick (a field's change on blur, then the
-  // select's) must not undo each other.
+  // select's) must not undo each other. The URL is written here, on a person's change, never by an
+  // effect: one that ran late would undo a navigation away from the list.
   const change = (name) => (e) => {
     const value = e.currentTarget.value;
-    setFilters((f) => ({ ...f, [name]: name === "limit" ? Number(value) : value }));
+    setFilters((f) => {
+      const next = { ...f, [name]: name === "limit" ? Number(value) : value };
+      history.replaceState(null, "", `#/executions${query(next)}`);
+      return next;
+    });
     setCursors([null]);
   };
-  useEffect(() => history.replaceState(null, "", `#/executions${query(filters)}`), [filters]);
   return (
     <section aria-labelledby="executions-title">
       <h1 id="executions-title">Executions</h1>
