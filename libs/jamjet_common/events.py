@@ -435,6 +435,17 @@ EventKind = (
 )
 
 TERMINAL_WORKFLOW_KINDS = (WorkflowCompleted, WorkflowFailed, WorkflowCancelled)
+# The kinds on which the executions projection (services/event_store/fold.py) creates an execution's
+# row or may set its status: the gateway's list stream sends the stored row after them.
+STATUS_KINDS = (
+    WorkflowStarted,
+    *TERMINAL_WORKFLOW_KINDS,
+    ToolApprovalRequired,
+    ApprovalReceived,
+    InterruptRaised,
+    StrategyLimitHit,
+    SegmentBoundary,
+)
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):

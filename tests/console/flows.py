@@ -27,3 +27,8 @@ def napping() -> dict[str, Any]:
     """root, then a node that sleeps ``state.sleep`` seconds: running long enough to be cancelled."""
     nodes = [fn("root", "root", workflows.MODULE), fn("nap", "sleeper", workflows.MODULE)]
     return workflow(nodes, [("root", "nap"), ("nap", "end")], wf="napping")
+
+
+def one_node(wf: str) -> dict[str, Any]:
+    """A workflow of one quick node, to fill the executions list."""
+    return workflow([fn("root", "root", workflows.MODULE)], [("root", "end")], wf=wf)

@@ -6,18 +6,23 @@ Every wait is Playwright's ``expect`` with a deadline; nothing reloads the page 
 
 from __future__ import annotations
 
+import asyncio
+import re
+from typing import Any
+
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from jamjet_client import RuntimeClient
 from tests.agents.fake_agent import FakeAgent, Reply, ndjson_lines
 from tests.console.conftest import ARTIFACTS, Console
-from tests.console.flows import flaky, napping
+from tests.console.flows import flaky, napping, one_node
 from tests.e2e import workflows
 from tests.e2e.test_streaming import streaming_ir
 from tests.gateway.sse import messages
 from tests.gateway.support import ALICE, BOB, bearer
+from tests.helpers import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -26,7 +31,7 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def status_of(page: Page, execution_id: str) -> object:
+def status_of(page: Page, execution_id: str) -> Locator:
     return page.locator(f'tr[data-execution="{execution_id}"] [data-status]')
 
 
@@ -36,6 +41,18 @@ async def submit(page: Page, form: str, fields: dict[str, str], button: str) -> 
     for label, value in fields.items():
         await found.get_by_label(label).fill(value)
     await found.get_by_role("button", name=button).click()
+
+
+async def stored_as(console: Console, workflow_id: str, status: str, count: int) -> None:
+    """Until the store lists ``count`` executions of ``workflow_id`` with ``status``."""
+    query = {"workflow_id": workflow_id, "status": status, "limit": str(count + 1)}
+    async with httpx.AsyncClient(base_url=console.url, headers=bearer(ALICE), timeout=30) as http:
+
+        async def listed() -> bool:
+            reply = await http.get("/executions", params=query)
+            return len(reply.json()["executions"]) == count
+
+        await eventually(listed, timeout=60, message=f"the store does not list {count} {status}")
 
 
 async def execution_page(console: Console, page: Page, execution_id: str) -> None:
@@ -68,6 +85,39 @@ async def test_an_execution_reaches_completed_on_the_page_without_a_reload(conso
         await page.get_by_role("link", name="Executions").click()
         await expect(status_of(page, execution_id)).to_have_attribute("data-status", "completed")
         await shot(page, "executions")
+
+
+async def test_a_row_far_down_a_long_list_is_drawn_when_scrolled_to(console: Console) -> None:
+    """The list draws only the rows in view: the oldest of 120 is not in the page until one scrolls."""
+    await console.stack.register(one_node("filler"))
+    ids = [await console.stack.start("filler") for _ in range(120)]  # one by one: oldest first
+    await console.stack.all_terminal(ids)
+    await stored_as(console, "filler", "completed", len(ids))  # the page reads the store, not the bus
+    async with console.page(ALICE) as page:
+        await page.get_by_label("Workflow").fill("filler")
+        await page.get_by_label("Workflow").press("Enter")
+        await page.get_by_label("Per page").select_option("1000")
+        table = page.get_by_role("table", name="Executions")
+        # All of them on one page (the header is row 1). Not exactly 121: under load the store once
+        # listed 121 executions of the workflow after these 120 starts (not the page's doing).
+        await expect(table).to_have_attribute("aria-rowcount", re.compile(r"^12\d$"))
+        await expect(page.get_by_role("link", name=ids[-1], exact=True)).to_be_visible()
+        oldest = page.get_by_role("link", name=ids[0], exact=True)
+        await expect(oldest).to_have_count(0)
+        await page.locator("main").focus()
+        await page.keyboard.press("End")
+        await expect(oldest).to_be_in_viewport()
+        row = oldest.locator("xpath=ancestor::tr")
+        await expect(row).to_have_attribute("aria-rowindex", re.compile(r"^12\d$"))
+        await expect(status_of(page, ids[0])).to_have_attribute("data-status", "completed")
+
+
+async def test_a_row_turns_completed_on_the_list_without_a_reload(console: Console) -> None:
+    await console.stack.register(napping())
+    async with console.page(ALICE) as page:
+        execution_id = await console.stack.start("napping", {"sleep": 3})
+        await expect(status_of(page, execution_id)).to_have_attribute("data-status", "running")
+        await expect(status_of(page, execution_id)).to_have_attribute("data-status", "completed")
 
 
 async def test_approving_a_held_node_from_the_inbox_finishes_the_execution(console: Console) -> None:
@@ -203,3 +253,30 @@ async def test_the_executions_stream_names_only_the_tenants_own(console: Console
         changed = await anext(stream)
     assert changed.event == "changed"
     assert [e["execution_id"] for e in changed.json()["executions"]] == [ours]
+
+
+async def test_the_executions_stream_carries_the_stored_row_when_an_execution_starts_and_ends(
+    console: Console,
+) -> None:
+    """Node events only name the execution and its sequence; its start and its end bring the row as
+    the store holds it once it has folded that event, so the page patches it without a re-read."""
+    await console.stack.register(workflows.slow_chain(6))
+    rows: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
+    async with (
+        httpx.AsyncClient(base_url=console.url, timeout=60) as http,
+        http.stream("GET", "/stream/executions", headers=bearer(ALICE)) as response,
+        asyncio.timeout(60),
+    ):
+        stream = messages(response)
+        assert (await anext(stream)).event == "ready"
+        execution_id = await console.stack.start("slow_chain")
+        async for message in stream:
+            entries = [e for e in message.json()["executions"] if e["execution_id"] == execution_id]
+            rows += [e for e in entries if "execution" in e]
+            bare += [e for e in entries if "execution" not in e]
+            if any(e["execution"]["status"] == "completed" for e in rows):
+                break
+    assert rows[0]["execution"]["status"] == "running"
+    assert all(e["execution"]["last_sequence"] >= e["sequence"] for e in rows)
+    assert bare, "node events came with no row"

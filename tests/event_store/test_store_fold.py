@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jamjet_common.events import (
+    STATUS_KINDS,
     ApprovalReceived,
     EventKind,
     InterruptRaised,
@@ -19,7 +20,7 @@ from jamjet_common.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from services.event_store.fold import ExecutionRow, LogEntry, fold
+from services.event_store.fold import _HANDLERS, ExecutionRow, LogEntry, fold
 from tests.event_store.logs import ran
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,3 +121,11 @@ def test_interrupts_pause_and_approvals_resume_unless_terminal() -> None:
     )
     ended = run(start(), WorkflowFailed(error="x"), InterruptRaised(node_id="a", reason="r"))
     assert ended.status == "failed" and ended.last_sequence == 3
+
+
+def test_the_kinds_that_may_set_an_execution_status_are_status_kinds() -> None:
+    """The gateway's list stream sends the stored row after STATUS_KINDS: they must be the kinds the
+    fold sets a status on (its own handlers; the node handlers leave the status alone) and the start."""
+    own = "services.event_store.fold"
+    setting = {kind for kind, handler in _HANDLERS.items() if handler.__module__ == own}
+    assert setting | {WorkflowStarted} == set(STATUS_KINDS)
