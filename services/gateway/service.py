@@ -18,7 +18,6 @@ from jamjet_common.config import Env
 from jamjet_common.service import Service
 from services.gateway.app import build_app
 from services.gateway.config import GatewayConfig
-from services.gateway.protocol import HttpProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class GatewayService(Service):
             log_level=self.common.log_level.lower(),
             access_log=False,
             lifespan="off",
-            http=HttpProtocol,
+            http="httptools",
             # Followers (SSE) stay open until their execution ends: past the grace they are cut.
             timeout_graceful_shutdown=max(int(self.common.shutdown_grace_secs), 1),
         )
