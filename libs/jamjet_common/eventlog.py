@@ -210,7 +210,8 @@ class EventLog:
         when it was stored, so nothing lies between them: a walk back through those headers that lands
         exactly on ``trusted`` has seen every message after it, and if their sequences continue
         ``trusted``'s one by one, readers accept each. One read per message after the first, so the
-        common conflict (one or two appends by others since this writer's own) costs what it did.
+        common conflict (one or two appends by others since this writer's own) costs what the unchecked
+        read did (two); a writer n appends behind pays n (a wide fan-out, a crowd of writers on one log).
         """
         msg, sequence = last, _sequence(last.data)
         while sequence is not None:
