@@ -38,6 +38,7 @@ WRONG_LAST_SEQUENCE_CONSTANT = 10164
 """How a replicated (R3) stream reports the same race, from its leader's proposal check."""
 CONFLICT_CODES = frozenset({WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CONSTANT})
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 MSG_ID = "Nats-Msg-Id"
 MAX_APPEND_ATTEMPTS = 100
 STREAM_INFO = "$JS.API.STREAM.INFO"
@@ -103,6 +104,19 @@ def _sequence(data: bytes | None) -> int | None:
         return None
 
 
+def _after(headers: Mapping[str, str] | None) -> int | None:
+    """The stream sequence a message was conditionally appended after; None if it was not.
+
+    None too if the check named another subject (``Nats-Expected-Last-Subject-Sequence-Subject``): the
+    number then says nothing about this subject's messages.
+    """
+    headers = headers or {}
+    after = headers.get(EXPECTED_LAST_SUBJECT_SEQ, "")
+    if not after.isdigit() or EXPECTED_LAST_SUBJECT_SEQ_SUBJECT in headers:
+        return None
+    return int(after)
+
+
 def own_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """``headers`` without the ones NATS adds or interprets (``Nats-*``)."""
     return {k: v for k, v in (headers or {}).items() if not k.startswith("Nats-")}
@@ -151,11 +165,20 @@ class EventLog:
         if len(self._tails) > self._remembered:
             self._tails.popitem(last=False)
 
-    async def tail(self, tenant: str, execution_id: str) -> Tail:
+    async def tail(self, tenant: str, execution_id: str, *, trusted: Tail | None = None) -> Tail:
         """The log's position: its last accepted event, and the stream sequence of its last message.
 
         The two differ when messages that readers refuse (``jamjet_common.refusals``) were stored last;
         the next event must then follow the accepted sequence, conditional on the last message.
+
+        ``trusted``: a position known to be accepted (this writer's own append, the scheduler's fold). The
+        messages stored after it are checked by walking back their chain of conditional appends
+        (:meth:`_chained`); without it, or when the chain does not prove the last message accepted, the
+        whole log is read and its accepted messages counted. A cold writer pays that read rather than
+        trust the last message on its own word: a forged chain of conditional appends (sequence k+5
+        after the true tail k, then k+6 after it) looks consistent from its end, and a writer that
+        followed it would append an event that readers refuse, losing it. Writers are rarely cold:
+        workers are hinted the position of their work item's ``node_scheduled``.
         """
         subject = subjects.events(tenant, execution_id)
         try:
@@ -164,27 +187,46 @@ class EventLog:
             return EMPTY
         assert msg.seq is not None
         sequence = _sequence(msg.data)
-        if sequence is not None and await self._follows(subject, sequence, msg.headers or {}):
-            return Tail(sequence, msg.seq)
-        logger.warning("%s: the last message is out of sequence; reading the whole log", execution_id)
+        if trusted is not None and sequence is not None:
+            if msg.seq == trusted.stream_seq:
+                return trusted
+            if await self._chained(subject, msg, trusted):
+                return Tail(sequence, msg.seq)
+        logger.warning("%s: no trusted chain to the last message; reading the whole log", execution_id)
+        return Tail(await self._accepted(subject), msg.seq)
+
+    async def _accepted(self, subject: str) -> int:
+        """The sequence of the log's last accepted event, counted as readers fold it."""
         accepted = 0
         async for stored in self._messages(subject, 0):
             if _sequence(stored.data) == accepted + 1:
                 accepted += 1
-        return Tail(accepted, msg.seq)
+        return accepted
 
-    async def _follows(self, subject: str, sequence: int, headers: Mapping[str, str]) -> bool:
-        """Whether the message the last one was conditionally appended after holds ``sequence - 1``."""
-        after = headers.get(EXPECTED_LAST_SUBJECT_SEQ, "")
-        if not after.isdigit():
-            return False
-        if int(after) == 0:
-            return sequence == 1
-        try:
-            msg = await self._js.get_msg(self._stream, seq=int(after), direct=True)
-        except NotFoundError:
-            return False
-        return msg.subject == subject and _sequence(msg.data) == sequence - 1
+    async def _chained(self, subject: str, last: RawStreamMsg, trusted: Tail) -> bool:
+        """Whether every message after ``trusted`` up to ``last`` is accepted, proved from ``last`` back.
+
+        A message conditionally appended after stream sequence s had s as the subject's last message
+        when it was stored, so nothing lies between them: a walk back through those headers that lands
+        exactly on ``trusted`` has seen every message after it, and if their sequences continue
+        ``trusted``'s one by one, readers accept each. One read per message after the first, so the
+        common conflict (one or two appends by others since this writer's own) costs what the unchecked
+        read did (two); a writer n appends behind pays n (a wide fan-out, a crowd of writers on one log).
+        """
+        msg, sequence = last, _sequence(last.data)
+        while sequence is not None:
+            after = _after(msg.headers)
+            if after is None or after < trusted.stream_seq:
+                return False
+            if after == trusted.stream_seq:
+                return sequence == trusted.sequence + 1
+            try:
+                msg = await self._js.get_msg(self._stream, seq=after, direct=True)
+            except NotFoundError:
+                return False
+            previous = _sequence(msg.data) if msg.subject == subject else None
+            sequence = previous if previous == sequence - 1 else None
+        return False
 
     async def tenants_of(self, execution_id: str) -> set[str]:
         """The tenants whose logs hold an execution with this id (normally at most one).
@@ -273,10 +315,11 @@ class EventLog:
         msg_id: str | None,
         headers: Mapping[str, str] | None,
     ) -> Appended:
-        guess = self._tails.get(execution_id)
+        guess = trusted = self._tails.get(execution_id)
         for attempt in range(MAX_APPEND_ATTEMPTS):
-            tail = guess if guess is not None else await self.tail(tenant, execution_id)
-            guess = None
+            tail = guess if guess is not None else await self.tail(tenant, execution_id, trusted=trusted)
+            # Each tail read here is proved accepted, so the next conflict's walk starts from it.
+            guess, trusted = None, tail
             try:
                 appended = await self.append_after(
                     tenant, execution_id, kind, tail, msg_id=msg_id, headers=headers

@@ -65,6 +65,8 @@ class InFlightStopper:
         keys = DispatchKeys(progress.execution_id, dispatch.sequence)
         if await self._claims.claim(keys, kind) is not None:
             return
+        # The fold's tail is accepted: a conflict then walks back to it instead of reading the whole log.
+        self._log.hint(progress.execution_id, progress.tail)
         await self._log.append(
             progress.tenant, progress.execution_id, kind, msg_id=keys.outcome, headers=progress.trace
         )

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from jamjet_common import subjects
+from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError, RetryableError
-from jamjet_common.eventlog import EMPTY, EventLog, Tail
+from jamjet_common.eventlog import (
+    EMPTY,
+    EXPECTED_LAST_SUBJECT_SEQ,
+    EXPECTED_LAST_SUBJECT_SEQ_SUBJECT,
+    EventLog,
+    Tail,
+    _after,
+    new_event,
+)
 from jamjet_common.events import Event, NodeScheduled, WorkflowStarted
 
 T = "acme"
@@ -137,3 +148,120 @@ async def test_tenants_of_finds_every_tenant_holding_an_execution_id(log: EventL
     assert await log.tenants_of("exec_x") == {"acme", "beta"}
     assert await log.tenants_of("exec_xy") == {"acme"}
     assert await log.tenants_of("exec_unknown") == set()
+
+
+# ---- a forged chain of conditional appends (issue 9) --------------------------------------------------
+
+
+async def forge(js: JetStreamContext, execution_id: str, sequence: int, after: int | None) -> int:
+    """Store an event with ``sequence``, conditionally after stream sequence ``after`` (None: plainly),
+    as a compromised service inside the service account could; its stream sequence."""
+    body = ENCODER.encode(new_event(execution_id, sequence, scheduled("forged")))
+    headers = None if after is None else {EXPECTED_LAST_SUBJECT_SEQ: str(after)}
+    ack = await js.publish(subjects.append(T, execution_id), body, headers=headers)
+    return ack.seq
+
+
+async def accepted(log: EventLog, execution_id: str) -> list[str]:
+    """The ids of the events readers accept, folded as they fold: each the last accepted + 1."""
+    ids: list[str] = []
+    for event, _ in await read_all(log, execution_id):
+        if event.sequence == len(ids) + 1:
+            ids.append(event.id)
+    return ids
+
+
+async def three_events(log: EventLog, execution_id: str) -> Tail:
+    for kind in (STARTED, scheduled("a"), scheduled("b")):
+        tail = (await log.append(T, execution_id, kind)).tail
+    return tail
+
+
+async def forged_chain(js: JetStreamContext, execution_id: str, after: Tail) -> int:
+    """k+5 conditionally after the true tail k, then k+6 after it; the stream sequence of the last."""
+    first = await forge(js, execution_id, after.sequence + 5, after.stream_seq)
+    return await forge(js, execution_id, after.sequence + 6, first)
+
+
+def count_reads(js: JetStreamContext, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the context's ``get_msg`` calls (the reads of the log); the real calls still run."""
+    reads = [0]
+    real = js.get_msg
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(js, "get_msg", counted)
+    return reads
+
+
+async def test_a_forged_chain_does_not_move_a_writers_tail(
+    log: EventLog, provisioned: JetStreamContext
+) -> None:
+    mine = await three_events(log, "exec_f")
+    last = await forged_chain(provisioned, "exec_f", mine)
+    assert await log.tail(T, "exec_f", trusted=mine) == Tail(3, last)
+    appended = await log.append(T, "exec_f", scheduled("true"))
+    assert appended.event.sequence == 4
+    assert (await accepted(log, "exec_f"))[-1] == appended.event.id
+
+
+async def test_a_cold_writer_counts_the_log_past_a_forged_chain(
+    log: EventLog, nc: NATS, provisioned: JetStreamContext
+) -> None:
+    last = await forged_chain(provisioned, "exec_f", await three_events(log, "exec_f"))
+    cold = EventLog(nc, provisioned)
+    assert await cold.tail(T, "exec_f") == Tail(3, last)
+    appended = await cold.append(T, "exec_f", scheduled("true"))
+    assert (await accepted(log, "exec_f"))[-1] == appended.event.id
+
+
+@pytest.mark.parametrize("others", [1, 2, 3])
+async def test_the_walk_back_reads_one_message_per_append_since_the_trusted_tail(
+    log: EventLog, nc: NATS, provisioned: JetStreamContext, monkeypatch: pytest.MonkeyPatch, others: int
+) -> None:
+    mine = await three_events(log, "exec_w")
+    other = EventLog(nc, provisioned)
+    for n in range(others):
+        theirs = (await other.append(T, "exec_w", scheduled(f"o{n}"))).tail
+    reads = count_reads(provisioned, monkeypatch)
+    assert await log.tail(T, "exec_w", trusted=mine) == theirs
+    assert reads[0] == others
+
+
+async def test_a_message_appended_unconditionally_makes_the_writer_count_the_log(
+    log: EventLog, provisioned: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In sequence, so readers accept it, but the walk cannot prove what lies before it."""
+    mine = await three_events(log, "exec_p")
+    plain = await forge(provisioned, "exec_p", 4, None)
+    reads = count_reads(provisioned, monkeypatch)
+    assert await log.tail(T, "exec_p", trusted=mine) == Tail(4, plain)
+    assert reads[0] == 1 + 4 + 1  # the last message, then every message and the end of the log
+
+
+async def test_a_chain_whose_sequences_break_off_is_not_trusted(
+    log: EventLog, nc: NATS, provisioned: JetStreamContext
+) -> None:
+    """A true 4 after the writer's 3, then a forged 9 and 10 chained after it: the log is at 4."""
+    mine = await three_events(log, "exec_s")
+    theirs = (await EventLog(nc, provisioned).append(T, "exec_s", scheduled("o"))).tail
+    last = await forge(provisioned, "exec_s", 10, await forge(provisioned, "exec_s", 9, theirs.stream_seq))
+    assert await log.tail(T, "exec_s", trusted=mine) == Tail(4, last)
+
+
+async def test_the_last_message_being_the_trusted_one_needs_no_more_reads(
+    log: EventLog, provisioned: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = await three_events(log, "exec_t")
+    reads = count_reads(provisioned, monkeypatch)
+    assert await log.tail(T, "exec_t", trusted=mine) == mine
+    assert reads[0] == 1
+
+
+def test_a_condition_checked_on_another_subject_proves_nothing_about_this_one() -> None:
+    assert _after({EXPECTED_LAST_SUBJECT_SEQ: "7"}) == 7
+    assert _after({EXPECTED_LAST_SUBJECT_SEQ: "7", EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: "jamjet.x"}) is None
+    assert _after({EXPECTED_LAST_SUBJECT_SEQ: "-1"}) is None
+    assert _after(None) is None

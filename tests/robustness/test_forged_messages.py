@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 
 from jamjet_common import partitions, subjects
 from jamjet_common.codec import ENCODER
-from jamjet_common.eventlog import EventLog
+from jamjet_common.eventlog import EXPECTED_LAST_SUBJECT_SEQ, EventLog
 from jamjet_common.events import (
     Event,
     EventKind,
@@ -31,6 +31,7 @@ from jamjet_common.events import (
     WorkflowStarted,
 )
 from jamjet_common.messages import CancelNotice
+from jamjet_common.streams import EVENTS
 from services.scheduler.config import DEFAULT_PARTITIONS
 from services.scheduler.service import SchedulerService
 from tests.e2e.stack import Stack, assert_gapless, services
@@ -327,3 +328,34 @@ async def test_a_forged_node_scheduled_the_planner_would_have_made_gets_its_work
         ]
         assert stack.recorder.kinds(execution_id).count("node_completed") == 2
         await stack.postgres_matches_stream([execution_id])
+
+
+async def forge_after(js: JetStreamContext, execution_id: str, sequence: int, after: int) -> tuple[str, int]:
+    """A forged event stored conditionally after stream sequence ``after``: its id and stream sequence."""
+    body = forged_event(execution_id, sequence, NodeScheduled(node_id="after", queue_type="general"))
+    headers = {EXPECTED_LAST_SUBJECT_SEQ: str(after)}
+    ack = await js.publish(subjects.append(TENANT, execution_id), body, headers=headers)
+    return json.loads(body)["id"], ack.seq
+
+
+async def test_a_forged_chain_of_conditional_appends_does_not_lose_the_true_outcome(stack: Stack) -> None:
+    """k+5 after the true tail k, then k+6 after it, while ``nap`` runs: a writer that trusted the chain
+    would append ``nap``'s outcome as k+7, which readers refuse, and the execution would stall."""
+    async with services(stack):
+        execution_id = await start_napping(stack, sleep=3.0)
+        js = stack.nc.jetstream()
+        last = await js.get_msg(EVENTS, subject=subjects.events(TENANT, execution_id), direct=True)
+        k = msgspec.json.decode(last.data)["sequence"]
+        first_id, first = await forge_after(js, execution_id, k + 5, last.seq)
+        second_id, second = await forge_after(js, execution_id, k + 6, first)
+        await completed_truly(stack, execution_id)
+        await dead_lettered(stack, execution_id, f"event sequence {k + 5} after {k}")
+        await dead_lettered(stack, execution_id, f"event sequence {k + 6} after {k}")
+        log = [(event, seq) async for event, seq in EventLog(stack.nc, js).read(TENANT, execution_id)]
+        outcome = [
+            seq for event, seq in log if isinstance(event.kind, NodeCompleted) and event.sequence == k + 1
+        ]
+        assert outcome and outcome[0] > second, "the outcome must have been appended after the forgeries"
+        events = genuine(stack, execution_id, {first_id, second_id})
+        assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+        await settled(js)
