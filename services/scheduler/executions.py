@@ -55,9 +55,14 @@ dead-lettered: about 4 minutes of redeliveries with backoff."""
 MAX_REDELIVERY_DELAY = 30.0
 
 
+def bus_failure(exc: Exception) -> bool:
+    """A failure of NATS itself (or of the connection to it): an outage must not count against a message."""
+    return isinstance(exc, nats.errors.Error | OSError | TimeoutError)
+
+
 def transient(exc: Exception) -> bool:
     """A failure of the bus or a lost race, which passes: not a reason to give up on an event."""
-    return isinstance(exc, nats.errors.Error | OSError | TimeoutError | RetryableError)
+    return bus_failure(exc) or isinstance(exc, RetryableError)
 
 
 class LogBehindError(JamjetError):

@@ -16,22 +16,18 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from jamjet_common.deadletter import dead_letter_command, error_body
 from jamjet_common.router import retry_delay
+from services.scheduler.executions import bus_failure
 from services.scheduler.timers import TimerExpiry
 
 logger = logging.getLogger(__name__)
 BUS_RETRY_SECS = 1.0
 REMEMBERED = 10000
 """Timers whose failures are counted at most (the oldest count is forgotten first)."""
-
-
-def bus_failure(exc: Exception) -> bool:
-    return isinstance(exc, nats.errors.Error | OSError | TimeoutError)
 
 
 class TimerFiring:
