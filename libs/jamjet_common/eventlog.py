@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 from nats.aio.client import Client
@@ -26,7 +25,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
-from jamjet_common.errors import AppendConflictError
+from jamjet_common.errors import AppendConflictError, InvalidTokenError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
 from jamjet_common.keylocks import KeyedLocks
 from jamjet_common.streams import EVENTS
@@ -41,22 +40,6 @@ EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 MSG_ID = "Nats-Msg-Id"
 MAX_APPEND_ATTEMPTS = 100
-STREAM_INFO = "$JS.API.STREAM.INFO"
-API_TIMEOUT_SECS = 10.0
-
-
-class _SubjectCounts(msgspec.Struct):
-    subjects: dict[str, int] | None = None
-
-
-class _SubjectsInfo(msgspec.Struct):
-    """The part of a stream info reply that ``tenants_of`` reads."""
-
-    state: _SubjectCounts = msgspec.field(default_factory=_SubjectCounts)
-    error: dict[str, Any] | None = None
-
-
-_SUBJECTS_DECODER = msgspec.json.Decoder(_SubjectsInfo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +87,29 @@ def _sequence(data: bytes | None) -> int | None:
         return None
 
 
-def _after(headers: Mapping[str, str] | None) -> int | None:
-    """The stream sequence a message was conditionally appended after; None if it was not.
+def appended_after(subject: str, headers: Mapping[str, str] | None) -> int | None:
+    """The stream sequence a message on ``subject`` was conditionally appended after; None if it was not.
 
-    None too if the check named another subject (``Nats-Expected-Last-Subject-Sequence-Subject``): the
-    number then says nothing about this subject's messages.
+    A check on another subject (``Nats-Expected-Last-Subject-Sequence-Subject``) says nothing about this
+    subject's messages, with one exception: a first event's check that the execution id is unused in
+    every tenant (:meth:`EventLog.append_first`) covers this subject too, so "after 0" holds for it.
     """
     headers = headers or {}
     after = headers.get(EXPECTED_LAST_SUBJECT_SEQ, "")
-    if not after.isdigit() or EXPECTED_LAST_SUBJECT_SEQ_SUBJECT in headers:
+    if not after.isdigit():
         return None
-    return int(after)
+    checked = headers.get(EXPECTED_LAST_SUBJECT_SEQ_SUBJECT)
+    if checked is None:
+        return int(after)
+    return 0 if after == "0" and checked == _in_any_tenant(subject) else None
+
+
+def _in_any_tenant(subject: str) -> str | None:
+    """``jamjet.events.*.<id>`` for ``jamjet.events.<tenant>.<id>``: the id's logs in every tenant."""
+    try:
+        return subjects.events_in_any_tenant(subjects.parse_events_subject(subject)[1])
+    except InvalidTokenError:
+        return None
 
 
 def own_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -215,7 +210,7 @@ class EventLog:
         """
         msg, sequence = last, _sequence(last.data)
         while sequence is not None:
-            after = _after(msg.headers)
+            after = appended_after(subject, msg.headers)
             if after is None or after < trusted.stream_seq:
                 return False
             if after == trusted.stream_seq:
@@ -228,19 +223,6 @@ class EventLog:
             sequence = previous if previous == sequence - 1 else None
         return False
 
-    async def tenants_of(self, execution_id: str) -> set[str]:
-        """The tenants whose logs hold an execution with this id (normally at most one).
-
-        A raw stream info request, decoded for its subjects alone: every start with a client's id asks,
-        and nats-py's full StreamInfo parse cost a burst of starts a third of their CPU."""
-        pattern = f"{subjects.PREFIX}.events.*.{subjects.check_token(execution_id, 'execution_id')}"
-        request = msgspec.json.encode({"subjects_filter": pattern})
-        reply = await self._nc.request(f"{STREAM_INFO}.{self._stream}", request, timeout=API_TIMEOUT_SECS)
-        info = _SUBJECTS_DECODER.decode(reply.data)
-        if info.error is not None:
-            APIError.from_error(info.error)
-        return {subjects.parse_events_subject(subject)[0] for subject in info.state.subjects or {}}
-
     async def append_after(
         self,
         tenant: str,
@@ -250,15 +232,16 @@ class EventLog:
         *,
         msg_id: str | None = None,
         headers: Mapping[str, str] | None = None,
+        checks: Mapping[str, str] | None = None,
     ) -> Appended:
         """Append only if ``after`` is still the tail; else raise :class:`AppendConflictError`.
 
         ``headers`` (a trace context, say) are stored with the event and come back from
-        :meth:`read_entries`.
+        :meth:`read_entries`; ``checks`` are further JetStream publish checks (``Nats-Expected-*``).
         """
         event = new_event(execution_id, after.sequence + 1, kind)
         extra = own_headers(headers)
-        sent = {**extra, EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq)}
+        sent = {**extra, EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq), **(checks or {})}
         if msg_id is not None:
             sent[MSG_ID] = msg_id
         subject = subjects.append(tenant, execution_id)
@@ -271,6 +254,18 @@ class EventLog:
         if ack.duplicate:
             return await self._recorded(event, ack.seq, after)
         return Appended(event, Tail(event.sequence, ack.seq), headers=extra)
+
+    async def append_first(
+        self, tenant: str, execution_id: str, kind: EventKind, *, headers: Mapping[str, str] | None = None
+    ) -> Appended:
+        """Append an execution's first event, only if the id has no log in any tenant (ids are global).
+
+        One conditional append whose check (expected last sequence 0) covers the id's subjects in every
+        tenant, so two tenants starting one id at once cannot both succeed, and a start pays no separate
+        lookup. Raises :class:`AppendConflictError` if a log of the id exists anywhere.
+        """
+        checked = {EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: subjects.events_in_any_tenant(execution_id)}
+        return await self.append_after(tenant, execution_id, kind, EMPTY, headers=headers, checks=checked)
 
     async def _recorded(self, event: Event, stream_seq: int, after: Tail) -> Appended:
         """The event the stream already holds under this message id, and its true log position.

@@ -76,6 +76,11 @@ def events(tenant: str, execution_id: str) -> str:
     return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.{check_token(execution_id, 'execution_id')}"
 
 
+def events_in_any_tenant(execution_id: str) -> str:
+    """An execution id's logs in every tenant: ids are global, so a first event is checked against all."""
+    return f"{PREFIX}.events.*.{check_token(execution_id, 'execution_id')}"
+
+
 def tenant_events(tenant: str) -> str:
     """Every execution's events of one tenant (a wildcard subscription)."""
     return f"{PREFIX}.events.{check_token(tenant, 'tenant')}.*"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from jamjet_common import catalog, subjects
 from jamjet_common.codec import ENCODER, decode
 from jamjet_common.errors import ContractError
-from jamjet_common.eventlog import EXPECTED_LAST_SUBJECT_SEQ
+from jamjet_common.eventlog import appended_after
 from jamjet_common.events import Event
 from jamjet_common.records import WorkflowRecord
 from jamjet_common.streams import KV_WORKFLOWS
@@ -89,13 +89,13 @@ def decode_event(
         created_at=utc(event.created_at),
         kind_json=ENCODER.encode(event.kind).decode(),
         stream_seq=stream_seq,
-        after=_appended_after(headers),
+        after=_appended_after(subject, headers),
     )
 
 
-def _appended_after(headers: Mapping[str, str] | None) -> int | None:
-    after = (headers or {}).get(EXPECTED_LAST_SUBJECT_SEQ, "")
-    return int(after) if after.isdigit() and int(after) <= MAX_BIGINT else None
+def _appended_after(subject: str, headers: Mapping[str, str] | None) -> int | None:
+    after = appended_after(subject, headers)
+    return after if after is not None and after <= MAX_BIGINT else None
 
 
 def _event_id(value: str) -> uuid.UUID:

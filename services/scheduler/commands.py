@@ -15,7 +15,7 @@ from jamjet_common.errors import (
     ContractError,
     UnknownExecutionError,
 )
-from jamjet_common.eventlog import EMPTY, Appended
+from jamjet_common.eventlog import Appended
 from jamjet_common.events import (
     ApprovalReceived,
     EventKind,
@@ -122,8 +122,6 @@ class Commands:
             _generated_id(command_key) if given is None else given, "execution_id"
         )
         await self._tenants.admit(tenant)
-        if cmd.execution_id is not None:
-            await self._check_unused_elsewhere(tenant, execution_id)
         graph = await self._catalog.get(tenant, cmd.workflow_id, cmd.workflow_version)
         version = graph.ir.version
         started = WorkflowStarted(
@@ -151,12 +149,13 @@ class Commands:
             headers, execution_id, started.workflow_id, started.workflow_version
         )
         log = self._executions.log
-        appended = await log.append_after(tenant, execution_id, started, EMPTY, headers=tracing.carrier(span))
+        appended = await log.append_first(tenant, execution_id, started, headers=tracing.carrier(span))
         tracing.started(span, tenant, started.workflow_id)
         return appended
 
     async def _already_started(self, tenant: str, execution_id: str, workflow_id: str, version: str) -> bytes:
-        """Starting an existing id again is idempotent, unless it names another workflow."""
+        """Starting an existing id again is idempotent, unless it names another workflow or its log is
+        another tenant's (ids are global: the store keys on them)."""
         async for event, _ in self._executions.log.read(tenant, execution_id):
             kind = event.kind
             if isinstance(kind, WorkflowStarted) and (kind.workflow_id, kind.workflow_version) == (
@@ -169,10 +168,12 @@ class Commands:
                     workflow_version=version,
                     created=False,
                 )
-            break
+            raise ConflictError(
+                f"execution '{execution_id}' already exists for another workflow or version",
+                code="execution_exists",
+            )
         raise ConflictError(
-            f"execution '{execution_id}' already exists for another workflow or version",
-            code="execution_exists",
+            f"execution id '{execution_id}' is already used by another tenant", code="execution_exists"
         )
 
     async def cancel(self, data: bytes) -> bytes:
@@ -244,11 +245,3 @@ class Commands:
                 f"execution '{execution_id}' is already {progress.terminal}", code="execution_terminal"
             )
         return progress
-
-    async def _check_unused_elsewhere(self, tenant: str, execution_id: str) -> None:
-        """Execution ids are global (the store keys on them): a client id may not exist in another tenant."""
-        owners = await self._executions.log.tenants_of(execution_id)
-        if owners - {tenant}:
-            raise ConflictError(
-                f"execution id '{execution_id}' is already used by another tenant", code="execution_exists"
-            )

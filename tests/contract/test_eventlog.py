@@ -18,7 +18,7 @@ from jamjet_common.eventlog import (
     EXPECTED_LAST_SUBJECT_SEQ_SUBJECT,
     EventLog,
     Tail,
-    _after,
+    appended_after,
     new_event,
 )
 from jamjet_common.events import Event, NodeScheduled, WorkflowStarted
@@ -141,13 +141,35 @@ async def test_a_hint_older_than_what_is_known_is_ignored(log: EventLog) -> None
     assert log._tails["exec_1"] == current
 
 
-async def test_tenants_of_finds_every_tenant_holding_an_execution_id(log: EventLog) -> None:
-    await log.append("acme", "exec_x", STARTED)
-    await log.append("beta", "exec_x", STARTED)
-    await log.append("acme", "exec_xy", STARTED)
-    assert await log.tenants_of("exec_x") == {"acme", "beta"}
-    assert await log.tenants_of("exec_xy") == {"acme"}
-    assert await log.tenants_of("exec_unknown") == set()
+async def test_a_first_append_fails_where_any_tenant_holds_the_execution_id(log: EventLog) -> None:
+    first = await log.append_first("acme", "exec_x", STARTED)
+    assert first.tail.sequence == 1
+    with pytest.raises(AppendConflictError):
+        await log.append_first("beta", "exec_x", STARTED)
+    with pytest.raises(AppendConflictError):
+        await log.append_first("acme", "exec_x", STARTED)
+    assert [e async for e, _ in log.read("beta", "exec_x")] == []
+    # A longer id sharing the prefix is another execution.
+    assert (await log.append_first("beta", "exec_xy", STARTED)).tail.sequence == 1
+
+
+async def test_two_tenants_racing_for_one_id_cannot_both_start_it(log: EventLog) -> None:
+    tenants = [f"tenant{n}" for n in range(8)]
+    results = await asyncio.gather(
+        *(log.append_first(t, "exec_race", STARTED) for t in tenants), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, AppendConflictError) for r in results if isinstance(r, BaseException))
+
+
+async def test_a_first_append_anchors_the_chain_a_writer_walks_back(
+    log: EventLog, provisioned: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await log.append_first(T, "exec_anchor", STARTED)
+    tail = (await log.append(T, "exec_anchor", scheduled("a"))).tail
+    reads = count_reads(provisioned, monkeypatch)
+    assert await log.tail(T, "exec_anchor", trusted=EMPTY) == tail
+    assert reads[0] == 2  # the last message and the first: no count of the whole log
 
 
 # ---- a forged chain of conditional appends (issue 9) --------------------------------------------------
@@ -261,7 +283,20 @@ async def test_the_last_message_being_the_trusted_one_needs_no_more_reads(
 
 
 def test_a_condition_checked_on_another_subject_proves_nothing_about_this_one() -> None:
-    assert _after({EXPECTED_LAST_SUBJECT_SEQ: "7"}) == 7
-    assert _after({EXPECTED_LAST_SUBJECT_SEQ: "7", EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: "jamjet.x"}) is None
-    assert _after({EXPECTED_LAST_SUBJECT_SEQ: "-1"}) is None
-    assert _after(None) is None
+    mine = "jamjet.events.acme.exec_1"
+    assert appended_after(mine, {EXPECTED_LAST_SUBJECT_SEQ: "7"}) == 7
+    other = {EXPECTED_LAST_SUBJECT_SEQ: "7", EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: "jamjet.x"}
+    assert appended_after(mine, other) is None
+    assert appended_after(mine, {EXPECTED_LAST_SUBJECT_SEQ: "-1"}) is None
+    assert appended_after(mine, None) is None
+
+
+def test_only_a_first_events_check_across_tenants_anchors_this_subject() -> None:
+    mine = "jamjet.events.acme.exec_1"
+    across = {EXPECTED_LAST_SUBJECT_SEQ: "0", EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: "jamjet.events.*.exec_1"}
+    assert appended_after(mine, across) == 0
+    # The same check of another id, or any later position, says nothing about this log.
+    elsewhere = {**across, EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: "jamjet.events.*.exec_2"}
+    assert appended_after(mine, elsewhere) is None
+    assert appended_after(mine, {**across, EXPECTED_LAST_SUBJECT_SEQ: "5"}) is None
+    assert appended_after("not.an.events.subject.at.all", across) is None

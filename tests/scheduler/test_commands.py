@@ -120,6 +120,7 @@ async def test_start_with_client_id_is_idempotent_and_cancel_works(nats_url: str
         await tenants.put(
             "acme", encode(new_tenant(id="acme", name="acme", created_at=EPOCH, updated_at=EPOCH))
         )
+        await ask(nc, "jamjet.cmd.workflows.register", {"ir": GOOD, "tenant": "acme"})
         reused = await ask(nc, "jamjet.cmd.executions.start", {**body, "tenant": "acme"})
         assert code(reused) == "execution_exists" and "another tenant" in reused["error"]["message"]
     log = EventLog(nc, nc.jetstream())
