@@ -11,12 +11,14 @@ import asyncio
 import json
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from nats.aio.client import Client
 
 from bench.workloads import CpuSplit
+from jamjet_common.asking import REQUEST_ID_HEADER
 from jamjet_common.partitions import KV_SCHEDULER_LEASES
 from services.devstack.stack import ServiceProcesses
 
@@ -63,7 +65,10 @@ async def timed_start(
     done = waiters.expect(execution_id)
     body = {"workflow_id": "one_step", "input": {}, "execution_id": execution_id}
     t0 = time.perf_counter()
-    reply = await nc.request("jamjet.cmd.executions.start", json.dumps(body).encode(), timeout=120)
+    # With a request id, as the typed client and the README's plain clients send a start.
+    headers = {REQUEST_ID_HEADER: uuid.uuid4().hex}
+    data = json.dumps(body).encode()
+    reply = await nc.request("jamjet.cmd.executions.start", data, timeout=120, headers=headers)
     assert json.loads(reply.data)["ok"], reply.data
     return time.perf_counter() - t0, done
 

@@ -108,8 +108,9 @@ class ReplyRegistry:
                 waited = True
                 continue
             # Every replica hears every asker; with identical commands in flight, the claim makes
-            # sure each asker is answered once, by whichever replica claims it first.
-            if reply is None or await self._claim(reply):
+            # sure each asker is answered once, by whichever replica claims it first. A command with a
+            # request id is nobody else's: at worst its one asker hears the answer twice.
+            if reply is None or _own_key(headers) or await self._claim(reply):
                 return reply
 
     async def _twin(self, key: tuple[str, bytes]) -> bool:
@@ -133,6 +134,11 @@ class ReplyRegistry:
         except Exception:  # the bucket is unreachable: a second answer beats none
             return True
         return True
+
+
+def _own_key(headers: Mapping[str, str] | None) -> bool:
+    """Whether the command's key is its asker's alone: one attempt's request id, never reused."""
+    return REQUEST_ID_HEADER in (headers or {})
 
 
 def _recent(stored_at: datetime | None) -> bool:

@@ -11,6 +11,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
+from jamjet_common.asking import REQUEST_ID_HEADER
 from jamjet_common.replies import ReplyRegistry
 
 STREAM = "CONTRACT_TEST_CMDS"
@@ -77,3 +78,27 @@ async def test_an_old_stored_command_without_asker_is_not_waited_for(registry: R
     started = loop.time()
     assert await registry.reply_subject(SUBJECT, b"from before a restart", stored_at) is None
     assert loop.time() - started < 0.1
+
+
+async def test_only_commands_without_a_request_id_are_claimed_across_replicas(
+    nc: NATS, js: JetStreamContext, registry: ReplyRegistry
+) -> None:
+    # Identical commands share a key, so replicas claim their askers; a request id makes the key its
+    # one asker's, and the claim (a KV write per command) is skipped.
+    registry.claims = await js.create_key_value(bucket="contract_test_replies")
+    headers = {REQUEST_ID_HEADER: "attempt-1"}
+    asked = asyncio.create_task(nc.request(SUBJECT, b"with id", timeout=5, headers=headers))
+    sub = await js.pull_subscribe(SUBJECT, durable="claims", stream=STREAM)
+    [msg] = await sub.fetch(1, timeout=5)
+    reply = await registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp, msg.headers)
+    assert reply is not None
+    await nc.publish(reply, b"answered")
+    assert (await asked).data == b"answered"
+    assert (await registry.claims.status()).values == 0
+    plain = asyncio.create_task(nc.request(SUBJECT, b"without id", timeout=5))
+    [msg] = await sub.fetch(1, timeout=5)
+    reply = await registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp, msg.headers)
+    assert reply is not None
+    await nc.publish(reply, b"answered")
+    assert (await plain).data == b"answered"
+    assert (await registry.claims.status()).values == 1
