@@ -17,20 +17,22 @@ from jamjet_common.codec import ENCODER
 from jamjet_common.dedup import DispatchKeys
 from jamjet_common.errors import JamjetError
 from jamjet_common.events import EventKind
+from jamjet_common.publisher import JsPublisher
 
 KIND_DECODER = msgspec.json.Decoder(EventKind)
 CLAIM_TRIES = 3
 
 
 class OutcomeClaims:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, publisher: JsPublisher | None = None) -> None:
         self._kv = kv
+        self._publisher = publisher or JsPublisher.for_kv(kv)
 
     async def claim(self, keys: DispatchKeys, outcome: EventKind) -> EventKind | None:
         """Claim the dispatch for ``outcome``: None if won, else the outcome claimed first."""
         for _ in range(CLAIM_TRIES):
             try:
-                await self._kv.create(keys.claim, ENCODER.encode(outcome))
+                await self._publisher.create_key(self._kv, keys.claim, ENCODER.encode(outcome))
                 return None
             except KeyWrongLastSequenceError:
                 claimed = await self.claimed(keys)

@@ -28,17 +28,17 @@ from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError, InvalidTokenError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
 from jamjet_common.keylocks import KeyedLocks
+from jamjet_common.publisher import (
+    CONFLICT_CODES,
+    EXPECTED_LAST_SUBJECT_SEQ,
+    MSG_ID,
+    JsPublisher,
+)
 from jamjet_common.streams import EVENTS
 
 logger = logging.getLogger(__name__)
 
-WRONG_LAST_SEQUENCE = 10071
-WRONG_LAST_SEQUENCE_CONSTANT = 10164
-"""How a replicated (R3) stream reports the same race, from its leader's proposal check."""
-CONFLICT_CODES = frozenset({WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CONSTANT})
-EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
-MSG_ID = "Nats-Msg-Id"
 MAX_APPEND_ATTEMPTS = 100
 
 
@@ -138,10 +138,15 @@ class EventLog:
         stream: str = EVENTS,
         remembered: int = 4096,
         direct: bool = True,
+        publisher: JsPublisher | None = None,
     ) -> None:
-        """``direct=False``: read the log through the stream's leader, never from a replica that lags."""
+        """``direct=False``: read the log through the stream's leader, never from a replica that lags.
+
+        ``publisher``: the connection's, shared with its other writers (else the log makes its own).
+        """
         self._nc = nc
         self._js = js
+        self.publisher = publisher or JsPublisher.for_js(js)
         self._stream = stream
         self._direct = direct
         self._tails: OrderedDict[str, Tail] = OrderedDict()
@@ -246,7 +251,7 @@ class EventLog:
             sent[MSG_ID] = msg_id
         subject = subjects.append(tenant, execution_id)
         try:
-            ack = await self._js.publish(subject, ENCODER.encode(event), headers=sent)
+            ack = await self.publisher.publish(subject, ENCODER.encode(event), sent)
         except APIError as exc:
             if exc.err_code in CONFLICT_CODES:
                 raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc

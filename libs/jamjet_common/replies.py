@@ -26,6 +26,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from jamjet_common.asking import REQUEST_ID_HEADER
+from jamjet_common.publisher import JsPublisher
 
 ENTRY_TTL_SECS = 60.0
 RECENT_SECS = 5.0
@@ -44,9 +45,11 @@ def _key(subject: str, data: bytes, headers: Mapping[str, str] | None = None) ->
 class ReplyRegistry:
     """Who asked for which command, learned from a plain subscription to the command subjects."""
 
-    def __init__(self, claims: KeyValue | None = None) -> None:
+    def __init__(self, claims: KeyValue | None = None, publisher: JsPublisher | None = None) -> None:
         self.claims = claims
         """Shared with the other replicas: an asker is answered by the replica that claims it first."""
+        self.publisher = publisher
+        """Creates the claims; one of the claims' own connection if not given."""
         self._askers: dict[tuple[str, bytes], deque[tuple[float, str | None]]] = {}
         self._arrived = asyncio.Condition()
         self._subs: list[Subscription] = []
@@ -127,8 +130,10 @@ class ReplyRegistry:
     async def _claim(self, reply: str) -> bool:
         if self.claims is None:
             return True
+        if self.publisher is None:
+            self.publisher = JsPublisher.for_kv(self.claims)
         try:
-            await self.claims.create(hashlib.sha1(reply.encode()).hexdigest(), b"")
+            await self.publisher.create_key(self.claims, hashlib.sha1(reply.encode()).hexdigest(), b"")
         except KeyWrongLastSequenceError:
             return False
         except Exception:  # the bucket is unreachable: a second answer beats none

@@ -33,11 +33,14 @@ from nats.js.api import ConsumerConfig
 from jamjet_common.bus import connect
 from jamjet_common.config import CommonConfig, ConfigError, Env
 from jamjet_common.loop import run
+from jamjet_common.publisher import JsPublisher
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
 FETCH_TIMEOUT = 0.5
+JS_TIMEOUT_SECS = 10.0
+"""How long a JetStream request (a publish's ack, say) is waited for."""
 HEALTH_INTERVAL = 5.0
 STOP_SLACK_SECS = 2.0
 """What ``stop()`` gets past the grace period (at least), to release what it could not finish."""
@@ -59,6 +62,7 @@ class Service:
         self.stopping = asyncio.Event()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: JsPublisher | None = None
         self._pulls: list[JetStreamContext.PullSubscription] = []
         self._feeds: list[PullFeed] = []
         self._health: asyncio.Task[None] | None = None
@@ -74,6 +78,12 @@ class Service:
         assert self._js is not None, "service not started"
         return self._js
 
+    @property
+    def publisher(self) -> JsPublisher:
+        """The connection's JetStream publisher, for every part of the service that publishes."""
+        assert self._publisher is not None, "service not started"
+        return self._publisher
+
     async def __aenter__(self) -> Self:
         self._nc = await connect(
             self.common.nats_url,
@@ -81,7 +91,8 @@ class Service:
             on_reconnect=self._reconnected,
             options=self.common.nats_options,
         )
-        self._js = self._nc.jetstream(timeout=10)
+        self._js = self._nc.jetstream(timeout=JS_TIMEOUT_SECS)
+        self._publisher = JsPublisher(self._nc, timeout=JS_TIMEOUT_SECS)
         await ensure_streams(self._js, self.limits, create=self.common.provision_streams)
         await self.start()
         if self.common.health_file:
@@ -194,6 +205,8 @@ class Service:
             logger.warning("%s: NATS drain failed; closing", self.name, exc_info=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.close(), timeout=CANCEL_WAIT_SECS)
+        if self._publisher is not None:
+            await self._publisher.close()
 
 
 async def fetch_batches(

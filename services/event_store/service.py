@@ -112,7 +112,11 @@ class EventStoreService(Service):
             "events",
             self.db,
             lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream, msg.headers),
-            partial(write_events, log=EventLog(self.nc, self.js, direct=False), workflows=WorkflowNodes()),
+            partial(
+                write_events,
+                log=EventLog(self.nc, self.js, direct=False, publisher=self.publisher),
+                workflows=WorkflowNodes(),
+            ),
             DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
             ack_wait=self.config.ack_wait_secs,

@@ -78,6 +78,7 @@ class PolicyService(Service):
 
     async def start(self) -> None:
         self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
+        self._registry.publisher = self.publisher
         self._tenants = TenantStore(self.js)
         self._agents = AgentStore(self.js)
         await self._tenants.start()

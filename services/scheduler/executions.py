@@ -25,7 +25,7 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
-from jamjet_common.eventlog import MSG_ID, Appended, EventLog, Unreadable
+from jamjet_common.eventlog import Appended, EventLog, Unreadable
 from jamjet_common.events import (
     EVENT_DECODER,
     Event,
@@ -38,6 +38,7 @@ from jamjet_common.events import (
 )
 from jamjet_common.ir import HumanApprovalNode, WaitNode
 from jamjet_common.messages import LogPosition, WorkItem
+from jamjet_common.publisher import MSG_ID
 from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
@@ -493,7 +494,7 @@ class Executions:
             await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
             return
         headers = {**progress.trace, MSG_ID: item.item_id}
-        ack = await self._js.publish(subjects.work(item.queue_type), payload, headers=headers)
+        ack = await self.log.publisher.publish(subjects.work(item.queue_type), payload, headers)
         flight = progress.in_flight.get(node_id)
         if flight is not None and flight.sequence == dispatch:
             flight.work_seq = ack.seq

@@ -15,6 +15,7 @@ from jamjet_common import partitions, streams, subjects, telemetry
 from jamjet_common.codec import error_reply
 from jamjet_common.config import CommonConfig, Env
 from jamjet_common.eventlog import EventLog
+from jamjet_common.publisher import JsPublisher
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.replies import ReplyRegistry
 from jamjet_common.router import Router, StoredCommands
@@ -46,14 +47,18 @@ class SchedulerParts:
 
 
 async def build_parts(
-    nc: Client, js: JetStreamContext, config: SchedulerConfig, max_msg_bytes: int
+    nc: Client,
+    js: JetStreamContext,
+    config: SchedulerConfig,
+    max_msg_bytes: int,
+    publisher: JsPublisher | None = None,
 ) -> SchedulerParts:
     """The scheduler's parts, each wired once with what it uses."""
     catalog = WorkflowCatalog(js)
     await catalog.open()
-    log = EventLog(nc, js)
+    log = EventLog(nc, js, publisher=publisher)
     stopper = InFlightStopper(nc, js, log, await js.key_value(streams.KV_OUTCOMES))
-    timers = Timers(js)
+    timers = Timers(js, log.publisher)
     executions = Executions(
         nc, js, log, catalog, timers, stopper, config.limits, max_msg_bytes, config.max_deliveries
     )
@@ -80,7 +85,7 @@ class SchedulerService(Service):
         )
 
     async def start(self) -> None:
-        parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes)
+        parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes, self.publisher)
         self.executions = parts.executions
         self._timers = TimerFiring(self.nc, parts.expiry, self.common.max_command_attempts)
         commands = Commands(
@@ -95,6 +100,7 @@ class SchedulerService(Service):
             self.nc, router, self._registry, self.name, self.common.max_command_attempts
         )
         self._registry.claims = await self.js.key_value(streams.KV_REPLIES)
+        self._registry.publisher = self.publisher
         await self._registry.listen(self.nc, subjects.SCHEDULER_SCOPED_CMDS)
         await self.nc.subscribe(subjects.CMD_ALL, cb=self._on_plain_command)
         self._cmd_sub = await self._bind(

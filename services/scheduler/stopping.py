@@ -31,7 +31,7 @@ class InFlightStopper:
         self._nc = nc
         self._js = js
         self._log = log
-        self._claims = OutcomeClaims(outcomes)
+        self._claims = OutcomeClaims(outcomes, log.publisher)
 
     async def __call__(self, progress: Progress, in_flight: dict[str, Dispatch]) -> None:
         notice = CancelNotice(

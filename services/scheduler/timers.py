@@ -20,10 +20,10 @@ from jamjet_common.codec import ENCODER, decoder
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.dedup import approval_timer_id, wait_timer_id, workflow_timer_id
 from jamjet_common.errors import FatalError
-from jamjet_common.eventlog import MSG_ID
 from jamjet_common.events import ApprovalReceived, EventKind, TimerFired, WorkflowFailed
 from jamjet_common.ir import WaitNode
 from jamjet_common.messages import WorkflowTimer
+from jamjet_common.publisher import MSG_ID, JsPublisher
 from services.scheduler.executions import Executions
 from services.scheduler.graph import Graph
 from services.scheduler.lanes import run_in_lane
@@ -36,8 +36,8 @@ NOT_OWNED_RETRY_SECS = 0.2
 
 
 class Timers:
-    def __init__(self, js: JetStreamContext) -> None:
-        self._js = js
+    def __init__(self, js: JetStreamContext, publisher: JsPublisher | None = None) -> None:
+        self._publisher = publisher or JsPublisher.for_js(js)
 
     async def ensure(self, progress: Progress, graph: Graph) -> None:
         """Schedule the execution's timeouts, if its workflow has them (repeats are deduplicated)."""
@@ -99,7 +99,7 @@ class Timers:
 
     async def _publish(self, timer: WorkflowTimer, msg_id: str) -> None:
         subject = subjects.timer(timer.tenant, timer.execution_id)
-        await self._js.publish(subject, ENCODER.encode(timer), headers={MSG_ID: msg_id})
+        await self._publisher.publish(subject, ENCODER.encode(timer), {MSG_ID: msg_id})
 
 
 class TimerExpiry:

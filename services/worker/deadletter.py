@@ -17,9 +17,9 @@ from nats.js import JetStreamContext
 from jamjet_common import streams, subjects, telemetry
 from jamjet_common.codec import ENCODER
 from jamjet_common.dedup import DispatchKeys
-from jamjet_common.eventlog import MSG_ID
 from jamjet_common.events import EventKind, Exhaustion, NodeFailed
 from jamjet_common.messages import WorkDeadLetter, WorkItem
+from jamjet_common.publisher import MSG_ID, JsPublisher
 
 logger = logging.getLogger(__name__)
 RECORD_OVERHEAD_BYTES = 1024
@@ -39,8 +39,10 @@ def exhaustion(kind: EventKind) -> Exhaustion | None:
 
 
 class DeadLetters:
-    def __init__(self, js: JetStreamContext, worker_id: str, max_msg_bytes: int) -> None:
-        self._js = js
+    def __init__(
+        self, js: JetStreamContext, worker_id: str, max_msg_bytes: int, publisher: JsPublisher | None = None
+    ) -> None:
+        self._publisher = publisher or JsPublisher.for_js(js)
         self._worker_id = worker_id
         self._max_bytes = max_msg_bytes - RECORD_OVERHEAD_BYTES
 
@@ -48,7 +50,7 @@ class DeadLetters:
         data = self._encode(item, exhausted)
         subject = subjects.dlq_work(item.queue_type)
         headers = telemetry.inject({MSG_ID: DispatchKeys.of(item).dead_letter})
-        await self._js.publish(subject, data, stream=streams.DLQ, headers=headers)
+        await self._publisher.publish(subject, data, headers, stream=streams.DLQ)
         logger.warning(
             "%s/%s: dispatch %d dead-lettered after %d attempts: %s",
             item.execution_id,

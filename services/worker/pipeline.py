@@ -24,6 +24,7 @@ from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
+from jamjet_common.publisher import JsPublisher
 from jamjet_common.subjects import check_token
 from jamjet_common.tenant_view import TenantView
 from services.worker import tool_policy, tracing
@@ -89,10 +90,13 @@ async def build_parts(
     policy_timeout_secs: float,
     cancels: Cancellations | None = None,
     artifact_threshold: int = DEFAULT_THRESHOLD_BYTES,
+    publisher: JsPublisher | None = None,
 ) -> PipelineParts:
-    recorder = NodeRecorder(EventLog(nc, js), worker_id, max_msg_bytes)
-    claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES))
-    committer = OutcomeCommitter(recorder, claims, DeadLetters(js, worker_id, max_msg_bytes))
+    log = EventLog(nc, js, publisher=publisher)
+    recorder = NodeRecorder(log, worker_id, max_msg_bytes)
+    claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES), log.publisher)
+    dead_letters = DeadLetters(js, worker_id, max_msg_bytes, log.publisher)
+    committer = OutcomeCommitter(recorder, claims, dead_letters)
     tenants = await tenant_view(js)
     policy = PolicyClient(nc, policy_timeout_secs, tenants)
     spiller = OutputSpiller(await ArtifactStore.open(js), artifact_threshold)

@@ -88,6 +88,7 @@ class WorkerService(Service):
             policy_timeout_secs=self.config.policy_timeout_secs,
             cancels=self.cancellations,
             artifact_threshold=self.config.artifact_threshold_bytes,
+            publisher=self.publisher,
         )
         self._pipeline = Pipeline(
             parts,

@@ -1,4 +1,4 @@
-"""The lean JetStream publisher answers as nats-py's ``js.publish`` and ``kv.create`` do (real nats-server)."""
+"""The lean JetStream publisher answers as nats-py's ``js.publish`` and ``kv.create`` do (real server)."""
 
 from __future__ import annotations
 
