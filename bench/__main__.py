@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import nats
@@ -24,15 +25,22 @@ from bench import parked, peers, scale, steps
 from bench.gateway import gateway_process, measure_gateway
 from bench.workloads import Waiters, chain10, diamond, medians, register
 from jamjet_common.local.nats_server import free_port
-from jamjet_common.local.postgres import with_database
+from jamjet_common.local.postgres import (
+    create_database,
+    drop_database,
+    resolve_database_url,
+    with_database,
+)
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
+
+BENCH_DATABASE = "jamjet_bench"
 
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="jamjet-bench-") as tmp:
         monitor_port = free_port()
         server = start_nats(Path(tmp) / "nats", monitor_port=monitor_port)
-        database_url, _ = await dev_database(os.environ)
+        database_url = await bench_database(os.environ)
         env = service_env(server.url, database_url)
         env["JAMJET_LOG_LEVEL"] = "WARNING"
         services = ServiceProcesses(env, Path(tmp) / "logs")
@@ -57,6 +65,20 @@ async def main(args: argparse.Namespace) -> None:
             server.close()
     if args.peers:
         peers.report(*results, await peers.langgraph(with_database(database_url, "postgres"), args.runs))
+
+
+async def bench_database(env: Mapping[str, str]) -> str:
+    """A fresh `jamjet_bench` database each invocation, unless DATABASE_URL names one.
+
+    The bench's execution ids repeat from one invocation to the next (and nats-server's store is new
+    each time): in a database that outlived the last run, the store would take every event for a
+    stray copy of an execution it already holds, refuse it and log why, which is not what is measured.
+    """
+    if "DATABASE_URL" in env:
+        return (await dev_database(env))[0]
+    admin_url, _ = await resolve_database_url(env)
+    await drop_database(admin_url, BENCH_DATABASE)
+    return await create_database(admin_url, BENCH_DATABASE)
 
 
 async def measure(
