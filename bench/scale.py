@@ -81,13 +81,17 @@ async def burst(
     t0 = time.perf_counter()
     started = await asyncio.gather(*(timed_start(nc, waiters, i, prefix) for i in range(count)))
     replies = sorted(latency for latency, _ in started)
-    await asyncio.wait_for(asyncio.gather(*(done for _, done in started)), 1800)
+    finished = await asyncio.wait_for(asyncio.gather(*(done for _, done in started)), 1800)
     quantiles = statistics.quantiles(replies, n=100)
+    done = statistics.quantiles([at - t0 for at in finished], n=100)
     return {
         "starts": count,
         "reply_p50_s": statistics.median(replies),
+        "reply_p90_s": quantiles[89],
         "reply_p99_s": quantiles[98],
         "reply_max_s": replies[-1],
+        "done_p50_s": done[49],
+        "done_p99_s": done[98],
         "all_done_s": time.perf_counter() - t0,
         **(cpu.per_step() if pids else {}),
     }

@@ -96,16 +96,25 @@ class PartitionLeases:
             await asyncio.wait({asyncio.ensure_future(stopping.wait())}, timeout=self._lease / 4)
 
     async def tick(self) -> None:
+        # Renewals first and all at once: on a saturated event loop every await waits a whole turn of
+        # the loop, and renewing one partition after another (behind the membership read) let a busy
+        # replica's own leases run out mid-burst, so it stopped planning until it took them back.
+        await self._renew_held()
         await self._bounded(self._kv.put(self._me, self.instance.encode()))
         owners = assignment(await self._members(), self._count)
         mine = {p for p, member in owners.items() if member == self._me}
-        await self._expire()
         for partition in sorted(set(self.held) - mine):
             await self.release(partition)
-        for partition in sorted(set(self.held) & mine):
-            await self._renew(partition)
         for partition in sorted(mine - set(self.held)):
             await self._acquire(partition)
+
+    async def _renew_held(self) -> None:
+        await self._expire()
+        renewals = [self._renew(partition) for partition in sorted(self.held)]
+        failures = [r for r in await asyncio.gather(*renewals, return_exceptions=True) if r is not None]
+        await self._expire()
+        if failures:
+            raise failures[0]
 
     async def release_all(self) -> None:
         """On a graceful stop: hand every partition over at once instead of at lease expiry."""
