@@ -130,7 +130,7 @@ class SchedulerService(Service):
             )
             await self.js.add_consumer(partitions.SCHED_EVENTS, config=config)
         self._first = CommandsFirst(executions.lanes, self.config.event_lanes_under_commands)
-        executions.plan_at_start = lambda: not self._first.pressing
+        executions.plan_at_start = lambda: not self._first.pressing_besides_one
         self._feeds_of = PartitionFeeds(
             self.nc,
             executions,
@@ -182,11 +182,13 @@ class SchedulerService(Service):
 
     async def _command(self, msg: Msg) -> None:
         assert self._commands is not None
+        self._first.began()
         try:
             await self._commands.settle(msg)
         except Exception:  # NATS went away mid-answer: unacked, the command comes back after ack_wait
             logger.exception("command on %s not settled", msg.subject)
         finally:
+            self._first.ended()
             self._command_slots.release()
 
     async def _on_plain_command(self, msg: Msg) -> None:
