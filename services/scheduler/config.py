@@ -22,7 +22,7 @@ class SchedulerConfig:
     """P: executions are spread over this many partitions, each planned by one replica at a time."""
     lease_secs: float = 10.0
     """How long a partition stays with a replica that stopped renewing (crashed, cut off)."""
-    event_lanes_under_commands: int = 16
+    event_lanes_under_commands: int = 4
     """While commands wait, new events go only to this many busy lanes at most (see ``priority``)."""
 
     @classmethod
@@ -39,6 +39,6 @@ class SchedulerConfig:
             partitions=env.integer("JAMJET_SCHEDULER_PARTITIONS", DEFAULT_PARTITIONS, minimum=1),
             lease_secs=env.number("JAMJET_SCHEDULER_LEASE_SECS", 10.0, minimum=1.0),
             event_lanes_under_commands=env.integer(
-                "JAMJET_SCHEDULER_EVENT_LANES_UNDER_COMMANDS", 16, minimum=1
+                "JAMJET_SCHEDULER_EVENT_LANES_UNDER_COMMANDS", 4, minimum=1
             ),
         )
