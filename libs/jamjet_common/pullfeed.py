@@ -62,6 +62,7 @@ class PullFeed:
         self._credit = credit
         self._released = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         await self._subscribe()
@@ -95,6 +96,7 @@ class PullFeed:
 
     async def stop(self) -> None:
         """Stop pulling and give back what was delivered but not handed out."""
+        self._stopped = True
         for task in (self._watchdog, self._pump):
             if task is not None:
                 task.cancel()
@@ -112,6 +114,8 @@ class PullFeed:
 
     async def renew(self) -> None:
         """Forget the outstanding pulls (the connection that carried them is gone) and pull again."""
+        if self._stopped:  # a reconnection while the service drains
+            return
         self._forget_requests()
         self._last_activity = time.monotonic()
         with contextlib.suppress(Exception):
@@ -125,9 +129,9 @@ class PullFeed:
         self._outstanding = 0
 
     async def _subscribe(self) -> None:
-        previous = self._sub
-        self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
+        previous, inbox = self._sub, self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(inbox, cb=self._on_msg)
+        self._inbox = inbox
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous.unsubscribe()
