@@ -5,6 +5,9 @@ request, waits for the rest of the batch; at low traffic every message pays for 
 for that wait. A feed keeps pull requests outstanding all the time instead (as the Go client's
 ``Consume`` does) and tops them up as messages are handed out, so a message is handed to the service
 the moment it arrives and a busy feed costs one request per half batch.
+
+A feed given a ``Share`` of a ``Credit`` pool also asks for no more than the share allows, so that
+several feeds together never hold more messages than their process can start (``credit.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from collections import deque
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+
+from jamjet_common.credit import Share
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ class PullFeed:
         expires: float = 30.0,
         heartbeat: float = 2.0,
         api_prefix: str = "$JS.API",
+        credit: Share | None = None,
     ) -> None:
         self._nc = nc
         self._next_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
@@ -53,11 +59,17 @@ class PullFeed:
         self._inbox = ""
         self._sub: Subscription | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._credit = credit
+        self._released = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def start(self) -> None:
-        self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
+        await self._subscribe()
         self._watchdog = asyncio.create_task(self._watch())
+        if self._credit is not None:
+            self._credit.on_release(self._released.set)
+            self._pump = asyncio.create_task(self._pump_credit())
         await self._top_up()
 
     @property
@@ -84,56 +96,102 @@ class PullFeed:
 
     async def stop(self) -> None:
         """Stop pulling and give back what was delivered but not handed out."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        self._stopped = True
+        for task in (self._watchdog, self._pump):
+            if task is not None:
+                task.cancel()
         if self._sub is not None:
+            # The server drops pull requests whose reply subject lost its interest.
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+        self._forget_requests()
+        given_back = len(self._queue)
         while self._queue:
             with contextlib.suppress(Exception):
                 await self._queue.popleft().nak()
+        if self._credit is not None:
+            self._credit.give(given_back)
 
     async def renew(self) -> None:
         """Forget the outstanding pulls (the connection that carried them is gone) and pull again."""
-        self._outstanding = 0
+        if self._stopped:  # a reconnection while the service drains
+            return
+        self._forget_requests()
         self._last_activity = time.monotonic()
         with contextlib.suppress(Exception):
+            # On a new inbox: a request that outlived a short disconnect must not deliver on top.
+            await self._subscribe()
             await self._top_up()
+
+    def _forget_requests(self) -> None:
+        if self._credit is not None:
+            self._credit.unsent(self._outstanding)
+        self._outstanding = 0
+
+    async def _subscribe(self) -> None:
+        previous, inbox = self._sub, self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(inbox, cb=self._on_msg)
+        self._inbox = inbox
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous.unsubscribe()
 
     async def _on_msg(self, msg: Msg) -> None:
         self._last_activity = time.monotonic()
         status = msg.headers.get(STATUS) if msg.headers and not msg.data else None
         if status is None:
             self._outstanding = max(self._outstanding - 1, 0)
+            if self._credit is not None:
+                self._credit.delivered(_pending(msg))
             self._queue.append(msg)
             self._arrived.set()
             return
         if status == HEARTBEAT:
             return
-        self._expired(msg, status)
-        await self._top_up()
+        unsent = self._expired(msg, status)
+        if self._credit is None:
+            await self._top_up()
+        else:  # the slots went back to the pool, which tops up its feeds in turn
+            self._credit.unsent(unsent)
 
-    def _expired(self, msg: Msg, status: str) -> None:
+    def _expired(self, msg: Msg, status: str) -> int:
         # 408 (request expired) and 409 (e.g. leadership change) end a request; they say how many
         # of its messages were never sent, which is what stops being outstanding.
         pending = msg.headers.get(PENDING_MESSAGES) if msg.headers else None
+        before = self._outstanding
         if pending is None:
             logger.debug("pull %s ended with status %s", self._next_subject, status)
             self._outstanding = 0
         else:
             self._outstanding = max(self._outstanding - int(pending), 0)
+        return before - self._outstanding
 
     async def _top_up(self) -> None:
         free = self._max - len(self._queue) - self._outstanding
         if free <= 0 or (self._outstanding > 0 and free < max(1, self._max // 2)):
             return
+        batch = free if self._credit is None else self._credit.draw(free)
+        if batch > 0:
+            await self._request(batch)
+
+    async def _request(self, batch: int) -> None:
+        expires = self._expires if self._credit is None else self._credit.expires(batch, self._expires)
         request = {
-            "batch": free,
-            "expires": int(self._expires * 1e9),
-            "idle_heartbeat": int(self._heartbeat * 1e9),
+            "batch": batch,
+            "expires": int(expires * 1e9),
+            # The server refuses a heartbeat longer than half the request's life.
+            "idle_heartbeat": int(min(self._heartbeat, expires / 2) * 1e9),
         }
-        self._outstanding += free
+        self._outstanding += batch
         await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
+
+    async def _pump_credit(self) -> None:
+        # Slots came back to the pool: ask for what they allow.
+        while True:
+            await self._released.wait()
+            self._released.clear()
+            with contextlib.suppress(Exception):  # a broken connection is renewed when it is back
+                await self._top_up()
 
     async def _watch(self) -> None:
         # Requests vanish when the server restarts or the connection drops; heartbeats stop then.
@@ -143,3 +201,11 @@ class PullFeed:
             if self._outstanding > 0 and silent > 2 * self._heartbeat + 1:
                 logger.info("pull %s: no heartbeat for %.0fs; pulling again", self._next_subject, silent)
                 await self.renew()
+
+
+def _pending(msg: Msg) -> int:
+    """Messages the consumer still had for others after this one, from its ack subject."""
+    try:
+        return msg.metadata.num_pending
+    except Exception:  # not a JetStream delivery: nothing known behind it
+        return 0

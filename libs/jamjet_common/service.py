@@ -32,6 +32,7 @@ from nats.js.api import ConsumerConfig
 
 from jamjet_common.bus import connect
 from jamjet_common.config import CommonConfig, ConfigError, Env
+from jamjet_common.credit import Share
 from jamjet_common.loop import run
 from jamjet_common.publisher import JsPublisher
 from jamjet_common.pullfeed import PullFeed
@@ -100,11 +101,13 @@ class Service:
         logger.info("%s %s started", self.name, self.common.instance_id)
         return self
 
-    async def feed(self, stream: str, config: ConsumerConfig, max_messages: int) -> PullFeed:
+    async def feed(
+        self, stream: str, config: ConsumerConfig, max_messages: int, credit: Share | None = None
+    ) -> PullFeed:
         """Create or update a durable pull consumer and keep pulls outstanding on it until stop."""
         assert config.durable_name is not None
         await self.js.add_consumer(stream, config=config)
-        feed = PullFeed(self.nc, stream, config.durable_name, max_messages=max_messages)
+        feed = PullFeed(self.nc, stream, config.durable_name, max_messages=max_messages, credit=credit)
         await feed.start()
         self._feeds.append(feed)
         return feed

@@ -1,9 +1,9 @@
 """The worker service: pull work items from the WORK stream's queues and run them.
 
 One durable pull consumer per queue type (``jamjet-worker-<queue>``), shared by every worker replica.
-Each queue has a fetch loop; all of them draw on one pool of slots, so a worker never holds more
-items than it runs. A loop whose queue was empty asks for a single item (its long poll then holds
-one slot, not the pool); a loop that got all it asked for asks for every free slot next time.
+Each queue has a feed that keeps a pull request outstanding, so an item is delivered the moment it is
+stored; all feeds draw on one pool of slots (``jamjet_common.credit``), so the items asked for and the
+items running never exceed the concurrency: a worker never holds an item it cannot start at once.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import logging
 from typing import Self
 
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.config import CommonConfig, Env
-from jamjet_common.service import Service
+from jamjet_common.credit import Credit, Share
+from jamjet_common.pullfeed import PullFeed
+from jamjet_common.service import Service, fetch_batches
 from jamjet_common.streams import StreamLimits
 from services.worker import tracing
 from services.worker.cancellation import Cancellations
@@ -27,10 +28,8 @@ from services.worker.pipeline import Pipeline, build_parts
 from services.worker.provenance import CancelNotices
 from services.worker.remote import RemoteExecutors
 from services.worker.settle import RELEASE, Verdict, settle
-from services.worker.slots import Slots
 
 logger = logging.getLogger(__name__)
-FETCH_TIMEOUT_SECS = 1.0
 INFRA_RETRY_SECS = 1.0
 CANCEL_WAIT_SECS = 5.0
 
@@ -56,8 +55,8 @@ class WorkerService(Service):
         self._remote = RemoteExecutors.from_env(env, lambda: self.nc) if env is not None else None
         if self._remote is not None:
             self._remote.register(self.registry)
-        self._slots = Slots(config.concurrency)
-        self._subs: dict[str, JetStreamContext.PullSubscription] = {}
+        self._credit = Credit(config.concurrency)
+        self._queue_feeds: dict[str, PullFeed] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pipeline: Pipeline | None = None
         self._backlog: meters.Backlog | None = None
@@ -100,50 +99,36 @@ class WorkerService(Service):
         # Before any fetch: a notice must not slip past an item this worker is about to run.
         notices = CancelNotices(self.nc, self.js, self.cancellations)
         await self.nc.subscribe(subjects.CANCEL_ALL, cb=notices.on_message)
-        for queue in self.config.queues:
-            self._subs[queue] = await self._bind(queue)
-        self._backlog = tracing.queue_backlog(self._subs, self.common.metrics_poll_secs)
+        # Every share before the first pull: how long a request may wait depends on who else waits.
+        shares = {queue: self._credit.share() for queue in self.config.queues}
+        for queue, share in shares.items():
+            self._queue_feeds[queue] = await self._bind(queue, share)
+        consumers = {queue: consumer_name(queue) for queue in self.config.queues}
+        self._backlog = tracing.queue_backlog(self.js, consumers, self.common.metrics_poll_secs)
         self._backlog.start()
         logger.info(
             "worker %s serves %s with executors %s", self.worker_id, self.config.queues, self.registry.tags
         )
 
-    async def _bind(self, queue: str) -> JetStreamContext.PullSubscription:
-        name = consumer_name(queue)
+    async def _bind(self, queue: str, share: Share) -> PullFeed:
         config = streams.durable_consumer(
-            name,
+            consumer_name(queue),
             [subjects.work(queue)],
             ack_wait=self.config.lease_secs,
             max_ack_pending=self.config.max_ack_pending,
         )
-        return await self.pull(streams.WORK, config)
+        return await self.feed(streams.WORK, config, self.config.concurrency, share)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            for queue, psub in self._subs.items():
-                group.create_task(self._fetch_loop(queue, psub), name=f"fetch:{queue}")
-            await self.stopping.wait()
-            self._slots.close()
+            for queue, feed in self._queue_feeds.items():
+                group.create_task(self._feed_loop(feed), name=f"feed:{queue}")
 
-    async def _fetch_loop(self, queue: str, psub: JetStreamContext.PullSubscription) -> None:
-        demand = 1
-        while (granted := await self._slots.reserve(demand)) > 0:
-            msgs = await self._fetch(queue, psub, granted)
-            self._slots.release(granted - len(msgs))
+    async def _feed_loop(self, feed: PullFeed) -> None:
+        # Every item handed out already holds the slot its pull drew: it starts at once.
+        async for msgs in fetch_batches(feed, self.config.concurrency, self.stopping):
             for msg in msgs:
                 self._spawn(msg)
-            demand = self.config.concurrency if len(msgs) >= granted else 1
-
-    async def _fetch(self, queue: str, psub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
-        try:
-            return await psub.fetch(batch, timeout=FETCH_TIMEOUT_SECS)
-        except TimeoutError:
-            return []
-        except Exception as exc:  # connection trouble: the client reconnects on its own
-            if not self.stopping.is_set():
-                logger.warning("fetch from queue %s failed (%s); retrying", queue, exc)
-                await asyncio.sleep(0.5)
-            return []
 
     def _spawn(self, msg: Msg) -> None:
         task = asyncio.create_task(self._handle(msg), name=f"item:{msg.subject}")
@@ -152,7 +137,7 @@ class WorkerService(Service):
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slots.release(1)
+        self._credit.release(1)
 
     async def _handle(self, msg: Msg) -> None:
         assert self._pipeline is not None
@@ -166,7 +151,10 @@ class WorkerService(Service):
             await settle(msg, Verdict.redeliver(INFRA_RETRY_SECS))
 
     async def stop(self) -> None:
-        self._slots.close()
+        # Pull no more at once: the requests out die with their inbox, nothing more is delivered.
+        self._credit.close()
+        for feed in self._queue_feeds.values():
+            await feed.stop()
         if self._backlog is not None:
             await self._backlog.stop()
         await self._finish_in_flight()

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from jamjet_common import meters, telemetry
+from jamjet_common import meters, streams, telemetry
 from jamjet_common.ir import AgentNode, AgentToolNode, McpToolNode, ModelNode, ToolNode
 from jamjet_common.messages import WorkItem
 from services.worker.executors import ExecutionContext, ExecutionResult, Executor
@@ -184,13 +184,13 @@ def _agent_uri(agent: Any) -> str:
     return ""
 
 
-def queue_backlog(subs: Mapping[str, JetStreamContext.PullSubscription], interval: float) -> meters.Backlog:
-    """The ``jamjet.queue.depth`` gauge's figures for this worker's queues."""
+def queue_backlog(js: JetStreamContext, consumers: Mapping[str, str], interval: float) -> meters.Backlog:
+    """The ``jamjet.queue.depth`` gauge's figures for this worker's queues (consumer name by queue)."""
     backlog = meters.Backlog(meters.QUEUE_DEPTH, "Work items not yet delivered, per queue", interval)
-    for queue, psub in subs.items():
-        backlog.watch({telemetry.QUEUE: queue}, partial(_pending, psub))
+    for queue, consumer in consumers.items():
+        backlog.watch({telemetry.QUEUE: queue}, partial(_pending, js, consumer))
     return backlog
 
 
-async def _pending(psub: JetStreamContext.PullSubscription) -> int:
-    return (await psub.consumer_info()).num_pending or 0
+async def _pending(js: JetStreamContext, consumer: str) -> int:
+    return (await js.consumer_info(streams.WORK, consumer)).num_pending or 0

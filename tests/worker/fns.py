@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +96,32 @@ running: Counter[str] = Counter()
 peak: Counter[str] = Counter()
 
 
-async def occupy(state: dict[str, Any]) -> dict[str, Any]:
-    """Holds a slot for ``state["secs"]``, recording how many calls with the same key overlapped."""
-    key = str(state["key"])
+gates: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+"""Opened by a test to let the ``hold`` calls with that key finish."""
+
+
+@contextmanager
+def _overlapping(key: str) -> Iterator[None]:
     running[key] += 1
     peak[key] = max(peak[key], running[key])
     try:
-        await asyncio.sleep(float(state["secs"]))
+        yield
     finally:
         running[key] -= 1
+
+
+async def occupy(state: dict[str, Any]) -> dict[str, Any]:
+    """Holds a slot for ``state["secs"]``, recording how many calls with the same key overlapped."""
+    with _overlapping(str(state["key"])):
+        await asyncio.sleep(float(state["secs"]))
+    return {}
+
+
+async def hold(state: dict[str, Any]) -> dict[str, Any]:
+    """Holds a slot until the test opens ``gates[key]``, recording overlaps as ``occupy`` does."""
+    key = str(state["key"])
+    with _overlapping(key):
+        await gates[key].wait()
     return {}
 
 

@@ -1,8 +1,6 @@
-"""Small pieces of the worker: configuration, decoding work items, policy replies, slots."""
+"""Small pieces of the worker: configuration, decoding work items, policy replies."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
@@ -13,7 +11,6 @@ from jamjet_common.messages import PolicyDecision
 from services.worker.config import DEFAULT_QUEUES, WorkerConfig
 from services.worker.pipeline import decode_item
 from services.worker.policy_client import PolicyRefusedError, PolicyUnavailableError, parse_decision
-from services.worker.slots import Slots
 from tests.worker.builders import fn_node, work_item
 
 # ---- configuration -------------------------------------------------------------------------------------
@@ -116,27 +113,3 @@ def test_permanent_policy_error_is_a_refusal() -> None:
     with pytest.raises(PolicyRefusedError) as caught:
         parse_decision(error_reply("unknown_tenant", "tenant 'acme' does not exist"))
     assert caught.value.message == "policy evaluation refused: unknown_tenant: tenant 'acme' does not exist"
-
-
-# ---- slots ---------------------------------------------------------------------------------------------
-
-
-async def test_slots_grant_what_is_free_and_wait_when_none_is() -> None:
-    slots = Slots(3)
-    assert await slots.reserve(2) == 2
-    assert await slots.reserve(5) == 1
-    waiter = asyncio.create_task(slots.reserve(5))
-    await asyncio.sleep(0.01)
-    assert not waiter.done()
-    slots.release(2)
-    assert await asyncio.wait_for(waiter, 1) == 2
-
-
-async def test_closing_slots_releases_waiters_with_nothing() -> None:
-    slots = Slots(1)
-    await slots.reserve(1)
-    waiter = asyncio.create_task(slots.reserve(1))
-    await asyncio.sleep(0.01)
-    slots.close()
-    assert await asyncio.wait_for(waiter, 1) == 0
-    assert await slots.reserve(1) == 0

@@ -1,0 +1,102 @@
+"""A pull feed bounded by a credit pool, against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from jamjet_common.credit import Credit, Share
+from jamjet_common.pullfeed import PullFeed
+from tests.helpers import eventually
+from tests.pulls import PullRequests, waiting
+
+STREAM = "FEEDS"
+
+
+@pytest.fixture
+async def feeds(js: JetStreamContext) -> JetStreamContext:
+    await js.add_stream(name=STREAM, subjects=["feeds.>"])
+    for name in ("a", "b"):
+        config = ConsumerConfig(
+            durable_name=name, filter_subject=f"feeds.{name}", ack_policy=AckPolicy.EXPLICIT, ack_wait=30
+        )
+        await js.add_consumer(STREAM, config=config)
+    return js
+
+
+@asynccontextmanager
+async def started(nc: NATS, consumer: str, share: Share) -> AsyncIterator[PullFeed]:
+    feed = PullFeed(nc, STREAM, consumer, max_messages=8, credit=share)
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.stop()
+
+
+async def take(feed: PullFeed) -> list[Msg]:
+    async with asyncio.timeout(10):
+        return await feed.next_batch(8, asyncio.Event())
+
+
+async def counts(js: JetStreamContext, consumer: str) -> tuple[int, int, int]:
+    """Delivered and unacked, not delivered yet, pull requests waiting."""
+    info = await js.consumer_info(STREAM, consumer)
+    return info.num_ack_pending, info.num_pending or 0, info.num_waiting or 0
+
+
+async def at(js: JetStreamContext, expected: tuple[int, int, int]) -> bool:
+    return await counts(js, "a") == expected
+
+
+async def test_a_feed_never_holds_more_messages_than_its_credit(nc: NATS, feeds: JetStreamContext) -> None:
+    pool = Credit(2)
+    async with started(nc, "a", pool.share()) as feed:
+        for n in range(5):
+            await feeds.publish("feeds.a", str(n).encode())
+        held = await take(feed)
+        held += await take(feed)
+        assert len(held) == 2
+        assert await counts(feeds, "a") == (2, 3, 0)
+        for left in (2, 1, 0):
+            await held.pop(0).ack()
+            pool.release(1)
+            held += await take(feed)
+            await eventually(lambda left=left: at(feeds, (2, left, 0)), message=f"not 2 held, {left} left")
+            assert feed.buffered == 0
+        assert [m.data for m in held] == [b"3", b"4"]
+
+
+async def test_a_message_stored_while_the_feed_is_idle_needs_no_new_request(
+    nc: NATS, feeds: JetStreamContext
+) -> None:
+    pool = Credit(1)
+    requests = await PullRequests.watch(nc, STREAM, "a")
+    async with started(nc, "a", pool.share()) as feed:
+        await eventually(lambda: waiting(feeds, STREAM, "a"), message="no pull request out")
+        assert await requests.seen() == [1]
+        await feeds.publish("feeds.a", b"now")
+        [msg] = await take(feed)
+        assert await requests.seen() == [1]
+        assert await counts(feeds, "a") == (1, 0, 0)
+        await msg.ack()
+        pool.release(1)
+        await eventually(lambda: waiting(feeds, STREAM, "a"), message="no pull request after the work")
+        assert await requests.seen() == [1, 1]
+
+
+async def test_feeds_sharing_too_few_slots_take_turns(nc: NATS, feeds: JetStreamContext) -> None:
+    pool = Credit(1)
+    shares = pool.share(), pool.share()
+    async with started(nc, "a", shares[0]), started(nc, "b", shares[1]) as second:
+        await feeds.publish("feeds.b", b"for the second feed")
+        [msg] = await take(second)
+        assert msg.data == b"for the second feed"
+        assert (await counts(feeds, "a"))[2] == 0
