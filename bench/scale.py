@@ -18,8 +18,9 @@ from typing import Any
 from nats.aio.client import Client
 
 from bench.workloads import CpuSplit
+from jamjet_common import streams
 from jamjet_common.asking import REQUEST_ID_HEADER
-from jamjet_common.partitions import KV_SCHEDULER_LEASES
+from jamjet_common.partitions import KV_SCHEDULER_LEASES, SCHED_EVENTS
 from services.devstack.stack import ServiceProcesses
 
 Diamond = Callable[[Client, Any, int, dict[str, int]], Coroutine[Any, Any, dict[str, float]]]
@@ -97,4 +98,21 @@ async def burst(
         "all_done_s": time.perf_counter() - t0,
         "bench_client_cpu_s_until_last_reply": client_cpu,
         **(cpu.per_step() if pids else {}),
+        **await redelivered(nc),
     }
+
+
+async def redelivered(nc: Client) -> dict[str, float]:
+    """Deliveries beyond each stream's messages (an ack wait ran out, the work was done twice).
+
+    Each stream's consumers see disjoint subjects here (partitions; one worker queue; one store), so
+    deliveries counted by their consumer sequences minus the messages stored is what was redelivered.
+    """
+    js = nc.jetstream()
+    counts: dict[str, float] = {}
+    for stream in (streams.CMDS, streams.EVENTS, SCHED_EVENTS, streams.WORK):
+        consumers = await js.consumers_info(stream)
+        delivered = sum((c.delivered.consumer_seq or 0) if c.delivered else 0 for c in consumers)
+        stored = (await js.stream_info(stream)).state.last_seq or 0
+        counts[f"redelivered_{stream}"] = max(delivered - stored, 0)
+    return counts
