@@ -118,9 +118,12 @@ class PullFeed:
             return
         self._forget_requests()
         self._last_activity = time.monotonic()
+        # On the same inbox. A request that outlived a short disconnect may still deliver on top of the
+        # new ones (a credit-bounded feed counts such a message against its pool all the same); a new
+        # inbox would avoid that, but unsubscribing the old one drops what its buffer still holds, and
+        # on a saturated event loop (the watchdog also renews when heartbeats are only late) that is
+        # messages redelivered after a whole ack wait.
         with contextlib.suppress(Exception):
-            # On a new inbox: a request that outlived a short disconnect must not deliver on top.
-            await self._subscribe()
             await self._top_up()
 
     def _forget_requests(self) -> None:
@@ -129,12 +132,9 @@ class PullFeed:
         self._outstanding = 0
 
     async def _subscribe(self) -> None:
-        previous, inbox = self._sub, self._nc.new_inbox()
+        inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(inbox, cb=self._on_msg)
         self._inbox = inbox
-        if previous is not None:
-            with contextlib.suppress(Exception):
-                await previous.unsubscribe()
 
     async def _on_msg(self, msg: Msg) -> None:
         self._last_activity = time.monotonic()
