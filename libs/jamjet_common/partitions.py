@@ -11,6 +11,7 @@ between partitions while their events wait in the old ones.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 
 from nats.js import JetStreamContext
@@ -40,8 +41,11 @@ _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
 
 
+@functools.lru_cache(maxsize=65536)
 def partition_of(execution_id: str, count: int) -> int:
-    """The execution's partition, as the server's ``partition(count, <execution id>)`` computes it."""
+    """The execution's partition, as the server's ``partition(count, <execution id>)`` computes it.
+
+    Remembered: the scheduler asks for each of an execution's events, and the hash is a Python loop."""
     digest = _FNV_OFFSET
     for byte in execution_id.encode():
         digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFF

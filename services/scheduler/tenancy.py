@@ -29,6 +29,7 @@ class TenantGate:
     def __init__(self, nc: Client, tenants: KeyValue) -> None:
         self._nc = nc
         self._reads = Coalesced(tenants.get)  # a burst of starts asks for the same tenant at once
+        self._decoded: dict[str, tuple[int | None, Tenant]] = {}
 
     async def active(self, tenant: str) -> Tenant:
         try:
@@ -37,9 +38,18 @@ class TenantGate:
             if tenant == DEFAULT_TENANT:
                 return implicit_default()
             raise UnknownTenantError(f"tenant '{tenant}' does not exist") from None
-        record = read_record(KV_TENANTS, tenant, entry.value or b"", Tenant)
+        record = self._record(tenant, entry.revision, entry.value or b"")
         if not record.active:
             raise ContractError(f"tenant '{tenant}' is {record.status}", code="tenant_suspended")
+        return record
+
+    def _record(self, tenant: str, revision: int | None, value: bytes) -> Tenant:
+        """The tenant's record, decoded once per revision (a burst reads one revision thousands of times)."""
+        known = self._decoded.get(tenant)
+        if known is not None and revision is not None and known[0] == revision:
+            return known[1]
+        record = read_record(KV_TENANTS, tenant, value, Tenant)
+        self._decoded[tenant] = (revision, record)
         return record
 
     async def admit(self, tenant: str) -> None:
