@@ -85,20 +85,19 @@ async def test_only_commands_without_a_request_id_are_claimed_across_replicas(
 ) -> None:
     # Identical commands share a key, so replicas claim their askers; a request id makes the key its
     # one asker's, and the claim (a KV write per command) is skipped.
-    registry.claims = await js.create_key_value(bucket="contract_test_replies")
-    headers = {REQUEST_ID_HEADER: "attempt-1"}
-    asked = asyncio.create_task(nc.request(SUBJECT, b"with id", timeout=5, headers=headers))
+    claims = await js.create_key_value(bucket="contract_test_replies")
+    registry.claims = claims
     sub = await js.pull_subscribe(SUBJECT, durable="claims", stream=STREAM)
-    [msg] = await sub.fetch(1, timeout=5)
-    reply = await registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp, msg.headers)
-    assert reply is not None
-    await nc.publish(reply, b"answered")
-    assert (await asked).data == b"answered"
-    assert (await registry.claims.status()).values == 0
-    plain = asyncio.create_task(nc.request(SUBJECT, b"without id", timeout=5))
-    [msg] = await sub.fetch(1, timeout=5)
-    reply = await registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp, msg.headers)
-    assert reply is not None
-    await nc.publish(reply, b"answered")
-    assert (await plain).data == b"answered"
-    assert (await registry.claims.status()).values == 1
+
+    async def ask_and_answer(body: bytes, headers: dict[str, str] | None) -> int:
+        """Claims in the bucket once the stored copy of ``body`` is answered to its asker."""
+        asked = asyncio.create_task(nc.request(SUBJECT, body, timeout=5, headers=headers))
+        [msg] = await sub.fetch(1, timeout=5)
+        reply = await registry.reply_subject(msg.subject, msg.data, msg.metadata.timestamp, msg.headers)
+        assert reply is not None
+        await nc.publish(reply, b"answered")
+        assert (await asked).data == b"answered"
+        return (await claims.status()).values
+
+    assert await ask_and_answer(b"with id", {REQUEST_ID_HEADER: "attempt-1"}) == 0
+    assert await ask_and_answer(b"without id", None) == 1
