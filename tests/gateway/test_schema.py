@@ -30,7 +30,7 @@ async def test_the_api_does_what_its_openapi_document_says(stack: Stack, tmp_pat
             f"--checks={CHECKS}",
             f"--header=Authorization: Bearer {ALICE}",
             "--max-examples=12",
-            "--max-time=75",
+            "--max-time=45",
             "--phases=examples,coverage,fuzzing",
             "--workers=1",
             "--request-timeout=20",
