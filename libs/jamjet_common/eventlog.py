@@ -333,19 +333,24 @@ class EventLog:
         raise AppendConflictError(f"could not append to {execution_id} in {MAX_APPEND_ATTEMPTS} attempts")
 
     async def read(
-        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
+        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0, leader: bool = False
     ) -> AsyncIterator[tuple[Event, int]]:
-        """Yield ``(event, stream_seq)`` for the execution's events past ``after_stream_seq``."""
-        async for entry in self.read_entries(tenant, execution_id, after_stream_seq=after_stream_seq):
+        """Yield ``(event, stream_seq)`` for the execution's events past ``after_stream_seq``.
+
+        ``leader``: through the stream's leader, as after an append that conflicted on what a replica
+        may not hold yet.
+        """
+        entries = self.read_entries(tenant, execution_id, after_stream_seq=after_stream_seq, leader=leader)
+        async for entry in entries:
             if isinstance(entry, Entry):
                 yield entry.event, entry.stream_seq
 
     async def read_entries(
-        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0
+        self, tenant: str, execution_id: str, *, after_stream_seq: int = 0, leader: bool = False
     ) -> AsyncIterator[Entry | Unreadable]:
         """Like :meth:`read`, with each event's message headers, and the messages that are not events."""
         subject = subjects.events(tenant, execution_id)
-        async for msg in self._messages(subject, after_stream_seq):
+        async for msg in self._messages(subject, after_stream_seq, direct=self._direct and not leader):
             assert msg.seq is not None
             try:
                 event = EVENT_DECODER.decode(msg.data or b"")
@@ -354,13 +359,14 @@ class EventLog:
                 continue
             yield Entry(event, msg.seq, own_headers(msg.headers))
 
-    async def _messages(self, subject: str, after_stream_seq: int) -> AsyncIterator[RawStreamMsg]:
+    async def _messages(
+        self, subject: str, after_stream_seq: int, *, direct: bool | None = None
+    ) -> AsyncIterator[RawStreamMsg]:
         seq = after_stream_seq + 1
+        direct = self._direct if direct is None else direct
         while True:
             try:
-                msg = await self._js.get_msg(
-                    self._stream, seq=seq, subject=subject, next=True, direct=self._direct
-                )
+                msg = await self._js.get_msg(self._stream, seq=seq, subject=subject, next=True, direct=direct)
             except NotFoundError:
                 return
             assert msg.seq is not None

@@ -156,7 +156,8 @@ class Commands:
     async def _already_started(self, tenant: str, execution_id: str, workflow_id: str, version: str) -> bytes:
         """Starting an existing id again is idempotent, unless it names another workflow or its log is
         another tenant's (ids are global: the store keys on them)."""
-        async for event, _ in self._executions.log.read(tenant, execution_id):
+        # Through the leader: on a replicated stream the start that won may not be on a replica yet.
+        async for event, _ in self._executions.log.read(tenant, execution_id, leader=True):
             kind = event.kind
             if isinstance(kind, WorkflowStarted) and (kind.workflow_id, kind.workflow_version) == (
                 workflow_id,
