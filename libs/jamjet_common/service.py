@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -39,7 +39,6 @@ from jamjet_common.pullfeed import PullFeed
 from jamjet_common.streams import StreamLimits, ensure_streams
 
 logger = logging.getLogger(__name__)
-FETCH_TIMEOUT = 0.5
 JS_TIMEOUT_SECS = 10.0
 """How long a JetStream request (a publish's ack, say) is waited for."""
 HEALTH_INTERVAL = 5.0
@@ -64,7 +63,6 @@ class Service:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._publisher: JsPublisher | None = None
-        self._pulls: list[JetStreamContext.PullSubscription] = []
         self._feeds: list[PullFeed] = []
         self._health: asyncio.Task[None] | None = None
         self._stop_deadline: float | None = None
@@ -184,22 +182,9 @@ class Service:
         logger.warning("%s: %s cut off by the stop", self.name, getattr(work, "__qualname__", work))
         return None
 
-    async def pull(self, stream: str, config: ConsumerConfig) -> JetStreamContext.PullSubscription:
-        """Create or update a durable pull consumer and bind to it; it is closed before the drain."""
-        assert config.durable_name is not None
-        await self.js.add_consumer(stream, config=config)
-        psub = await self.js.pull_subscribe_bind(config.durable_name, stream=stream)
-        self._pulls.append(psub)
-        return psub
-
     async def _close_nats(self) -> None:
         if self._nc is None or self._nc.is_closed:
             return
-        # A pull subscription can hold messages delivered after its last fetch; a drain would wait on
-        # them forever. Unsubscribed, they are simply redelivered to another consumer later.
-        for psub in self._pulls:
-            with contextlib.suppress(Exception):
-                await psub.unsubscribe()
         for feed in self._feeds:
             await feed.stop()
         try:
@@ -212,65 +197,12 @@ class Service:
             await self._publisher.close()
 
 
-async def fetch_batches(
-    psub: JetStreamContext.PullSubscription | PullFeed,
-    batch: int | Callable[[], int],
-    stopping: asyncio.Event,
-    *,
-    timeout: float = FETCH_TIMEOUT,
-) -> AsyncIterator[list[Msg]]:
-    """Yield non-empty batches from a feed or pull subscription until ``stopping`` is set.
-
-    ``batch`` may be a callable giving the number of free slots; nothing is fetched while it is 0.
-    """
-    if isinstance(psub, PullFeed):
-        while not stopping.is_set():
-            msgs = await psub.next_batch(batch() if callable(batch) else batch, stopping)
-            if msgs:
-                yield msgs
-        return
-    stop = asyncio.create_task(stopping.wait())
-    try:
-        while not stopping.is_set():
-            size = batch() if callable(batch) else batch
-            msgs = await _fetch_or_stop(psub, size, stop, timeout) if size > 0 else await _idle(stop)
-            if msgs:
-                yield msgs
-    finally:
-        stop.cancel()
-
-
-async def _idle(stop: asyncio.Task[Any]) -> list[Msg]:
-    await asyncio.wait({stop}, timeout=0.005)
-    return []
-
-
-async def _fetch_or_stop(
-    psub: JetStreamContext.PullSubscription, size: int, stop: asyncio.Task[Any], timeout: float
-) -> list[Msg]:
-    fetch = asyncio.ensure_future(psub.fetch(size, timeout=timeout))
-    await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-    try:
-        # Once a pull request is out, the server may already be delivering: cancelling it would
-        # strand those messages until their ack wait expires, so let it finish instead.
-        msgs = await fetch
-    except TimeoutError:
-        return []
-    except Exception as exc:  # connection trouble: the client reconnects on its own
-        logger.warning("fetch failed (%s); retrying", exc)
-        await asyncio.wait({stop}, timeout=0.5)
-        return []
-    if stop.done():
-        await _give_back(msgs)
-        return []
-    return msgs
-
-
-async def _give_back(msgs: list[Msg]) -> None:
-    """Nak messages fetched after stop was requested, so they are redelivered at once."""
-    for msg in msgs:
-        with contextlib.suppress(Exception):
-            await msg.nak()
+async def fetch_batches(feed: PullFeed, batch: int, stopping: asyncio.Event) -> AsyncIterator[list[Msg]]:
+    """Yield non-empty batches of at most ``batch`` from ``feed`` until ``stopping`` is set."""
+    while not stopping.is_set():
+        msgs = await feed.next_batch(batch, stopping)
+        if msgs:
+            yield msgs
 
 
 def setup_logging(level: str) -> None:
