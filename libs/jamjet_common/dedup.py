@@ -1,8 +1,8 @@
 """The deduplication ids (``Nats-Msg-Id``) and keys of one fact, spelled here only.
 
-Two services recording the same fact must spell its id the same way, or JetStream's duplicate window and
-the outcome claims take it for two facts: the scheduler withdraws a dispatch through the same outcome
-claim and outcome id that workers commit with.
+Two services recording the same fact must spell its id the same way, or JetStream's duplicate window
+takes it for two facts: the scheduler withdraws a dispatch under the same outcome id that workers
+commit with.
 """
 
 from __future__ import annotations
@@ -36,11 +36,6 @@ class DispatchKeys:
     def work(self) -> str:
         """``<execution_id>:<dispatch>``: the work item's id, and the prefix of its events' ids."""
         return f"{self.execution_id}:{self.dispatch}"
-
-    @property
-    def claim(self) -> str:
-        """The key of the dispatch's outcome claim in KV ``jamjet_outcomes``."""
-        return f"{self.execution_id}.{self.dispatch}"
 
     @property
     def outcome(self) -> str:

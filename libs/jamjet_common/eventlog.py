@@ -13,7 +13,7 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import APIError, NotFoundError
 
-from jamjet_common import subjects
+from jamjet_common import refusals, subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError, InvalidTokenError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
@@ -331,6 +331,58 @@ class EventLog:
             self._remember(execution_id, appended.tail)
             return appended
         raise AppendConflictError(f"could not append to {execution_id} in {MAX_APPEND_ATTEMPTS} attempts")
+
+    async def append_unless(
+        self,
+        tenant: str,
+        execution_id: str,
+        kind: EventKind,
+        *,
+        clear: Tail,
+        ended: Callable[[EventKind], bool],
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Appended | Event:
+        """Append ``kind`` unless an event appended after ``clear`` satisfies ``ended``; then return it.
+
+        ``clear``: an accepted position up to which the caller has seen nothing that ``ended`` holds
+        for (a dispatch's ``NodeScheduled``, or the writer's own last such append). The append is
+        conditional on the tail, so when it lands nothing lies between the tail it names and it; after
+        a lost race the events since are read (through the leader, which holds whatever beat it) and
+        checked. A dispatch's outcome is appended this way: two writers never both record one.
+        """
+        async with self._writers.hold(execution_id):
+            tail = clear
+            for attempt in range(MAX_APPEND_ATTEMPTS):
+                try:
+                    appended = await self.append_after(
+                        tenant, execution_id, kind, tail, msg_id=msg_id, headers=headers
+                    )
+                except AppendConflictError:
+                    found = await self._scan(tenant, execution_id, tail, ended)
+                    if isinstance(found, Event):
+                        return found
+                    tail = found
+                    await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                    continue
+                self._remember(execution_id, appended.tail)
+                return appended
+        raise AppendConflictError(f"could not append to {execution_id} in {MAX_APPEND_ATTEMPTS} attempts")
+
+    async def _scan(
+        self, tenant: str, execution_id: str, tail: Tail, ended: Callable[[EventKind], bool]
+    ) -> Tail | Event:
+        """The first accepted event after ``tail`` that ``ended`` holds for, else the new tail."""
+        accepted, last = tail.sequence, tail.stream_seq
+        entries = self.read_entries(tenant, execution_id, after_stream_seq=last, leader=True)
+        async for entry in entries:
+            last = entry.stream_seq
+            if not isinstance(entry, Entry) or refusals.out_of_sequence(entry.event.sequence, accepted):
+                continue  # a message readers refuse takes no place in the log
+            accepted += 1
+            if ended(entry.event.kind):
+                return entry.event
+        return Tail(accepted, last)
 
     async def read(
         self, tenant: str, execution_id: str, *, after_stream_seq: int = 0, leader: bool = False

@@ -42,9 +42,6 @@ KV_AGENTS = "jamjet_agents"
 """The agent registry: ``<agent id>`` -> the agent record, ``uri.<sha256 of the uri>`` -> the agent id."""
 KV_REPLIES = "jamjet_replies"
 """Which replica answers which requester of a stored command (keys expire after a few minutes)."""
-KV_OUTCOMES = "jamjet_outcomes"
-"""One key per node dispatch (``<execution_id>.<dispatch>``), created by the worker that commits its
-outcome: the first writer wins, whatever the duplicate window."""
 OBJ_ARTIFACTS = "jamjet_artifacts"
 """Large node outputs, content-addressed (``jamjet_common.artifacts``); no age limit, since the event
 store resolves them for as long as it keeps the events that refer to them."""
@@ -172,7 +169,6 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits, *, create: 
         await ensure_stream(js, config)
     for bucket in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS):
         await ensure_kv(js, bucket, limits)
-    await ensure_kv(js, KV_OUTCOMES, limits, ttl=limits.work_max_age_secs)
     await ensure_kv(js, KV_REPLIES, limits, ttl=REPLY_CLAIM_TTL_SECS)
     await ensure_object_store(js, OBJ_ARTIFACTS, limits)
 
@@ -199,7 +195,7 @@ async def ensure_object_store(js: JetStreamContext, bucket: str, limits: StreamL
 
 def stream_names(limits: StreamLimits) -> list[str]:
     """Every stream the runtime needs, KV buckets and the object store included."""
-    buckets = [f"KV_{b}" for b in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS, KV_OUTCOMES, KV_REPLIES)]
+    buckets = [f"KV_{b}" for b in (KV_WORKFLOWS, KV_TENANTS, KV_AGENTS, KV_REPLIES)]
     return [c.name for c in stream_configs(limits) if c.name] + buckets + [f"OBJ_{OBJ_ARTIFACTS}"]
 
 

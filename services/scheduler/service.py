@@ -57,7 +57,7 @@ async def build_parts(
     catalog = WorkflowCatalog(js)
     await catalog.open()
     log = EventLog(nc, js, publisher=publisher)
-    stopper = InFlightStopper(nc, js, log, await js.key_value(streams.KV_OUTCOMES))
+    stopper = InFlightStopper(nc, js, log)
     timers = Timers(js, log.publisher)
     executions = Executions(
         nc, js, log, catalog, timers, stopper, config.limits, max_msg_bytes, config.max_deliveries

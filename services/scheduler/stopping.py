@@ -11,14 +11,13 @@ import logging
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from nats.js.kv import KeyValue
 
 from jamjet_common import subjects
-from jamjet_common.claims import OutcomeClaims
 from jamjet_common.codec import ENCODER
 from jamjet_common.dedup import DispatchKeys
+from jamjet_common.dispatch_end import ends_dispatch
 from jamjet_common.eventlog import EventLog
-from jamjet_common.events import NodeCancelled
+from jamjet_common.events import Event, NodeCancelled
 from jamjet_common.messages import CancelNotice
 from jamjet_common.streams import WORK
 from services.scheduler.progress import Dispatch, Progress
@@ -27,11 +26,10 @@ logger = logging.getLogger(__name__)
 
 
 class InFlightStopper:
-    def __init__(self, nc: Client, js: JetStreamContext, log: EventLog, outcomes: KeyValue) -> None:
+    def __init__(self, nc: Client, js: JetStreamContext, log: EventLog) -> None:
         self._nc = nc
         self._js = js
         self._log = log
-        self._claims = OutcomeClaims(outcomes, log.publisher)
 
     async def __call__(self, progress: Progress, in_flight: dict[str, Dispatch]) -> None:
         notice = CancelNotice(
@@ -60,14 +58,17 @@ class InFlightStopper:
             return False  # a worker took it and settled it already
 
     async def _cancelled(self, progress: Progress, dispatch: Dispatch) -> None:
-        # The same claim workers take before an outcome: whoever claims first records it.
-        kind = NodeCancelled(node_id=dispatch.node_id)
-        keys = DispatchKeys(progress.execution_id, dispatch.sequence)
-        if await self._claims.claim(keys, kind) is not None:
-            return
-        # The fold's tail is accepted: a conflict then walks back to it instead of reading the whole log.
-        self._log.hint(progress.execution_id, progress.tail)
-        await self._log.append(
-            progress.tenant, progress.execution_id, kind, msg_id=keys.outcome, headers=progress.trace
+        # Appended as workers append an outcome: unless the dispatch ended since the fold's tail (a worker
+        # that had the item already may have recorded its outcome), so that the dispatch has one.
+        appended = await self._log.append_unless(
+            progress.tenant,
+            progress.execution_id,
+            NodeCancelled(node_id=dispatch.node_id),
+            clear=progress.tail,
+            ended=ends_dispatch(dispatch.node_id),
+            msg_id=DispatchKeys(progress.execution_id, dispatch.sequence).outcome,
+            headers=progress.trace,
         )
+        if isinstance(appended, Event):
+            return
         logger.info("%s/%s: unstarted work item withdrawn", progress.execution_id, dispatch.node_id)

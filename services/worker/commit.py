@@ -1,22 +1,23 @@
 """Committing a dispatch's outcome exactly once, however many workers ran it.
 
-claim (``jamjet_common.claims``) -> [dead letter, for an exhausted dispatch] -> append the outcome ->
-ack/term.
-A worker whose claim loses discards its own result: the claimed outcome is the dispatch's, and if its
-claimant died before appending it, this worker appends it (same message id, so both cannot land).
+append the outcome, unless the dispatch has ended -> [dead letter, for an exhausted dispatch] -> ack/term.
+The log arbitrates (``jamjet_common.dispatch_end``): the outcome is appended conditionally on a tail up
+to which this worker saw the dispatch open, so a worker that lost the race finds the winner's outcome
+and discards its own result. Whoever finds the dispatch ended by an exhausted outcome publishes its dead
+letter again (same message id): its committer may have died between the two.
 """
 
 from __future__ import annotations
 
 import logging
 
-from jamjet_common.claims import OutcomeClaims
-from jamjet_common.dedup import DispatchKeys
-from jamjet_common.events import EventKind, NodeFailed
+from jamjet_common.dispatch_end import settles
+from jamjet_common.events import Event, EventKind, NodeFailed
 from jamjet_common.messages import WorkItem
 from services.worker.deadletter import DeadLetters, exhaustion
+from services.worker.history import Attempt
 from services.worker.recorder import NodeRecorder
-from services.worker.settle import DONE, DROP, Verdict
+from services.worker.settle import DONE, DROP, LEAVE, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -27,50 +28,40 @@ def settling(kind: EventKind) -> Verdict:
 
 
 class OutcomeCommitter:
-    def __init__(self, recorder: NodeRecorder, claims: OutcomeClaims, dead_letters: DeadLetters) -> None:
+    def __init__(self, recorder: NodeRecorder, dead_letters: DeadLetters) -> None:
         self._recorder = recorder
-        self._claims = claims
         self._dead_letters = dead_letters
 
-    async def commit(self, item: WorkItem, outcome: EventKind) -> Verdict:
-        claimed = await self._claims.claim(DispatchKeys.of(item), outcome)
-        if claimed is not None:
-            return await self._lost(item, claimed)
-        await self._record(item, outcome)
+    async def commit(self, item: WorkItem, attempt: Attempt, outcome: EventKind) -> Verdict:
+        ended = await self._recorder.outcome(item, outcome, attempt)
+        if ended is not None:
+            return await self.found(item, ended)
+        await self._dead_letter(item, outcome)
         return settling(outcome)
 
-    async def recover(self, item: WorkItem) -> Verdict | None:
-        """Finish a claimed outcome that is not in the log yet; None if nobody claimed the dispatch."""
-        claimed = await self._claims.claimed(DispatchKeys.of(item))
-        if claimed is None:
-            return None
-        await self._finish(item, claimed)
-        return settling(claimed)
-
-    async def claimed(self, item: WorkItem) -> bool:
-        return await self._claims.claimed(DispatchKeys.of(item)) is not None
-
-    async def _lost(self, item: WorkItem, claimed: EventKind) -> Verdict:
+    async def found(self, item: WorkItem, ended: Event) -> Verdict:
+        """What this worker was about to record lost to ``ended``, found in the log: its result is void."""
+        label = f"{item.execution_id}/{item.node_id}"
+        if not settles(ended.kind):
+            # A failure of this worker's attempt, recorded by the worker that found its lease lapsed and
+            # holds the item now: the retry is that worker's, and so is settling the item.
+            logger.warning(
+                "late result for %s dispatch %d discarded; its attempt was lost", label, item.dispatch
+            )
+            return LEAVE
         logger.warning(
-            "late result for %s/%s dispatch %d discarded; outcome already committed by another worker",
-            *_ids(item),
+            "late result for %s dispatch %d discarded; the dispatch ended already (%s)",
+            label,
+            item.dispatch,
+            ended.kind.tag,
         )
-        history = await self._recorder.history(item)
-        if history.outcome is None:
-            await self._finish(item, claimed)
+        return await self.ended(item, ended.kind)
+
+    async def ended(self, item: WorkItem, outcome: EventKind) -> Verdict:
+        """The dispatch ended with ``outcome`` (found in the log): its dead letter, if it needs one."""
+        await self._dead_letter(item, outcome)
         return DONE
 
-    async def _finish(self, item: WorkItem, claimed: EventKind) -> None:
-        """Append an outcome claimed by a worker that has not appended it (it died, or is about to)."""
-        logger.info("%s/%s: dispatch %d: recording the claimed %s", *_ids(item), claimed.tag)
-        await self._record(item, claimed)
-
-    async def _record(self, item: WorkItem, outcome: EventKind) -> None:
-        # The dead letter goes first: an exhausted outcome in the log promises its record exists.
+    async def _dead_letter(self, item: WorkItem, outcome: EventKind) -> None:
         if (exhausted := exhaustion(outcome)) is not None:
             await self._dead_letters.publish(item, exhausted)
-        await self._recorder.outcome(item, outcome)
-
-
-def _ids(item: WorkItem) -> tuple[str, str, int]:
-    return item.execution_id, item.node_id, item.dispatch

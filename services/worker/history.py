@@ -8,20 +8,17 @@ which ran nothing (policy unavailable, shutdown before start) use up nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jamjet_common import refusals
-from jamjet_common.eventlog import EventLog
+from jamjet_common.dispatch_end import settles
+from jamjet_common.eventlog import EMPTY, EventLog, Tail
 from jamjet_common.events import (
     EventKind,
-    NodeCancelled,
-    NodeCompleted,
     NodeFailed,
     NodeScheduled,
-    NodeSkipped,
     NodeStarted,
     RetryScheduled,
-    ToolApprovalRequired,
     WorkflowCancelled,
 )
 from jamjet_common.messages import WorkItem
@@ -40,6 +37,12 @@ class Attempt:
     """Attempts before this one that count against the retry policy's ``max_attempts``."""
     running: bool = False
     """The executor runs: a shutdown that cancels it now gives the attempt back."""
+    started: bool = False
+    """This worker recorded the attempt's start: a failure of it that others record ends it too."""
+    clear: Tail | None = field(default=None, compare=False)
+    """A log position up to which this worker has seen the dispatch open: its outcome is appended
+    conditionally from there (``EventLog.append_unless``). None until the worker has read or written
+    the log for the dispatch."""
 
 
 @dataclass(slots=True)
@@ -54,17 +57,19 @@ class DispatchHistory:
     execution_cancelled: bool = False
     unscheduled: NodeFailed | None = None
     """A retryable failure whose ``RetryScheduled`` its worker did not live to append."""
+    through: Tail = EMPTY
+    """How far the log was read: where a worker that finds the dispatch open may append from."""
 
     @property
     def next_attempt(self) -> Attempt:
-        return Attempt(number=self.starts, spent=self.starts - self.released)
+        return Attempt(number=self.starts, spent=self.starts - self.released, clear=self.through)
 
     @property
     def lapsed(self) -> Attempt | None:
         """The attempt whose worker died, with the attempts that counted before it."""
         if self.open_attempt is None:
             return None
-        return Attempt(number=self.open_attempt, spent=self.starts - self.released - 1)
+        return Attempt(number=self.open_attempt, spent=self.starts - self.released - 1, clear=self.through)
 
     def fold(self, kind: EventKind) -> None:
         if isinstance(kind, NodeStarted):
@@ -94,20 +99,15 @@ def lapsed_failure(node_id: str, attempt: int) -> NodeFailed:
     )
 
 
-def settles(kind: EventKind) -> bool:
-    """Whether ``kind`` is the end of its dispatch (or holds it for a human)."""
-    if isinstance(kind, NodeFailed):
-        return not kind.retryable
-    return isinstance(kind, NodeCompleted | NodeSkipped | NodeCancelled | ToolApprovalRequired)
-
-
 async def read_history(log: EventLog, item: WorkItem) -> DispatchHistory:
     history = DispatchHistory()
     accepted: int | None = None
-    async for event, _ in log.read(item.tenant, item.execution_id, after_stream_seq=_before(item)):
+    async for event, stream_seq in log.read(item.tenant, item.execution_id, after_stream_seq=_before(item)):
+        history.through = Tail(history.through.sequence, stream_seq)
         if accepted is not None and refusals.out_of_sequence(event.sequence, accepted) is not None:
             continue  # a message readers refuse (jamjet_common.refusals) says nothing of the dispatch
         accepted = event.sequence
+        history.through = Tail(accepted, stream_seq)
         kind = event.kind
         if isinstance(kind, WorkflowCancelled):
             history.execution_cancelled = True

@@ -25,7 +25,7 @@ from services.worker.commit import OutcomeCommitter
 from services.worker.deadletter import exhausted_failure
 from services.worker.executors import ExecutionResult
 from services.worker.failures import Failure
-from services.worker.history import LEASE_EXPIRED_ERROR, Attempt, lapsed_failure, released_failure
+from services.worker.history import LEASE_EXPIRED_ERROR, Attempt, lapsed_failure
 from services.worker.recorder import NodeRecorder
 from services.worker.sandbox.refusal import SCOPE as SANDBOX_SCOPE
 from services.worker.settle import Verdict
@@ -44,7 +44,7 @@ class AttemptEnds:
         kind = self._recorder.completion(item, result)
         if (problem := self._recorder.oversize(kind)) is not None:
             return await self.fatal(item, attempt, problem)
-        verdict = await self._committer.commit(item, kind)
+        verdict = await self._committer.commit(item, attempt, kind)
         logger.info("%s/%s: completed in %d ms", item.execution_id, item.node_id, result.duration_ms)
         return verdict
 
@@ -64,7 +64,7 @@ class AttemptEnds:
         if delay is None:
             return await self._exhausted(item, attempt, failure.error)
         failed = NodeFailed(node_id=item.node_id, error=failure.error, attempt=attempt.number, retryable=True)
-        return await self._retry(item, failed, delay)
+        return await self._retry(item, attempt, failed, delay)
 
     async def lapsed(self, item: WorkItem, lapsed: Attempt) -> Verdict:
         """The worker running attempt ``lapsed`` died holding its lease: that attempt failed."""
@@ -73,36 +73,37 @@ class AttemptEnds:
         if lapsed.spent + 1 >= retry.max_attempts(item.retry):
             return await self._exhausted(item, lapsed, LEASE_EXPIRED_ERROR)
         delay = retry.lease_expiry_delay(lapsed.number + 1)
-        return await self._retry(item, lapsed_failure(item.node_id, lapsed.number), delay)
+        return await self._retry(item, lapsed, lapsed_failure(item.node_id, lapsed.number), delay)
 
     async def fatal(self, item: WorkItem, attempt: Attempt, error: str) -> Verdict:
         kind = NodeFailed(node_id=item.node_id, error=error, attempt=attempt.number, retryable=False)
-        return await self._failed_for_good(item, kind)
+        return await self._failed_for_good(item, attempt, kind)
 
-    async def cancelled(self, item: WorkItem) -> Verdict:
+    async def cancelled(self, item: WorkItem, attempt: Attempt) -> Verdict:
         logger.info("%s/%s: cancelled with its execution", item.execution_id, item.node_id)
-        return await self._committer.commit(item, NodeCancelled(node_id=item.node_id))
+        return await self._committer.commit(item, attempt, NodeCancelled(node_id=item.node_id))
 
     async def released(self, item: WorkItem, attempt: Attempt) -> None:
         """This worker stops before the attempt ended: give the attempt back, unless it is moot."""
         if not attempt.running:
             return
         try:
-            if not await self._committer.claimed(item):
-                await self._recorder.attempt_failed(item, released_failure(item.node_id, attempt.number))
+            await self._recorder.released(item, attempt)
         except Exception as exc:  # the next delivery then counts it as a lapsed lease
             logger.warning("%s/%s: could not record the release: %s", item.execution_id, item.node_id, exc)
 
     async def _exhausted(self, item: WorkItem, attempt: Attempt, last_error: str) -> Verdict:
         exhausted = Exhaustion(attempts=retry.max_attempts(item.retry), last_error=last_error)
-        return await self._failed_for_good(item, exhausted_failure(item.node_id, attempt.number, exhausted))
+        failure = exhausted_failure(item.node_id, attempt.number, exhausted)
+        return await self._failed_for_good(item, attempt, failure)
 
-    async def _failed_for_good(self, item: WorkItem, kind: NodeFailed) -> Verdict:
+    async def _failed_for_good(self, item: WorkItem, attempt: Attempt, kind: NodeFailed) -> Verdict:
         logger.warning("%s/%s: failed: %s", item.execution_id, item.node_id, kind.error)
-        return await self._committer.commit(item, kind)
+        return await self._committer.commit(item, attempt, kind)
 
-    async def _retry(self, item: WorkItem, failed: NodeFailed, delay: float) -> Verdict:
-        await self._recorder.retrying(item, failed, delay)
+    async def _retry(self, item: WorkItem, attempt: Attempt, failed: NodeFailed, delay: float) -> Verdict:
+        if (ended := await self._recorder.retrying(item, failed, delay, attempt)) is not None:
+            return await self._committer.found(item, ended)
         logger.info(
             "%s/%s: attempt %d failed (%s); retry in %.2fs",
             item.execution_id,

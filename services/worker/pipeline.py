@@ -18,7 +18,6 @@ from nats.js import JetStreamContext
 
 from jamjet_common import streams, telemetry
 from jamjet_common.artifacts import ArtifactStore
-from jamjet_common.claims import OutcomeClaims
 from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
@@ -94,9 +93,8 @@ async def build_parts(
 ) -> PipelineParts:
     log = EventLog(nc, js, publisher=publisher)
     recorder = NodeRecorder(log, worker_id, max_msg_bytes)
-    claims = OutcomeClaims(await js.key_value(streams.KV_OUTCOMES), log.publisher)
     dead_letters = DeadLetters(js, worker_id, max_msg_bytes, log.publisher)
-    committer = OutcomeCommitter(recorder, claims, dead_letters)
+    committer = OutcomeCommitter(recorder, dead_letters)
     tenants = await tenant_view(js)
     policy = PolicyClient(nc, policy_timeout_secs, tenants)
     spiller = OutputSpiller(await ArtifactStore.open(js), artifact_threshold)
@@ -166,7 +164,8 @@ class Pipeline:
 
     async def handle(self, item: WorkItem, attempt: Attempt, *, redelivered: bool = False) -> Verdict:
         """Run one delivery of ``item``; ``attempt`` is filled in as the attempt becomes known."""
-        if redelivered or self._cancels.cancelled(item.execution_id):
+        # An item that does not say where its dispatch sits in the log is read from the log first.
+        if redelivered or item.scheduled_at is None or self._cancels.cancelled(item.execution_id):
             verdict = await self._review(item, attempt)
             if verdict is not None:
                 return verdict
@@ -175,13 +174,12 @@ class Pipeline:
     async def _review(self, item: WorkItem, attempt: Attempt) -> Verdict | None:
         """What the dispatch's history decides before anything runs; None: run the next attempt."""
         history = await self._recorder.history(item)
+        attempt.clear = history.through
         if history.outcome is not None:
             logger.info("%s/%s: dispatch %d already settled", item.execution_id, item.node_id, item.dispatch)
-            return DONE
-        if (verdict := await self._parts.committer.recover(item)) is not None:
-            return verdict
+            return await self._parts.committer.ended(item, history.outcome)
         if history.execution_cancelled or self._cancels.cancelled(item.execution_id):
-            return await self._ends.cancelled(item)
+            return await self._ends.cancelled(item, attempt)
         if (lapsed := history.lapsed) is not None:
             return await self._ends.lapsed(item, lapsed)
         if (failed := history.unscheduled) is not None:
@@ -191,6 +189,14 @@ class Pipeline:
         attempt.number, attempt.spent = next_attempt.number, next_attempt.spent
         return None
 
+    async def _start(self, item: WorkItem, attempt: Attempt) -> Verdict | None:
+        """Record the attempt's start; a verdict instead if the dispatch turns out to have ended."""
+        if (ended := await self._recorder.started(item, attempt)) is None:
+            return None
+        label = f"{item.execution_id}/{item.node_id}"
+        logger.info("%s: dispatch %d ended before it started here", label, item.dispatch)
+        return await self._parts.committer.ended(item, ended.kind)
+
     async def _attempt(self, item: WorkItem, attempt: Attempt) -> Verdict:
         try:
             decided = await tool_policy.decide(self._parts.policy, item)
@@ -198,9 +204,11 @@ class Pipeline:
             logger.warning("%s/%s: not run: %s", item.execution_id, item.node_id, exc)
             return Verdict.redeliver(self._policy_retry_secs)
         except (PolicyRefusedError, ToolCallsError) as exc:
-            await self._recorder.started(item, attempt.number)
+            if (verdict := await self._start(item, attempt)) is not None:
+                return verdict
             return await self._ends.fatal(item, attempt, exc.message)
-        await self._recorder.started(item, attempt.number)
+        if (verdict := await self._start(item, attempt)) is not None:
+            return verdict
         return await self._decided(item, attempt, decided)
 
     async def _decided(self, item: WorkItem, attempt: Attempt, decided: tool_policy.Decided) -> Verdict:
@@ -211,7 +219,7 @@ class Pipeline:
             await self._recorder.violation(item, decision.reason or "blocked", decision.policy_scope)
             return await self._ends.fatal(item, attempt, f"blocked by policy: {decision.reason or 'blocked'}")
         if decision.decision == "require_approval" and not approved_by_the_approval_flow(item):
-            await self._recorder.approval_required(item, decision, decided.approval_context)
+            await self._recorder.approval_required(item, attempt, decision, decided.approval_context)
             logger.info("%s/%s: held for approval", item.execution_id, item.node_id)
             return DONE
         return await self._run(item, attempt)
@@ -224,7 +232,7 @@ class Pipeline:
             return await self._run(item, attempt)
         await self._recorder.escalation(item, outcome)
         if outcome.escalation_mode == "approval":
-            await self._recorder.approval_required(item, decision)
+            await self._recorder.approval_required(item, attempt, decision)
             return DONE
         return await self._ends.fatal(item, attempt, decision.reason or f"escalated: {outcome.reason}")
 
@@ -235,7 +243,7 @@ class Pipeline:
         outcome = await self._cancels.guard(item.execution_id, running)
         attempt.running = False
         if isinstance(outcome, Cancelled):
-            return await self._ends.cancelled(item)
+            return await self._ends.cancelled(item, attempt)
         if isinstance(outcome, Success):
             return await self._ends.succeeded(item, attempt, outcome.result)
         return await self._ends.failed(item, attempt, outcome)

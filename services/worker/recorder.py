@@ -16,11 +16,14 @@ from typing import Any
 from jamjet_common import telemetry
 from jamjet_common.codec import ENCODER
 from jamjet_common.dedup import DispatchKeys
-from jamjet_common.eventlog import EventLog, Tail
+from jamjet_common.dispatch_end import ends_attempt, ends_dispatch
+from jamjet_common.errors import JamjetError
+from jamjet_common.eventlog import Appended, EventLog, Tail
 from jamjet_common.events import (
     AutonomyLimitReached,
     CircuitBreakerTripped,
     EscalationRequired,
+    Event,
     EventKind,
     NodeCompleted,
     NodeFailed,
@@ -31,7 +34,7 @@ from jamjet_common.events import (
 )
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from services.worker.executors import ExecutionResult
-from services.worker.history import DispatchHistory, read_history
+from services.worker.history import Attempt, DispatchHistory, read_history, released_failure
 
 logger = logging.getLogger(__name__)
 ENVELOPE_BYTES = 1024
@@ -74,12 +77,18 @@ class NodeRecorder:
         self._worker_id = worker_id
         self._max_kind_bytes = max_msg_bytes - ENVELOPE_BYTES
 
-    async def started(self, item: WorkItem, attempt: int) -> None:
-        if item.scheduled_at is not None:
-            position = item.scheduled_at
-            self._log.hint(item.execution_id, Tail(position.sequence, position.stream_seq))
-        kind = NodeStarted(node_id=item.node_id, worker_id=self._worker_id, attempt=attempt)
-        await self._append(item, kind, DispatchKeys.of(item).started(attempt))
+    async def started(self, item: WorkItem, attempt: Attempt) -> Event | None:
+        """Record that ``attempt`` starts, unless the dispatch has ended: then the event that ended it.
+
+        The start moves ``attempt.clear`` up to itself: its outcome is appended conditionally from there.
+        """
+        kind = NodeStarted(node_id=item.node_id, worker_id=self._worker_id, attempt=attempt.number)
+        msg_id = DispatchKeys.of(item).started(attempt.number)
+        appended = await self._append_unless(item, kind, msg_id, attempt)
+        if isinstance(appended, Event):
+            return appended
+        attempt.started = True
+        return None
 
     def completion(self, item: WorkItem, result: ExecutionResult) -> NodeCompleted:
         return NodeCompleted(
@@ -103,24 +112,41 @@ class NodeRecorder:
             return None
         return f"node result is {size} bytes; an event may carry at most {self._max_kind_bytes} bytes"
 
-    async def outcome(self, item: WorkItem, kind: EventKind) -> None:
-        """The dispatch's one outcome; only its claimant (or a worker finishing the claim) appends it."""
-        await self._append(item, kind, DispatchKeys.of(item).outcome)
+    async def outcome(self, item: WorkItem, kind: EventKind, attempt: Attempt) -> Event | None:
+        """Append the dispatch's one outcome, unless it has ended: then the event that ended it."""
+        appended = await self._append_unless(item, kind, DispatchKeys.of(item).outcome, attempt)
+        if isinstance(appended, Event):
+            return appended
+        # Another writer's outcome under the same message id, within JetStream's duplicate window.
+        return appended.event if appended.duplicate and appended.event.kind != kind else None
 
-    async def retrying(self, item: WorkItem, failed: NodeFailed, delay: float) -> None:
-        """The attempt ``failed`` records failed, and the next one runs in ``delay`` seconds."""
-        await self.attempt_failed(item, failed)
-        await self.retry_scheduled(item, failed, delay)
+    async def released(self, item: WorkItem, attempt: Attempt) -> None:
+        """Give ``attempt`` back (this worker stops while it runs), unless the dispatch has ended."""
+        kind = released_failure(item.node_id, attempt.number)
+        await self._append_unless(item, kind, DispatchKeys.of(item).failed(attempt.number), attempt)
+
+    async def retrying(
+        self, item: WorkItem, failed: NodeFailed, delay: float, attempt: Attempt
+    ) -> Event | None:
+        """The attempt ``failed`` records failed, and the next one runs in ``delay`` seconds.
+
+        Neither is recorded once the dispatch has ended, or once the attempt's failure was recorded by
+        another worker (``attempt`` is this worker's own): the event that ended it then.
+        """
+        keys = DispatchKeys.of(item)
+        ended = await self._append_unless(item, failed, keys.failed(failed.attempt), attempt)
+        if isinstance(ended, Event):
+            return ended
+        after = failed.attempt + 1
+        retry = RetryScheduled(node_id=item.node_id, attempt=after, delay_ms=round(delay * 1000))
+        ended = await self._append_unless(item, retry, keys.retry(after), attempt)
+        return ended if isinstance(ended, Event) else None
 
     async def retry_scheduled(self, item: WorkItem, failed: NodeFailed, delay: float) -> None:
         """The attempt after ``failed`` runs in ``delay`` seconds (deduplicated per attempt)."""
         after = failed.attempt + 1
         kind = RetryScheduled(node_id=item.node_id, attempt=after, delay_ms=round(delay * 1000))
         await self._append(item, kind, DispatchKeys.of(item).retry(after))
-
-    async def attempt_failed(self, item: WorkItem, failed: NodeFailed) -> None:
-        """A retryable failure of one attempt (not the dispatch's outcome)."""
-        await self._append(item, failed, DispatchKeys.of(item).failed(failed.attempt))
 
     async def violation(self, item: WorkItem, rule: str, scope: str | None) -> None:
         """The node was blocked: by the policy service, or by the worker's own sandbox."""
@@ -135,7 +161,11 @@ class NodeRecorder:
             await self._append(item, kind, DispatchKeys.of(item).escalation(index))
 
     async def approval_required(
-        self, item: WorkItem, decision: PolicyDecision, context: dict[str, Any] | None = None
+        self,
+        item: WorkItem,
+        attempt: Attempt,
+        decision: PolicyDecision,
+        context: dict[str, Any] | None = None,
     ) -> None:
         kind = ToolApprovalRequired(
             node_id=item.node_id,
@@ -143,10 +173,32 @@ class NodeRecorder:
             approver=decision.approver or HUMAN,
             context=context or {"node_id": item.node_id},
         )
-        await self._append(item, kind, DispatchKeys.of(item).approval)
+        # It ends the dispatch (holds it for a human) as an outcome does: appended only if still open.
+        await self._append_unless(item, kind, DispatchKeys.of(item).approval, attempt)
 
     async def history(self, item: WorkItem) -> DispatchHistory:
         return await read_history(self._log, item)
+
+    async def _append_unless(
+        self, item: WorkItem, kind: EventKind, msg_id: str, attempt: Attempt
+    ) -> Appended | Event:
+        """Append ``kind`` unless the dispatch (or this worker's attempt) ended since ``attempt.clear``.
+
+        Without a ``clear`` position the dispatch's ``NodeScheduled`` is one; a landed append is the next.
+        """
+        ended = ends_attempt(item.node_id, attempt.number) if attempt.started else ends_dispatch(item.node_id)
+        appended = await self._log.append_unless(
+            item.tenant,
+            item.execution_id,
+            kind,
+            clear=attempt.clear or _scheduled(item),
+            ended=ended,
+            msg_id=msg_id,
+            headers=telemetry.inject(),
+        )
+        if isinstance(appended, Appended) and not appended.duplicate:
+            attempt.clear = appended.tail
+        return appended
 
     async def _append(self, item: WorkItem, kind: EventKind, msg_id: str) -> None:
         # The current span is the attempt's jamjet.node span: the event joins the execution's trace.
@@ -155,3 +207,10 @@ class NodeRecorder:
         )
         if appended.duplicate:
             logger.info("%s/%s: %s was recorded already", item.execution_id, item.node_id, kind.tag)
+
+
+def _scheduled(item: WorkItem) -> Tail:
+    """The dispatch's ``NodeScheduled``: nothing can have ended a dispatch before it was made."""
+    if item.scheduled_at is None:  # the pipeline reads the history of such an item first
+        raise JamjetError(f"{item.execution_id}: work item without its log position")
+    return Tail(item.scheduled_at.sequence, item.scheduled_at.stream_seq)

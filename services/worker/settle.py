@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    action: Literal["ack", "redeliver", "term"]
+    action: Literal["ack", "redeliver", "term", "leave"]
     delay: float = 0.0
     """For ``redeliver``: seconds until JetStream delivers the item again."""
 
@@ -28,10 +28,14 @@ DROP = Verdict("term")
 """The dispatch failed for good, or the item is unreadable: the item leaves the queue."""
 RELEASE = Verdict.redeliver()
 """Not this worker's to finish (shutting down): let another worker take it at once."""
+LEAVE = Verdict("leave")
+"""Another worker holds the item now (it found this worker's lease lapsed): settling it is theirs."""
 
 
 async def settle(msg: Msg, verdict: Verdict) -> None:
     """Apply ``verdict``; a failure to do so only means JetStream redelivers after the lease."""
+    if verdict.action == "leave":
+        return
     try:
         if verdict.action == "ack":
             await msg.ack()

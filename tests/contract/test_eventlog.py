@@ -11,17 +11,19 @@ from nats.js import JetStreamContext
 
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
+from jamjet_common.dispatch_end import ends_dispatch
 from jamjet_common.errors import AppendConflictError, RetryableError
 from jamjet_common.eventlog import (
     EMPTY,
     EXPECTED_LAST_SUBJECT_SEQ,
     EXPECTED_LAST_SUBJECT_SEQ_SUBJECT,
+    Appended,
     EventLog,
     Tail,
     appended_after,
     new_event,
 )
-from jamjet_common.events import Event, NodeScheduled, WorkflowStarted
+from jamjet_common.events import Event, NodeCompleted, NodeScheduled, NodeStarted, WorkflowStarted
 
 T = "acme"
 STARTED = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={})
@@ -300,3 +302,82 @@ def test_only_a_first_events_check_across_tenants_anchors_this_subject() -> None
     assert appended_after(mine, elsewhere) is None
     assert appended_after(mine, {**across, EXPECTED_LAST_SUBJECT_SEQ: "5"}) is None
     assert appended_after("not.an.events.subject.at.all", across) is None
+
+
+# ---- append_unless: a dispatch's outcome, arbitrated by the log itself ----------------------------------
+
+
+def completed(node_id: str, by: str = "w") -> NodeCompleted:
+    return NodeCompleted(node_id=node_id, output={"by": by})
+
+
+async def dispatched(log: EventLog, execution_id: str, node_id: str = "a") -> Tail:
+    await log.append(T, execution_id, STARTED)
+    return (await log.append(T, execution_id, scheduled(node_id))).tail
+
+
+async def test_an_outcome_lands_at_once_when_nothing_was_appended_since(log: EventLog) -> None:
+    clear = await dispatched(log, "exec_u1")
+    appended = await log.append_unless(T, "exec_u1", completed("a"), clear=clear, ended=ends_dispatch("a"))
+    assert isinstance(appended, Appended)
+    assert appended.event.sequence == 3
+
+
+async def test_an_outcome_follows_other_nodes_events_appended_since(nc: NATS, log: EventLog) -> None:
+    clear = await dispatched(log, "exec_u2")
+    other = EventLog(nc, log._js)
+    await other.append(T, "exec_u2", completed("b"))
+    await other.append(T, "exec_u2", NodeStarted(node_id="a", worker_id="w", attempt=0))
+    appended = await log.append_unless(T, "exec_u2", completed("a"), clear=clear, ended=ends_dispatch("a"))
+    assert isinstance(appended, Appended)
+    assert [e.sequence for e, _ in await read_all(log, "exec_u2")] == [1, 2, 3, 4, 5]
+
+
+async def test_an_outcome_recorded_since_is_returned_and_nothing_is_appended(nc: NATS, log: EventLog) -> None:
+    clear = await dispatched(log, "exec_u3")
+    first = await EventLog(nc, log._js).append(T, "exec_u3", completed("a", by="first"))
+    found = await log.append_unless(
+        T, "exec_u3", completed("a", by="late"), clear=clear, ended=ends_dispatch("a")
+    )
+    assert found == first.event
+    assert len(await read_all(log, "exec_u3")) == 3
+
+
+async def test_a_second_node_scheduled_of_the_node_ends_nothing(nc: NATS, log: EventLog) -> None:
+    # The scheduler refuses it while the dispatch is in flight: it may be a forgery.
+    clear = await dispatched(log, "exec_u4")
+    await EventLog(nc, log._js).append(T, "exec_u4", scheduled("a"))
+    appended = await log.append_unless(T, "exec_u4", completed("a"), clear=clear, ended=ends_dispatch("a"))
+    assert isinstance(appended, Appended)
+    assert appended.event.sequence == 4
+
+
+async def test_eight_writers_racing_one_dispatch_record_one_outcome(
+    nc: NATS, provisioned: JetStreamContext
+) -> None:
+    writers = [EventLog(nc, provisioned) for _ in range(8)]
+    clear = await dispatched(writers[0], "exec_u5")
+    results = await asyncio.gather(
+        *(
+            w.append_unless(T, "exec_u5", completed("a", by=str(n)), clear=clear, ended=ends_dispatch("a"))
+            for n, w in enumerate(writers)
+        )
+    )
+    landed = [r for r in results if isinstance(r, Appended)]
+    assert len(landed) == 1
+    assert all(r == landed[0].event for r in results if isinstance(r, Event))
+    outcomes = [e for e, _ in await read_all(writers[0], "exec_u5") if isinstance(e.kind, NodeCompleted)]
+    assert outcomes == [landed[0].event]
+
+
+async def test_an_outcome_steps_over_a_refused_message_and_keeps_the_true_sequence(
+    log: EventLog, provisioned: JetStreamContext
+) -> None:
+    clear = await dispatched(log, "exec_u6")
+    # A forged NodeCompleted with a sequence ahead of the log: readers refuse it, so it ends nothing.
+    forged = new_event("exec_u6", 9, completed("a", by="forger"))
+    await provisioned.publish(subjects.append(T, "exec_u6"), ENCODER.encode(forged))
+    appended = await log.append_unless(T, "exec_u6", completed("a"), clear=clear, ended=ends_dispatch("a"))
+    assert isinstance(appended, Appended)
+    assert appended.event.sequence == 3
+    assert [e.sequence for e, _ in await read_all(log, "exec_u6")] == [1, 2, 9, 3]

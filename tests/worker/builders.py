@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from jamjet_common.ir import NodeDef, PolicySetIr, RetryPolicy
-from jamjet_common.messages import WorkItem
+from jamjet_common.messages import LogPosition, WorkItem
 from jamjet_common.subjects import new_execution_id
 
 FNS = "tests.worker.fns"
@@ -42,6 +42,7 @@ def work_item(
     tenant: str = "default",
     queue_type: str | None = None,
     approved_by: str | None = None,
+    scheduled_at: LogPosition | None = None,
 ) -> WorkItem:
     return WorkItem(
         execution_id=execution_id or new_execution_id(),
@@ -56,4 +57,5 @@ def work_item(
         retry=retry,
         timeout_secs=timeout_secs,
         approved_by=approved_by,
+        scheduled_at=scheduled_at,
     )

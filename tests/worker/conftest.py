@@ -20,7 +20,7 @@ from jamjet_common.config import Env
 from jamjet_common.eventlog import MSG_ID, EventLog
 from jamjet_common.events import Event, NodeScheduled, WorkflowStarted
 from jamjet_common.ir import NodeDef
-from jamjet_common.messages import WorkItem
+from jamjet_common.messages import LogPosition, WorkItem
 from jamjet_common.records import WorkflowRecord
 from services.policy.service import PolicyService
 from services.worker.service import WorkerService
@@ -77,9 +77,10 @@ class Dispatcher:
         await self.log.append(draft.tenant, draft.execution_id, started)
         scheduled = NodeScheduled(node_id=node.id, queue_type=node.kind.queue_type)
         appended = await self.log.append(draft.tenant, draft.execution_id, scheduled)
-        return work_item(
-            node, state, **{**fields, "execution_id": draft.execution_id, "dispatch": appended.event.sequence}
-        )
+        # As the scheduler's items do, the item says where its NodeScheduled sits in the log.
+        position = LogPosition(sequence=appended.tail.sequence, stream_seq=appended.tail.stream_seq)
+        placed = {"execution_id": draft.execution_id, "dispatch": appended.event.sequence}
+        return work_item(node, state, **{"scheduled_at": position, **fields, **placed})
 
     async def publish(self, item: WorkItem) -> WorkItem:
         """Publish ``item`` as a version of its own workflow, registered with the item's node only."""

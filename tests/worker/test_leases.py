@@ -1,4 +1,4 @@
-"""Leases and exactly-once commits: dead workers, racing workers, claims their claimant never recorded.
+"""Leases and exactly-once commits: dead workers, racing workers, dispatches ended by someone else.
 
 A worker killed mid-node is a real worker process killed with SIGKILL; a worker that is alive but lost
 its lease is an in-process worker whose heartbeats are switched off.
@@ -19,8 +19,6 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from jamjet_common import streams
-from jamjet_common.codec import ENCODER
 from jamjet_common.events import (
     Exhaustion,
     NodeCompleted,
@@ -29,12 +27,11 @@ from jamjet_common.events import (
     RetryScheduled,
 )
 from jamjet_common.ir import RetryPolicy
-from jamjet_common.subjects import new_execution_id
 from services.policy.service import PolicyService
 from services.worker import pipeline as pipeline_module
 from services.worker.history import Attempt
 from services.worker.service import WorkerService
-from services.worker.settle import DONE, DROP, Verdict
+from services.worker.settle import DONE, DROP, LEAVE, Verdict
 from tests.harness import service_env
 from tests.helpers import eventually
 from tests.worker import fns
@@ -144,24 +141,18 @@ async def test_two_workers_racing_one_dispatch_commit_one_completion(
     assert await queue_empty(js)
 
 
-async def test_a_claim_its_claimant_never_recorded_is_recorded_by_the_next_worker(
-    worker: WorkerService, dispatcher: Dispatcher, js: JetStreamContext, caplog: pytest.LogCaptureFixture
+async def test_a_dispatch_another_worker_ended_is_not_started_again(
+    worker: WorkerService, dispatcher: Dispatcher, js: JetStreamContext
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="services.worker.commit")
     k = key()
-    execution_id = new_execution_id()
-    claimed = NodeCompleted(node_id="step", output={"by": "claimant"}, state_patch={"by": "claimant"})
-    kv = await js.key_value(streams.KV_OUTCOMES)
-    # Dispatcher.dispatch appends WorkflowStarted then NodeScheduled: the dispatch is sequence 2.
-    await kv.create(f"{execution_id}.2", ENCODER.encode(claimed))
-    item = await dispatcher.dispatch(fn_node("greet"), {"name": "x", "key": k}, execution_id=execution_id)
-    assert item.dispatch == 2
-    events = await outcome(dispatcher, item)
-    assert tags(events) == ["node_started", "node_completed"]
-    assert events[-1].kind == claimed
-    assert fns.calls[k] == 1
-    assert "late result for" in caplog.text
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x", "key": k})
+    # Another worker's outcome, appended after the NodeScheduled this first delivery points at.
+    other = NodeCompleted(node_id="step", output={"by": "other"}, state_patch={"by": "other"})
+    await dispatcher.log.append(item.tenant, item.execution_id, other)
+    item = await dispatcher.publish(item)
     await eventually(lambda: queue_empty(js), message="the item stayed on the WORK stream")
+    assert [e.kind for e in await dispatcher.node_events(item)] == [other]
+    assert fns.calls[k] == 0
 
 
 @pytest.mark.parametrize(
@@ -174,7 +165,7 @@ async def test_a_claim_its_claimant_never_recorded_is_recorded_by_the_next_worke
         ("exhausted 3 attempts: boom", None, []),
     ],
 )
-async def test_a_redelivery_finishes_a_claimed_outcome_without_running_the_node(
+async def test_a_redelivery_of_an_ended_dispatch_runs_nothing_and_leaves_its_dead_letter(
     nc: NATS,
     js: JetStreamContext,
     dispatcher: Dispatcher,
@@ -182,14 +173,14 @@ async def test_a_redelivery_finishes_a_claimed_outcome_without_running_the_node(
     exhausted: Exhaustion | None,
     dead: list[tuple[int, str]],
 ) -> None:
+    # The committer of an exhausted outcome died between appending it and publishing its dead letter.
     k = key()
     item = await dispatcher.schedule(fn_node("greet"), {"name": "x", "key": k})
-    claimed = NodeFailed(node_id="step", error=error, attempt=2, retryable=False, exhausted=exhausted)
-    kv = await js.key_value(streams.KV_OUTCOMES)
-    await kv.create(f"{item.execution_id}.{item.dispatch}", ENCODER.encode(claimed))
+    ended = NodeFailed(node_id="step", error=error, attempt=2, retryable=False, exhausted=exhausted)
+    await dispatcher.log.append(item.tenant, item.execution_id, ended)
     runner = await pipeline(nc, js)
-    assert await runner.handle(item, Attempt(), redelivered=True) == DROP
-    assert [e.kind for e in await dispatcher.node_events(item)] == [claimed]
+    assert await runner.handle(item, Attempt(), redelivered=True) == DONE
+    assert [e.kind for e in await dispatcher.node_events(item)] == [ended]
     assert fns.calls[k] == 0
     records = await dead_letters(js)
     assert [(r.item.execution_id, r.attempts, r.last_error) for r, _ in records] == [
@@ -247,3 +238,39 @@ async def test_a_redelivery_after_a_retry_runs_the_next_attempt(
     events = await dispatcher.node_events(item)
     assert tags(events)[3:] == ["node_started", "node_completed"]
     assert events[3].kind == NodeStarted(node_id="step", worker_id="w-test", attempt=1)
+
+
+async def test_a_late_result_of_an_attempt_another_worker_recorded_as_lost_is_void(
+    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    # worker-a started attempt 0 and lost its lease; worker-b found it so and recorded the loss (and the
+    # retry) before worker-a's result came: that result must not count, and the item is worker-b's.
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x"})
+    zombie = await pipeline(nc, js, worker_id="worker-a")
+    attempt = Attempt()
+    assert await zombie._recorder.started(item, attempt) is None
+    other = await pipeline(nc, js, worker_id="worker-b")
+    history = await other._recorder.history(item)
+    lapsed = history.lapsed
+    assert lapsed is not None
+    assert await other._ends.lapsed(item, lapsed) == Verdict.redeliver(2.0)
+    late = NodeCompleted(node_id="step", output={"by": "zombie"})
+    assert await zombie._parts.committer.commit(item, attempt, late) == LEAVE
+    assert tags(await dispatcher.node_events(item)) == ["node_started", "node_failed", "retry_scheduled"]
+
+
+async def test_a_lost_lease_is_not_recorded_once_the_attempts_result_is_in(
+    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    # The other order: worker-b read an open attempt, then worker-a's result landed before the loss.
+    item = await dispatcher.schedule(fn_node("greet"), {"name": "x"})
+    zombie = await pipeline(nc, js, worker_id="worker-a")
+    attempt = Attempt()
+    assert await zombie._recorder.started(item, attempt) is None
+    other = await pipeline(nc, js, worker_id="worker-b")
+    lapsed = (await other._recorder.history(item)).lapsed
+    assert lapsed is not None
+    done = NodeCompleted(node_id="step", output={"by": "zombie"})
+    assert await zombie._parts.committer.commit(item, attempt, done) == DONE
+    assert await other._ends.lapsed(item, lapsed) == DONE
+    assert tags(await dispatcher.node_events(item)) == ["node_started", "node_completed"]
