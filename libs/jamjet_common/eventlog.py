@@ -34,23 +34,15 @@ from jamjet_common.publisher import (
     MSG_ID,
     JsPublisher,
 )
+from jamjet_common.seen import SeenEvents
 from jamjet_common.streams import EVENTS
+from jamjet_common.tail import EMPTY as EMPTY
+from jamjet_common.tail import Tail as Tail
 
 logger = logging.getLogger(__name__)
 
 EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 MAX_APPEND_ATTEMPTS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Tail:
-    """A log position: the last event's sequence and its stream sequence (0, 0 = empty log)."""
-
-    sequence: int = 0
-    stream_seq: int = 0
-
-
-EMPTY = Tail()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +144,7 @@ class EventLog:
         self._tails: OrderedDict[str, Tail] = OrderedDict()
         self._remembered = remembered
         self._writers = KeyedLocks()
+        self._seen = SeenEvents()
 
     def hint(self, execution_id: str, tail: Tail) -> None:
         """Remember ``tail`` as a likely position of the log, unless a later one is known."""
@@ -258,7 +251,9 @@ class EventLog:
             raise
         if ack.duplicate:
             return await self._recorded(event, ack.seq, after)
-        return Appended(event, Tail(event.sequence, ack.seq), headers=extra)
+        landed = Tail(event.sequence, ack.seq)
+        self._seen.saw(execution_id, after, landed, kind)
+        return Appended(event, landed, headers=extra)
 
     async def append_first(
         self, tenant: str, execution_id: str, kind: EventKind, *, headers: Mapping[str, str] | None = None
@@ -348,11 +343,20 @@ class EventLog:
         ``clear``: an accepted position up to which the caller has seen nothing that ``ended`` holds
         for (a dispatch's ``NodeScheduled``, or the writer's own last such append). The append is
         conditional on the tail, so when it lands nothing lies between the tail it names and it; after
-        a lost race the events since are read (through the leader, which holds whatever beat it) and
-        checked. A dispatch's outcome is appended this way: two writers never both record one.
+        a lost race the events since are read and checked. A dispatch's outcome is appended this way:
+        two writers never both record one. What this process has seen of the log (its own appends,
+        earlier reads) is not read again.
         """
         async with self._writers.hold(execution_id):
             tail = clear
+            if (seen := self._seen.since(execution_id, clear)) is not None:
+                tail, events = seen
+                if any(ended(kind) for _, kind in events):
+                    # Seen without its payload: read the event that ended it whole.
+                    found = await self._scan(tenant, execution_id, clear, ended)
+                    if isinstance(found, Event):
+                        return found
+                    tail = found
             for attempt in range(MAX_APPEND_ATTEMPTS):
                 try:
                     appended = await self.append_after(
@@ -372,17 +376,23 @@ class EventLog:
     async def _scan(
         self, tenant: str, execution_id: str, tail: Tail, ended: Callable[[EventKind], bool]
     ) -> Tail | Event:
-        """The first accepted event after ``tail`` that ``ended`` holds for, else the new tail."""
-        accepted, last = tail.sequence, tail.stream_seq
-        entries = self.read_entries(tenant, execution_id, after_stream_seq=last, leader=True)
-        async for entry in entries:
-            last = entry.stream_seq
-            if not isinstance(entry, Entry) or refusals.out_of_sequence(entry.event.sequence, accepted):
-                continue  # a message readers refuse takes no place in the log
-            accepted += 1
-            if ended(entry.event.kind):
-                return entry.event
-        return Tail(accepted, last)
+        """The first accepted event after ``tail`` that ``ended`` holds for, else the new tail.
+
+        Read from a replica where one serves reads: one that lags only ends the read early, and the
+        append after it then conflicts again.
+        """
+        async for entry in self.read_entries(tenant, execution_id, after_stream_seq=tail.stream_seq):
+            event = entry.event if isinstance(entry, Entry) else None
+            if event is None or refusals.out_of_sequence(event.sequence, tail.sequence):
+                # A message readers refuse takes no place in the log.
+                self._seen.saw(execution_id, tail, at := Tail(tail.sequence, entry.stream_seq), None)
+                tail = at
+                continue
+            self._seen.saw(execution_id, tail, at := Tail(event.sequence, entry.stream_seq), event.kind)
+            tail = at
+            if ended(event.kind):
+                return event
+        return tail
 
     async def read(
         self, tenant: str, execution_id: str, *, after_stream_seq: int = 0, leader: bool = False

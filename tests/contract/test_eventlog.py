@@ -24,6 +24,7 @@ from jamjet_common.eventlog import (
     new_event,
 )
 from jamjet_common.events import Event, NodeCompleted, NodeScheduled, NodeStarted, WorkflowStarted
+from jamjet_common.seen import SeenEvents
 
 T = "acme"
 STARTED = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={})
@@ -381,3 +382,48 @@ async def test_an_outcome_steps_over_a_refused_message_and_keeps_the_true_sequen
     assert isinstance(appended, Appended)
     assert appended.event.sequence == 3
     assert [e.sequence for e, _ in await read_all(log, "exec_u6")] == [1, 2, 9, 3]
+
+
+async def test_what_a_writer_has_seen_is_not_read_again(
+    nc: NATS, log: EventLog, provisioned: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two dispatches of one execution, as a worker running both sees them: the second start reads
+    # nothing, since the first one's lost race read what the scheduler appended after both schedules.
+    scheduler = EventLog(nc, provisioned)
+    await scheduler.append(T, "exec_u7", STARTED)
+    first = (await scheduler.append(T, "exec_u7", scheduled("a"))).tail
+    second = (await scheduler.append(T, "exec_u7", scheduled("b"))).tail
+    reads = count_reads(provisioned, monkeypatch)
+    started_a = NodeStarted(node_id="a", worker_id="w", attempt=0)
+    assert isinstance(
+        await log.append_unless(T, "exec_u7", started_a, clear=first, ended=ends_dispatch("a")), Appended
+    )
+    assert reads[0] == 2  # the schedule of b, then the end of the log
+    started_b = NodeStarted(node_id="b", worker_id="w", attempt=0)
+    appended = await log.append_unless(T, "exec_u7", started_b, clear=second, ended=ends_dispatch("b"))
+    assert isinstance(appended, Appended) and appended.event.sequence == 5
+    assert reads[0] == 2
+
+
+async def test_an_end_seen_without_its_payload_is_read_whole(nc: NATS, log: EventLog) -> None:
+    clear = await dispatched(log, "exec_u8")
+    done = await log.append(T, "exec_u8", NodeCompleted(node_id="a", output={"big": "x" * 100}))
+    found = await log.append_unless(T, "exec_u8", completed("a"), clear=clear, ended=ends_dispatch("a"))
+    assert found == done.event
+
+
+def test_a_run_of_seen_events_starts_again_where_it_does_not_continue() -> None:
+    seen = SeenEvents(per_execution=2)
+    seen.saw("e", Tail(1, 10), Tail(2, 11), scheduled("a"))
+    seen.saw("e", Tail(2, 11), Tail(2, 12), None)  # a refused message: it takes no place
+    seen.saw("e", Tail(2, 12), Tail(3, 13), scheduled("b"))
+    assert seen.since("e", Tail(1, 10)) == (
+        Tail(3, 13),
+        [(Tail(2, 11), scheduled("a")), (Tail(3, 13), scheduled("b"))],
+    )
+    seen.saw("e", Tail(3, 13), Tail(4, 14), scheduled("c"))  # at most two kept: the run now starts at 11
+    assert seen.since("e", Tail(1, 10)) is None
+    assert seen.since("e", Tail(3, 13)) == (Tail(4, 14), [(Tail(4, 14), scheduled("c"))])
+    seen.saw("e", Tail(5, 20), Tail(6, 21), scheduled("d"))  # not after the run's end: a new run
+    assert seen.since("e", Tail(3, 13)) is None
+    assert seen.since("e", Tail(5, 20)) == (Tail(6, 21), [(Tail(6, 21), scheduled("d"))])
