@@ -10,6 +10,7 @@ from jamjet_common.config import DEFAULT_DATABASE_URL, ConfigError, Env
 DEFAULT_BATCH = 256
 DEFAULT_ACK_WAIT_SECS = 60.0
 DEFAULT_MAX_ACK_PENDING = 20_000
+DEFAULT_LINGER_MS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,9 @@ class StoreConfig:
     max_ack_pending: int
     command_timeout_secs: float
     """A statement running longer than this counts as a database failure and is retried."""
+    linger_secs: float = DEFAULT_LINGER_MS / 1000
+    """How long a part-filled batch of events waits for more before it is written: a transaction costs
+    several round trips to Postgres whatever it holds, and events one at a time pay them each."""
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -35,6 +39,7 @@ class StoreConfig:
             ack_wait_secs=env.number("JAMJET_STORE_ACK_WAIT_SECS", DEFAULT_ACK_WAIT_SECS, minimum=1.0),
             max_ack_pending=env.integer("JAMJET_STORE_MAX_ACK_PENDING", DEFAULT_MAX_ACK_PENDING, minimum=1),
             command_timeout_secs=env.number("JAMJET_STORE_COMMAND_TIMEOUT_SECS", 30.0, minimum=1.0),
+            linger_secs=env.number("JAMJET_STORE_LINGER_MS", DEFAULT_LINGER_MS, minimum=0.0) / 1000,
         )
         if config.pool_min > config.pool_max:
             raise ConfigError(

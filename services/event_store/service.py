@@ -119,6 +119,7 @@ class EventStoreService(Service):
             ),
             DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
+            linger=self.config.linger_secs,
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,
             stopping=self.stopping,

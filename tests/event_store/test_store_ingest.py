@@ -232,3 +232,23 @@ async def test_undecodable_messages_go_to_the_dead_letter_subject(
     assert await stored_count(pg, bad_id) == 0
     info = await js.consumer_info(streams.EVENTS, streams.EVENT_STORE_CONSUMER)
     assert info.num_ack_pending == 0
+
+
+async def test_events_arriving_within_the_linger_are_written_in_one_transaction(
+    nats_url: str, database_url: str, nc: NATS, pg: asyncpg.Connection
+) -> None:
+    execution_id = new_id()
+    lingering = build_store(nats_url, database_url, JAMJET_STORE_LINGER_MS="500")
+    async with running(lingering):
+        log = EventLog(nc, nc.jetstream())
+        await append_all(log, execution_id, [started()])
+        await settled(pg, execution_id, 1)  # the store is up and idle
+        nodes = [NodeScheduled(node_id=node, queue_type="general") for node in ("a", "b", "c")]
+        await append_all(log, execution_id, nodes)
+        await settled(pg, execution_id, 4)
+    # Rows inserted by one transaction carry its id.
+    transactions = await pg.fetchval(
+        "SELECT count(DISTINCT xmin::text) FROM events WHERE execution_id = $1 AND sequence > 1",
+        execution_id,
+    )
+    assert transactions == 1
