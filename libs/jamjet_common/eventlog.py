@@ -13,7 +13,7 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -310,11 +310,29 @@ class EventLog:
         msg_id: str | None,
         headers: Mapping[str, str] | None,
     ) -> Appended:
-        guess = trusted = self._tails.get(execution_id)
+        tail = self._tails.get(execution_id) or await self.tail(tenant, execution_id)
+
+        async def after_conflict(lost: Tail) -> Tail:
+            # Each tail tried is proved accepted, so the walk back starts from it.
+            return await self.tail(tenant, execution_id, trusted=lost)
+
+        appended = await self._land(tenant, execution_id, kind, tail, after_conflict, msg_id, headers)
+        assert isinstance(appended, Appended)  # after_conflict finds no event to stop at
+        return appended
+
+    async def _land(
+        self,
+        tenant: str,
+        execution_id: str,
+        kind: EventKind,
+        tail: Tail,
+        after_conflict: Callable[[Tail], Awaitable[Tail | Event]],
+        msg_id: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> Appended | Event:
+        """Append after ``tail``; after each lost race ``after_conflict`` gives the next tail, or an event
+        that means the append must not happen at all (then returned)."""
         for attempt in range(MAX_APPEND_ATTEMPTS):
-            tail = guess if guess is not None else await self.tail(tenant, execution_id, trusted=trusted)
-            # Each tail read here is proved accepted, so the next conflict's walk starts from it.
-            guess, trusted = None, tail
             try:
                 appended = await self.append_after(
                     tenant, execution_id, kind, tail, msg_id=msg_id, headers=headers
@@ -322,6 +340,10 @@ class EventLog:
             except AppendConflictError:
                 # Back off a little so that a crowd of writers on one execution spreads out.
                 await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                found = await after_conflict(tail)
+                if isinstance(found, Event):
+                    return found
+                tail = found
                 continue
             self._remember(execution_id, appended.tail)
             return appended
@@ -357,21 +379,11 @@ class EventLog:
                     if isinstance(found, Event):
                         return found
                     tail = found
-            for attempt in range(MAX_APPEND_ATTEMPTS):
-                try:
-                    appended = await self.append_after(
-                        tenant, execution_id, kind, tail, msg_id=msg_id, headers=headers
-                    )
-                except AppendConflictError:
-                    found = await self._scan(tenant, execution_id, tail, ended)
-                    if isinstance(found, Event):
-                        return found
-                    tail = found
-                    await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-                    continue
-                self._remember(execution_id, appended.tail)
-                return appended
-        raise AppendConflictError(f"could not append to {execution_id} in {MAX_APPEND_ATTEMPTS} attempts")
+
+            async def after_conflict(lost: Tail) -> Tail | Event:
+                return await self._scan(tenant, execution_id, lost, ended)
+
+            return await self._land(tenant, execution_id, kind, tail, after_conflict, msg_id, headers)
 
     async def _scan(
         self, tenant: str, execution_id: str, tail: Tail, ended: Callable[[EventKind], bool]

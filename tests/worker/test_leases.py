@@ -27,9 +27,11 @@ from jamjet_common.events import (
     RetryScheduled,
 )
 from jamjet_common.ir import RetryPolicy
+from jamjet_common.messages import WorkItem
 from services.policy.service import PolicyService
 from services.worker import pipeline as pipeline_module
 from services.worker.history import Attempt
+from services.worker.pipeline import Pipeline
 from services.worker.service import WorkerService
 from services.worker.settle import DONE, DROP, LEAVE, Verdict
 from tests.harness import service_env
@@ -240,19 +242,26 @@ async def test_a_redelivery_after_a_retry_runs_the_next_attempt(
     assert events[3].kind == NodeStarted(node_id="step", worker_id="w-test", attempt=1)
 
 
-async def test_a_late_result_of_an_attempt_another_worker_recorded_as_lost_is_void(
+async def lapsed_while_running(
     nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
-) -> None:
-    # worker-a started attempt 0 and lost its lease; worker-b found it so and recorded the loss (and the
-    # retry) before worker-a's result came: that result must not count, and the item is worker-b's.
+) -> tuple[WorkItem, Pipeline, Attempt, Pipeline, Attempt]:
+    """worker-a started attempt 0 of a dispatch, and worker-b has read it as open (a lapsed lease)."""
     item = await dispatcher.schedule(fn_node("greet"), {"name": "x"})
     zombie = await pipeline(nc, js, worker_id="worker-a")
     attempt = Attempt()
     assert await zombie._recorder.started(item, attempt) is None
     other = await pipeline(nc, js, worker_id="worker-b")
-    history = await other._recorder.history(item)
-    lapsed = history.lapsed
+    lapsed = (await other._recorder.history(item)).lapsed
     assert lapsed is not None
+    return item, zombie, attempt, other, lapsed
+
+
+async def test_a_late_result_of_an_attempt_another_worker_recorded_as_lost_is_void(
+    nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
+) -> None:
+    # worker-b records the loss (and the retry) before worker-a's result comes: that result must not
+    # count, and the item is worker-b's to settle.
+    item, zombie, attempt, other, lapsed = await lapsed_while_running(nc, js, dispatcher)
     assert await other._ends.lapsed(item, lapsed) == Verdict.redeliver(2.0)
     late = NodeCompleted(node_id="step", output={"by": "zombie"})
     assert await zombie._parts.committer.commit(item, attempt, late) == LEAVE
@@ -262,14 +271,8 @@ async def test_a_late_result_of_an_attempt_another_worker_recorded_as_lost_is_vo
 async def test_a_lost_lease_is_not_recorded_once_the_attempts_result_is_in(
     nc: NATS, js: JetStreamContext, dispatcher: Dispatcher
 ) -> None:
-    # The other order: worker-b read an open attempt, then worker-a's result landed before the loss.
-    item = await dispatcher.schedule(fn_node("greet"), {"name": "x"})
-    zombie = await pipeline(nc, js, worker_id="worker-a")
-    attempt = Attempt()
-    assert await zombie._recorder.started(item, attempt) is None
-    other = await pipeline(nc, js, worker_id="worker-b")
-    lapsed = (await other._recorder.history(item)).lapsed
-    assert lapsed is not None
+    # The other order: worker-a's result lands before worker-b records the loss.
+    item, zombie, attempt, other, lapsed = await lapsed_while_running(nc, js, dispatcher)
     done = NodeCompleted(node_id="step", output={"by": "zombie"})
     assert await zombie._parts.committer.commit(item, attempt, done) == DONE
     assert await other._ends.lapsed(item, lapsed) == DONE
