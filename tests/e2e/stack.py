@@ -24,6 +24,8 @@ from tests.harness import running, service_env
 from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 
+CONNECT_TIMEOUT_SECS = 5.0
+
 TERMINAL = {"workflow_completed", "workflow_failed", "workflow_cancelled"}
 
 
@@ -74,7 +76,9 @@ class Stack:
         )
 
     async def stored(self, execution_ids: list[str]) -> dict[str, list[tuple[int, str]]]:
-        conn = await asyncpg.connect(self.database_url)
+        # A short connect timeout: it is polled, and asyncpg's default (60 s) let one connect that hung
+        # under CI load use up the whole wait (seen twice: "waited 60s; last exception: TimeoutError()").
+        conn = await asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT_SECS)
         try:
             rows = await conn.fetch(
                 "SELECT execution_id, sequence, event_id::text AS id FROM events "
