@@ -146,12 +146,6 @@ class EventLog:
         self._writers = KeyedLocks()
         self._seen = SeenEvents()
 
-    def hint(self, execution_id: str, tail: Tail) -> None:
-        """Remember ``tail`` as a likely position of the log, unless a later one is known."""
-        known = self._tails.get(execution_id)
-        if known is None or known.stream_seq < tail.stream_seq:
-            self._remember(execution_id, tail)
-
     def _remember(self, execution_id: str, tail: Tail) -> None:
         self._tails[execution_id] = tail
         self._tails.move_to_end(execution_id)
@@ -170,8 +164,8 @@ class EventLog:
         whole log is read and its accepted messages counted. A cold writer pays that read rather than
         trust the last message on its own word: a forged chain of conditional appends (sequence k+5
         after the true tail k, then k+6 after it) looks consistent from its end, and a writer that
-        followed it would append an event that readers refuse, losing it. Writers are rarely cold:
-        workers are hinted the position of their work item's ``node_scheduled``.
+        followed it would append an event that readers refuse, losing it. Writers are rarely cold: a
+        worker appends from its work item's ``node_scheduled`` (:meth:`append_unless`).
         """
         subject = subjects.events(tenant, execution_id)
         try:
@@ -294,7 +288,7 @@ class EventLog:
     ) -> Appended:
         """Append at whatever the tail is, retrying when another writer gets there first.
 
-        The first try uses the last position this process saw (its own appends, hints), which saves
+        The first try uses the last position this process saw (its own appends), which saves
         reading the tail whenever nobody else wrote in between. This process's appends to one log take
         turns, so that they follow each other's tails instead of racing each other for it.
         """

@@ -62,7 +62,7 @@ class DispatchHistory:
 
     @property
     def next_attempt(self) -> Attempt:
-        return Attempt(number=self.starts, spent=self.starts - self.released, clear=self.through)
+        return Attempt(number=self.starts, spent=self.starts - self.released)
 
     @property
     def lapsed(self) -> Attempt | None:
@@ -103,9 +103,10 @@ async def read_history(log: EventLog, item: WorkItem) -> DispatchHistory:
     history = DispatchHistory()
     accepted: int | None = None
     async for event, stream_seq in log.read(item.tenant, item.execution_id, after_stream_seq=_before(item)):
-        history.through = Tail(history.through.sequence, stream_seq)
         if accepted is not None and refusals.out_of_sequence(event.sequence, accepted) is not None:
-            continue  # a message readers refuse (jamjet_common.refusals) says nothing of the dispatch
+            # A message readers refuse (jamjet_common.refusals) says nothing of the dispatch.
+            history.through = Tail(accepted, stream_seq)
+            continue
         accepted = event.sequence
         history.through = Tail(accepted, stream_seq)
         kind = event.kind

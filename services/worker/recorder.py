@@ -137,16 +137,14 @@ class NodeRecorder:
         ended = await self._append_unless(item, failed, keys.failed(failed.attempt), attempt)
         if isinstance(ended, Event):
             return ended
-        after = failed.attempt + 1
-        retry = RetryScheduled(node_id=item.node_id, attempt=after, delay_ms=round(delay * 1000))
-        ended = await self._append_unless(item, retry, keys.retry(after), attempt)
+        retry = retry_after(failed, delay)
+        ended = await self._append_unless(item, retry, keys.retry(retry.attempt), attempt)
         return ended if isinstance(ended, Event) else None
 
     async def retry_scheduled(self, item: WorkItem, failed: NodeFailed, delay: float) -> None:
         """The attempt after ``failed`` runs in ``delay`` seconds (deduplicated per attempt)."""
-        after = failed.attempt + 1
-        kind = RetryScheduled(node_id=item.node_id, attempt=after, delay_ms=round(delay * 1000))
-        await self._append(item, kind, DispatchKeys.of(item).retry(after))
+        retry = retry_after(failed, delay)
+        await self._append(item, retry, DispatchKeys.of(item).retry(retry.attempt))
 
     async def violation(self, item: WorkItem, rule: str, scope: str | None) -> None:
         """The node was blocked: by the policy service, or by the worker's own sandbox."""
@@ -207,6 +205,11 @@ class NodeRecorder:
         )
         if appended.duplicate:
             logger.info("%s/%s: %s was recorded already", item.execution_id, item.node_id, kind.tag)
+
+
+def retry_after(failed: NodeFailed, delay: float) -> RetryScheduled:
+    """The attempt after ``failed``, due in ``delay`` seconds."""
+    return RetryScheduled(node_id=failed.node_id, attempt=failed.attempt + 1, delay_ms=round(delay * 1000))
 
 
 def _scheduled(item: WorkItem) -> Tail:

@@ -126,22 +126,14 @@ async def test_read_resumes_after_a_stream_sequence(log: EventLog) -> None:
     assert await read_all(log, "exec_a", after=everything[-1][1]) == []
 
 
-async def test_a_stale_hint_still_appends_at_the_real_tail(log: EventLog, nc: NATS) -> None:
-    first = await log.append(T, "exec_1", STARTED)
+async def test_a_stale_remembered_tail_still_appends_at_the_real_tail(log: EventLog, nc: NATS) -> None:
+    stale = EventLog(nc, log._js)
+    await stale.append(T, "exec_1", STARTED)  # the tail it remembers
     for n in range(3):
         await log.append(T, "exec_1", scheduled(f"n{n}"))
-    fresh = EventLog(nc, log._js)
-    fresh.hint("exec_1", first.tail)
-    appended = await fresh.append(T, "exec_1", scheduled("late"))
+    appended = await stale.append(T, "exec_1", scheduled("late"))
     assert appended.event.sequence == 5
     assert [e.sequence for e, _ in await read_all(log, "exec_1")] == [1, 2, 3, 4, 5]
-
-
-async def test_a_hint_older_than_what_is_known_is_ignored(log: EventLog) -> None:
-    await log.append(T, "exec_1", STARTED)
-    current = (await log.append(T, "exec_1", scheduled("a"))).tail
-    log.hint("exec_1", Tail(1, 1))
-    assert log._tails["exec_1"] == current
 
 
 async def test_a_first_append_fails_where_any_tenant_holds_the_execution_id(log: EventLog) -> None:
