@@ -42,8 +42,11 @@ async def eventually(
     deadline = loop.time() + timeout
     last_value: object = None
     last_error: Exception | None = None
+    before = ""
     while True:
         remaining = max(deadline - loop.time(), 0.001)
+        if last_value is not None or last_error is not None:
+            before = _last(last_value, last_error)
         try:
             last_value, last_error = await _call(predicate, remaining), None
         except Exception as exc:
@@ -51,7 +54,8 @@ async def eventually(
         if last_error is None and last_value:
             return last_value
         if loop.time() >= deadline:
-            raise AssertionError(_failure(message, timeout, last_value, last_error)) from last_error
+            failure = _failure(message, timeout, last_value, last_error, before)
+            raise AssertionError(failure) from last_error
         await asyncio.sleep(min(interval, max(deadline - loop.time(), 0)))
 
 
@@ -63,10 +67,16 @@ async def _call(predicate: Callable[[], object], timeout: float) -> object:
     return value
 
 
-def _failure(message: str, timeout: float, value: object, error: Exception | None) -> str:
+def _failure(message: str, timeout: float, value: object, error: Exception | None, before: str) -> str:
     what = message or "condition was never true"
-    last = f"last exception: {error!r}" if error is not None else f"last value: {value!r}"
-    return f"{what} (waited {timeout:g}s; {last})"
+    last = _last(value, error)
+    # The last call only gets what is left of the wait, so a timeout there hides what the calls found.
+    earlier = f"; the call before: {before}" if isinstance(error, TimeoutError) and before else ""
+    return f"{what} (waited {timeout:g}s; {last}{earlier})"
+
+
+def _last(value: object, error: Exception | None) -> str:
+    return f"last exception: {error!r}" if error is not None else f"last value: {value!r}"
 
 
 async def ask(

@@ -96,11 +96,31 @@ class Stack:
         return [(e["sequence"], e["id"]) for e in self.recorder.events[execution_id]]
 
     async def postgres_matches_stream(self, execution_ids: list[str], timeout: float = 60) -> None:
-        async def same() -> bool:
+        async def same() -> Differences:
             stored = await self.stored(execution_ids)
-            return all(stored.get(e) == self.seen(e) for e in execution_ids)
+            return Differences(
+                {
+                    e: (len(stored.get(e, [])), len(self.seen(e)))
+                    for e in execution_ids
+                    if stored.get(e) != self.seen(e)
+                }
+            )
 
         await eventually(same, timeout=timeout, message="Postgres differs from the events seen on the bus")
+
+
+@dataclass
+class Differences:
+    """Executions whose stored events differ from those seen: (stored, seen) counts. True when none."""
+
+    counts: dict[str, tuple[int, int]]
+
+    def __bool__(self) -> bool:
+        return not self.counts
+
+    def __repr__(self) -> str:
+        shown = dict(list(self.counts.items())[:5])
+        return f"{len(self.counts)} differ, (stored, seen) events: {shown}"
 
 
 def assert_gapless(stack: Stack, execution_ids: list[str]) -> None:

@@ -17,6 +17,8 @@ async def test_ten_node_diamond_completes_with_merged_state(stack: Stack) -> Non
         await stack.register(workflows.diamond10())
         execution_id = await stack.start("diamond10", {"origin": "test"})
         await stack.all_terminal([execution_id])
+        # While the store runs: events it had not pulled when it stopped would wait in the stream.
+        await stack.postgres_matches_stream([execution_id])
     events = stack.recorder.events[execution_id]
     assert stack.recorder.terminal[execution_id] == "workflow_completed"
     final = events[-1]["kind"]["final_state"]
@@ -25,7 +27,6 @@ async def test_ten_node_diamond_completes_with_merged_state(stack: Stack) -> Non
     completed = [e["kind"]["node_id"] for e in events if e["kind"]["type"] == "node_completed"]
     assert completed[0] == "root" and completed[-1] == "join" and len(completed) == 10
     assert_gapless(stack, [execution_id])
-    await stack.postgres_matches_stream([execution_id])
 
 
 async def test_condition_routes_and_join_survives_the_dead_branch(stack: Stack) -> None:
