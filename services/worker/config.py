@@ -14,6 +14,13 @@ from services.worker.sandbox import SandboxConfig
 DEFAULT_QUEUES = ("general", "model", "tool", "python_tool", "retrieval", "privileged")
 
 
+EAGER_BY_DEFAULT = frozenset({"condition", "parallel", "join"})
+"""Kinds that compute from the state alone: running one whose dispatch turns out withdrawn changes
+nothing. ``python_fn`` may be added: its functions then run at least once even when withdrawn."""
+EAGER_ALLOWED = EAGER_BY_DEFAULT | {"python_fn"}
+"""Kinds that run inside the worker and call nothing outside it; the others never start eagerly."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     queues: tuple[str, ...]
@@ -32,6 +39,9 @@ class WorkerConfig:
     """Model prompts and completions as span attributes (``JAMJET_CAPTURE_PROMPTS``), truncated."""
     artifact_threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
     """Outputs larger than this (canonical JSON) go to the artifacts bucket (``artifacts.py``)."""
+    eager_kinds: frozenset[str] = EAGER_BY_DEFAULT
+    """``JAMJET_WORKER_EAGER_KINDS``: node kinds whose first delivery runs while its ``NodeStarted`` is
+    appended, instead of after (``pipeline.py``)."""
 
     @property
     def heartbeat_secs(self) -> float:
@@ -51,7 +61,19 @@ class WorkerConfig:
             artifact_threshold_bytes=env.integer(
                 "JAMJET_ARTIFACT_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES, minimum=1
             ),
+            eager_kinds=_eager_kinds(env.items("JAMJET_WORKER_EAGER_KINDS", tuple(EAGER_BY_DEFAULT))),
         )
+
+
+def _eager_kinds(names: tuple[str, ...]) -> frozenset[str]:
+    if names == ("none",):
+        return frozenset()
+    if unknown := sorted(set(names) - EAGER_ALLOWED):
+        allowed = ", ".join(sorted(EAGER_ALLOWED))
+        raise ConfigError(
+            f"JAMJET_WORKER_EAGER_KINDS: {', '.join(unknown)} cannot start eagerly ({allowed}, or none)"
+        )
+    return frozenset(names)
 
 
 def _queues(names: tuple[str, ...]) -> tuple[str, ...]:

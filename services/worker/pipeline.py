@@ -22,6 +22,7 @@ from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
+from jamjet_common.ir import NodeKind
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.publisher import JsPublisher
 from jamjet_common.subjects import check_token
@@ -30,8 +31,10 @@ from services.worker import tool_policy, tracing
 from services.worker.artifacts import DEFAULT_THRESHOLD_BYTES, OutputSpiller
 from services.worker.cancellation import Cancellations, Cancelled
 from services.worker.commit import OutcomeCommitter
+from services.worker.config import EAGER_BY_DEFAULT
 from services.worker.deadletter import DeadLetters
 from services.worker.executors import ExecutionContext, ExecutorRegistry
+from services.worker.failures import Failure
 from services.worker.heartbeat import heartbeat
 from services.worker.history import Attempt
 from services.worker.outcomes import AttemptEnds
@@ -40,7 +43,7 @@ from services.worker.provenance import WorkflowNodes
 from services.worker.recorder import NodeRecorder
 from services.worker.runner import Success, run_node
 from services.worker.settle import DONE, Verdict, settle
-from services.worker.tool_calls import ToolCallsError
+from services.worker.tool_calls import ToolCallsError, is_agent_dispatch
 
 logger = logging.getLogger(__name__)
 SERVICE = "worker"
@@ -59,6 +62,11 @@ def decode_item(data: bytes) -> WorkItem:
             code="held_by_scheduler",
         )
     return item
+
+
+def _allowed(decided: tool_policy.Decided) -> bool:
+    """Allowed outright: no block, no approval, no autonomy rule to act on."""
+    return decided.decision.decision == "allow" and decided.decision.autonomy is None
 
 
 def approved_by_the_approval_flow(item: WorkItem) -> bool:
@@ -123,8 +131,10 @@ class Pipeline:
         heartbeat_secs: float,
         policy_retry_secs: float,
         capture_prompts: bool = False,
+        eager_kinds: frozenset[str] = EAGER_BY_DEFAULT,
     ) -> None:
         self._capture_prompts = capture_prompts
+        self._eager_kinds = eager_kinds
         self._parts = parts
         self._recorder = parts.recorder
         self._cancels = parts.cancels
@@ -169,7 +179,8 @@ class Pipeline:
             verdict = await self._review(item, attempt)
             if verdict is not None:
                 return verdict
-        return await self._attempt(item, attempt)
+            return await self._attempt(item, attempt, first=False)
+        return await self._attempt(item, attempt, first=True)
 
     async def _review(self, item: WorkItem, attempt: Attempt) -> Verdict | None:
         """What the dispatch's history decides before anything runs; None: run the next attempt."""
@@ -197,7 +208,8 @@ class Pipeline:
         logger.info("%s: dispatch %d ended before it started here", label, item.dispatch)
         return await self._parts.committer.ended(item, ended.kind)
 
-    async def _attempt(self, item: WorkItem, attempt: Attempt) -> Verdict:
+    async def _attempt(self, item: WorkItem, attempt: Attempt, *, first: bool) -> Verdict:
+        """``first``: the item's first delivery, and nothing known of its dispatch but that it was made."""
         try:
             decided = await tool_policy.decide(self._parts.policy, item)
         except PolicyUnavailableError as exc:
@@ -207,9 +219,34 @@ class Pipeline:
             if (verdict := await self._start(item, attempt)) is not None:
                 return verdict
             return await self._ends.fatal(item, attempt, exc.message)
+        if first and _allowed(decided) and self._eager(item.node.kind):
+            return await self._run_while_starting(item, attempt)
         if (verdict := await self._start(item, attempt)) is not None:
             return verdict
         return await self._decided(item, attempt, decided)
+
+    def _eager(self, kind: NodeKind) -> bool:
+        return kind.tag in self._eager_kinds and not is_agent_dispatch(kind)
+
+    async def _run_while_starting(self, item: WorkItem, attempt: Attempt) -> Verdict:
+        """Run the node while its start is appended, saving that round trip; its outcome follows.
+
+        Only for the kinds configured (``JAMJET_WORKER_EAGER_KINDS``), on a first delivery: a node that
+        kills its worker before the start lands is redelivered, and the redelivery records the start
+        first, so attempts are still counted. A start that finds the dispatch ended (withdrawn,
+        cancelled) discards the run: hence the kinds that compute from the state alone, by default.
+        """
+        running = asyncio.ensure_future(self._execute(item, attempt))
+        try:
+            verdict = await self._start(item, attempt)
+        except BaseException:
+            running.cancel()
+            raise
+        if verdict is not None:
+            running.cancel()
+            return verdict
+        attempt.running = True
+        return await self._ended(item, attempt, await running)
 
     async def _decided(self, item: WorkItem, attempt: Attempt, decided: tool_policy.Decided) -> Verdict:
         decision = decided.decision
@@ -237,10 +274,17 @@ class Pipeline:
         return await self._ends.fatal(item, attempt, decision.reason or f"escalated: {outcome.reason}")
 
     async def _run(self, item: WorkItem, attempt: Attempt) -> Verdict:
-        ctx = ExecutionContext(item=item, attempt=attempt.number, worker_id=self._worker_id)
         attempt.running = True
+        return await self._ended(item, attempt, await self._execute(item, attempt))
+
+    async def _execute(self, item: WorkItem, attempt: Attempt) -> Success | Failure | Cancelled:
+        ctx = ExecutionContext(item=item, attempt=attempt.number, worker_id=self._worker_id)
         running = run_node(self._parts.registry, ctx, capture_prompts=self._capture_prompts)
-        outcome = await self._cancels.guard(item.execution_id, running)
+        return await self._cancels.guard(item.execution_id, running)
+
+    async def _ended(
+        self, item: WorkItem, attempt: Attempt, outcome: Success | Failure | Cancelled
+    ) -> Verdict:
         attempt.running = False
         if isinstance(outcome, Cancelled):
             return await self._ends.cancelled(item, attempt)

@@ -95,6 +95,7 @@ class WorkerService(Service):
             heartbeat_secs=self.config.heartbeat_secs,
             policy_retry_secs=self.config.policy_retry_secs,
             capture_prompts=self.config.capture_prompts,
+            eager_kinds=self.config.eager_kinds,
         )
         # Before any fetch: a notice must not slip past an item this worker is about to run.
         notices = CancelNotices(self.nc, self.js, self.cancellations)

@@ -22,6 +22,8 @@ from jamjet_common.events import (
     ToolApprovalRequired,
 )
 from jamjet_common.messages import WorkDeadLetter
+from jamjet_common.publisher import JsPublisher
+from services.worker.config import EAGER_BY_DEFAULT
 from services.worker.executors import builtin_registry
 from services.worker.pipeline import Pipeline, build_parts
 from tests.harness import TEST_MODULES
@@ -73,7 +75,13 @@ async def queue_empty(js: JetStreamContext) -> bool:
 
 
 async def pipeline(
-    nc: NATS, js: JetStreamContext, max_msg_bytes: int = 1024 * 1024, worker_id: str = "w-test"
+    nc: NATS,
+    js: JetStreamContext,
+    max_msg_bytes: int = 1024 * 1024,
+    worker_id: str = "w-test",
+    *,
+    publisher: JsPublisher | None = None,
+    eager_kinds: frozenset[str] = EAGER_BY_DEFAULT,
 ) -> Pipeline:
     parts = await build_parts(
         nc,
@@ -82,8 +90,11 @@ async def pipeline(
         worker_id=worker_id,
         max_msg_bytes=max_msg_bytes,
         policy_timeout_secs=2.0,
+        publisher=publisher,
     )
-    return Pipeline(parts, worker_id=worker_id, heartbeat_secs=10, policy_retry_secs=1)
+    return Pipeline(
+        parts, worker_id=worker_id, heartbeat_secs=10, policy_retry_secs=1, eager_kinds=eager_kinds
+    )
 
 
 async def dead_letters(js: JetStreamContext) -> list[tuple[WorkDeadLetter, dict[str, str]]]:
