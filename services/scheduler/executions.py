@@ -36,6 +36,7 @@ from jamjet_common.events import (
     TimerCreated,
     ToolApprovalRequired,
 )
+from jamjet_common.held_ack import HeldAck
 from jamjet_common.ir import HumanApprovalNode, WaitNode
 from jamjet_common.messages import LogPosition, WorkItem
 from jamjet_common.publisher import MSG_ID
@@ -118,6 +119,8 @@ class Executions:
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
+        self.acks = HeldAck()
+        """Events are acknowledged one behind, so that JAMJET_SCHED_EVENTS does not empty (``held_ack``)."""
         self.owns: Callable[[str], bool] = lambda execution_id: True
         """Whether this replica plans the execution (its partition's lease); commands may reach others."""
         self.stamp: Callable[[str], dict[str, str]] = lambda execution_id: {}
@@ -220,7 +223,7 @@ class Executions:
             self.forget(execution_id)
             await self._failed_on(msg, event, exc)
             return
-        await msg.ack()
+        await self.acks.ack(msg)
 
     async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
         """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless

@@ -22,6 +22,7 @@ from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import EventLog
+from jamjet_common.held_ack import HeldAck
 from jamjet_common.ir import NodeKind
 from jamjet_common.messages import AutonomyOutcome, PolicyDecision, WorkItem
 from jamjet_common.publisher import JsPublisher
@@ -135,6 +136,7 @@ class Pipeline:
     ) -> None:
         self._capture_prompts = capture_prompts
         self._eager_kinds = eager_kinds
+        self._acks = HeldAck()
         self._parts = parts
         self._recorder = parts.recorder
         self._cancels = parts.cancels
@@ -144,6 +146,7 @@ class Pipeline:
         self._policy_retry_secs = policy_retry_secs
 
     async def close(self) -> None:
+        await self._acks.flush()
         if self._parts.tenants is not None:
             await self._parts.tenants.stop()
 
@@ -170,7 +173,7 @@ class Pipeline:
                     raise
                 finally:
                     span.set_attribute(telemetry.ATTEMPT, attempt.number)
-        await settle(msg, verdict)
+        await settle(msg, verdict, self._acks)
 
     async def handle(self, item: WorkItem, attempt: Attempt, *, redelivered: bool = False) -> Verdict:
         """Run one delivery of ``item``; ``attempt`` is filled in as the attempt becomes known."""

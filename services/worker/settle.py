@@ -8,6 +8,8 @@ from typing import Literal
 
 from nats.aio.msg import Msg
 
+from jamjet_common.held_ack import HeldAck
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,12 +34,17 @@ LEAVE = Verdict("leave")
 """Another worker holds the item now (it found this worker's lease lapsed): settling it is theirs."""
 
 
-async def settle(msg: Msg, verdict: Verdict) -> None:
-    """Apply ``verdict``; a failure to do so only means JetStream redelivers after the lease."""
+async def settle(msg: Msg, verdict: Verdict, acks: HeldAck | None = None) -> None:
+    """Apply ``verdict``; a failure to do so only means JetStream redelivers after the lease.
+
+    ``acks``: where an ack waits for the next one (``jamjet_common.held_ack``), if anywhere.
+    """
     if verdict.action == "leave":
         return
     try:
-        if verdict.action == "ack":
+        if verdict.action == "ack" and acks is not None:
+            await acks.ack(msg)
+        elif verdict.action == "ack":
             await msg.ack()
         elif verdict.action == "term":
             await msg.term()

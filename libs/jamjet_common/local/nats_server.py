@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -172,6 +172,7 @@ class LocalNatsServer(StartedProcesses):
         ready_timeout: seconds to wait for "Server is ready".
         die_with_parent: SIGTERM the server when this process dies, even by SIGKILL (Linux; see
             :mod:`jamjet_common.local.processes` for the thread that must start it).
+        environ: the server's environment (``GOMAXPROCS``, say); this process's when not given.
     """
 
     def __init__(
@@ -184,8 +185,10 @@ class LocalNatsServer(StartedProcesses):
         monitor_port: int | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         die_with_parent: bool = False,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._binary = find_binary(binary)
+        self._environ = None if environ is None else dict(environ)
         self._repick_port = port is None
         self._port = free_port() if port is None else port
         self._owns_store = store_dir is None
@@ -305,6 +308,7 @@ class LocalNatsServer(StartedProcesses):
             # Its own session: a terminal's Ctrl-C reaches the owner, which stops the server last.
             start_new_session=True,
             preexec_fn=parent_death_signal() if self._die_with_parent else None,
+            env=self._environ,
         )
         assert proc.stdout is not None
         self._proc, self._pump = proc, _OutputPump(proc.stdout, proc.pid)
