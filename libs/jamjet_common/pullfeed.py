@@ -53,7 +53,9 @@ class PullFeed:
         self._expires = expires
         self._heartbeat = heartbeat
         self._queue: deque[Msg] = deque()
-        self._arrived = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        """What ``next_batch`` awaits while the queue is empty; a message or the stop resolves it."""
+        self._stop_watch: tuple[asyncio.Event, asyncio.Task[None]] | None = None
         self._outstanding = 0
         self._last_activity = time.monotonic()
         self._inbox = ""
@@ -82,21 +84,39 @@ class PullFeed:
         while not self._queue:
             if stopping.is_set():
                 return []
-            self._arrived.clear()
-            waiters = {asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self._arrived.wait())}
+            # One future resolved by the delivery itself: no waiter tasks per wait, one hop to wake.
+            self._wake_on(stopping)
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait(waiters, return_when="FIRST_COMPLETED")
+                await self._waiter
             finally:
-                # Both, always: a waiter left pending is reported as destroyed when the feed stops.
-                for waiter in waiters:
-                    waiter.cancel()
+                self._waiter = None
         batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
         await self._top_up()
         return batch
 
+    def _wake_on(self, stopping: asyncio.Event) -> None:
+        """Wake ``next_batch`` when ``stopping`` is set: one task per feed and event, not per wait."""
+        if self._stop_watch is not None and self._stop_watch[0] is stopping:
+            return
+        if self._stop_watch is not None:
+            self._stop_watch[1].cancel()
+
+        async def wake_when_set() -> None:
+            await stopping.wait()
+            self._wake()
+
+        self._stop_watch = (stopping, asyncio.create_task(wake_when_set()))
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
     async def stop(self) -> None:
         """Stop pulling and give back what was delivered but not handed out."""
         self._stopped = True
+        if self._stop_watch is not None:
+            self._stop_watch[1].cancel()
         for task in (self._watchdog, self._pump):
             if task is not None:
                 task.cancel()
@@ -144,7 +164,7 @@ class PullFeed:
             if self._credit is not None:
                 self._credit.delivered(_pending(msg))
             self._queue.append(msg)
-            self._arrived.set()
+            self._wake()
             return
         if status == HEARTBEAT:
             return

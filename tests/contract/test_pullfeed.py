@@ -100,3 +100,19 @@ async def test_feeds_sharing_too_few_slots_take_turns(nc: NATS, feeds: JetStream
         [msg] = await take(second)
         assert msg.data == b"for the second feed"
         assert (await counts(feeds, "a"))[2] == 0
+
+
+async def test_a_wait_for_messages_ends_when_its_stop_is_set_and_the_next_wait_still_wakes(
+    nc: NATS, feeds: JetStreamContext
+) -> None:
+    async with started(nc, "a", Credit(1).share()) as feed:
+        stopping = asyncio.Event()
+        waiting_for_one = asyncio.create_task(feed.next_batch(8, stopping))
+        await eventually(lambda: waiting(feeds, STREAM, "a"), message="no pull request out")
+        assert not waiting_for_one.done()
+        stopping.set()
+        assert await asyncio.wait_for(waiting_for_one, 10) == []
+        # A later wait, with another stop event, is woken by a delivery as before.
+        later = asyncio.create_task(feed.next_batch(8, asyncio.Event()))
+        await feeds.publish("feeds.a", b"after")
+        assert [m.data for m in await asyncio.wait_for(later, 10)] == [b"after"]
