@@ -80,7 +80,10 @@ class PullFeed:
         return len(self._queue)
 
     async def next_batch(self, limit: int, stopping: asyncio.Event) -> list[Msg]:
-        """Wait for at least one message (or ``stopping``) and hand out up to ``limit``."""
+        """Wait for at least one message (or ``stopping``) and hand out up to ``limit``.
+
+        One caller at a time (a feed has one consumer loop): the wait is a single future.
+        """
         while not self._queue:
             if stopping.is_set():
                 return []
