@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from nats.aio.msg import Msg
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_LINGER_SECS = 0.2
 

@@ -209,8 +209,10 @@ class SchedulerService(Service):
         await self._feeds_of.stop()
         if self._command_tasks:
             await asyncio.wait(set(self._command_tasks), timeout=grace)
-        if self.executions is not None and not await self.executions.lanes.join(grace):
-            logger.warning("scheduler: lanes still busy after %.1fs; their events will be redelivered", grace)
         if self.executions is not None:
+            if not await self.executions.lanes.join(grace):
+                logger.warning(
+                    "scheduler: lanes still busy after %.1fs; their events will be redelivered", grace
+                )
             await self.executions.acks.flush()
         await self._registry.close()
