@@ -73,14 +73,15 @@ SCHEDULER = _user(
         subjects.TIMERS_ALL,
         subjects.CANCEL_ALL,
         subjects.store("tenant_usage"),
-        subjects.DLQ_DECODE,
+        subjects.DLQ_ALL,  # with JAMJET_SCHEDULER_INLINE_KINDS it dead-letters exhausted dispatches too
         *_consume(streams.CMDS, streams.EVENTS, streams.TIMERS, partitions.SCHED_EVENTS),
         *_consume(f"KV_{partitions.KV_SCHEDULER_LEASES}"),
         *KV_READERS,
         *_kv(streams.KV_WORKFLOWS, streams.KV_REPLIES, partitions.KV_SCHEDULER_LEASES),
         *ARTIFACTS,
     ],
-    [subjects.CMD_ALL, f"{subjects.TENANT_SCOPE}.*.cmd.>"],
+    # Cancel notices: for the nodes it runs itself (``JAMJET_SCHEDULER_INLINE_KINDS``).
+    [subjects.CMD_ALL, f"{subjects.TENANT_SCOPE}.*.cmd.>", subjects.CANCEL_ALL],
     responds=True,
 )
 WORKER = _user(

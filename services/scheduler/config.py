@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jamjet_common.config import Env
+from jamjet_common.config import ConfigError, Env
 from services.scheduler.executions import MAX_DELIVERIES
+from services.scheduler.inline import INLINE_ALLOWED
 from services.scheduler.planner import Limits
 
 DEFAULT_PARTITIONS = 12
@@ -24,6 +25,11 @@ class SchedulerConfig:
     """How long a partition stays with a replica that stopped renewing (crashed, cut off)."""
     event_lanes_under_commands: int = 4
     """While commands wait, new events go only to this many busy lanes at most (see ``priority``)."""
+    inline_kinds: frozenset[str] = frozenset()
+    """``JAMJET_SCHEDULER_INLINE_KINDS``: node kinds this scheduler runs itself, without a work item
+    (``inline``); none by default."""
+    inline_concurrency: int = 64
+    """Inline nodes run at once; beyond it they go to workers."""
 
     @classmethod
     def from_env(cls, env: Env) -> SchedulerConfig:
@@ -41,4 +47,17 @@ class SchedulerConfig:
             event_lanes_under_commands=env.integer(
                 "JAMJET_SCHEDULER_EVENT_LANES_UNDER_COMMANDS", 4, minimum=1
             ),
+            inline_kinds=_inline_kinds(env.items("JAMJET_SCHEDULER_INLINE_KINDS", ())),
+            inline_concurrency=env.integer("JAMJET_SCHEDULER_INLINE_CONCURRENCY", 64, minimum=1),
         )
+
+
+def _inline_kinds(names: tuple[str, ...]) -> frozenset[str]:
+    if names == ("none",):
+        return frozenset()
+    if unknown := sorted(set(names) - INLINE_ALLOWED):
+        allowed = ", ".join(sorted(INLINE_ALLOWED))
+        raise ConfigError(
+            f"JAMJET_SCHEDULER_INLINE_KINDS: {', '.join(unknown)} cannot run inline ({allowed}, or none)"
+        )
+    return frozenset(names)

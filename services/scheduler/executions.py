@@ -8,6 +8,7 @@ the log, which is also how a restarted scheduler picks up running executions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ from jamjet_common.publisher import MSG_ID
 from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
+from services.scheduler.inline import InlineRuns, runs_inline
 from services.scheduler.lanes import Lanes
 from services.scheduler.planner import SKIP_REASON, Limits, Plan, plan
 from services.scheduler.progress import Dispatch, GapError, Progress
@@ -127,6 +129,8 @@ class Executions:
         """Headers naming the planner, on every event this scheduler appends."""
         self.plan_at_start: Callable[[], bool] = lambda: True
         """Whether a start plans its execution at once (not while commands wait: see ``priority``)."""
+        self.inline: InlineRuns | None = None
+        """Nodes this scheduler runs itself instead of publishing their work items (``inline``)."""
 
     @property
     def tracked(self) -> int:
@@ -223,7 +227,8 @@ class Executions:
             self.forget(execution_id)
             await self._failed_on(msg, event, exc)
             return
-        await self.acks.ack(msg)
+        if self.inline is None or not self.inline.hold(execution_id, msg):
+            await self.acks.ack(msg)
 
     async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
         """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless
@@ -326,12 +331,14 @@ class Executions:
         for dispatch in [d for d in progress.in_flight.values() if not d.started]:
             await self._take_up(progress, graph, dispatch)
         progress.foreign.clear()
+        await self._orphans(progress, graph)
         await self._holds.ensure(progress, graph)
 
     async def _adopt(self, progress: Progress, graph: Graph) -> None:
         """Dispatches another writer recorded and the fold accepted (a replica that stopped before its
         work item, or a forged but possible NodeScheduled) get what this scheduler gives its own: else
         the node would wait for a work item nobody publishes."""
+        await self._orphans(progress, graph)
         if not progress.foreign:
             return
         for node_id in sorted(progress.foreign):
@@ -340,6 +347,21 @@ class Executions:
                 await self._take_up(progress, graph, dispatch)
             progress.foreign.discard(node_id)
         await self._holds.ensure(progress, graph)
+
+    async def _orphans(self, progress: Progress, graph: Graph) -> None:
+        """Started dispatches whose attempt ran inside a scheduler and runs there no more (it died, or
+        stopped and released it): no work item holds them, so one is published. Its worker reads the
+        dispatch's history first: a lapsed attempt is failed and retried, a released one run again."""
+        for dispatch in list(progress.in_flight.values()):
+            if not runs_inline(dispatch.started_by):
+                continue
+            if self.inline is not None and self.inline.running(progress.execution_id, dispatch.sequence):
+                continue
+            logger.info(
+                "%s: %s ran inline and stopped; a worker takes it", progress.execution_id, dispatch.node_id
+            )
+            await self._publish_work(progress, graph, dispatch.node_id, dispatch)
+            dispatch.started_by = None
 
     async def _take_up(self, progress: Progress, graph: Graph, dispatch: Dispatch) -> None:
         node_id = dispatch.node_id
@@ -491,6 +513,9 @@ class Executions:
             approved_by=progress.approvals.get(node_id),
             labels=graph.ir.labels,
         )
+        if isinstance(scheduled, Appended) and self.inline is not None and self.inline.takes(item):
+            self.inline.run(item, progress.trace)
+            return
         payload = ENCODER.encode(item)
         if len(payload) > self._max_msg_bytes:
             error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
@@ -501,3 +526,54 @@ class Executions:
         flight = progress.in_flight.get(node_id)
         if flight is not None and flight.sequence == dispatch:
             flight.work_seq = ack.seq
+
+    # ---- inline runs -------------------------------------------------------------------------------------
+
+    def inline_folded(self, item: WorkItem, appended: list[Appended], ended: bool) -> asyncio.Future[None]:
+        """What an inline run appended is folded in its execution's lane, then the execution planned."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            try:
+                await self._inline_folded(item, appended, ended)
+            finally:
+                done.set_result(None)
+
+        self.lanes.submit(item.execution_id, job)
+        return done
+
+    async def _inline_folded(self, item: WorkItem, appended: list[Appended], ended: bool) -> None:
+        execution_id = item.execution_id
+        done = self.inline.finished(item) if ended and self.inline is not None else []
+        try:
+            progress = self._progress.get(execution_id)
+            if not self.owns(execution_id):  # the partition's next owner plans, on these messages
+                for msg in done:
+                    await msg.nak()
+                return
+            folded = progress is not None and await self._fold_own(progress, appended)
+            if progress is not None and (folded or ended):
+                await self.advance(progress)
+        except Exception:
+            logger.warning("%s: inline outcome not planned; its event is", execution_id, exc_info=True)
+            self.forget(execution_id)
+            for msg in done:
+                await msg.nak()
+            return
+        for msg in done:
+            await self.acks.ack(msg)
+
+    async def _fold_own(self, progress: Progress, appended: list[Appended]) -> bool:
+        """Fold in log order what the inline runs appended; False if nothing was new."""
+        folded = False
+        for one in appended:
+            try:
+                folded = progress.apply(one.event, one.tail.stream_seq) or folded
+            except GapError:  # another writer's event lies between: read the log from the tail
+                await self.catch_up(progress)
+                folded = True
+                break
+        if progress.terminal:
+            self.forget(progress.execution_id, finished=True)
+            return False
+        return folded

@@ -21,6 +21,7 @@ from jamjet_common.errors import InvalidTokenError
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import fetch_batches
 from services.scheduler.executions import Executions
+from services.scheduler.inline import InlineRuns
 from services.scheduler.partitions import PLANNER_HEADER, PartitionLeases
 from services.scheduler.priority import CommandsFirst
 
@@ -57,9 +58,15 @@ class PartitionFeeds:
         self._grace = grace
         self._pulls: dict[int, Pull] = {}
         self.leases: PartitionLeases | None = None
+        self.inline: InlineRuns | None = None
+        """Nodes running in this scheduler: a partition is released after its own are done."""
 
     def partition(self, execution_id: str) -> int:
         return partitions.partition_of(execution_id, self._count)
+
+    def pulling(self, execution_id: str) -> bool:
+        """Whether this replica reads the execution's partition (owned, and not being let go)."""
+        return self.partition(execution_id) in self._pulls
 
     def owns(self, execution_id: str) -> bool:
         return self.leases is not None and self.leases.term(self.partition(execution_id)) is not None
@@ -86,11 +93,18 @@ class PartitionFeeds:
     async def releasing(self, partition: int) -> None:
         await self.lost(partition)
         deadline = time.monotonic() + self._grace
-        while self._executions.lanes.busy_with(lambda e: self.partition(e) == partition):
+        while self._busy_with(partition):
             if time.monotonic() > deadline:
                 logger.warning("partition %d: events in hand after %.0fs; releasing", partition, self._grace)
                 return
             await asyncio.sleep(IDLE_POLL_SECS)
+
+    def _busy_with(self, partition: int) -> bool:
+        def mine(execution_id: str) -> bool:
+            return self.partition(execution_id) == partition
+
+        inline = self.inline is not None and self.inline.busy_with(mine)
+        return inline or self._executions.lanes.busy_with(mine)
 
     async def lost(self, partition: int) -> None:
         pull = self._pulls.pop(partition, None)

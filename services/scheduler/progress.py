@@ -51,6 +51,8 @@ class Dispatch:
     started: bool = False
     work_seq: int | None = None
     """Stream sequence of the work item in JAMJET_WORK, once this process published it."""
+    started_by: str | None = None
+    """The worker that started its last attempt (``NodeStarted.worker_id``)."""
 
 
 @dataclass(slots=True)
@@ -177,9 +179,9 @@ class Progress:
                 self.in_flight[node_id] = Dispatch(node_id, event.sequence, event.created_at)
                 self._redispatched(node_id)
                 self.fired.discard(node_id)
-            case NodeStarted(node_id=node_id):
-                if node_id in self.in_flight:
-                    self.in_flight[node_id].started = True
+            case NodeStarted(node_id=node_id, worker_id=worker_id):
+                if (flight := self.in_flight.get(node_id)) is not None:
+                    flight.started, flight.started_by = True, worker_id
             case NodeCompleted():
                 self._completed(event.kind)
             case NodeFailed(node_id=node_id, retryable=retryable, error=error):

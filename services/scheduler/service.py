@@ -25,6 +25,7 @@ from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.commands import Commands
 from services.scheduler.config import SchedulerConfig
 from services.scheduler.executions import Executions
+from services.scheduler.inline import InlineConfig, InlineRuns
 from services.scheduler.partition_feeds import PartitionFeeds
 from services.scheduler.partitions import PartitionLeases
 from services.scheduler.priority import CommandsFirst
@@ -32,6 +33,9 @@ from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
 from services.scheduler.timer_feed import TimerFiring
 from services.scheduler.timers import TimerExpiry, Timers
+from services.worker.config import EAGER_BY_DEFAULT
+from services.worker.executors import builtin_registry
+from services.worker.sandbox import SandboxConfig
 
 logger = logging.getLogger(__name__)
 COMMAND_BATCH = 128
@@ -68,9 +72,17 @@ async def build_parts(
 class SchedulerService(Service):
     name = "scheduler"
 
-    def __init__(self, common: CommonConfig, limits: StreamLimits, config: SchedulerConfig) -> None:
+    def __init__(
+        self,
+        common: CommonConfig,
+        limits: StreamLimits,
+        config: SchedulerConfig,
+        sandbox: SandboxConfig | None = None,
+    ) -> None:
         super().__init__(common, limits)
         self.config = config
+        self._sandbox = sandbox or SandboxConfig()
+        self._inline: InlineRuns | None = None
         self._registry = ReplyRegistry()
         self._command_slots = asyncio.Semaphore(config.command_concurrency)
         self._command_tasks: set[asyncio.Task[None]] = set()
@@ -80,9 +92,10 @@ class SchedulerService(Service):
     @classmethod
     def from_env(cls, env: Env) -> Self:
         telemetry.setup(cls.name, env.environ)
-        return cls(
-            CommonConfig.from_env(env, "scheduler"), StreamLimits.from_env(env), SchedulerConfig.from_env(env)
-        )
+        config = SchedulerConfig.from_env(env)
+        # Only a scheduler that runs nodes itself reads what tenant IR may make it do.
+        sandbox = SandboxConfig.from_env(env) if config.inline_kinds else None
+        return cls(CommonConfig.from_env(env, "scheduler"), StreamLimits.from_env(env), config, sandbox)
 
     async def start(self) -> None:
         parts = await build_parts(self.nc, self.js, self.config, self.limits.max_msg_bytes, self.publisher)
@@ -111,6 +124,8 @@ class SchedulerService(Service):
             2 * COMMAND_BATCH,
         )
         self._leases = await self._partitioned(parts.executions)
+        if self.config.inline_kinds:
+            await self._start_inline(parts.executions)
         self._timers_sub = await self._bind(
             streams.TIMERS, streams.SCHEDULER_TIMERS_CONSUMER, [subjects.TIMERS_ALL], 100000, 64
         )
@@ -146,6 +161,21 @@ class SchedulerService(Service):
         executions.owns, executions.stamp = self._feeds_of.owns, self._feeds_of.stamp
         await leases.tick()  # a replica starting alone (or first) owns its partitions once it is up
         return leases
+
+    async def _start_inline(self, executions: Executions) -> None:
+        config = InlineConfig(
+            self.config.inline_kinds,
+            self.config.inline_concurrency,
+            self.config.ack_wait_secs,
+            EAGER_BY_DEFAULT,
+        )
+        inline = InlineRuns(
+            config, self.common.instance_id, self._feeds_of.pulling, self.limits.max_msg_bytes
+        )
+        inline.folded = executions.inline_folded
+        await inline.start(self.nc, self.js, executions.log, builtin_registry(self._sandbox.python))
+        executions.inline = self._inline = inline
+        self._feeds_of.inline = inline
 
     async def _reconnected(self) -> None:
         await super()._reconnected()
@@ -202,6 +232,9 @@ class SchedulerService(Service):
 
     async def stop(self) -> None:
         grace = self.common.shutdown_grace_secs
+        if self._inline is not None:
+            # Before the leases go: a partition's next owner would take a node still running here for lost.
+            await self._inline.stop(grace)
         try:
             await self._leases.release_all()  # the other replicas take over now, not at lease expiry
         except Exception:

@@ -10,14 +10,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-
-from nats.aio.msg import Msg
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 
+class Delivered(Protocol):
+    @property
+    def num_delivered(self) -> int: ...
+
+
+class Lease(Protocol):
+    """A delivery whose lease a running node renews: a JetStream message, or a scheduler's inline run."""
+
+    @property
+    def headers(self) -> dict[str, str] | None: ...
+
+    @property
+    def metadata(self) -> Delivered: ...
+
+    async def in_progress(self) -> None: ...
+
+
 @contextlib.asynccontextmanager
-async def heartbeat(msg: Msg, interval: float, label: str) -> AsyncIterator[None]:
+async def heartbeat(msg: Lease, interval: float, label: str) -> AsyncIterator[None]:
     """Renew ``msg``'s lease every ``interval`` seconds for as long as the block runs."""
     task = asyncio.create_task(_beat(msg, interval, label), name=f"heartbeat:{label}")
     try:
@@ -27,7 +43,7 @@ async def heartbeat(msg: Msg, interval: float, label: str) -> AsyncIterator[None
         task.cancel()
 
 
-async def _beat(msg: Msg, interval: float, label: str) -> None:
+async def _beat(msg: Lease, interval: float, label: str) -> None:
     while True:
         await asyncio.sleep(interval)
         try:

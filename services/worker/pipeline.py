@@ -36,12 +36,12 @@ from services.worker.config import EAGER_BY_DEFAULT
 from services.worker.deadletter import DeadLetters
 from services.worker.executors import ExecutionContext, ExecutorRegistry
 from services.worker.failures import Failure
-from services.worker.heartbeat import heartbeat
+from services.worker.heartbeat import Lease, heartbeat
 from services.worker.history import Attempt
 from services.worker.outcomes import AttemptEnds
 from services.worker.policy_client import PolicyClient, PolicyRefusedError, PolicyUnavailableError
 from services.worker.provenance import WorkflowNodes
-from services.worker.recorder import NodeRecorder
+from services.worker.recorder import NodeRecorder, Observer
 from services.worker.runner import Success, run_node
 from services.worker.settle import DONE, Verdict, settle
 from services.worker.tool_calls import ToolCallsError, is_agent_dispatch
@@ -99,9 +99,13 @@ async def build_parts(
     cancels: Cancellations | None = None,
     artifact_threshold: int = DEFAULT_THRESHOLD_BYTES,
     publisher: JsPublisher | None = None,
+    log: EventLog | None = None,
+    observe: Observer | None = None,
 ) -> PipelineParts:
-    log = EventLog(nc, js, publisher=publisher)
-    recorder = NodeRecorder(log, worker_id, max_msg_bytes)
+    """``log``: one shared with another writer of the same process (a scheduler running nodes inline),
+    whose own appends the recorder then knows without reading them; ``observe``: told of each append."""
+    log = log or EventLog(nc, js, publisher=publisher)
+    recorder = NodeRecorder(log, worker_id, max_msg_bytes, observe)
     dead_letters = DeadLetters(js, worker_id, max_msg_bytes, log.publisher)
     committer = OutcomeCommitter(recorder, dead_letters)
     tenants = await tenant_view(js)
@@ -159,6 +163,10 @@ class Pipeline:
         if (refusal := await self._parts.nodes.refusal(item)) is not None:
             await dead_letter_decode(self._parts.nc, msg, refusal, SERVICE)
             return
+        await settle(msg, await self.delivered(item, msg), self._acks)
+
+    async def delivered(self, item: WorkItem, msg: Lease) -> Verdict:
+        """Run one delivery of ``item``, whose lease ``msg`` is renewed while it runs; what to do with it."""
         redelivered = msg.metadata.num_delivered > 1
         if redelivered:
             tracing.redelivered(item.queue_type)
@@ -173,7 +181,7 @@ class Pipeline:
                     raise
                 finally:
                     span.set_attribute(telemetry.ATTEMPT, attempt.number)
-        await settle(msg, verdict, self._acks)
+        return verdict
 
     async def handle(self, item: WorkItem, attempt: Attempt, *, redelivered: bool = False) -> Verdict:
         """Run one delivery of ``item``; ``attempt`` is filled in as the attempt becomes known."""

@@ -11,6 +11,7 @@ outcome single.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from jamjet_common import telemetry
@@ -71,11 +72,18 @@ def escalation_events(node_id: str, outcome: AutonomyOutcome) -> list[EventKind]
     return [first, escalate]
 
 
+Observer = Callable[[WorkItem, Appended], None]
+"""Told of each event a recorder appends (a scheduler running nodes inline folds them at once)."""
+
+
 class NodeRecorder:
-    def __init__(self, log: EventLog, worker_id: str, max_msg_bytes: int) -> None:
+    def __init__(
+        self, log: EventLog, worker_id: str, max_msg_bytes: int, observe: Observer | None = None
+    ) -> None:
         self._log = log
         self._worker_id = worker_id
         self._max_kind_bytes = max_msg_bytes - ENVELOPE_BYTES
+        self._observe = observe
 
     async def started(self, item: WorkItem, attempt: Attempt) -> Event | None:
         """Record that ``attempt`` starts, unless the dispatch has ended: then the event that ended it.
@@ -196,6 +204,8 @@ class NodeRecorder:
         )
         if isinstance(appended, Appended) and not appended.duplicate:
             attempt.clear = appended.tail
+        if isinstance(appended, Appended) and self._observe is not None:
+            self._observe(item, appended)
         return appended
 
     async def _append(self, item: WorkItem, kind: EventKind, msg_id: str) -> None:
@@ -205,6 +215,8 @@ class NodeRecorder:
         )
         if appended.duplicate:
             logger.info("%s/%s: %s was recorded already", item.execution_id, item.node_id, kind.tag)
+        if self._observe is not None:
+            self._observe(item, appended)
 
 
 def retry_after(failed: NodeFailed, delay: float) -> RetryScheduled:

@@ -48,9 +48,10 @@ async def _harness(
     database_url: str,
     log_dir: Path,
     postgres: OwnPostgres | None = None,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[FaultHarness]:
     report = _scenario(request)
-    async with open_harness(report, nats, nc, database_url, log_dir, postgres) as harness:
+    async with open_harness(report, nats, nc, database_url, log_dir, postgres, settings) as harness:
         try:
             yield harness
         finally:
@@ -69,6 +70,23 @@ async def harness(
     tmp_path: Path,
 ) -> AsyncIterator[FaultHarness]:
     async for built in _harness(request, nats_server, nc, database_url, tmp_path / "logs"):
+        yield built
+
+
+INLINE = {"JAMJET_SCHEDULER_INLINE_KINDS": "python_fn,condition,parallel,join"}
+
+
+@pytest.fixture
+async def inline_harness(
+    fresh_report: None,
+    request: pytest.FixtureRequest,
+    nats_server: LocalNatsServer,
+    nc: Client,
+    database_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[FaultHarness]:
+    """The harness with schedulers that run short nodes themselves (``services/scheduler/inline.py``)."""
+    async for built in _harness(request, nats_server, nc, database_url, tmp_path / "logs", settings=INLINE):
         yield built
 
 

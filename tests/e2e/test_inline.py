@@ -1,0 +1,152 @@
+"""Short nodes run by the scheduler itself (``JAMJET_SCHEDULER_INLINE_KINDS``), with no work item.
+
+The log is the same as a worker's (``NodeStarted`` names the runner ``inline:<scheduler>``); retries,
+cancellation and a stop mid-node behave as on a worker; a node any policy applies to still goes to a
+worker, which asks the policy service. Kills mid-node: tests/faults/test_inline.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import pytest
+
+from jamjet_common import streams
+from jamjet_common.config import ConfigError, Env
+from services.event_store.service import EventStoreService
+from services.policy.service import PolicyService
+from services.scheduler.config import SchedulerConfig
+from services.scheduler.inline import RUNNER_PREFIX
+from services.scheduler.service import SchedulerService
+from services.worker.service import WorkerService
+from tests.e2e import workflows
+from tests.e2e.stack import Stack, assert_gapless, running_all, services
+from tests.harness import running
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+INLINE = {"JAMJET_SCHEDULER_INLINE_KINDS": "python_fn,condition,parallel,join"}
+WORKER_FNS = "tests.worker.fns"
+
+
+def starts(stack: Stack, execution_id: str) -> list[tuple[str, str, int]]:
+    """(node, runner, attempt) of each NodeStarted."""
+    return [
+        (e["kind"]["node_id"], e["kind"]["worker_id"], e["kind"]["attempt"])
+        for e in stack.recorder.events[execution_id]
+        if e["kind"]["type"] == "node_started"
+    ]
+
+
+def node_kinds(stack: Stack, execution_id: str, node_id: str) -> list[str]:
+    events = stack.recorder.events[execution_id]
+    return [e["kind"]["type"] for e in events if e["kind"].get("node_id") == node_id]
+
+
+def one_node(function: str, retry: dict[str, Any] | None = None) -> dict[str, Any]:
+    node = workflows.fn("work", function, WORKER_FNS)
+    ir = workflows.workflow([node], [("work", "end")], wf=f"one_{function}")
+    if retry is not None:
+        node["retry_policy"] = "quick"
+        ir["retry_policies"] = {"quick": retry}
+    return ir
+
+
+async def test_short_nodes_run_in_the_scheduler_without_work_items(stack: Stack) -> None:
+    async with services(stack, workers=0, **INLINE):
+        await stack.register(workflows.diamond10())
+        await stack.register(workflows.routed())
+        ids = [await stack.start("diamond10") for _ in range(5)] + [
+            await stack.start("routed", {"go_left": True})
+        ]
+        await stack.all_terminal(ids)
+        await stack.postgres_matches_stream(ids)
+        work = await stack.nc.jetstream().stream_info(streams.WORK)
+    assert all(stack.recorder.terminal[e] == "workflow_completed" for e in ids)
+    assert work.state.last_seq == 0, "a work item was published"
+    assert_gapless(stack, ids)
+    for execution_id in ids:
+        runners = {runner for _, runner, _ in starts(stack, execution_id)}
+        assert len(runners) == 1 and next(iter(runners)).startswith(RUNNER_PREFIX), runners
+    final = stack.recorder.events[ids[0]][-1]["kind"]["final_state"]
+    assert final["total"] == sum(range(workflows.BRANCHES))
+
+
+async def test_a_node_a_policy_applies_to_goes_to_a_worker(stack: Stack) -> None:
+    async with services(stack, workers=1, **INLINE):
+        await stack.register(workflows.blocked_fn())
+        execution_id = await stack.start("risky")
+        await stack.all_terminal([execution_id])
+    assert stack.recorder.terminal[execution_id] == "workflow_failed"
+    assert "policy_violation" in node_kinds(stack, execution_id, "danger")
+    assert all(not runner.startswith(RUNNER_PREFIX) for _, runner, _ in starts(stack, execution_id))
+
+
+async def test_a_retryable_failure_is_retried_inline(stack: Stack) -> None:
+    key = uuid.uuid4().hex
+    retry = {"max_attempts": 3, "backoff": "fixed", "initial_delay": 0.1, "max_delay": 0.1}
+    async with services(stack, workers=0, **INLINE):
+        await stack.register(one_node("flaky", retry))
+        execution_id = await stack.start("one_flaky", {"key": key, "fail_times": 1})
+        await stack.all_terminal([execution_id])
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    kinds = node_kinds(stack, execution_id, "work")
+    assert kinds == [
+        "node_scheduled",
+        "node_started",
+        "node_failed",
+        "retry_scheduled",
+        "node_started",
+        "node_completed",
+    ], kinds
+    assert [attempt for _, _, attempt in starts(stack, execution_id)] == [0, 1]
+    assert all(runner.startswith(RUNNER_PREFIX) for _, runner, _ in starts(stack, execution_id))
+
+
+async def test_cancelling_stops_a_node_running_inline(stack: Stack) -> None:
+    key = uuid.uuid4().hex
+    async with services(stack, workers=0, **INLINE):
+        await stack.register(one_node("slow"))
+        execution_id = await stack.start("one_slow", {"key": key, "secs": 60})
+        await eventually(lambda: starts(stack, execution_id), timeout=30)
+        await stack.ask("jamjet.cmd.executions.cancel", {"execution_id": execution_id})
+        await stack.all_terminal([execution_id], timeout=30)
+        await eventually(lambda: "node_cancelled" in node_kinds(stack, execution_id, "work"), timeout=30)
+    assert stack.recorder.terminal[execution_id] == "workflow_cancelled"
+    assert "node_completed" not in node_kinds(stack, execution_id, "work")
+
+
+async def test_a_stopping_scheduler_gives_its_inline_node_to_a_worker(stack: Stack) -> None:
+    key = uuid.uuid4().hex
+    env = stack.env(**INLINE)
+    async with contextlib.AsyncExitStack() as always:
+        await always.enter_async_context(running_all([EventStoreService.from_env(env)]))
+        for service in (PolicyService.from_env(env), WorkerService.from_env(env)):
+            await always.enter_async_context(running(service))
+        async with running(SchedulerService.from_env(stack.env(JAMJET_SHUTDOWN_GRACE_SECS="0.5", **INLINE))):
+            await stack.register(one_node("slow"))
+            execution_id = await stack.start("one_slow", {"key": key, "secs": 2})
+            await eventually(lambda: starts(stack, execution_id), timeout=30)
+        # Stopped within its grace: the node was given back, and a worker runs it again.
+        await eventually(lambda: len(starts(stack, execution_id)) == 2, timeout=30)
+        async with running(SchedulerService.from_env(env)):
+            await stack.all_terminal([execution_id], timeout=60)
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    (_, first, a0), (_, second, a1) = starts(stack, execution_id)
+    assert first.startswith(RUNNER_PREFIX) and not second.startswith(RUNNER_PREFIX) and (a0, a1) == (0, 1)
+    failed = [e["kind"] for e in stack.recorder.events[execution_id] if e["kind"]["type"] == "node_failed"]
+    assert [f.get("released") for f in failed] == [True]
+    assert node_kinds(stack, execution_id, "work").count("node_completed") == 1
+
+
+def test_only_kinds_that_run_in_process_can_run_inline() -> None:
+    def config(kinds: str) -> SchedulerConfig:
+        return SchedulerConfig.from_env(Env({"JAMJET_SCHEDULER_INLINE_KINDS": kinds}))
+
+    assert config("python_fn,join").inline_kinds == {"python_fn", "join"}
+    assert config("none").inline_kinds == frozenset()
+    assert SchedulerConfig.from_env(Env({})).inline_kinds == frozenset()
+    with pytest.raises(ConfigError, match="JAMJET_SCHEDULER_INLINE_KINDS: model cannot run inline"):
+        config("python_fn,model")
