@@ -84,6 +84,19 @@ class Env:
             return default
         return tuple(part.strip() for part in raw.split(",") if part.strip())
 
+    def subset(
+        self, name: str, default: frozenset[str], allowed: frozenset[str], refusal: str
+    ) -> frozenset[str]:
+        """A comma list of names from ``allowed`` (``none``: the empty set); else a ConfigError saying
+        which names ``refusal`` (e.g. "cannot run inline")."""
+        names = self.items(name, tuple(sorted(default)))
+        if names == ("none",):
+            return frozenset()
+        if unknown := sorted(set(names) - allowed):
+            listed = ", ".join(sorted(allowed))
+            raise ConfigError(f"{name}: {', '.join(unknown)} {refusal} ({listed}, or none)")
+        return frozenset(names)
+
 
 @dataclass(frozen=True, slots=True)
 class CommonConfig:

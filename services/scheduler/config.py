@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jamjet_common.config import ConfigError, Env
+from jamjet_common.config import Env
 from services.scheduler.executions import MAX_DELIVERIES
 from services.scheduler.inline import INLINE_ALLOWED
 from services.scheduler.planner import Limits
@@ -47,17 +47,8 @@ class SchedulerConfig:
             event_lanes_under_commands=env.integer(
                 "JAMJET_SCHEDULER_EVENT_LANES_UNDER_COMMANDS", 4, minimum=1
             ),
-            inline_kinds=_inline_kinds(env.items("JAMJET_SCHEDULER_INLINE_KINDS", ())),
+            inline_kinds=env.subset(
+                "JAMJET_SCHEDULER_INLINE_KINDS", frozenset(), INLINE_ALLOWED, "cannot run inline"
+            ),
             inline_concurrency=env.integer("JAMJET_SCHEDULER_INLINE_CONCURRENCY", 64, minimum=1),
         )
-
-
-def _inline_kinds(names: tuple[str, ...]) -> frozenset[str]:
-    if names == ("none",):
-        return frozenset()
-    if unknown := sorted(set(names) - INLINE_ALLOWED):
-        allowed = ", ".join(sorted(INLINE_ALLOWED))
-        raise ConfigError(
-            f"JAMJET_SCHEDULER_INLINE_KINDS: {', '.join(unknown)} cannot run inline ({allowed}, or none)"
-        )
-    return frozenset(names)

@@ -61,19 +61,10 @@ class WorkerConfig:
             artifact_threshold_bytes=env.integer(
                 "JAMJET_ARTIFACT_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES, minimum=1
             ),
-            eager_kinds=_eager_kinds(env.items("JAMJET_WORKER_EAGER_KINDS", tuple(EAGER_BY_DEFAULT))),
+            eager_kinds=env.subset(
+                "JAMJET_WORKER_EAGER_KINDS", EAGER_BY_DEFAULT, EAGER_ALLOWED, "cannot start eagerly"
+            ),
         )
-
-
-def _eager_kinds(names: tuple[str, ...]) -> frozenset[str]:
-    if names == ("none",):
-        return frozenset()
-    if unknown := sorted(set(names) - EAGER_ALLOWED):
-        allowed = ", ".join(sorted(EAGER_ALLOWED))
-        raise ConfigError(
-            f"JAMJET_WORKER_EAGER_KINDS: {', '.join(unknown)} cannot start eagerly ({allowed}, or none)"
-        )
-    return frozenset(names)
 
 
 def _queues(names: tuple[str, ...]) -> tuple[str, ...]:

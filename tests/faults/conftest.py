@@ -69,24 +69,9 @@ async def harness(
     database_url: str,
     tmp_path: Path,
 ) -> AsyncIterator[FaultHarness]:
-    async for built in _harness(request, nats_server, nc, database_url, tmp_path / "logs"):
-        yield built
-
-
-INLINE = {"JAMJET_SCHEDULER_INLINE_KINDS": "python_fn,condition,parallel,join"}
-
-
-@pytest.fixture
-async def inline_harness(
-    fresh_report: None,
-    request: pytest.FixtureRequest,
-    nats_server: LocalNatsServer,
-    nc: Client,
-    database_url: str,
-    tmp_path: Path,
-) -> AsyncIterator[FaultHarness]:
-    """The harness with schedulers that run short nodes themselves (``services/scheduler/inline.py``)."""
-    async for built in _harness(request, nats_server, nc, database_url, tmp_path / "logs", settings=INLINE):
+    """The harness; a test module's ``HARNESS_SETTINGS`` are set on every service (e.g. inline nodes)."""
+    settings = getattr(request.module, "HARNESS_SETTINGS", None)
+    async for built in _harness(request, nats_server, nc, database_url, tmp_path / "logs", settings=settings):
         yield built
 
 

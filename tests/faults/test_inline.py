@@ -21,6 +21,8 @@ from tests.faults.test_faults import drive_in_background
 
 pytestmark = pytest.mark.faults
 SCHEDULER = "scheduler"
+HARNESS_SETTINGS = {"JAMJET_SCHEDULER_INLINE_KINDS": "python_fn,condition,parallel,join"}
+"""Read by the ``harness`` fixture: every scheduler runs short nodes itself."""
 
 
 def inline_runner(harness: FaultHarness) -> str:
@@ -96,9 +98,9 @@ async def scenario(harness: FaultHarness, how: str) -> None:
     harness.verdict()
 
 
-async def test_sigkill_scheduler_running_nodes_inline(inline_harness: FaultHarness) -> None:
-    await scenario(inline_harness, "SIGKILL")
+async def test_sigkill_scheduler_running_nodes_inline(harness: FaultHarness) -> None:
+    await scenario(harness, "SIGKILL")
 
 
-async def test_sigterm_scheduler_running_nodes_inline(inline_harness: FaultHarness) -> None:
-    await scenario(inline_harness, "SIGTERM")
+async def test_sigterm_scheduler_running_nodes_inline(harness: FaultHarness) -> None:
+    await scenario(harness, "SIGTERM")
