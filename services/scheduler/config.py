@@ -8,6 +8,7 @@ from jamjet_common.config import Env
 from services.scheduler.executions import MAX_DELIVERIES
 from services.scheduler.inline import INLINE_ALLOWED
 from services.scheduler.planner import Limits
+from services.worker.config import EAGER_BY_DEFAULT, eager_kinds
 
 DEFAULT_PARTITIONS = 12
 
@@ -30,6 +31,8 @@ class SchedulerConfig:
     (``inline``); none by default."""
     inline_concurrency: int = 64
     """Inline nodes run at once; beyond it they go to workers."""
+    inline_eager_kinds: frozenset[str] = EAGER_BY_DEFAULT
+    """``JAMJET_WORKER_EAGER_KINDS``, as a worker reads it: inline nodes start as a worker's would."""
 
     @classmethod
     def from_env(cls, env: Env) -> SchedulerConfig:
@@ -51,4 +54,5 @@ class SchedulerConfig:
                 "JAMJET_SCHEDULER_INLINE_KINDS", frozenset(), INLINE_ALLOWED, "cannot run inline"
             ),
             inline_concurrency=env.integer("JAMJET_SCHEDULER_INLINE_CONCURRENCY", 64, minimum=1),
+            inline_eager_kinds=eager_kinds(env),
         )

@@ -52,6 +52,8 @@ from services.scheduler.waits import WaitSpec
 
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
+MAX_PASSES = 16
+"""Plan passes in one go: one per per-pass cap's worth of ready nodes, or per decision acted on."""
 MAX_FINISHED = 10000
 MAX_DELIVERIES = 12
 """Deliveries of an event the scheduler keeps failing on (not for the bus's failures) before it is
@@ -222,7 +224,8 @@ class Executions:
                 return
             if progress is not None:
                 await self._held(progress, event)
-                await self.advance(progress)
+                if stream_seq > progress.planned:
+                    await self.advance(progress)
         except Exception as exc:
             self.forget(execution_id)
             await self._failed_on(msg, event, exc)
@@ -425,21 +428,38 @@ class Executions:
         return progress.graph
 
     async def advance(self, progress: Progress) -> None:
-        """Plan and act on the execution as it stands now (runs in its lane)."""
-        await self.write(progress.tenant, progress.execution_id, self._plan_and_apply, fresh=progress)
+        """Plan and act on the execution as it stands now (runs in its lane): pass after pass, while a
+        pass leaves something for the next (``Plan.complete``); then the tail is planned on."""
+        for _ in range(MAX_PASSES):
+            decided = await self.write(
+                progress.tenant, progress.execution_id, self._plan_and_apply, fresh=progress
+            )
+            if decided is None or decided.complete:
+                progress.planned = progress.tail.stream_seq
+                return
+            if not decided:
+                return  # held back by the concurrency limit: the event that frees room plans again
 
-    async def _plan_and_apply(self, progress: Progress | None) -> None:
+    async def _plan_and_apply(self, progress: Progress | None) -> Plan | None:
         if progress is None or progress.terminal:
             if progress is not None:
                 self.forget(progress.execution_id, finished=True)
-            return
+            return None
         graph = await self._graph(progress)
         await self._adopt(progress, graph)
         decided = plan(progress, graph, self._limits)
         if decided:
             await self._apply(progress, graph, decided)
+        return decided
 
     async def _apply(self, progress: Progress, graph: Graph, decided: Plan) -> None:
+        try:
+            await self._apply_all(progress, graph, decided)
+        finally:
+            if self.inline is not None:
+                self.inline.launch()  # the nodes this pass dispatched to run here, once it appended all
+
+    async def _apply_all(self, progress: Progress, graph: Graph, decided: Plan) -> None:
         for node_id in decided.skips:
             await self.append(progress, NodeSkipped(node_id=node_id, reason=SKIP_REASON))
         # All NodeScheduled first, then the work items together: workers starting the first nodes

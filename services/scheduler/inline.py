@@ -99,6 +99,7 @@ class InlineRuns:
         self._pulling = pulling
         self._executions: dict[str, _Execution] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: list[tuple[WorkItem, dict[str, str]]] = []
         self._pipeline: Pipeline | None = None
         self._tenants: TenantView | None = None
         self._beat: asyncio.Task[None] | None = None
@@ -144,19 +145,26 @@ class InlineRuns:
             and kind.tag in self.config.kinds
             and not is_agent_dispatch(kind)
             and item.approved_by is None
-            and len(self._tasks) < self.config.concurrency
+            and len(self._tasks) + len(self._queued) < self.config.concurrency
             and self._tenants is not None
             and self._pulling(item.execution_id)
             and nothing_applies(self._tenants.get(item.tenant), item.workflow_policy, item.node)
         )
 
     def run(self, item: WorkItem, headers: dict[str, str]) -> None:
+        """Run ``item`` here, from the next ``launch``: a plan's remaining appends go first, or the runs'
+        starts would race them for the log's tail."""
         self._executions.setdefault(item.execution_id, _Execution()).dispatches.add(item.dispatch)
-        task = asyncio.create_task(
-            self._run(item, headers), name=f"inline:{item.execution_id}/{item.node_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._queued.append((item, headers))
+
+    def launch(self) -> None:
+        for item, headers in self._queued:
+            task = asyncio.create_task(
+                self._run(item, headers), name=f"inline:{item.execution_id}/{item.node_id}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._queued.clear()
 
     async def _run(self, item: WorkItem, headers: dict[str, str]) -> None:
         assert self._pipeline is not None

@@ -37,6 +37,10 @@ class Plan:
     """Outcomes of human decisions: a human_approval node completes, a rejected node fails."""
     dispatches: list[str] = field(default_factory=list)
     finish: EventKind | None = None
+    complete: bool = True
+    """Nothing is left that a pass right after this one would do: no node held back by the per-pass cap,
+    no decision that completes a node, no held node dispatched (a wait whose signal came completes at
+    the next pass)."""
 
     def __bool__(self) -> bool:
         return bool(self.skips or self.decided or self.dispatches or self.finish)
@@ -60,7 +64,9 @@ def plan(progress: Progress, graph: Graph, limits: Limits) -> Plan:
     finish = None
     if not ready and not progress.in_flight and not decided:
         finish = _finish(progress)
-    return Plan(skips, decided, dispatches, finish)
+    held = any(graph.node(n).kind.held_by_scheduler for n in dispatches)
+    complete = not decided and not held and len(ready) <= max(free, 0)
+    return Plan(skips, decided, dispatches, finish, complete)
 
 
 def _cancelled_too_often(progress: Progress, limits: Limits) -> str | None:

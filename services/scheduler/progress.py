@@ -93,6 +93,9 @@ class Progress:
     """Events refused by the fold (``jamjet_common.refusals``): stream sequence → why."""
     graph: Graph | None = None
     """The workflow version's graph, once read: a NodeScheduled is checked against it (``readiness``)."""
+    planned: int = 0
+    """The tail's stream sequence after the last plan that left nothing to do: an event up to it (this
+    scheduler's own, coming back through the partition) needs no plan of its own."""
     foreign: set[str] = field(default_factory=set)
     """Nodes whose NodeScheduled another writer appended: their work item (or hold) is this
     scheduler's to see to, as for its own dispatches."""

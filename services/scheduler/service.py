@@ -33,7 +33,6 @@ from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
 from services.scheduler.timer_feed import TimerFiring
 from services.scheduler.timers import TimerExpiry, Timers
-from services.worker.config import EAGER_BY_DEFAULT
 from services.worker.executors import builtin_registry
 from services.worker.sandbox import SandboxConfig
 
@@ -167,7 +166,7 @@ class SchedulerService(Service):
             self.config.inline_kinds,
             self.config.inline_concurrency,
             self.config.ack_wait_secs,
-            EAGER_BY_DEFAULT,
+            self.config.inline_eager_kinds,
         )
         inline = InlineRuns(
             config, self.common.instance_id, self._feeds_of.pulling, self.limits.max_msg_bytes

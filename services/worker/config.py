@@ -61,10 +61,12 @@ class WorkerConfig:
             artifact_threshold_bytes=env.integer(
                 "JAMJET_ARTIFACT_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES, minimum=1
             ),
-            eager_kinds=env.subset(
-                "JAMJET_WORKER_EAGER_KINDS", EAGER_BY_DEFAULT, EAGER_ALLOWED, "cannot start eagerly"
-            ),
+            eager_kinds=eager_kinds(env),
         )
+
+
+def eager_kinds(env: Env) -> frozenset[str]:
+    return env.subset("JAMJET_WORKER_EAGER_KINDS", EAGER_BY_DEFAULT, EAGER_ALLOWED, "cannot start eagerly")
 
 
 def _queues(names: tuple[str, ...]) -> tuple[str, ...]:

@@ -155,6 +155,39 @@ def test_concurrency_caps_and_no_starvation() -> None:
     assert sorted(dispatched) == sorted(n["id"] for n in leaves)
 
 
+def test_a_plan_says_whether_a_pass_right_after_it_would_do_more() -> None:
+    """The scheduler plans again at once while a pass is not complete, and only then treats the deliveries
+    of its own events as planned on (``Executions.advance``)."""
+    leaves = [fn(f"b{i}") for i in range(10)]
+    graph = graph_of(workflow([fn("a"), *leaves], [("a", n["id"]) for n in leaves]))
+    log = Log()
+    start(log)
+    first = plan(log.progress, graph, LIMITS)
+    assert first.dispatches == ["a"] and first.complete
+    execute(log, first)
+    capped = plan(log.progress, graph, Limits(max_concurrent_nodes=16, max_dispatch_per_pass=8))
+    assert len(capped.dispatches) == 8 and not capped.complete
+    for node_id in capped.dispatches:
+        log.add(NodeScheduled(node_id=node_id, queue_type="python_tool"))
+    rest = plan(log.progress, graph, Limits(max_concurrent_nodes=16, max_dispatch_per_pass=8))
+    assert len(rest.dispatches) == 2 and rest.complete
+    for node_id in rest.dispatches:
+        log.add(NodeScheduled(node_id=node_id, queue_type="python_tool"))
+    assert plan(log.progress, graph, LIMITS).complete  # nothing to do: complete
+    full = plan(log.progress, graph, Limits(max_concurrent_nodes=10))
+    assert not full.dispatches and full.complete
+
+
+def test_a_pass_that_dispatches_a_held_node_is_not_complete() -> None:
+    hold = {"id": "hold", "kind": {"type": "wait", "condition": "external_event", "correlation_key": "k"}}
+    graph = graph_of(workflow([fn("a"), hold], [("a", "hold"), ("hold", "end")]))
+    log = Log()
+    start(log)
+    execute(log, plan(log.progress, graph, LIMITS))
+    waits = plan(log.progress, graph, LIMITS)
+    assert waits.dispatches == ["hold"] and not waits.complete
+
+
 def test_duplicate_outcome_is_ignored_and_gaps_are_detected() -> None:
     graph = graph_of(workflow([fn("a"), fn("b")], [("a", "b")]))
     log = Log()
