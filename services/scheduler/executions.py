@@ -453,17 +453,22 @@ class Executions:
         return decided
 
     async def _apply(self, progress: Progress, graph: Graph, decided: Plan) -> None:
+        work: list[tuple[str, Appended]] = []
         try:
-            await self._apply_all(progress, graph, decided)
+            await self._apply_all(progress, graph, decided, work)
         finally:
+            # The work items once the pass appended all it could (or failed): a worker or an inline run
+            # starting the first node would otherwise race the pass's remaining appends to the log.
+            for node_id, scheduled in work:
+                await self._publish_work(progress, graph, node_id, scheduled)
             if self.inline is not None:
-                self.inline.launch()  # the nodes this pass dispatched to run here, once it appended all
+                self.inline.launch()
 
-    async def _apply_all(self, progress: Progress, graph: Graph, decided: Plan) -> None:
+    async def _apply_all(
+        self, progress: Progress, graph: Graph, decided: Plan, work: list[tuple[str, Appended]]
+    ) -> None:
         for node_id in decided.skips:
             await self.append(progress, NodeSkipped(node_id=node_id, reason=SKIP_REASON))
-        # All NodeScheduled first, then the work items together: workers starting the first nodes
-        # would otherwise race the scheduler's remaining appends to the same log.
         for kind in decided.decided:
             await self.append(progress, kind)
         for node_id in decided.dispatches:
@@ -475,7 +480,7 @@ class Executions:
             elif isinstance(node, WaitNode):
                 await self._start_wait(progress, node, node_id, appended)
             else:
-                await self._publish_work(progress, graph, node_id, appended)
+                work.append((node_id, appended))
         if decided.finish is not None:
             await self.append(progress, decided.finish)
             logger.info("%s: %s", progress.execution_id, progress.terminal)
