@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -32,6 +33,40 @@ WATCH_READY_SECS = 10.0
 SYNC_SECS = 2.0
 CHECK_SECS = 1.0
 _DELETED = frozenset({"DEL", "PURGE"})
+KV_OPERATION = "KV-Operation"
+SNAPSHOT_WAIT_SECS = 5.0
+
+
+async def snapshot(js: JetStreamContext, bucket: str, keys: str) -> dict[str, bytes]:
+    """The values stored now under the keys ``keys`` matches (a KV key filter, e.g. ``tenant.>``).
+
+    Not ``KeyValue.watch`` and its end marker: nats-py sends the marker once the server has *sent*
+    every stored key (no messages pending), which can be before this client has read one of them, so a
+    one-shot reader would sometimes take a full registry for an empty one. Here the consumer says how
+    many messages it delivered and has pending, and that many are read.
+    """
+    prefix = f"$KV.{bucket}."
+    sub = await js.subscribe(
+        prefix + keys,
+        stream=f"KV_{bucket}",
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+    )
+    try:
+        info = await sub.consumer_info()
+        delivered = info.delivered.consumer_seq if info.delivered else None
+        expected = (info.num_pending or 0) + (delivered or 0)
+        entries: dict[str, bytes] = {}
+        for _ in range(expected):
+            msg = await sub.next_msg(timeout=SNAPSHOT_WAIT_SECS)
+            key = msg.subject.removeprefix(prefix)
+            if (msg.headers or {}).get(KV_OPERATION) in _DELETED:
+                entries.pop(key, None)
+            else:
+                entries[key] = msg.data
+        return entries
+    finally:
+        await sub.unsubscribe()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from nats.aio.client import Client
 
+from jamjet_common.bucket import snapshot
 from jamjet_common.errors import UnreadableRecordError
 from jamjet_common.records import (
     AGENT_RECORD,
@@ -32,18 +33,8 @@ class KvAgentSource:
 
     async def agents(self, tenant: str) -> list[Agent]:
         """The tenant's live agents, sorted by uri."""
-        kv = await self._connection().jetstream().key_value(KV_AGENTS)
-        # A watch filtered on the tenant's keys: the server sends this registry only, values included.
-        watcher = await kv.watch(agent_keys_of(tenant), ignore_deletes=True)
-        entries: dict[str, bytes] = {}
-        try:
-            async for entry in watcher:
-                if entry is None:  # everything stored when the watch began has arrived
-                    break
-                if entry.value is not None:
-                    entries[entry.key] = entry.value
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+        # Filtered on the tenant's keys: the server sends this registry only, values included.
+        entries = await snapshot(self._connection().jetstream(), KV_AGENTS, agent_keys_of(tenant))
         return live(tenant, entries)
 
 
