@@ -32,6 +32,7 @@ from jamjet_common.local.postgres import (
     with_database,
 )
 from services.devstack.stack import ServiceProcesses, dev_database, service_env, start_nats
+from services.scheduler.config import INLINE_KINDS_ENV
 
 BENCH_DATABASE = "jamjet_bench"
 
@@ -43,6 +44,7 @@ async def main(args: argparse.Namespace) -> None:
         database_url = await bench_database(os.environ)
         env = service_env(server.url, database_url)
         env["JAMJET_LOG_LEVEL"] = "WARNING"
+        print(f"{INLINE_KINDS_ENV}={env.get(INLINE_KINDS_ENV, '')} (docs/architecture.md, 'Inline nodes')")
         services = ServiceProcesses(env, Path(tmp) / "logs")
         await services.start()
         nc = await nats.connect(server.url)

@@ -20,6 +20,7 @@ from jamjet_common.config import Env
 from jamjet_common.local.nats_server import LocalNatsServer, free_port
 from jamjet_common.local.postgres import resolve_database_url, with_database
 from jamjet_common.local.processes import parent_death_signal
+from services.scheduler.config import INLINE_KINDS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,9 @@ def service_env(nats_url: str, database_url: str) -> dict[str, str]:
     env.setdefault(GRACE_ENV, "10")
     # A developer's own machine: python_fn and MCP stdio run without allowlists (docs/security-executors.md).
     env.setdefault("JAMJET_DEV_MODE", "1")
+    # ... and the scheduler runs a plan's lone short node itself, with no work item (docs/architecture.md,
+    # "Inline nodes"); set it to `none` to send every node to the workers.
+    env.setdefault(INLINE_KINDS_ENV, "python_fn,condition,parallel,join")
     # The HTTP gateway with one development token, which the dev stack prints (the gateway logs to a file).
     env.setdefault("JAMJET_GATEWAY_DEV", "true")
     env.setdefault("JAMJET_GATEWAY_DEV_TOKEN", secrets.token_urlsafe(24))

@@ -11,6 +11,7 @@ from services.scheduler.planner import Limits
 from services.worker.config import EAGER_BY_DEFAULT, eager_kinds
 
 DEFAULT_PARTITIONS = 12
+INLINE_KINDS_ENV = "JAMJET_SCHEDULER_INLINE_KINDS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +51,7 @@ class SchedulerConfig:
             event_lanes_under_commands=env.integer(
                 "JAMJET_SCHEDULER_EVENT_LANES_UNDER_COMMANDS", 4, minimum=1
             ),
-            inline_kinds=env.subset(
-                "JAMJET_SCHEDULER_INLINE_KINDS", frozenset(), INLINE_ALLOWED, "cannot run inline"
-            ),
+            inline_kinds=env.subset(INLINE_KINDS_ENV, frozenset(), INLINE_ALLOWED, "cannot run inline"),
             inline_concurrency=env.integer("JAMJET_SCHEDULER_INLINE_CONCURRENCY", 64, minimum=1),
             inline_eager_kinds=eager_kinds(env),
         )

@@ -460,7 +460,7 @@ class Executions:
             # The work items once the pass appended all it could (or failed): a worker or an inline run
             # starting the first node would otherwise race the pass's remaining appends to the log.
             for node_id, scheduled in work:
-                await self._publish_work(progress, graph, node_id, scheduled)
+                await self._publish_work(progress, graph, node_id, scheduled, alone=len(work) == 1)
             if self.inline is not None:
                 self.inline.launch()
 
@@ -513,8 +513,16 @@ class Executions:
         await self._holds.ensure_approval(progress, graph, node_id, appended.event.sequence)
 
     async def _publish_work(
-        self, progress: Progress, graph: Graph, node_id: str, scheduled: Appended | Dispatch
+        self,
+        progress: Progress,
+        graph: Graph,
+        node_id: str,
+        scheduled: Appended | Dispatch,
+        *,
+        alone: bool = False,
     ) -> None:
+        """``alone``: the one node its pass dispatched, which may run inline (a fan-out's nodes go to the
+        workers, where they run beside this scheduler instead of on its one thread)."""
         if isinstance(scheduled, Dispatch):
             dispatch, position = scheduled.sequence, None
         else:
@@ -538,7 +546,7 @@ class Executions:
             approved_by=progress.approvals.get(node_id),
             labels=graph.ir.labels,
         )
-        if isinstance(scheduled, Appended) and self.inline is not None and self.inline.takes(item):
+        if alone and self.inline is not None and self.inline.takes(item):
             self.inline.run(item, progress.trace)
             return
         payload = ENCODER.encode(item)

@@ -1,4 +1,5 @@
-"""Short nodes run by the scheduler itself (``JAMJET_SCHEDULER_INLINE_KINDS``), with no work item.
+"""Short nodes run by the scheduler itself (``JAMJET_SCHEDULER_INLINE_KINDS``), with no work item: the one
+node a plan dispatches; a fan-out's nodes go to the workers.
 
 The log is the same as a worker's (``NodeStarted`` names the runner ``inline:<scheduler>``); retries,
 cancellation and a stop mid-node behave as on a worker; a node any policy applies to still goes to a
@@ -54,23 +55,30 @@ def one_node(function: str, retry: dict[str, Any] | None = None) -> dict[str, An
     return ir
 
 
-async def test_short_nodes_run_in_the_scheduler_without_work_items(stack: Stack) -> None:
-    async with services(stack, workers=0, **INLINE):
-        await stack.register(workflows.diamond10())
-        await stack.register(workflows.routed())
-        ids = [await stack.start("diamond10") for _ in range(5)] + [
-            await stack.start("routed", {"go_left": True})
-        ]
-        await stack.all_terminal(ids)
-        await stack.postgres_matches_stream(ids)
+async def test_a_passs_lone_node_runs_in_the_scheduler_and_a_fan_out_on_workers(stack: Stack) -> None:
+    chain = workflows.workflow(
+        [workflows.fn("a", "root", workflows.MODULE), workflows.fn("b", "join", workflows.MODULE)],
+        [("a", "b"), ("b", "end")],
+        wf="chain2",
+    )
+    async with services(stack, workers=1, **INLINE):
+        for ir in (workflows.diamond10(), workflows.routed(), chain):
+            await stack.register(ir)
+        diamonds = [await stack.start("diamond10") for _ in range(3)]
+        others = [await stack.start("routed", {"go_left": True}), await stack.start("chain2")]
+        await stack.all_terminal(diamonds + others)
+        await stack.postgres_matches_stream(diamonds + others)
         work = await stack.nc.jetstream().stream_info(streams.WORK)
-    assert all(stack.recorder.terminal[e] == "workflow_completed" for e in ids)
-    assert work.state.last_seq == 0, "a work item was published"
-    assert_gapless(stack, ids)
-    for execution_id in ids:
-        runners = {runner for _, runner, _ in starts(stack, execution_id)}
-        assert len(runners) == 1 and next(iter(runners)).startswith(RUNNER_PREFIX), runners
-    final = stack.recorder.events[ids[0]][-1]["kind"]["final_state"]
+    assert all(stack.recorder.terminal[e] == "workflow_completed" for e in diamonds + others)
+    assert work.state.last_seq == 3 * workflows.BRANCHES, "only the fan-outs' nodes were work items"
+    assert_gapless(stack, diamonds + others)
+    for execution_id in diamonds:
+        runners = {node: runner for node, runner, _ in starts(stack, execution_id)}
+        assert runners["root"].startswith(RUNNER_PREFIX) and runners["join"].startswith(RUNNER_PREFIX)
+        assert not any(runners[f"b{i}"].startswith(RUNNER_PREFIX) for i in range(workflows.BRANCHES))
+    for execution_id in others:
+        assert all(runner.startswith(RUNNER_PREFIX) for _, runner, _ in starts(stack, execution_id))
+    final = stack.recorder.events[diamonds[0]][-1]["kind"]["final_state"]
     assert final["total"] == sum(range(workflows.BRANCHES))
 
 
