@@ -30,13 +30,15 @@ from nats.js import JetStreamContext
 
 from jamjet_common import subjects
 from jamjet_common.eventlog import Appended, EventLog
+from jamjet_common.ir import PythonFnNode
 from jamjet_common.messages import WorkItem
 from jamjet_common.policy_free import nothing_applies
 from jamjet_common.tenant_view import TenantView
 from services.worker.cancellation import Cancellations
-from services.worker.executors import ExecutorRegistry
+from services.worker.executors import builtin_registry
 from services.worker.pipeline import Pipeline, build_parts
 from services.worker.provenance import CancelNotices
+from services.worker.sandbox.python_modules import ModulePolicy
 from services.worker.tool_calls import is_agent_dispatch
 
 logger = logging.getLogger(__name__)
@@ -102,14 +104,17 @@ class InlineRuns:
         self._queued: list[tuple[WorkItem, dict[str, str]]] = []
         self._pipeline: Pipeline | None = None
         self._tenants: TenantView | None = None
+        self._modules = ModulePolicy()
         self._beat: asyncio.Task[None] | None = None
         self._stopping = False
         self.folded: Folded = _nothing_folded
         self._settling: set[asyncio.Future[None]] = set()
 
-    async def start(
-        self, nc: Client, js: JetStreamContext, log: EventLog, registry: ExecutorRegistry
-    ) -> None:
+    async def start(self, nc: Client, js: JetStreamContext, log: EventLog, modules: ModulePolicy) -> None:
+        """``modules``: the Python modules this scheduler may run (a python_fn of any other goes to a
+        worker, whose allowlist may differ)."""
+        self._modules = modules
+        registry = builtin_registry(modules)
         cancels = Cancellations()
         parts = await build_parts(
             nc,
@@ -149,6 +154,7 @@ class InlineRuns:
             and self._tenants is not None
             and self._pulling(item.execution_id)
             and nothing_applies(self._tenants.get(item.tenant), item.workflow_policy, item.node)
+            and (not isinstance(kind, PythonFnNode) or self._modules.runs(kind.module))
         )
 
     def run(self, item: WorkItem, headers: dict[str, str]) -> None:

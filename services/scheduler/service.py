@@ -33,7 +33,6 @@ from services.scheduler.stopping import InFlightStopper
 from services.scheduler.tenancy import TenantGate
 from services.scheduler.timer_feed import TimerFiring
 from services.scheduler.timers import TimerExpiry, Timers
-from services.worker.executors import builtin_registry
 from services.worker.sandbox import SandboxConfig
 
 logger = logging.getLogger(__name__)
@@ -172,7 +171,7 @@ class SchedulerService(Service):
             config, self.common.instance_id, self._feeds_of.pulling, self.limits.max_msg_bytes
         )
         inline.folded = executions.inline_folded
-        await inline.start(self.nc, self.js, executions.log, builtin_registry(self._sandbox.python))
+        await inline.start(self.nc, self.js, executions.log, self._sandbox.python)
         executions.inline = self._inline = inline
         self._feeds_of.inline = inline
 

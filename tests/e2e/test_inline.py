@@ -92,6 +92,30 @@ async def test_a_node_a_policy_applies_to_goes_to_a_worker(stack: Stack) -> None
     assert all(not runner.startswith(RUNNER_PREFIX) for _, runner, _ in starts(stack, execution_id))
 
 
+async def test_a_function_the_schedulers_allowlist_leaves_out_goes_to_a_worker(stack: Stack) -> None:
+    ir = workflows.workflow(
+        [workflows.fn("a", "root", workflows.MODULE), workflows.fn("b", "noop", "tests.fns")],
+        [("a", "b"), ("b", "end")],
+        wf="two_modules",
+    )
+    env = stack.env(**INLINE)
+    async with contextlib.AsyncExitStack() as running_services:
+        await running_services.enter_async_context(running_all([EventStoreService.from_env(env)]))
+        scheduler_env = stack.env(JAMJET_PYTHON_ALLOWED_MODULES="tests.fns", **INLINE)
+        for service in (
+            PolicyService.from_env(env),
+            WorkerService.from_env(env),
+            SchedulerService.from_env(scheduler_env),
+        ):
+            await running_services.enter_async_context(running(service))
+        await stack.register(ir)
+        execution_id = await stack.start("two_modules")
+        await stack.all_terminal([execution_id])
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    runners = {node: runner for node, runner, _ in starts(stack, execution_id)}
+    assert not runners["a"].startswith(RUNNER_PREFIX) and runners["b"].startswith(RUNNER_PREFIX), runners
+
+
 async def test_a_retryable_failure_is_retried_inline(stack: Stack) -> None:
     key = uuid.uuid4().hex
     retry = {"max_attempts": 3, "backoff": "fixed", "initial_delay": 0.1, "max_delay": 0.1}

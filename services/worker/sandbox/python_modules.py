@@ -74,6 +74,14 @@ class ModulePolicy:
             message = f"python module '{module}' is not allowed on this worker ({self._allowed()})"
             raise Refused(message, rule=PYTHON_MODULE)
 
+    def runs(self, module: str) -> bool:
+        """Whether ``module`` may run here: ``check_module`` would pass."""
+        try:
+            self.check_module(module)
+        except Refused:
+            return False
+        return True
+
     def check_function_path(self, path: str) -> None:
         for name in path.split("."):
             if not name.isidentifier() or name.startswith("_"):
