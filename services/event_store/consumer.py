@@ -116,8 +116,10 @@ class BatchConsumer[T]:
         self._grace = grace
         self._stopping = stopping
         self._stop_deadline: float | None = None
+        self._feed: PullFeed | None = None
 
     async def run(self, psub: PullFeed) -> None:
+        self._feed = psub
         async for msgs in fetch_batches(psub, self._batch, self._stopping):
             await self.handle(await self._filled(psub, msgs))
 
@@ -159,6 +161,10 @@ class BatchConsumer[T]:
             for msg in msgs:
                 await _settle(msg.ack())
         elif result is Result.GAVE_UP:
+            if self._feed is not None:
+                # Stopped first: a nak'ed message goes at once to a pull still open, this one's included,
+                # and one in flight to a feed that stops is lost to everyone until the ack wait.
+                await self._feed.stop()
             for msg in msgs:
                 await _settle(msg.nak())
         elif len(pairs) == 1:
