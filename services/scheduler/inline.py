@@ -3,11 +3,13 @@
 A worker's pipeline (``services.worker.pipeline``: NodeStarted, the executor, the one outcome, retries,
 cancellation) hosted by the scheduler: no work item goes through JAMJET_WORK, and the outcome is folded
 as it is appended instead of when it comes back through the partition. That saves a short step the
-work item's publish and delivery and the outcome's delivery, about half of its time.
+work item's publish and delivery and the outcome's delivery, about a third of its time.
 
-Taken only: for the kinds configured; for a node nothing could stop (``jamjet_common.policy_free``), so
-that the policy service has nothing to judge; while this replica pulls the execution's partition; with
-room (``JAMJET_SCHEDULER_INLINE_CONCURRENCY``). Anything else gets a work item, as without this.
+Taken only: for the one node a plan pass dispatches (a fan-out's run on the workers, beside this
+process); for the kinds configured; for a node nothing could stop (``jamjet_common.policy_free``), so
+that the policy service has nothing to judge; for a ``python_fn``, a module this scheduler's own
+allowlist allows; while this replica pulls the execution's partition; with room
+(``JAMJET_SCHEDULER_INLINE_CONCURRENCY``). Anything else gets a work item, as without this.
 
 The lease is the execution's partition messages. While one of its nodes runs here, each event of the
 execution this replica is delivered stays unacknowledged (renewed every third of the ack wait) until the
