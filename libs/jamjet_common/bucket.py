@@ -37,6 +37,11 @@ KV_OPERATION = "KV-Operation"
 SNAPSHOT_WAIT_SECS = 5.0
 
 
+def removes_key(headers: dict[str, str] | None) -> bool:
+    """Whether a message of a KV bucket's stream deletes or purges its key rather than storing a value."""
+    return (headers or {}).get(KV_OPERATION) in _DELETED
+
+
 async def snapshot(js: JetStreamContext, bucket: str, keys: str) -> dict[str, bytes]:
     """The values stored now under the keys ``keys`` matches (a KV key filter, e.g. ``tenant.>``).
 
@@ -60,7 +65,7 @@ async def snapshot(js: JetStreamContext, bucket: str, keys: str) -> dict[str, by
         for _ in range(expected):
             msg = await sub.next_msg(timeout=SNAPSHOT_WAIT_SECS)
             key = msg.subject.removeprefix(prefix)
-            if (msg.headers or {}).get(KV_OPERATION) in _DELETED:
+            if removes_key(msg.headers):
                 entries.pop(key, None)
             else:
                 entries[key] = msg.data

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jamjet_common import catalog, subjects
+from jamjet_common.bucket import removes_key
 from jamjet_common.codec import ENCODER, decode
 from jamjet_common.errors import ContractError
 from jamjet_common.eventlog import appended_after
@@ -23,7 +24,6 @@ from services.event_store.rows import LogEntry
 
 MAX_BIGINT = 2**63 - 1
 KV_PREFIX = f"$KV.{KV_WORKFLOWS}."
-KV_OPERATION = "KV-Operation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ def workflow_key(subject: str) -> tuple[str, str, str] | None:
 
 def decode_workflow(subject: str, data: bytes, headers: dict[str, str] | None) -> WorkflowRow | None:
     """Decode a catalog entry; None for entries that are not workflow versions, or deletions."""
-    if workflow_key(subject) is None or (headers or {}).get(KV_OPERATION) in ("DEL", "PURGE"):
+    if workflow_key(subject) is None or removes_key(headers):
         return None
     record = decode(data, WorkflowRecord, what="workflow record")
     subjects.check_token(record.tenant, "tenant")
