@@ -9,7 +9,7 @@ one consecutive error. The field names are the original runtime's ``BudgetState`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Self
 
 from jamjet_common.events import NodeCompleted
@@ -43,21 +43,27 @@ class BudgetState:
 
     def completed(self, kind: NodeCompleted) -> bool:
         """Count a node's completion; True if any counter changed."""
-        before = self.as_state()
-        self.total_input_tokens += kind.input_tokens or 0
-        self.total_output_tokens += kind.output_tokens or 0
-        self.total_cost_usd += kind.cost_usd or 0.0
-        if is_model_turn(kind):
-            self.iteration_count += 1
-        self.tool_call_count += len(requested_tool_calls(kind.state_patch))
+        input_tokens, output_tokens = kind.input_tokens or 0, kind.output_tokens or 0
+        cost, turn = kind.cost_usd or 0.0, is_model_turn(kind)
+        calls = len(requested_tool_calls(kind.state_patch))
+        # Every completion passes here, most of them counting nothing: no state is rebuilt for those.
+        changed = bool(input_tokens or output_tokens or cost or turn or calls or self.consecutive_error_count)
+        self.total_input_tokens += input_tokens
+        self.total_output_tokens += output_tokens
+        self.total_cost_usd += cost
+        self.iteration_count += turn
+        self.tool_call_count += calls
         self.consecutive_error_count = 0
-        return self.as_state() != before
+        return changed
 
     def failed(self) -> None:
         self.consecutive_error_count += 1
 
     def as_state(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(field.name for field in fields(BudgetState))
 
 
 def _read(value: Any, default: Any) -> Any:

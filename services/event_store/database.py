@@ -59,20 +59,29 @@ class Database:
 
     async def _open_once(self) -> None:
         if self._pool is None:
+            await self._migrate()
             self._pool = await asyncpg.create_pool(
                 self._config.database_url,
                 min_size=self._config.pool_min,
                 max_size=self._config.pool_max,
                 timeout=CONNECT_TIMEOUT_SECS,
                 command_timeout=self._config.command_timeout_secs,
+                reset=_nothing_to_reset,
             )
         async with self._pool.acquire() as conn:
-            applied = await migrate(conn)
-            if applied:
-                logger.info("schema migrated to version %d", applied[-1])
             if refolded := await refold_queued(conn):
                 logger.info("folded %d executions again from their logs", refolded)
         self.ready.set()
+
+    async def _migrate(self) -> None:
+        """On a connection of its own: the migration's session-level lock ends with it, whatever fails."""
+        conn = await asyncpg.connect(self._config.database_url, timeout=CONNECT_TIMEOUT_SECS)
+        try:
+            applied = await migrate(conn)
+            if applied:
+                logger.info("schema migrated to version %d", applied[-1])
+        finally:
+            await conn.close(timeout=CLOSE_TIMEOUT_SECS)
 
     async def close(self) -> None:
         if self._pool is None:
@@ -82,6 +91,12 @@ class Database:
         except TimeoutError:
             logger.warning("Postgres pool did not close in %.0fs; terminating it", CLOSE_TIMEOUT_SECS)
             self._pool.terminate()
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A pooled connection keeps no session state (no session locks, LISTENs, cursors or settings;
+    asyncpg still rolls back a transaction left open), so the default reset query, a round trip on
+    every release, has nothing to undo."""
 
 
 async def _sleep_unless(stopping: asyncio.Event, delay: float) -> None:

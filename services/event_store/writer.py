@@ -19,7 +19,7 @@ from services.event_store.chain import LogReader, log_events
 from services.event_store.dlq_intake import DeadLetterRow
 from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
-from services.event_store.projection import lock_executions, select_rows, write_rows
+from services.event_store.projection import locked_transaction, select_rows, write_rows
 from services.event_store.rows import KIND_DECODER
 from services.event_store.workflow_nodes import WorkflowNodes, version_of
 
@@ -76,8 +76,7 @@ async def write_events(
     """Store the log's events of ``batch`` (idempotently) and fold them into executions, all in one
     transaction; ``log`` reads the stream when a message cannot be placed from what is stored."""
     execution_ids = sorted({e.event.execution_id for e in batch})
-    async with conn.transaction():
-        await lock_executions(conn, execution_ids)
+    async with locked_transaction(conn, execution_ids):
         events = await log_events(conn, batch, log)
         inserted = await _insert_events(conn, events)
         rows = {r.execution_id: r for r in await select_rows(conn, execution_ids)}

@@ -34,6 +34,7 @@ from jamjet_common.events import (
     NodeFailed,
     NodeScheduled,
     NodeSkipped,
+    NodeStarted,
     TimerCreated,
     ToolApprovalRequired,
 )
@@ -224,7 +225,7 @@ class Executions:
                 return
             if progress is not None:
                 await self._held(progress, event)
-                if stream_seq > progress.planned:
+                if stream_seq > progress.planned and not self._plans_nothing(progress, event):
                     await self.advance(progress)
         except Exception as exc:
             self.forget(execution_id)
@@ -232,6 +233,19 @@ class Executions:
             return
         if self.inline is None or not self.inline.hold(execution_id, msg):
             await self.acks.ack(msg)
+
+    def _plans_nothing(self, progress: Progress, event: Event) -> bool:
+        """An attempt's start changes nothing a plan reads (the node stays in flight): no pass for it, as
+        for half the events of a step. Unless it ran inline elsewhere: the pass gives it to a worker."""
+        kind = event.kind
+        if not isinstance(kind, NodeStarted):
+            return False
+        if not runs_inline(kind.worker_id):
+            return True
+        dispatch = progress.in_flight.get(kind.node_id)
+        return dispatch is not None and self.inline is not None and self.inline.running(
+            progress.execution_id, dispatch.sequence
+        )
 
     async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
         """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless

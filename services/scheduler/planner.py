@@ -132,6 +132,8 @@ def _finish(progress: Progress) -> EventKind:
 def _cascade_skips(progress: Progress, graph: Graph, skipped: set[str]) -> list[str]:
     """Skip, to a fixpoint, every open node whose in-edges are all dead; ``skipped`` grows."""
     skips: list[str] = []
+    if not skipped and not progress.excluded and not graph.routed:
+        return skips  # no edge can be dead (``readiness.dead``): the usual pass costs no walk
     changed = True
     while changed:
         changed = False
