@@ -6,8 +6,9 @@ locked: measured here, a publish-fetch-ack cycle costs nats-server 520-575 µs o
 350-390 µs when the stream keeps one other message. A chain of steps, one message at a time, pays it
 on every ack: in W1, four times a step (three events at the scheduler, one work item at the worker).
 
-So the newest acknowledged message is held back until the next one is acknowledged, or until
-``linger`` seconds pass with none. While messages flow, the stream always keeps one. A held message is
+So the newest acknowledged message is held back until the next one is acknowledged, or for at most
+``linger`` seconds (one timer, armed by the first ack it holds, not re-armed per ack). While messages
+flow, the stream keeps one but for a moment each ``linger``. A held message is
 done: if the process dies before its ack goes out, its redelivery finds it done (the scheduler's fold
 skips an event it has, the worker finds the dispatch's outcome in the log), as after any lost ack.
 """
@@ -23,7 +24,7 @@ DEFAULT_LINGER_SECS = 0.2
 
 
 class HeldAck:
-    """Acks messages one behind: the newest waits for the next ack, or for ``linger`` seconds."""
+    """Acks messages one behind: the newest waits for the next ack, or at most ``linger`` seconds."""
 
     def __init__(self, linger: float = DEFAULT_LINGER_SECS) -> None:
         self._linger = linger
@@ -55,9 +56,8 @@ class HeldAck:
             await _ack(held)
 
     def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self._linger, self._expired)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._linger, self._expired)
 
     def _expired(self) -> None:
         self._timer = None

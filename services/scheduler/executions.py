@@ -213,6 +213,9 @@ class Executions:
             # Its partition moved while the event waited in the lane: the new owner gets it again.
             await msg.nak(delay=1.0)
             return
+        if self._done_with(execution_id, stream_seq):
+            await self._settle(execution_id, msg)
+            return
         try:
             event = EVENT_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
@@ -231,6 +234,20 @@ class Executions:
             self.forget(execution_id)
             await self._failed_on(msg, event, exc)
             return
+        await self._settle(execution_id, msg)
+
+    def _done_with(self, execution_id: str, stream_seq: int) -> bool:
+        """Whether the event at ``stream_seq`` is folded and planned on already (this scheduler's own
+        append, mostly), and needs no decoding: nothing holds for a human, no refusal waits to be told."""
+        progress = self._progress.get(execution_id)
+        return (
+            progress is not None
+            and stream_seq <= progress.planned
+            and not progress.held
+            and stream_seq not in progress.refused
+        )
+
+    async def _settle(self, execution_id: str, msg: Msg) -> None:
         if self.inline is None or not self.inline.hold(execution_id, msg):
             await self.acks.ack(msg)
 

@@ -35,18 +35,27 @@ class Lease(Protocol):
 @contextlib.asynccontextmanager
 async def heartbeat(msg: Lease, interval: float, label: str) -> AsyncIterator[None]:
     """Renew ``msg``'s lease every ``interval`` seconds for as long as the block runs."""
-    task = asyncio.create_task(_beat(msg, interval, label), name=f"heartbeat:{label}")
+    # A timer, not a task: most nodes end before the first beat, and then no task is made at all.
+    loop = asyncio.get_running_loop()
+    beats: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        beats.append(loop.create_task(_beat(msg, interval, label), name=f"heartbeat:{label}"))
+
+    first = loop.call_later(interval, start)
     try:
         yield
     finally:
+        first.cancel()
         # Not awaited: awaiting a cancelled task here could swallow a cancellation of our own caller.
-        task.cancel()
+        for task in beats:
+            task.cancel()
 
 
 async def _beat(msg: Lease, interval: float, label: str) -> None:
     while True:
-        await asyncio.sleep(interval)
         try:
             await msg.in_progress()
         except Exception as exc:  # the next beat may get through; the lease decides, not us
             logger.warning("%s: heartbeat failed: %s", label, exc)
+        await asyncio.sleep(interval)
