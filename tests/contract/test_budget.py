@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from jamjet_common.budget import BudgetState
 from jamjet_common.events import NodeCompleted
 
@@ -48,3 +51,44 @@ def test_a_stored_budget_reads_back_and_anything_malformed_reads_as_zero() -> No
     meddled = {"iteration_count": "50", "tool_call_count": True, "total_input_tokens": 1.5, "extra": 1}
     assert BudgetState.from_state(meddled) == BudgetState()
     assert BudgetState.from_state(None) == BudgetState() == BudgetState.from_state([1, 2])
+
+
+finite_costs = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False) | st.none()
+token_counts = st.integers(min_value=-1000, max_value=10**9) | st.none()
+
+
+@given(
+    inputs=token_counts,
+    outputs=token_counts,
+    cost=finite_costs,
+    model=st.sampled_from([None, "", "gpt"]),
+    calls=st.integers(min_value=0, max_value=3),
+    errors=st.integers(min_value=0, max_value=3),
+    spent=finite_costs,
+)
+def test_a_completion_says_it_changed_the_budget_exactly_when_the_stored_fields_differ(
+    inputs: int | None,
+    outputs: int | None,
+    cost: float | None,
+    model: str | None,
+    calls: int,
+    errors: int,
+    spent: float | None,
+) -> None:
+    # The answer decides whether the fold writes __budget; it is computed without copying the state.
+    budget = BudgetState(total_input_tokens=5, total_cost_usd=spent or 0.0, consecutive_error_count=errors)
+    before = budget.as_state()
+    patch = {"last_model_tool_calls": [{"name": "t"}] * calls}
+    kind = NodeCompleted(
+        node_id="n",
+        input_tokens=inputs,
+        output_tokens=outputs,
+        cost_usd=cost,
+        gen_ai_model=model,
+        state_patch=patch,
+    )
+    changed = budget.completed(kind)
+    # A cost too small to move a large total changes no field but is still reported: a rewrite of
+    # the same values, which is harmless.
+    tiny = cost is not None and cost != 0 and (spent or 0.0) + cost == (spent or 0.0)
+    assert changed == (budget.as_state() != before or tiny)

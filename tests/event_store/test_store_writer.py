@@ -16,6 +16,7 @@ from jamjet_common.eventlog import new_event
 from jamjet_common.events import EventKind, NodeCompleted, NodeScheduled, WorkflowCompleted, WorkflowStarted
 from services.event_store.intake import StoredEvent, decode_event
 from services.event_store.migrate import load_migrations, migrate
+from services.event_store.projection import lock_key, locked_transaction
 from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
 from tests.event_store.logs import Written, consumed, ran
@@ -178,3 +179,27 @@ async def test_a_message_ahead_of_the_log_never_takes_the_row_of_the_true_event(
     assert [(r["sequence"], r["stream_seq"]) for r in rows] == [(1, 1), (2, 2), (3, 4), (4, 5)]
     assert fake.event_id not in {r["event_id"] for r in rows}
     assert row["status"] == "completed" and json.loads(row["current_state"]) == {"x": 1}
+
+
+async def test_a_write_holds_its_executions_locks_until_it_commits_and_rolls_back_on_failure(
+    db: asyncpg.Pool,
+) -> None:
+    # BEGIN and the locks go in one round trip (locked_transaction); the transaction must still be one.
+    execution_id = f"exec_{uuid.uuid4().hex[:8]}"
+    table = f"locked_{uuid.uuid4().hex[:8]}"
+    taken = "SELECT pg_try_advisory_xact_lock($1)"
+    async with db.acquire() as conn, db.acquire() as other:
+        await conn.execute(f"CREATE TABLE {table} (id text PRIMARY KEY)")
+        try:
+            async with locked_transaction(conn, [execution_id, execution_id]):
+                assert not await other.fetchval(taken, lock_key(execution_id))
+                await conn.execute(f"INSERT INTO {table} VALUES ('kept')")
+            with pytest.raises(asyncpg.UniqueViolationError):
+                async with locked_transaction(conn, [execution_id]):
+                    await conn.execute(f"DELETE FROM {table}")
+                    await conn.execute(f"INSERT INTO {table} VALUES ('dup'), ('dup')")
+            assert await other.fetch(f"SELECT id FROM {table}") == [("kept",)]
+            async with other.transaction():
+                assert await other.fetchval(taken, lock_key(execution_id))
+        finally:
+            await conn.execute(f"DROP TABLE {table}")
