@@ -114,7 +114,12 @@ class WorkItem(_Msg, frozen=True):
     timeout_secs: float | None = None
     created_at: datetime | None = None
     scheduled_at: LogPosition | None = None
-    """Where the dispatch's NodeScheduled event sits in the log: the worker's first guess of the tail."""
+    """Where the dispatch's NodeScheduled event sits in the log."""
+    open_to: LogPosition | None = None
+    """The log's tail when the scheduler published the item, past ``scheduled_at``: what lies between is the
+    rest of the plan pass that made the dispatch (other nodes' dispatches), which ends no dispatch of
+    that pass. The worker's first guess of the tail: its start then lands without a conflict and a log
+    read, as a fan-out's first start otherwise would not. Ignored unless at or after ``scheduled_at``."""
     resources: NodeResources | None = None
     labels: dict[str, str] = {}
     """The workflow's labels."""

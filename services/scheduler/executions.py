@@ -555,10 +555,12 @@ class Executions:
         """``alone``: the one node its pass dispatched, which may run inline (a fan-out's nodes go to the
         workers, where they run beside this scheduler instead of on its one thread)."""
         if isinstance(scheduled, Dispatch):
-            dispatch, position = scheduled.sequence, None
+            dispatch, position, open_to = scheduled.sequence, None, None
         else:
             dispatch = scheduled.event.sequence
             position = LogPosition(sequence=dispatch, stream_seq=scheduled.tail.stream_seq)
+            # Past the NodeScheduled: only this pass's own appends (the work items go out after them).
+            open_to = LogPosition(sequence=progress.tail.sequence, stream_seq=progress.tail.stream_seq)
         item = WorkItem(
             execution_id=progress.execution_id,
             tenant=progress.tenant,
@@ -573,6 +575,7 @@ class Executions:
             timeout_secs=graph.timeout_secs(node_id),
             created_at=datetime.now(UTC),
             scheduled_at=position,
+            open_to=open_to,
             resources=graph.resources(node_id),
             approved_by=progress.approvals.get(node_id),
             labels=graph.ir.labels,

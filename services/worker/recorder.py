@@ -225,7 +225,12 @@ def retry_after(failed: NodeFailed, delay: float) -> RetryScheduled:
 
 
 def _scheduled(item: WorkItem) -> Tail:
-    """The dispatch's ``NodeScheduled``: nothing can have ended a dispatch before it was made."""
-    if item.scheduled_at is None:  # the pipeline reads the history of such an item first
+    """Up to where the dispatch is known open: the rest of its plan pass (``WorkItem.open_to``), else
+    its ``NodeScheduled`` (nothing can have ended a dispatch before it was made)."""
+    at = item.scheduled_at
+    if at is None:  # the pipeline reads the history of such an item first
         raise JamjetError(f"{item.execution_id}: work item without its log position")
-    return Tail(item.scheduled_at.sequence, item.scheduled_at.stream_seq)
+    to = item.open_to
+    if to is not None and to.sequence >= at.sequence and to.stream_seq >= at.stream_seq:
+        return Tail(to.sequence, to.stream_seq)
+    return Tail(at.sequence, at.stream_seq)

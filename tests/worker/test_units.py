@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from jamjet_common.codec import ENCODER, error_reply
 from jamjet_common.config import ConfigError, Env
 from jamjet_common.errors import ContractError, MalformedJsonError
-from jamjet_common.messages import PolicyDecision
+from jamjet_common.messages import LogPosition, PolicyDecision
+from jamjet_common.tail import Tail
 from services.worker.config import DEFAULT_QUEUES, WorkerConfig
 from services.worker.pipeline import decode_item
 from services.worker.policy_client import PolicyRefusedError, PolicyUnavailableError, parse_decision
+from services.worker.recorder import _scheduled
 from tests.worker.builders import fn_node, work_item
 
 # ---- configuration -------------------------------------------------------------------------------------
@@ -113,3 +116,16 @@ def test_permanent_policy_error_is_a_refusal() -> None:
     with pytest.raises(PolicyRefusedError) as caught:
         parse_decision(error_reply("unknown_tenant", "tenant 'acme' does not exist"))
     assert caught.value.message == "policy evaluation refused: unknown_tenant: tenant 'acme' does not exist"
+
+
+# ---- where a first start is appended ---------------------------------------------------------------------
+
+
+def test_a_first_start_follows_the_rest_of_its_pass_when_the_item_says_it_is_open_to_there() -> None:
+    item = work_item(fn_node("ok"), scheduled_at=LogPosition(sequence=3, stream_seq=40))
+    assert _scheduled(item) == Tail(3, 40)
+    ahead = msgspec.structs.replace(item, open_to=LogPosition(sequence=9, stream_seq=57))
+    assert _scheduled(ahead) == Tail(9, 57)
+    # A position before the dispatch's own NodeScheduled is no such promise: it is not used.
+    behind = msgspec.structs.replace(item, open_to=LogPosition(sequence=2, stream_seq=41))
+    assert _scheduled(behind) == Tail(3, 40)
