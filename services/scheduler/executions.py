@@ -260,9 +260,11 @@ class Executions:
         if not runs_inline(kind.worker_id):
             return True
         dispatch = progress.in_flight.get(kind.node_id)
-        return dispatch is not None and self.inline is not None and self.inline.running(
-            progress.execution_id, dispatch.sequence
-        )
+        return dispatch is not None and self._runs_here(progress, dispatch)
+
+    def _runs_here(self, progress: Progress, dispatch: Dispatch) -> bool:
+        """Whether ``dispatch`` is running inline in this scheduler now."""
+        return self.inline is not None and self.inline.running(progress.execution_id, dispatch.sequence)
 
     async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
         """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless
@@ -389,7 +391,7 @@ class Executions:
         for dispatch in list(progress.in_flight.values()):
             if not runs_inline(dispatch.started_by):
                 continue
-            if self.inline is not None and self.inline.running(progress.execution_id, dispatch.sequence):
+            if self._runs_here(progress, dispatch):
                 continue
             logger.info(
                 "%s: %s ran inline and stopped; a worker takes it", progress.execution_id, dispatch.node_id
