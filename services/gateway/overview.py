@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from nats.js.errors import NoKeysError
-from nats.js.errors import NotFoundError as KvNotFound
 from starlette.responses import Response
 
 from jamjet_common import streams, subjects
+from jamjet_common.bucket import snapshot
 from jamjet_common.catalog import check_workflow_id
 from services.gateway import params
 from services.gateway.executions import MAX_PAGE
@@ -50,25 +49,19 @@ async def list_dead_letters(call: Call) -> Response:
 async def list_workflows(call: Call) -> Response:
     """Every registered version of the tenant's workflows, newest registration first, with its IR and
     the warnings its registration gave (records written before warnings existed have none)."""
-    kv = await call.backend.js.key_value(streams.KV_WORKFLOWS)
-    found: list[dict[str, Any]] = []
-    try:
-        keys = await kv.keys()
-    except (KvNotFound, NoKeysError):  # an empty bucket says so with an error
-        keys = []
-    for key in keys:
-        if key.startswith(f"{call.tenant}.") and (record := await _record(kv, key, call.tenant)):
-            found.append(record)
+    # One read of the tenant's keys, values included (``bucket.snapshot``): ``kv.keys()`` could end
+    # before the keys arrived and list none, and each key's ``get`` was a round trip more.
+    entries = await snapshot(call.backend.js, streams.KV_WORKFLOWS, f"{call.tenant}.>")
+    found = [record for value in entries.values() if (record := _record(value, call.tenant))]
     found.sort(key=lambda r: str(r.get("registered_at", "")), reverse=True)
     return json_response({"workflows": found})
 
 
-async def _record(kv: Any, key: str, tenant: str) -> dict[str, Any] | None:
-    """The version record under ``key``, or None for the other keys (the latest-version pointers)."""
+def _record(stored: bytes, tenant: str) -> dict[str, Any] | None:
+    """The version record stored, or None for the other keys (the latest-version pointers)."""
     try:
-        entry = await kv.get(key)
-        value = msgspec.json.decode(entry.value or b"null")
-    except (KvNotFound, msgspec.DecodeError):
+        value = msgspec.json.decode(stored or b"null")
+    except msgspec.DecodeError:
         return None
     if not isinstance(value, dict) or value.get("tenant") != tenant or "ir" not in value:
         return None
