@@ -32,6 +32,7 @@ from jamjet_common.publisher import (
     CONFLICT_CODES,
     EXPECTED_LAST_SUBJECT_SEQ,
     MSG_ID,
+    Ack,
     JsPublisher,
 )
 from jamjet_common.seen import SeenEvents
@@ -42,6 +43,11 @@ from jamjet_common.tail import Tail as Tail
 logger = logging.getLogger(__name__)
 
 EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence"
+EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+WRONG_LAST_MSG_ID = 10070
+CHAIN_BROKEN = CONFLICT_CODES | {WRONG_LAST_MSG_ID}
+"""How the stream refuses a message chained behind one that did not land just before it."""
 MAX_APPEND_ATTEMPTS = 100
 
 
@@ -145,8 +151,34 @@ class EventLog:
         self._remembered = remembered
         self._writers = KeyedLocks()
         self._seen = SeenEvents()
+        self._chaining = False
+        self._last_acked = 0
+
+    async def allow_chaining(self) -> None:
+        """Let :meth:`append_chained` chain when the stream is served by one server alone.
+
+        A chained message's checks (the stream's last message, its id) hold what they say only where
+        one server orders every write; a replicated stream's leader checks the last message id against
+        what it has applied, not against the proposals still in flight.
+        """
+        info = await self._js.stream_info(self._stream)
+        replicas = info.config.num_replicas or 1
+        self._chaining = replicas == 1 and (info.cluster is None or info.cluster.name is None)
+
+    def chains(self, after: Tail) -> bool:
+        """Whether a pair appended after ``after`` is worth chaining: the stream looks quiet, nothing
+        acknowledged to this writer lies past ``after`` (else the pair's second message would mostly be
+        refused, a wasted publish)."""
+        return self._chaining and after.stream_seq >= self._last_acked
+
+    def _acked(self, stream_seq: int) -> None:
+        if stream_seq > self._last_acked:
+            self._last_acked = stream_seq
 
     def _remember(self, execution_id: str, tail: Tail) -> None:
+        known = self._tails.get(execution_id)
+        if known is not None and known.stream_seq > tail.stream_seq:
+            return  # an append that landed earlier but returned later
         self._tails[execution_id] = tail
         self._tails.move_to_end(execution_id)
         if len(self._tails) > self._remembered:
@@ -243,11 +275,76 @@ class EventLog:
             if exc.err_code in CONFLICT_CODES:
                 raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
             raise
+        return await self._landed(execution_id, event, ack, after, extra)
+
+    async def _landed(
+        self, execution_id: str, event: Event, ack: Ack, after: Tail, headers: dict[str, str]
+    ) -> Appended:
         if ack.duplicate:
             return await self._recorded(event, ack.seq, after)
+        self._acked(ack.seq)
         landed = Tail(event.sequence, ack.seq)
-        self._seen.saw(execution_id, after, landed, kind)
-        return Appended(event, landed, headers=extra)
+        self._seen.saw(execution_id, after, landed, event.kind)
+        return Appended(event, landed, headers=headers)
+
+    async def append_chained(
+        self,
+        tenant: str,
+        execution_id: str,
+        first: EventKind,
+        then: EventKind,
+        after: Tail,
+        *,
+        then_msg_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Appended, Appended | None]:
+        """Append ``first`` as :meth:`append_after` does, and ``then`` right behind it, in one round trip.
+
+        ``then`` is sent before ``first`` is acknowledged, with checks that hold only if ``first`` is the
+        stream's last message, at the position just past ``after``: the stream's last sequence, this
+        log's last sequence, and the last message id (``first``'s own event id). So it lands only
+        directly behind ``first``, in sequence, and never after anything else, such as an event that
+        ended what ``then`` records. None for ``then`` when it did not land: anything else was written
+        to the stream in between (see :meth:`chains`), and it is left to the caller to append.
+        """
+        extra = own_headers(headers)
+        events = (
+            new_event(execution_id, after.sequence + 1, first),
+            new_event(execution_id, after.sequence + 2, then),
+        )
+        behind = str(after.stream_seq + 1)
+        checks = (
+            {**extra, EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq), MSG_ID: events[0].id},
+            {
+                **extra,
+                EXPECTED_LAST_SUBJECT_SEQ: behind,
+                EXPECTED_LAST_SEQ: behind,
+                EXPECTED_LAST_MSG_ID: events[0].id,
+                MSG_ID: then_msg_id,
+            },
+        )
+        subject = subjects.append(tenant, execution_id)
+        first_wait = await self.publisher.send(subject, ENCODER.encode(events[0]), checks[0])
+        try:
+            then_wait = await self.publisher.send(subject, ENCODER.encode(events[1]), checks[1])
+        except BaseException:
+            await asyncio.gather(first_wait, return_exceptions=True)
+            raise
+        first_ack, then_ack = await asyncio.gather(first_wait, then_wait, return_exceptions=True)
+        if isinstance(first_ack, APIError) and first_ack.err_code in CONFLICT_CODES:
+            raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from first_ack
+        if isinstance(first_ack, BaseException):
+            raise first_ack
+        head = await self._landed(execution_id, events[0], first_ack, after, extra)
+        self._remember(execution_id, head.tail)
+        if isinstance(then_ack, APIError) and then_ack.err_code in CHAIN_BROKEN:
+            return head, None
+        if isinstance(then_ack, BaseException):  # it may have landed: appended again, it is a duplicate
+            logger.warning("%s: chained append unanswered: %r", execution_id, then_ack)
+            return head, None
+        behind_head = await self._landed(execution_id, events[1], then_ack, head.tail, extra)
+        self._remember(execution_id, behind_head.tail)
+        return head, behind_head
 
     async def append_first(
         self, tenant: str, execution_id: str, kind: EventKind, *, headers: Mapping[str, str] | None = None

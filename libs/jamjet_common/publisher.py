@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
 
 import msgspec
@@ -113,6 +114,14 @@ class JsPublisher:
         reply = await self._request(subject, payload, headers, self._timeout if timeout is None else timeout)
         return _ack(reply)
 
+    async def send(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> Coroutine[None, None, Ack]:
+        """Publish, and once the message is on its way, the wait for its ack: a message published after
+        this returns reaches the server after it (one connection keeps its order)."""
+        waiting = await self._sent(subject, payload, headers, self._timeout)
+        return _acked(waiting)
+
     async def create_key(self, kv: KeyValue, key: str, value: bytes) -> int:
         """``kv.create``: put ``key`` only if it holds nothing; its revision.
 
@@ -142,6 +151,12 @@ class JsPublisher:
     async def _request(
         self, subject: str, payload: bytes, headers: dict[str, str] | None, timeout: float
     ) -> Msg:
+        return await (await self._sent(subject, payload, headers, timeout))
+
+    async def _sent(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None, timeout: float
+    ) -> Coroutine[None, None, Msg]:
+        """The message published; the wait for its reply (which must be awaited, or closed)."""
         if self._sub is None:
             await self._subscribe()
         self._count += 1
@@ -152,10 +167,20 @@ class JsPublisher:
         expiry = loop.call_later(timeout, _expire, future)
         try:
             await self._nc.publish(subject, payload, reply=inbox, headers=headers)
+        except BaseException:
+            self._forget(inbox, expiry)
+            raise
+        return self._reply(inbox, future, expiry)
+
+    async def _reply(self, inbox: str, future: asyncio.Future[Msg], expiry: asyncio.TimerHandle) -> Msg:
+        try:
             return await future
         finally:
-            expiry.cancel()
-            del self._waiting[inbox]
+            self._forget(inbox, expiry)
+
+    def _forget(self, inbox: str, expiry: asyncio.TimerHandle) -> None:
+        expiry.cancel()
+        del self._waiting[inbox]
 
     async def _subscribe(self) -> None:
         async with self._subscribing:
@@ -175,6 +200,10 @@ class JsPublisher:
 def _expire(future: asyncio.Future[Msg]) -> None:
     if not future.done():
         future.set_exception(nats.errors.TimeoutError())
+
+
+async def _acked(waiting: Coroutine[None, None, Msg]) -> Ack:
+    return _ack(await waiting)
 
 
 def _ack(reply: Msg) -> Ack:

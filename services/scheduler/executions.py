@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
+from jamjet_common.dedup import DispatchKeys
 from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
 from jamjet_common.eventlog import Appended, EventLog, Unreadable
 from jamjet_common.events import (
@@ -506,7 +507,11 @@ class Executions:
             await self.append(progress, kind)
         for node_id in decided.dispatches:
             queue = graph.node(node_id).kind.queue_type
-            appended = await self.append(progress, NodeScheduled(node_id=node_id, queue_type=queue))
+            scheduled = NodeScheduled(node_id=node_id, queue_type=queue)
+            if (lone := self._lone_inline(progress, graph, decided, node_id)) is not None:
+                await self._start_inline(progress, scheduled, lone)
+                continue
+            appended = await self.append(progress, scheduled)
             node = graph.node(node_id).kind
             if isinstance(node, HumanApprovalNode):
                 await self._ask_human(progress, graph, node_id)
@@ -545,6 +550,39 @@ class Executions:
         appended = await self.append(progress, ask)
         await self._holds.ensure_approval(progress, graph, node_id, appended.event.sequence)
 
+    def _lone_inline(self, progress: Progress, graph: Graph, decided: Plan, node_id: str) -> WorkItem | None:
+        """The work item of the pass's one dispatch, if it runs here and its start can go out with its
+        ``NodeScheduled`` (``EventLog.chains``); None: it is scheduled the usual way."""
+        if self.inline is None or len(decided.dispatches) != 1 or decided.finish is not None:
+            return None
+        if graph.node(node_id).kind.held_by_scheduler or not self.log.chains(progress.tail):
+            return None
+        item = self._work_item(progress, graph, node_id, progress.tail.sequence + 1, None, None)
+        return item if self.inline.takes(item) else None
+
+    async def _start_inline(self, progress: Progress, scheduled: NodeScheduled, item: WorkItem) -> None:
+        """Schedule ``item``'s node and start its first attempt here, both appended in one round trip.
+
+        The start is the last append of the pass, so nothing of the pass races the run. If it did not
+        land (another write came between), the run appends it as any inline run does.
+        """
+        assert self.inline is not None
+        started = NodeStarted(node_id=item.node_id, worker_id=self.inline.worker_id, attempt=0)
+        head, start = await self.log.append_chained(
+            progress.tenant,
+            progress.execution_id,
+            scheduled,
+            started,
+            progress.tail,
+            then_msg_id=DispatchKeys.of(item).started(0),
+            headers={**progress.trace, **self.stamp(progress.execution_id)},
+        )
+        for appended in (head, start) if start is not None else (head,):
+            progress.apply(appended.event, appended.tail.stream_seq)
+        position = LogPosition(sequence=head.event.sequence, stream_seq=head.tail.stream_seq)
+        item = msgspec.structs.replace(item, scheduled_at=position, open_to=position)
+        self.inline.run(item, progress.trace, start)
+
     async def _publish_work(
         self,
         progress: Progress,
@@ -563,7 +601,31 @@ class Executions:
             position = LogPosition(sequence=dispatch, stream_seq=scheduled.tail.stream_seq)
             # Past the NodeScheduled: only this pass's own appends (the work items go out after them).
             open_to = LogPosition(sequence=progress.tail.sequence, stream_seq=progress.tail.stream_seq)
-        item = WorkItem(
+        item = self._work_item(progress, graph, node_id, dispatch, position, open_to)
+        if alone and self.inline is not None and self.inline.takes(item):
+            self.inline.run(item, progress.trace)
+            return
+        payload = ENCODER.encode(item)
+        if len(payload) > self._max_msg_bytes:
+            error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
+            await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
+            return
+        headers = {**progress.trace, MSG_ID: item.item_id}
+        ack = await self.log.publisher.publish(subjects.work(item.queue_type), payload, headers)
+        flight = progress.in_flight.get(node_id)
+        if flight is not None and flight.sequence == dispatch:
+            flight.work_seq = ack.seq
+
+    def _work_item(
+        self,
+        progress: Progress,
+        graph: Graph,
+        node_id: str,
+        dispatch: int,
+        position: LogPosition | None,
+        open_to: LogPosition | None,
+    ) -> WorkItem:
+        return WorkItem(
             execution_id=progress.execution_id,
             tenant=progress.tenant,
             workflow_id=progress.workflow_id,
@@ -582,19 +644,6 @@ class Executions:
             approved_by=progress.approvals.get(node_id),
             labels=graph.ir.labels,
         )
-        if alone and self.inline is not None and self.inline.takes(item):
-            self.inline.run(item, progress.trace)
-            return
-        payload = ENCODER.encode(item)
-        if len(payload) > self._max_msg_bytes:
-            error = f"work item is {len(payload)} bytes, over the {self._max_msg_bytes}-byte limit"
-            await self.append(progress, NodeFailed(node_id=node_id, error=error, attempt=0, retryable=False))
-            return
-        headers = {**progress.trace, MSG_ID: item.item_id}
-        ack = await self.log.publisher.publish(subjects.work(item.queue_type), payload, headers)
-        flight = progress.in_flight.get(node_id)
-        if flight is not None and flight.sequence == dispatch:
-            flight.work_seq = ack.seq
 
     # ---- inline runs -------------------------------------------------------------------------------------
 

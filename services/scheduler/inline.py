@@ -38,6 +38,7 @@ from jamjet_common.policy_free import nothing_applies
 from jamjet_common.tenant_view import TenantView
 from services.worker.cancellation import Cancellations
 from services.worker.executors import builtin_registry
+from services.worker.history import Attempt
 from services.worker.pipeline import Pipeline, build_parts
 from services.worker.provenance import CancelNotices
 from services.worker.sandbox.python_modules import ModulePolicy
@@ -103,7 +104,7 @@ class InlineRuns:
         self._pulling = pulling
         self._executions: dict[str, _Execution] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._queued: list[tuple[WorkItem, dict[str, str]]] = []
+        self._queued: list[tuple[WorkItem, dict[str, str], Appended | None]] = []
         self._pipeline: Pipeline | None = None
         self._tenants: TenantView | None = None
         self._modules = ModulePolicy()
@@ -159,29 +160,33 @@ class InlineRuns:
             and (not isinstance(kind, PythonFnNode) or self._modules.runs(kind.module))
         )
 
-    def run(self, item: WorkItem, headers: dict[str, str]) -> None:
+    def run(self, item: WorkItem, headers: dict[str, str], started: Appended | None = None) -> None:
         """Run ``item`` here, from the next ``launch``: a plan's remaining appends go first, or the runs'
-        starts would race them for the log's tail."""
+        starts would race them for the log's tail. ``started``: its first attempt's ``NodeStarted``,
+        appended by the plan with its ``NodeScheduled``."""
         self._executions.setdefault(item.execution_id, _Execution()).dispatches.add(item.dispatch)
-        self._queued.append((item, headers))
+        self._queued.append((item, headers, started))
 
     def launch(self) -> None:
-        for item, headers in self._queued:
+        for item, headers, started in self._queued:
             task = asyncio.create_task(
-                self._run(item, headers), name=f"inline:{item.execution_id}/{item.node_id}"
+                self._run(item, headers, started), name=f"inline:{item.execution_id}/{item.node_id}"
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._queued.clear()
 
-    async def _run(self, item: WorkItem, headers: dict[str, str]) -> None:
+    async def _run(self, item: WorkItem, headers: dict[str, str], started: Appended | None) -> None:
         assert self._pipeline is not None
         delivered, ended = 0, False
         try:
             while not ended:
                 delivered += 1
                 delivery = InlineDelivery(_Metadata(delivered), headers)
-                verdict = await self._pipeline.delivered(item, delivery)
+                attempt = None
+                if started is not None and delivered == 1:
+                    attempt = Attempt(number=0, started=True, clear=started.tail)
+                verdict = await self._pipeline.delivered(item, delivery, attempt)
                 ended = verdict.action != "redeliver" or self._stopping
                 self._flush(item, ended)
                 if not ended:

@@ -171,6 +171,7 @@ class SchedulerService(Service):
             config, self.common.instance_id, self._feeds_of.pulling, self.limits.max_msg_bytes
         )
         inline.folded = executions.inline_folded
+        await executions.log.allow_chaining()
         await inline.start(self.nc, self.js, executions.log, self._sandbox.python)
         executions.inline = self._inline = inline
         self._feeds_of.inline = inline

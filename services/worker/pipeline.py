@@ -165,12 +165,16 @@ class Pipeline:
             return
         await settle(msg, await self.delivered(item, msg), self._acks)
 
-    async def delivered(self, item: WorkItem, msg: Lease) -> Verdict:
-        """Run one delivery of ``item``, whose lease ``msg`` is renewed while it runs; what to do with it."""
+    async def delivered(self, item: WorkItem, msg: Lease, attempt: Attempt | None = None) -> Verdict:
+        """Run one delivery of ``item``, whose lease ``msg`` is renewed while it runs; what to do with it.
+
+        ``attempt``: one whose start is recorded already (a scheduler that runs the node inline appends
+        it with the node's ``NodeScheduled``).
+        """
         redelivered = msg.metadata.num_delivered > 1
         if redelivered:
             tracing.redelivered(item.queue_type)
-        attempt = Attempt()
+        attempt = attempt or Attempt()
         # Everything below (policy request, appended events) carries the node span's trace context.
         with tracing.node_span(msg.headers, item, self._worker_id) as span:
             async with heartbeat(msg, self._heartbeat_secs, f"{item.execution_id}/{item.node_id}"):
@@ -213,7 +217,7 @@ class Pipeline:
 
     async def _start(self, item: WorkItem, attempt: Attempt) -> Verdict | None:
         """Record the attempt's start; a verdict instead if the dispatch turns out to have ended."""
-        if (ended := await self._recorder.started(item, attempt)) is None:
+        if attempt.started or (ended := await self._recorder.started(item, attempt)) is None:
             return None
         label = f"{item.execution_id}/{item.node_id}"
         logger.info("%s: dispatch %d ended before it started here", label, item.dispatch)

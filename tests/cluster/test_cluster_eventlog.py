@@ -75,3 +75,14 @@ async def test_racing_writers_on_three_servers_give_a_gapless_log(
     events = [event async for event, _ in writers[0].read(T, "exec_race")]
     assert [e.sequence for e in events] == list(range(1, 181))
     assert {e.kind.node for e in events} == {f"w{i}-{n}" for i in range(9) for n in range(20)}
+
+
+async def test_a_writer_never_chains_on_a_replicated_stream(
+    cluster_js: JetStreamContext, clients: list[NATS]
+) -> None:
+    # A leader checks a chained message's last message id against what it has applied, not against
+    # proposals in flight: the check proves nothing there, so pairs go one append at a time.
+    log = EventLog(clients[0], cluster_js)
+    first = await log.append_after(T, "exec_chain", STARTED, EMPTY)
+    await log.allow_chaining()
+    assert not log.chains(first.tail)

@@ -24,7 +24,9 @@ from jamjet_common.eventlog import (
     new_event,
 )
 from jamjet_common.events import Event, NodeCompleted, NodeScheduled, NodeStarted, WorkflowStarted
+from jamjet_common.publisher import MSG_ID
 from jamjet_common.seen import SeenEvents
+from jamjet_common.streams import EVENTS
 
 T = "acme"
 STARTED = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={})
@@ -419,3 +421,60 @@ def test_a_run_of_seen_events_starts_again_where_it_does_not_continue() -> None:
     seen.saw("e", Tail(5, 20), Tail(6, 21), scheduled("d"))  # not after the run's end: a new run
     assert seen.since("e", Tail(3, 13)) is None
     assert seen.since("e", Tail(5, 20)) == (Tail(6, 21), [(Tail(6, 21), scheduled("d"))])
+
+
+# ---- append_chained: a pair in one round trip, the second only right behind the first ------------------
+
+
+def start_of(node_id: str) -> NodeStarted:
+    return NodeStarted(node_id=node_id, worker_id="inline:s", attempt=0)
+
+
+async def test_a_chained_pair_lands_in_sequence_right_behind_each_other(log: EventLog, nc: NATS) -> None:
+    await log.allow_chaining()
+    first = await log.append(T, "exec_c1", STARTED)
+    assert log.chains(first.tail)
+    head, then = await log.append_chained(
+        T, "exec_c1", scheduled("a"), start_of("a"), first.tail, then_msg_id="exec_c1:2:started:0"
+    )
+    assert then is not None
+    assert (head.event.sequence, then.event.sequence) == (2, 3)
+    assert then.tail.stream_seq == head.tail.stream_seq + 1 == first.tail.stream_seq + 2
+    assert [e.sequence for e, _ in await read_all(log, "exec_c1")] == [1, 2, 3]
+    stored = await log._js.get_msg(EVENTS, seq=then.tail.stream_seq)
+    assert stored.headers is not None and stored.headers[MSG_ID] == "exec_c1:2:started:0"
+    assert await log.tail(T, "exec_c1", trusted=then.tail) == then.tail
+
+
+async def test_a_pair_whose_first_loses_the_race_lands_nothing(log: EventLog, nc: NATS) -> None:
+    await log.allow_chaining()
+    first = await log.append(T, "exec_c2", STARTED)
+    # Another writer's event sits exactly where the pair's first would: the second's position and
+    # sequence checks pass, and only the last message id tells it apart.
+    await EventLog(nc, log._js).append_after(T, "exec_c2", scheduled("x"), first.tail)
+    with pytest.raises(AppendConflictError):
+        await log.append_chained(T, "exec_c2", scheduled("a"), start_of("a"), first.tail, then_msg_id="c2")
+    assert [e.kind for e, _ in await read_all(log, "exec_c2")] == [STARTED, scheduled("x")]
+
+
+async def test_a_write_elsewhere_before_the_pair_leaves_the_second_to_the_caller(
+    log: EventLog, nc: NATS
+) -> None:
+    await log.allow_chaining()
+    first = await log.append(T, "exec_c3", STARTED)
+    await EventLog(nc, log._js).append(T, "exec_c3_other", STARTED)  # the stream moves on elsewhere
+    head, then = await log.append_chained(
+        T, "exec_c3", scheduled("a"), start_of("a"), first.tail, then_msg_id="c3"
+    )
+    assert then is None
+    assert [e.sequence for e, _ in await read_all(log, "exec_c3")] == [1, 2]
+    assert head.tail == await log.tail(T, "exec_c3", trusted=head.tail)
+
+
+async def test_a_writer_chains_only_on_a_stream_that_looks_quiet(log: EventLog) -> None:
+    first = await log.append(T, "exec_c4", STARTED)
+    assert not log.chains(first.tail), "not before allow_chaining"
+    await log.allow_chaining()
+    assert log.chains(first.tail)
+    later = await log.append(T, "exec_c4_other", STARTED)
+    assert not log.chains(first.tail) and log.chains(later.tail)

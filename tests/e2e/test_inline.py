@@ -9,13 +9,16 @@ worker, which asks the policy service. Kills mid-node: tests/faults/test_inline.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from typing import Any
 
 import pytest
+from nats.js.errors import NotFoundError
 
-from jamjet_common import streams
+from jamjet_common import streams, subjects
 from jamjet_common.config import ConfigError, Env
+from jamjet_common.publisher import MSG_ID
 from services.event_store.service import EventStoreService
 from services.policy.service import PolicyService
 from services.scheduler.config import SchedulerConfig
@@ -55,12 +58,17 @@ def one_node(function: str, retry: dict[str, Any] | None = None) -> dict[str, An
     return ir
 
 
-async def test_a_passs_lone_node_runs_in_the_scheduler_and_a_fan_out_on_workers(stack: Stack) -> None:
-    chain = workflows.workflow(
+def chain2(wf: str) -> dict[str, Any]:
+    """a -> b, two python_fn nodes."""
+    return workflows.workflow(
         [workflows.fn("a", "root", workflows.MODULE), workflows.fn("b", "join", workflows.MODULE)],
         [("a", "b"), ("b", "end")],
-        wf="chain2",
+        wf=wf,
     )
+
+
+async def test_a_passs_lone_node_runs_in_the_scheduler_and_a_fan_out_on_workers(stack: Stack) -> None:
+    chain = chain2("chain2")
     async with services(stack, workers=1, **INLINE):
         for ir in (workflows.diamond10(), workflows.routed(), chain):
             await stack.register(ir)
@@ -182,3 +190,40 @@ def test_only_kinds_that_run_in_process_can_run_inline() -> None:
     assert SchedulerConfig.from_env(Env({})).inline_kinds == frozenset()
     with pytest.raises(ConfigError, match="JAMJET_SCHEDULER_INLINE_KINDS: model cannot run inline"):
         config("python_fn,model")
+
+
+async def test_a_quiet_logs_inline_node_is_scheduled_and_started_in_one_round_trip(stack: Stack) -> None:
+    chain = chain2("chain2_paired")
+    async with services(stack, workers=0, **INLINE):
+        await stack.register(chain)
+        execution_id = await stack.start("chain2_paired")
+        await stack.all_terminal([execution_id])
+        stored = await raw_log(stack, execution_id)
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    for node_id in ("a", "b"):
+        at = next(i for i, (event, _, _) in enumerate(stored) if scheduling(event, node_id))
+        (scheduled, seq, ids), (started, next_seq, next_ids) = stored[at], stored[at + 1]
+        # Paired: the NodeScheduled carries its id as the message id the start's check names, and the
+        # start is the stream's very next message.
+        assert ids == scheduled["id"] and next_seq == seq + 1, (node_id, stored)
+        assert started["kind"]["type"] == "node_started" and started["kind"]["attempt"] == 0
+        assert next_ids == f"{execution_id}:{scheduled['sequence']}:started:0"
+    assert_gapless(stack, [execution_id])
+
+
+def scheduling(event: dict[str, Any], node_id: str) -> bool:
+    return event["kind"]["type"] == "node_scheduled" and event["kind"]["node_id"] == node_id
+
+
+async def raw_log(stack: Stack, execution_id: str) -> list[tuple[dict[str, Any], int, str | None]]:
+    """(event, stream sequence, Nats-Msg-Id) of each message of the execution's log, as stored."""
+    js = stack.nc.jetstream()
+    subject = subjects.events_in_any_tenant(execution_id)
+    found, seq = [], 1
+    while True:
+        try:
+            msg = await js.get_msg(streams.EVENTS, seq=seq, subject=subject, next=True)
+        except NotFoundError:
+            return found
+        found.append((json.loads(msg.data or b""), msg.seq or 0, (msg.headers or {}).get(MSG_ID)))
+        seq = (msg.seq or 0) + 1
