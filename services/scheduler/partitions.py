@@ -24,8 +24,10 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from nats.js.errors import KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
+
+from jamjet_common.bucket import snapshot
 
 logger = logging.getLogger(__name__)
 PLANNER_HEADER = "Jamjet-Planner"
@@ -33,6 +35,7 @@ PLANNER_HEADER = "Jamjet-Planner"
 VALID_SHARE = 0.9
 """Of the lease, what a replica counts on after a renewal: the bucket's clock started later."""
 _KEY_UNSAFE = re.compile(r"[^-_=a-zA-Z0-9]")
+MEMBER_PREFIX = "member."
 
 
 @dataclass(slots=True)
@@ -61,7 +64,7 @@ def assignment(members: Iterable[str], count: int) -> dict[int, str]:
 
 
 def member_key(instance: str) -> str:
-    return f"member.{_KEY_UNSAFE.sub('_', instance)}"
+    return f"{MEMBER_PREFIX}{_KEY_UNSAFE.sub('_', instance)}"
 
 
 def partition_key(partition: int) -> str:
@@ -127,13 +130,13 @@ class PartitionLeases:
         return await asyncio.wait_for(request, self._lease / 4)
 
     async def _members(self) -> list[str]:
-        try:
-            keys = await self._bounded(self._kv.keys())
-        except NoKeysError:
-            keys = []
+        # bucket.snapshot, not kv.keys(): nats-py's watch can end before the keys arrive, and a tick that
+        # saw no other member would reach for partitions others hold (refused, but churning).
+        # nats-py keeps the bucket's context and name private; they are read here alone.
+        members = await self._bounded(snapshot(self._kv._js, self._kv._name, f"{MEMBER_PREFIX}>"))
         # Itself, always: a view read while the bucket moves leader can miss keys, and dropping out of
         # its own view would make a replica release everything it holds.
-        return [key for key in keys if key.startswith("member.")] + [self._me]
+        return [*members, self._me]
 
     async def _expire(self) -> None:
         now = time.monotonic()
