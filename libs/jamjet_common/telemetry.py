@@ -7,6 +7,7 @@ appended events) carries it as a W3C ``traceparent`` header, so spans of every s
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -152,7 +153,11 @@ def metrics_enabled() -> bool:
     return isinstance(metrics.get_meter_provider(), MeterProvider)
 
 
+@functools.cache
 def tracer(name: str) -> trace.Tracer:
+    """One per name: ``get_tracer`` builds a new one on every call (a node span each step). Kept even if
+    asked before the providers are installed: OpenTelemetry's proxy then finds them when a span starts,
+    and the providers can be set only once."""
     return trace.get_tracer(name)
 
 
