@@ -13,7 +13,7 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -113,6 +113,51 @@ def _in_any_tenant(subject: str) -> str | None:
 def own_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """``headers`` without the ones NATS adds or interprets (``Nats-*``)."""
     return {k: v for k, v in (headers or {}).items() if not k.startswith("Nats-")}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One event of a chain appended in one round trip (:meth:`EventLog.append_chain`)."""
+
+    event: Event
+    headers: Mapping[str, str] | None = None
+    msg_id: str | None = None
+    """Its ``Nats-Msg-Id`` (a deduplication id), for the chain's last link only: every other link's is
+    its event id, which the next link's check names."""
+
+
+def chain(
+    execution_id: str,
+    after: Tail,
+    kinds: Sequence[EventKind],
+    *,
+    headers: Mapping[str, str] | None = None,
+    last_msg_id: str | None = None,
+) -> list[Link]:
+    """Links for ``kinds`` appended after ``after``, each with ``headers``; ``last_msg_id``: the last
+    one's deduplication id."""
+    first = after.sequence + 1
+    links = [Link(new_event(execution_id, first + i, kind), headers) for i, kind in enumerate(kinds)]
+    if links and last_msg_id is not None:
+        links[-1] = Link(links[-1].event, headers, last_msg_id)
+    return links
+
+
+def _chain_checks(after_stream_seq: int, events: Sequence[Event], index: int, link: Link) -> dict[str, str]:
+    """The headers of link ``index``: its own, its message id and its place in the chain."""
+    checks = {**own_headers(link.headers), MSG_ID: link.msg_id or link.event.id}
+    if index == 0:
+        checks[EXPECTED_LAST_SUBJECT_SEQ] = str(after_stream_seq)
+        return checks
+    behind = str(after_stream_seq + index)
+    checks.update(
+        {
+            EXPECTED_LAST_SUBJECT_SEQ: behind,
+            EXPECTED_LAST_SEQ: behind,
+            EXPECTED_LAST_MSG_ID: events[index - 1].id,
+        }
+    )
+    return checks
 
 
 def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
@@ -287,64 +332,61 @@ class EventLog:
         self._seen.saw(execution_id, after, landed, event.kind)
         return Appended(event, landed, headers=headers)
 
-    async def append_chained(
+    async def append_chain(
         self,
         tenant: str,
         execution_id: str,
-        first: EventKind,
-        then: EventKind,
+        links: Sequence[Link],
         after: Tail,
-        *,
-        then_msg_id: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[Appended, Appended | None]:
-        """Append ``first`` as :meth:`append_after` does, and ``then`` right behind it, in one round trip.
+    ) -> list[Appended]:
+        """Append ``links`` one behind the other after ``after``, in one round trip; the ones that landed.
 
-        ``then`` is sent before ``first`` is acknowledged, with checks that hold only if ``first`` is the
-        stream's last message, at the position just past ``after``: the stream's last sequence, this
-        log's last sequence, and the last message id (``first``'s own event id). So it lands only
-        directly behind ``first``, in sequence, and never after anything else, such as an event that
-        ended what ``then`` records. None for ``then`` when it did not land: anything else was written
-        to the stream in between (see :meth:`chains`), and it is left to the caller to append.
+        The first is appended as :meth:`append_after` does (raising :class:`AppendConflictError` if the
+        log moved past ``after``). Each next one is sent before the one ahead of it is acknowledged,
+        with checks that hold only if that one is the stream's last message, at the position just past
+        its predecessor's: the stream's last sequence, this log's last sequence, and the last message
+        id (a link carries its event id as ``Nats-Msg-Id``, except a last link given its own). So a link
+        lands only directly behind the one before it, in sequence, and never after anything else, such
+        as an event that ended what it records. When anything else was written to the stream in between
+        (see :meth:`chains`), the rest of the chain is refused and left to the caller: the list is then
+        shorter than ``links``.
         """
-        extra = own_headers(headers)
-        events = (
-            new_event(execution_id, after.sequence + 1, first),
-            new_event(execution_id, after.sequence + 2, then),
-        )
-        behind = str(after.stream_seq + 1)
-        checks = (
-            {**extra, EXPECTED_LAST_SUBJECT_SEQ: str(after.stream_seq), MSG_ID: events[0].id},
-            {
-                **extra,
-                EXPECTED_LAST_SUBJECT_SEQ: behind,
-                EXPECTED_LAST_SEQ: behind,
-                EXPECTED_LAST_MSG_ID: events[0].id,
-                MSG_ID: then_msg_id,
-            },
-        )
+        events = [link.event for link in links]
+        if [e.sequence for e in events] != list(range(after.sequence + 1, after.sequence + 1 + len(links))):
+            raise ValueError(f"{execution_id}: a chain's events must follow {after.sequence} one by one")
         subject = subjects.append(tenant, execution_id)
-        first_wait = await self.publisher.send(subject, ENCODER.encode(events[0]), checks[0])
+        waits: list[Coroutine[None, None, Ack]] = []
         try:
-            then_wait = await self.publisher.send(subject, ENCODER.encode(events[1]), checks[1])
+            for index, link in enumerate(links):
+                checks = _chain_checks(after.stream_seq, events, index, link)
+                waits.append(await self.publisher.send(subject, ENCODER.encode(link.event), checks))
         except BaseException:
-            await asyncio.gather(first_wait, return_exceptions=True)
+            await asyncio.gather(*waits, return_exceptions=True)
             raise
-        first_ack, then_ack = await asyncio.gather(first_wait, then_wait, return_exceptions=True)
-        if isinstance(first_ack, APIError) and first_ack.err_code in CONFLICT_CODES:
-            raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from first_ack
-        if isinstance(first_ack, BaseException):
-            raise first_ack
-        head = await self._landed(execution_id, events[0], first_ack, after, extra)
-        self._remember(execution_id, head.tail)
-        if isinstance(then_ack, APIError) and then_ack.err_code in CHAIN_BROKEN:
-            return head, None
-        if isinstance(then_ack, BaseException):  # it may have landed: appended again, it is a duplicate
-            logger.warning("%s: chained append unanswered: %r", execution_id, then_ack)
-            return head, None
-        behind_head = await self._landed(execution_id, events[1], then_ack, head.tail, extra)
-        self._remember(execution_id, behind_head.tail)
-        return head, behind_head
+        acks = await asyncio.gather(*waits, return_exceptions=True)
+        head = acks[0]
+        if isinstance(head, APIError) and head.err_code in CONFLICT_CODES:
+            raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from head
+        if isinstance(head, BaseException):
+            raise head
+        return await self._chain_landed(execution_id, links, acks, after)
+
+    async def _chain_landed(
+        self, execution_id: str, links: Sequence[Link], acks: list[Ack | BaseException], after: Tail
+    ) -> list[Appended]:
+        landed: list[Appended] = []
+        at = after
+        for link, ack in zip(links, acks, strict=True):
+            if isinstance(ack, APIError) and ack.err_code in CHAIN_BROKEN:
+                break
+            if isinstance(ack, BaseException):  # it may have landed: appended again, it is a duplicate
+                logger.warning("%s: chained append unanswered: %r", execution_id, ack)
+                break
+            appended = await self._landed(execution_id, link.event, ack, at, own_headers(link.headers))
+            landed.append(appended)
+            at = appended.tail
+        self._remember(execution_id, at)
+        return landed
 
     async def append_first(
         self, tenant: str, execution_id: str, kind: EventKind, *, headers: Mapping[str, str] | None = None

@@ -27,11 +27,12 @@ from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.dedup import DispatchKeys
 from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
-from jamjet_common.eventlog import Appended, EventLog, Unreadable
+from jamjet_common.eventlog import Appended, EventLog, Link, Tail, Unreadable, chain, new_event
 from jamjet_common.events import (
     EVENT_DECODER,
     Event,
     EventKind,
+    NodeCompleted,
     NodeFailed,
     NodeScheduled,
     NodeSkipped,
@@ -47,10 +48,11 @@ from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.graph import Graph
 from services.scheduler.inline import InlineRuns, runs_inline
-from services.scheduler.lanes import Lanes
+from services.scheduler.lanes import Lanes, run_in_lane
 from services.scheduler.planner import SKIP_REASON, Limits, Plan, plan
 from services.scheduler.progress import Dispatch, GapError, Progress
 from services.scheduler.waits import WaitSpec
+from services.worker.history import Attempt
 
 logger = logging.getLogger(__name__)
 MAX_REPLANS = 50
@@ -185,19 +187,27 @@ class Executions:
     async def append(self, progress: Progress, kind: EventKind) -> Appended:
         in_flight = dict(progress.in_flight)
         appended = await self.log.append_after(
-            progress.tenant,
-            progress.execution_id,
-            kind,
-            progress.tail,
-            headers={**progress.trace, **self.stamp(progress.execution_id)},
+            progress.tenant, progress.execution_id, kind, progress.tail, headers=self._headers(progress)
         )
-        progress.apply(appended.event, appended.tail.stream_seq)
+        await self._fold_landed(progress, [appended], in_flight)
+        return appended
+
+    def _headers(self, progress: Progress) -> dict[str, str]:
+        """Of every event this scheduler appends: the workflow's trace context and who planned it."""
+        return {**progress.trace, **self.stamp(progress.execution_id)}
+
+    async def _fold_landed(
+        self, progress: Progress, landed: list[Appended], in_flight: dict[str, Dispatch]
+    ) -> None:
+        """Fold what this scheduler appended; a terminal event ends the execution here (``in_flight``:
+        the nodes in flight before it, stopped)."""
+        for appended in landed:
+            progress.apply(appended.event, appended.tail.stream_seq)
         if progress.terminal:
             tracing.terminal(progress)
             self.forget(progress.execution_id, finished=True)
             if in_flight:
                 await self._on_terminal(progress, in_flight)
-        return appended
 
     def forget(self, execution_id: str, *, finished: bool = False) -> None:
         self._progress.pop(execution_id, None)
@@ -566,20 +576,31 @@ class Executions:
         The start is the last append of the pass, so nothing of the pass races the run. If it did not
         land (another write came between), the run appends it as any inline run does.
         """
+        links = self._scheduled_and_started(progress, item, scheduled)
+        landed = await self.log.append_chain(progress.tenant, progress.execution_id, links, progress.tail)
+        await self._fold_landed(progress, landed, {})
+        self._run_inline(progress, item, landed[0], landed[1] if len(landed) > 1 else None)
+
+    def _scheduled_and_started(
+        self, progress: Progress, item: WorkItem, scheduled: NodeScheduled
+    ) -> list[Link]:
         assert self.inline is not None
         started = NodeStarted(node_id=item.node_id, worker_id=self.inline.worker_id, attempt=0)
-        head, start = await self.log.append_chained(
-            progress.tenant,
+        return chain(
             progress.execution_id,
-            scheduled,
-            started,
             progress.tail,
-            then_msg_id=DispatchKeys.of(item).started(0),
-            headers={**progress.trace, **self.stamp(progress.execution_id)},
+            [scheduled, started],
+            headers=self._headers(progress),
+            last_msg_id=DispatchKeys.of(item).started(0),
         )
-        for appended in (head, start) if start is not None else (head,):
-            progress.apply(appended.event, appended.tail.stream_seq)
-        position = LogPosition(sequence=head.event.sequence, stream_seq=head.tail.stream_seq)
+
+    def _run_inline(
+        self, progress: Progress, item: WorkItem, scheduled: Appended, start: Appended | None
+    ) -> None:
+        """Run ``item`` here, now that its ``NodeScheduled`` (and ``start``, its first attempt's start,
+        if that landed too) is in the log."""
+        assert self.inline is not None
+        position = LogPosition(sequence=scheduled.event.sequence, stream_seq=scheduled.tail.stream_seq)
         item = msgspec.structs.replace(item, scheduled_at=position, open_to=position)
         self.inline.run(item, progress.trace, start)
 
@@ -647,6 +668,102 @@ class Executions:
 
     # ---- inline runs -------------------------------------------------------------------------------------
 
+    async def inline_outcome(
+        self, item: WorkItem, kind: EventKind, attempt: Attempt, headers: dict[str, str]
+    ) -> Appended | None:
+        """Append an inline run's completion at the head of the pass it leads to, both in one round trip
+        when the pass is short (``_links_behind``): the pass is planned on the completion before it is
+        acknowledged. None: not taken, and the run appends its outcome itself.
+
+        Taken only while this scheduler's fold stands exactly where the run's attempt was recorded
+        started (nothing appended since, so nothing ended the dispatch: ``append_unless``'s rule, which
+        the head's condition on that tail then enforces) and while the stream looks quiet.
+        """
+        clear = attempt.clear
+        if not isinstance(kind, NodeCompleted) or clear is None or not attempt.started:
+            return None
+        return await run_in_lane(
+            self.lanes, item.execution_id, lambda: self._outcome_ahead(item, kind, clear, headers)
+        )
+
+    async def _outcome_ahead(
+        self, item: WorkItem, kind: NodeCompleted, clear: Tail, headers: dict[str, str]
+    ) -> Appended | None:
+        progress = self._progress.get(item.execution_id)
+        if progress is None or not self._ahead_of(progress, item, clear):
+            return None
+        graph = await self._graph(progress)
+        head = Link(new_event(item.execution_id, clear.sequence + 1, kind), headers)
+        # Folded before it lands, to plan on: if it does not land right past the tail, the fold is
+        # read from the log again.
+        if not progress.apply(head.event, clear.stream_seq + 1):
+            self.forget(item.execution_id)  # refused by the fold: the run's own append says why
+            return None
+        try:
+            return await self._chained_pass(progress, graph, head, clear)
+        except BaseException:
+            self.forget(item.execution_id)
+            raise
+
+    def _ahead_of(self, progress: Progress, item: WorkItem, clear: Tail) -> bool:
+        flight = progress.in_flight.get(item.node_id)
+        return (
+            progress.tail == clear
+            and progress.terminal is None
+            and not progress.foreign
+            and flight is not None
+            and flight.sequence == item.dispatch
+            and self.owns(item.execution_id)
+            and self.log.chains(clear)
+        )
+
+    async def _chained_pass(
+        self, progress: Progress, graph: Graph, head: Link, after: Tail
+    ) -> Appended | None:
+        decided = plan(progress, graph, self._limits)
+        links, item = self._links_behind(progress, graph, decided, head)
+        in_flight = dict(progress.in_flight)
+        try:
+            landed = await self.log.append_chain(progress.tenant, progress.execution_id, links, after)
+        except AppendConflictError:  # the run finds what came first, with its own append
+            self.forget(progress.execution_id)
+            return None
+        first = landed[0]
+        progress.tail = first.tail  # where it landed: past the tail if the stream moved (then alone)
+        await self._fold_landed(progress, landed[1:], in_flight)
+        if item is not None and len(landed) > 1:
+            self._run_inline(progress, item, landed[1], landed[2] if len(landed) > 2 else None)
+            assert self.inline is not None
+            self.inline.launch()
+        if progress.terminal:
+            return first
+        if len(links) == 1 or len(landed) < len(links) or not decided.complete:
+            await self.advance(progress)  # the pass as usual, or what is left of it
+        else:
+            progress.planned = progress.tail.stream_seq
+        return first
+
+    def _links_behind(
+        self, progress: Progress, graph: Graph, decided: Plan, head: Link
+    ) -> tuple[list[Link], WorkItem | None]:
+        """The head, and behind it the pass ``decided`` when it is one inline dispatch (scheduled and
+        started) or the finish; any other pass is applied the usual way once the head has landed."""
+        if decided.skips or decided.decided or len(decided.dispatches) > 1:
+            return [head], None
+        if decided.finish is not None and not decided.dispatches:
+            finish = chain(
+                progress.execution_id, progress.tail, [decided.finish], headers=self._headers(progress)
+            )
+            return [head, *finish], None
+        if not decided.dispatches:
+            return [head], None
+        node_id = decided.dispatches[0]
+        item = self._lone_inline(progress, graph, decided, node_id)
+        if item is None:
+            return [head], None
+        scheduled = NodeScheduled(node_id=node_id, queue_type=graph.node(node_id).kind.queue_type)
+        return [head, *self._scheduled_and_started(progress, item, scheduled)], item
+
     def inline_folded(self, item: WorkItem, appended: list[Appended], ended: bool) -> asyncio.Future[None]:
         """What an inline run appended is folded in its execution's lane, then the execution planned."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -670,7 +787,7 @@ class Executions:
                     await msg.nak()
                 return
             folded = progress is not None and await self._fold_own(progress, appended)
-            if progress is not None and (folded or ended):
+            if progress is not None and (folded or (ended and _in_flight(progress, item))):
                 await self.advance(progress)
         except Exception:
             logger.warning("%s: inline outcome not planned; its event is", execution_id, exc_info=True)
@@ -695,3 +812,10 @@ class Executions:
             self.forget(progress.execution_id, finished=True)
             return False
         return folded
+
+
+def _in_flight(progress: Progress, item: WorkItem) -> bool:
+    """Whether ``item``'s dispatch is still open in the fold (a run that ended without its outcome in
+    the log: a worker takes it); a settled one was planned on when it was folded."""
+    flight = progress.in_flight.get(item.node_id)
+    return flight is not None and flight.sequence == item.dispatch

@@ -41,6 +41,7 @@ from services.worker.executors import builtin_registry
 from services.worker.history import Attempt
 from services.worker.pipeline import Pipeline, build_parts
 from services.worker.provenance import CancelNotices
+from services.worker.recorder import OutcomeWriter
 from services.worker.sandbox.python_modules import ModulePolicy
 from services.worker.tool_calls import is_agent_dispatch
 
@@ -87,7 +88,8 @@ class InlineDelivery:
 
 @dataclass(slots=True)
 class _Execution:
-    dispatches: set[int] = field(default_factory=set)
+    runs: dict[int, int] = field(default_factory=dict)
+    """Dispatch running here → how many messages were held when it began: those after are its lease."""
     held: list[Msg] = field(default_factory=list)
     appended: list[Appended] = field(default_factory=list)
 
@@ -111,6 +113,8 @@ class InlineRuns:
         self._beat: asyncio.Task[None] | None = None
         self._stopping = False
         self.folded: Folded = _nothing_folded
+        self.outcomes: OutcomeWriter | None = None
+        """Appends a run's outcome at the head of the pass it leads to (``Executions.inline_outcome``)."""
         self._settling: set[asyncio.Future[None]] = set()
 
     async def start(self, nc: Client, js: JetStreamContext, log: EventLog, modules: ModulePolicy) -> None:
@@ -139,6 +143,7 @@ class InlineRuns:
             eager_kinds=self.config.eager_kinds,
         )
         self._tenants = parts.tenants  # None: they would not load, so every node goes to a worker
+        parts.recorder.outcomes = self.outcomes
         await nc.subscribe(subjects.CANCEL_ALL, cb=CancelNotices(nc, js, cancels).on_message)
         self._beat = asyncio.create_task(self._renew_leases())
 
@@ -164,7 +169,8 @@ class InlineRuns:
         """Run ``item`` here, from the next ``launch``: a plan's remaining appends go first, or the runs'
         starts would race them for the log's tail. ``started``: its first attempt's ``NodeStarted``,
         appended by the plan with its ``NodeScheduled``."""
-        self._executions.setdefault(item.execution_id, _Execution()).dispatches.add(item.dispatch)
+        execution = self._executions.setdefault(item.execution_id, _Execution())
+        execution.runs[item.dispatch] = len(execution.held)
         self._queued.append((item, headers, started))
 
     def launch(self) -> None:
@@ -217,7 +223,7 @@ class InlineRuns:
 
     def running(self, execution_id: str, dispatch: int) -> bool:
         execution = self._executions.get(execution_id)
-        return execution is not None and dispatch in execution.dispatches
+        return execution is not None and dispatch in execution.runs
 
     def busy_with(self, keys: Callable[[str], bool]) -> bool:
         return any(keys(execution_id) for execution_id in self._executions)
@@ -231,15 +237,23 @@ class InlineRuns:
         return True
 
     def finished(self, item: WorkItem) -> list[Msg]:
-        """The run of ``item`` has been folded: the messages its execution no longer needs held."""
+        """The run of ``item`` has been folded: the messages its execution no longer needs held.
+
+        A run that began later keeps those delivered since it began (its own ``NodeScheduled`` among
+        them): a pass that runs the next node here while the last one's run ends would otherwise keep
+        every message of a long chain of inline nodes held.
+        """
         execution = self._executions.get(item.execution_id)
         if execution is None:
             return []
-        execution.dispatches.discard(item.dispatch)
-        if execution.dispatches:
-            return []
-        del self._executions[item.execution_id]
-        return execution.held
+        execution.runs.pop(item.dispatch, None)
+        if not execution.runs:
+            del self._executions[item.execution_id]
+            return execution.held
+        keep = min(execution.runs.values())
+        done, execution.held = execution.held[:keep], execution.held[keep:]
+        execution.runs = {dispatch: mark - keep for dispatch, mark in execution.runs.items()}
+        return done
 
     async def _renew_leases(self) -> None:
         while True:

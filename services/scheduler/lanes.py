@@ -56,9 +56,9 @@ class Lanes:
         return not pending
 
 
-async def run_in_lane(lanes: Lanes, key: str, job: Callable[[], Awaitable[bytes]]) -> bytes:
+async def run_in_lane[T](lanes: Lanes, key: str, job: Callable[[], Awaitable[T]]) -> T:
     """Run ``job`` in ``key``'s lane and return its result to the caller."""
-    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
     async def wrapped() -> None:
         try:

@@ -170,7 +170,7 @@ class SchedulerService(Service):
         inline = InlineRuns(
             config, self.common.instance_id, self._feeds_of.pulling, self.limits.max_msg_bytes
         )
-        inline.folded = executions.inline_folded
+        inline.folded, inline.outcomes = executions.inline_folded, executions.inline_outcome
         await executions.log.allow_chaining()
         await inline.start(self.nc, self.js, executions.log, self._sandbox.python)
         executions.inline = self._inline = inline

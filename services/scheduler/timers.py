@@ -128,14 +128,14 @@ class TimerExpiry:
     def owns(self, timer: WorkflowTimer) -> bool:
         return self._executions.owns(timer.execution_id)
 
-    async def _expire(self, timer: WorkflowTimer) -> bytes:
-        """b"" once the partition moved while the timer waited in the lane, else b"fired"."""
+    async def _expire(self, timer: WorkflowTimer) -> bool:
+        """False once the partition moved while the timer waited in the lane, else True: fired."""
         if not self.owns(timer):
-            return b""
+            return False
         recorded = await self._executions.record(timer.tenant, timer.execution_id, partial(due, timer))
         if recorded is not None:
             logger.info("%s/%s: timer due: %s", timer.execution_id, timer.node_id or "-", recorded.tag)
-        return b"fired"
+        return True
 
 
 def due(timer: WorkflowTimer, progress: Progress | None) -> EventKind | None:

@@ -11,7 +11,7 @@ outcome single.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jamjet_common import telemetry
@@ -74,6 +74,10 @@ def escalation_events(node_id: str, outcome: AutonomyOutcome) -> list[EventKind]
 
 Observer = Callable[[WorkItem, Appended], None]
 """Told of each event a recorder appends (a scheduler running nodes inline folds them at once)."""
+OutcomeWriter = Callable[[WorkItem, EventKind, Attempt, dict[str, str]], Awaitable[Appended | Event | None]]
+"""Appends a dispatch's outcome in the recorder's place, as ``append_unless`` would, with what follows
+from it (a scheduler running the node inline: ``Executions.inline_outcome``); None: not taken, the
+recorder appends it. Given the message headers (the node span's trace context)."""
 
 
 class NodeRecorder:
@@ -84,6 +88,7 @@ class NodeRecorder:
         self._worker_id = worker_id
         self._max_kind_bytes = max_msg_bytes - ENVELOPE_BYTES
         self._observe = observe
+        self.outcomes: OutcomeWriter | None = None
 
     async def started(self, item: WorkItem, attempt: Attempt) -> Event | None:
         """Record that ``attempt`` starts, unless the dispatch has ended: then the event that ended it.
@@ -122,7 +127,9 @@ class NodeRecorder:
 
     async def outcome(self, item: WorkItem, kind: EventKind, attempt: Attempt) -> Event | None:
         """Append the dispatch's one outcome, unless it has ended: then the event that ended it."""
-        appended = await self._append_unless(item, kind, DispatchKeys.of(item).outcome, attempt)
+        appended = await self._written(item, kind, attempt)
+        if appended is None:
+            appended = await self._append_unless(item, kind, DispatchKeys.of(item).outcome, attempt)
         if isinstance(appended, Event):
             return appended
         # Another writer's outcome under the same message id, within JetStream's duplicate window.
@@ -202,11 +209,23 @@ class NodeRecorder:
             msg_id=msg_id,
             headers=telemetry.inject(),
         )
-        if isinstance(appended, Appended) and not appended.duplicate:
-            attempt.clear = appended.tail
-        if isinstance(appended, Appended) and self._observe is not None:
-            self._observe(item, appended)
+        if isinstance(appended, Appended):
+            self._appended(item, attempt, appended)
         return appended
+
+    async def _written(self, item: WorkItem, kind: EventKind, attempt: Attempt) -> Appended | Event | None:
+        if self.outcomes is None:
+            return None
+        written = await self.outcomes(item, kind, attempt, telemetry.inject())
+        if isinstance(written, Appended):
+            self._appended(item, attempt, written)
+        return written
+
+    def _appended(self, item: WorkItem, attempt: Attempt, appended: Appended) -> None:
+        if not appended.duplicate:
+            attempt.clear = appended.tail
+        if self._observe is not None:
+            self._observe(item, appended)
 
     async def _append(self, item: WorkItem, kind: EventKind, msg_id: str) -> None:
         # The current span is the attempt's jamjet.node span: the event joins the execution's trace.

@@ -21,9 +21,10 @@ from jamjet_common.eventlog import (
     EventLog,
     Tail,
     appended_after,
+    chain,
     new_event,
 )
-from jamjet_common.events import Event, NodeCompleted, NodeScheduled, NodeStarted, WorkflowStarted
+from jamjet_common.events import Event, EventKind, NodeCompleted, NodeScheduled, NodeStarted, WorkflowStarted
 from jamjet_common.publisher import MSG_ID
 from jamjet_common.seen import SeenEvents
 from jamjet_common.streams import EVENTS
@@ -426,18 +427,17 @@ def test_a_run_of_seen_events_starts_again_where_it_does_not_continue() -> None:
 # ---- append_chained: a pair in one round trip, the second only right behind the first ------------------
 
 
-def start_of(node_id: str) -> NodeStarted:
-    return NodeStarted(node_id=node_id, worker_id="inline:s", attempt=0)
+def pair(node_id: str) -> list[EventKind]:
+    return [scheduled(node_id), NodeStarted(node_id=node_id, worker_id="inline:s", attempt=0)]
 
 
 async def test_a_chained_pair_lands_in_sequence_right_behind_each_other(log: EventLog, nc: NATS) -> None:
     await log.allow_chaining()
     first = await log.append(T, "exec_c1", STARTED)
     assert log.chains(first.tail)
-    head, then = await log.append_chained(
-        T, "exec_c1", scheduled("a"), start_of("a"), first.tail, then_msg_id="exec_c1:2:started:0"
+    head, then = await log.append_chain(
+        T, "exec_c1", chain("exec_c1", first.tail, pair("a"), last_msg_id="exec_c1:2:started:0"), first.tail
     )
-    assert then is not None
     assert (head.event.sequence, then.event.sequence) == (2, 3)
     assert then.tail.stream_seq == head.tail.stream_seq + 1 == first.tail.stream_seq + 2
     assert [e.sequence for e, _ in await read_all(log, "exec_c1")] == [1, 2, 3]
@@ -453,7 +453,7 @@ async def test_a_pair_whose_first_loses_the_race_lands_nothing(log: EventLog, nc
     # sequence checks pass, and only the last message id tells it apart.
     await EventLog(nc, log._js).append_after(T, "exec_c2", scheduled("x"), first.tail)
     with pytest.raises(AppendConflictError):
-        await log.append_chained(T, "exec_c2", scheduled("a"), start_of("a"), first.tail, then_msg_id="c2")
+        await log.append_chain(T, "exec_c2", chain("exec_c2", first.tail, pair("a")), first.tail)
     assert [e.kind for e, _ in await read_all(log, "exec_c2")] == [STARTED, scheduled("x")]
 
 
@@ -463,10 +463,9 @@ async def test_a_write_elsewhere_before_the_pair_leaves_the_second_to_the_caller
     await log.allow_chaining()
     first = await log.append(T, "exec_c3", STARTED)
     await EventLog(nc, log._js).append(T, "exec_c3_other", STARTED)  # the stream moves on elsewhere
-    head, then = await log.append_chained(
-        T, "exec_c3", scheduled("a"), start_of("a"), first.tail, then_msg_id="c3"
-    )
-    assert then is None
+    landed = await log.append_chain(T, "exec_c3", chain("exec_c3", first.tail, pair("a")), first.tail)
+    assert len(landed) == 1
+    head = landed[0]
     assert [e.sequence for e, _ in await read_all(log, "exec_c3")] == [1, 2]
     assert head.tail == await log.tail(T, "exec_c3", trusted=head.tail)
 
@@ -478,3 +477,15 @@ async def test_a_writer_chains_only_on_a_stream_that_looks_quiet(log: EventLog) 
     assert log.chains(first.tail)
     later = await log.append(T, "exec_c4_other", STARTED)
     assert not log.chains(first.tail) and log.chains(later.tail)
+
+
+async def test_a_chain_of_three_lands_whole_and_its_events_must_follow_the_tail(log: EventLog) -> None:
+    await log.allow_chaining()
+    first = await log.append(T, "exec_c5", STARTED)
+    kinds = [completed("z"), *pair("a")]
+    landed = await log.append_chain(T, "exec_c5", chain("exec_c5", first.tail, kinds), first.tail)
+    assert [a.event.sequence for a in landed] == [2, 3, 4]
+    assert [a.tail.stream_seq for a in landed] == [first.tail.stream_seq + n for n in (1, 2, 3)]
+    assert [e.kind for e, _ in await read_all(log, "exec_c5")] == [STARTED, *kinds]
+    with pytest.raises(ValueError, match="must follow"):
+        await log.append_chain(T, "exec_c5", chain("exec_c5", first.tail, kinds), landed[-1].tail)

@@ -192,12 +192,13 @@ def test_only_kinds_that_run_in_process_can_run_inline() -> None:
         config("python_fn,model")
 
 
-async def test_a_quiet_logs_inline_node_is_scheduled_and_started_in_one_round_trip(stack: Stack) -> None:
+async def test_a_quiet_logs_inline_nodes_are_chained_in_one_round_trip_per_step(stack: Stack) -> None:
     chain = chain2("chain2_paired")
     async with services(stack, workers=0, **INLINE):
         await stack.register(chain)
         execution_id = await stack.start("chain2_paired")
         await stack.all_terminal([execution_id])
+        await stack.postgres_matches_stream([execution_id])
         stored = await raw_log(stack, execution_id)
     assert stack.recorder.terminal[execution_id] == "workflow_completed"
     for node_id in ("a", "b"):
@@ -208,6 +209,14 @@ async def test_a_quiet_logs_inline_node_is_scheduled_and_started_in_one_round_tr
         assert ids == scheduled["id"] and next_seq == seq + 1, (node_id, stored)
         assert started["kind"]["type"] == "node_started" and started["kind"]["attempt"] == 0
         assert next_ids == f"{execution_id}:{scheduled['sequence']}:started:0"
+    # A's completion heads b's pass, and b's heads the finish: each chained the same way.
+    kinds = [(event["kind"]["type"], event["kind"].get("node_id")) for event, _, _ in stored]
+    for at, (kind, node_id) in enumerate(kinds):
+        if kind != "node_completed":
+            continue
+        (completed, seq, ids), (_, next_seq, _) = stored[at], stored[at + 1]
+        assert ids == completed["id"] and next_seq == seq + 1, (node_id, stored)
+        assert kinds[at + 1] == {"a": ("node_scheduled", "b"), "b": ("workflow_completed", None)}[node_id]
     assert_gapless(stack, [execution_id])
 
 
