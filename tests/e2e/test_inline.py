@@ -18,6 +18,8 @@ from nats.js.errors import NotFoundError
 
 from jamjet_common import streams, subjects
 from jamjet_common.config import ConfigError, Env
+from jamjet_common.eventlog import EventLog
+from jamjet_common.events import NodeCompleted
 from jamjet_common.publisher import MSG_ID
 from services.event_store.service import EventStoreService
 from services.policy.service import PolicyService
@@ -29,6 +31,7 @@ from tests.e2e import workflows
 from tests.e2e.stack import Stack, assert_gapless, running_all, services
 from tests.harness import running
 from tests.helpers import eventually
+from tests.worker import fns
 
 pytestmark = pytest.mark.e2e
 INLINE = {"JAMJET_SCHEDULER_INLINE_KINDS": "python_fn,condition,parallel,join"}
@@ -236,3 +239,37 @@ async def raw_log(stack: Stack, execution_id: str) -> list[tuple[dict[str, Any],
             return found
         found.append((json.loads(msg.data or b""), msg.seq or 0, (msg.headers or {}).get(MSG_ID)))
         seq = (msg.seq or 0) + 1
+
+
+async def test_an_outcome_another_writer_records_first_voids_the_inline_result(stack: Stack) -> None:
+    # Whether the scheduler has folded the other outcome by the time the run ends (its own append then
+    # finds it) or not (the completion it appends at the head of the next pass conflicts, and the run
+    # appends the usual way): one outcome, the first.
+    key = uuid.uuid4().hex
+    execution_id = f"exec_race_{key}"
+    ir = workflows.workflow(
+        [workflows.fn("a", "race_outcome", WORKER_FNS), workflows.fn("b", "answer", WORKER_FNS)],
+        [("a", "b"), ("b", "end")],
+        wf="race",
+    )
+
+    async def other_writer() -> None:
+        other = NodeCompleted(node_id="a", output={"by": "other"}, state_patch={"by": "other"})
+        log = EventLog(stack.nc, stack.nc.jetstream())
+        await log.append("default", execution_id, other, msg_id=f"{execution_id}:2:outcome")
+
+    fns.racers[key] = other_writer
+    async with services(stack, workers=0, **INLINE):
+        await stack.register(ir)
+        await stack.start("race", {"key": key}, execution_id=execution_id)
+        await stack.all_terminal([execution_id])
+        await stack.postgres_matches_stream([execution_id])
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    outcomes = [
+        e["kind"]["output"]
+        for e in stack.recorder.events[execution_id]
+        if e["kind"]["type"] == "node_completed" and e["kind"]["node_id"] == "a"
+    ]
+    assert outcomes == [{"by": "other"}], outcomes
+    assert stack.recorder.events[execution_id][-1]["kind"]["final_state"]["by"] == "other"
+    assert_gapless(stack, [execution_id])

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,16 @@ async def hold(state: dict[str, Any]) -> dict[str, Any]:
     with _overlapping(key):
         await gates[key].wait()
     return {}
+
+
+racers: dict[str, Callable[[], Awaitable[None]]] = {}
+"""Set by a test: what ``race_outcome`` with that key does before it returns."""
+
+
+async def race_outcome(state: dict[str, Any]) -> dict[str, Any]:
+    """Lets another writer record this dispatch's outcome first (``racers``), then returns its own."""
+    await racers[str(state["key"])]()
+    return {"by": "inline"}
 
 
 async def hang_once(state: dict[str, Any]) -> dict[str, Any]:
