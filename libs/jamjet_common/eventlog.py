@@ -24,6 +24,7 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import APIError, NotFoundError
 
 from jamjet_common import refusals, subjects
+from jamjet_common.chain_gate import ChainGate
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError, InvalidTokenError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
@@ -196,8 +197,7 @@ class EventLog:
         self._remembered = remembered
         self._writers = KeyedLocks()
         self._seen = SeenEvents()
-        self._chaining = False
-        self._last_acked = 0
+        self._gate = ChainGate()
 
     async def allow_chaining(self) -> None:
         """Let :meth:`append_chained` chain when the stream is served by one server alone.
@@ -208,17 +208,11 @@ class EventLog:
         """
         info = await self._js.stream_info(self._stream)
         replicas = info.config.num_replicas or 1
-        self._chaining = replicas == 1 and (info.cluster is None or info.cluster.name is None)
+        self._gate.allowed = replicas == 1 and (info.cluster is None or info.cluster.name is None)
 
     def chains(self, after: Tail) -> bool:
-        """Whether a pair appended after ``after`` is worth chaining: the stream looks quiet, nothing
-        acknowledged to this writer lies past ``after`` (else the pair's second message would mostly be
-        refused, a wasted publish)."""
-        return self._chaining and after.stream_seq >= self._last_acked
-
-    def _acked(self, stream_seq: int) -> None:
-        if stream_seq > self._last_acked:
-            self._last_acked = stream_seq
+        """Whether appends after ``after`` are worth sending as a chain (``jamjet_common.chain_gate``)."""
+        return self._gate.open(after.stream_seq)
 
     def _remember(self, execution_id: str, tail: Tail) -> None:
         known = self._tails.get(execution_id)
@@ -327,7 +321,7 @@ class EventLog:
     ) -> Appended:
         if ack.duplicate:
             return await self._recorded(event, ack.seq, after)
-        self._acked(ack.seq)
+        self._gate.acked(ack.seq)
         landed = Tail(event.sequence, ack.seq)
         self._seen.saw(execution_id, after, landed, event.kind)
         return Appended(event, landed, headers=headers)
@@ -386,6 +380,8 @@ class EventLog:
             landed.append(appended)
             at = appended.tail
         self._remember(execution_id, at)
+        if len(links) > 1:
+            self._gate.landed(len(landed) == len(links))
         return landed
 
     async def append_first(
