@@ -200,13 +200,19 @@ class EventLog:
         self._gate = ChainGate()
 
     async def allow_chaining(self) -> None:
-        """Let :meth:`append_chained` chain when the stream is served by one server alone.
+        """Let :meth:`append_chain` chain when the stream is served by one server alone.
 
         A chained message's checks (the stream's last message, its id) hold what they say only where
         one server orders every write; a replicated stream's leader checks the last message id against
-        what it has applied, not against the proposals still in flight.
+        what it has applied, not against the proposals still in flight. A stream that cannot be read
+        now is taken for a replicated one.
         """
-        info = await self._js.stream_info(self._stream)
+        self._gate.allowed = False
+        try:
+            info = await self._js.stream_info(self._stream)
+        except Exception as exc:
+            logger.warning("%s not read (%s); appends are not chained", self._stream, exc)
+            return
         replicas = info.config.num_replicas or 1
         self._gate.allowed = replicas == 1 and (info.cluster is None or info.cluster.name is None)
 

@@ -179,6 +179,8 @@ class SchedulerService(Service):
     async def _reconnected(self) -> None:
         await super()._reconnected()
         await self._feeds_of.renew()
+        if self._inline is not None and self.executions is not None:
+            await self.executions.log.allow_chaining()  # a server that came back clustered: no chains
 
     async def _bind(
         self, stream: str, name: str, filters: list[str], max_ack_pending: int, prefetch: int

@@ -424,7 +424,7 @@ def test_a_run_of_seen_events_starts_again_where_it_does_not_continue() -> None:
     assert seen.since("e", Tail(5, 20)) == (Tail(6, 21), [(Tail(6, 21), scheduled("d"))])
 
 
-# ---- append_chained: a pair in one round trip, the second only right behind the first ------------------
+# ---- append_chain: links in one round trip, each only right behind the one before it ------------------
 
 
 def pair(node_id: str) -> list[EventKind]:
