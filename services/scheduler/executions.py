@@ -730,18 +730,33 @@ class Executions:
             return None
         first = landed[0]
         progress.tail = first.tail  # where it landed: past the tail if the stream moved (then alone)
+        try:
+            await self._behind_landed(progress, decided, links, landed, item, in_flight)
+        except Exception:  # the run's outcome is in the log: only what follows it is to be done again
+            logger.warning("%s: pass after an inline outcome failed", progress.execution_id, exc_info=True)
+            self.forget(progress.execution_id)  # the run's messages are then nak'd (_inline_folded)
+        return first
+
+    async def _behind_landed(
+        self,
+        progress: Progress,
+        decided: Plan,
+        links: list[Link],
+        landed: list[Appended],
+        item: WorkItem | None,
+        in_flight: dict[str, Dispatch],
+    ) -> None:
         await self._fold_landed(progress, landed[1:], in_flight)
         if item is not None and len(landed) > 1:
             self._run_inline(progress, item, landed[1], landed[2] if len(landed) > 2 else None)
             assert self.inline is not None
             self.inline.launch()
         if progress.terminal:
-            return first
+            return
         if len(links) == 1 or len(landed) < len(links) or not decided.complete:
             await self.advance(progress)  # the pass as usual, or what is left of it
         else:
             progress.planned = progress.tail.stream_seq
-        return first
 
     def _links_behind(
         self, progress: Progress, graph: Graph, decided: Plan, head: Link
@@ -782,7 +797,9 @@ class Executions:
         done = self.inline.finished(item) if ended and self.inline is not None else []
         try:
             progress = self._progress.get(execution_id)
-            if not self.owns(execution_id):  # the partition's next owner plans, on these messages
+            # Not here any more: the partition's next owner plans, on these messages; or dropped after
+            # a failure, and these messages make it be read again.
+            if not self.owns(execution_id) or (progress is None and execution_id not in self._finished):
                 for msg in done:
                     await msg.nak()
                 return
