@@ -15,7 +15,12 @@ from nats.js.api import StorageType
 from nats.js.client import JetStreamContext
 
 from jamjet_common.local import postgres
-from jamjet_common.local.nats_server import LocalNatsServer, LocalNatsServerError, free_port
+from jamjet_common.local.nats_server import (
+    PRIVATE_PORTS_FROM,
+    LocalNatsServer,
+    LocalNatsServerError,
+    free_port,
+)
 from jamjet_common.local.postgres import create_database, drop_database, resolve_database_url
 from tests.helpers import eventually
 
@@ -193,3 +198,12 @@ async def test_eventually_reports_the_last_exception() -> None:
     with pytest.raises(AssertionError, match=r"timed out here.*KeyError.*missing-key") as excinfo:
         await eventually(boom, timeout=0.05, message="timed out here")
     assert isinstance(excinfo.value.__cause__, KeyError)
+
+
+def test_a_free_port_lies_below_the_ports_outgoing_connections_take() -> None:
+    # Between free_port() and the caller's bind, any client connecting anywhere may take a port from
+    # the kernel's ephemeral range, which is where bind-to-0 draws from too.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(PRIVATE_PORTS_FROM <= port < low for port in ports), ports
+    assert len(ports) > 1, "drawn at random, so that two callers rarely meet"

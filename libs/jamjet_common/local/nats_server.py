@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import re
 import shutil
 import signal
@@ -33,6 +34,9 @@ DEFAULT_READY_TIMEOUT = 10.0
 READY_LINE = "Server is ready"
 OUTPUT_LINES = 200
 _PORT_ATTEMPTS = 3
+PRIVATE_PORTS_FROM = 20000
+"""Where ``free_port`` draws from, up to the kernel's ephemeral range."""
+_PORT_DRAWS = 20
 _JOIN_TIMEOUT = 2.0
 
 
@@ -87,10 +91,37 @@ def check_version(binary: str) -> tuple[int, int, int]:
 
 
 def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago."""
+    """A port that was free on 127.0.0.1 a moment ago, below the kernel's ephemeral range.
+
+    A port the kernel hands out (``bind`` to 0) comes from the range it also gives every outgoing
+    connection its local port from: between this call and the caller's bind, any client connecting to
+    anything could take it (seen once in CI: a dev stack's gateway found its port in use). Below that
+    range only another caller of this function could, and it draws at random too.
+    """
+    below = range(PRIVATE_PORTS_FROM, max(_ephemeral_low(), PRIVATE_PORTS_FROM))
+    for port in random.sample(below, k=min(_PORT_DRAWS, len(below))):
+        if _bindable(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 class _OutputPump:
