@@ -8,6 +8,7 @@ worker, which asks the policy service. Kills mid-node: tests/faults/test_inline.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -29,7 +30,9 @@ from services.scheduler.service import SchedulerService
 from services.worker.service import WorkerService
 from tests.e2e import workflows
 from tests.e2e.stack import Stack, assert_gapless, running_all, services
+from tests.faults.invariants import dispatches
 from tests.harness import running
+from tests.helpers import ask as runtime_request
 from tests.helpers import eventually
 from tests.worker import fns
 
@@ -273,3 +276,36 @@ async def test_an_outcome_another_writer_records_first_voids_the_inline_result(s
     assert outcomes == [{"by": "other"}], outcomes
     assert stack.recorder.events[execution_id][-1]["kind"]["final_state"]["by"] == "other"
     assert_gapless(stack, [execution_id])
+
+
+async def test_chained_steps_under_load_and_cancellations_keep_one_outcome_per_dispatch(stack: Stack) -> None:
+    # Chains at once and one after another: the stream is quiet for some steps and not for others, so
+    # chains land whole, get cut short or are not tried, while cancellations race the runs.
+    nodes = [workflows.fn(f"s{i}", "noop", "tests.fns") for i in range(8)]
+    edges = [*((f"s{i}", f"s{i + 1}") for i in range(7)), ("s7", "end")]
+    async with services(stack, workers=1, **INLINE):
+        await stack.register(workflows.workflow(nodes, edges, wf="chain8"))
+        ids = list(await asyncio.gather(*(stack.start("chain8") for _ in range(16))))
+        for n in range(16):  # one after another: most of their steps find the stream quiet
+            ids.append(await stack.start("chain8"))
+            if n % 3 == 0:
+                await cancel(stack, ids[-1])
+        for execution_id in ids[:16:3]:
+            await cancel(stack, execution_id)
+        await stack.all_terminal(ids)
+        await stack.postgres_matches_stream(ids)
+    assert_gapless(stack, ids)
+    for execution_id in ids:
+        events = stack.recorder.events[execution_id]
+        found = dispatches(execution_id, events)
+        assert all(len(dispatch.outcomes()) <= 1 for dispatch in found), events
+        if stack.recorder.terminal[execution_id] == "workflow_completed":
+            completed = [e["kind"]["node_id"] for e in events if e["kind"]["type"] == "node_completed"]
+            assert sorted(completed) == [f"s{i}" for i in range(8)], events
+        else:
+            assert stack.recorder.terminal[execution_id] == "workflow_cancelled", events
+
+
+async def cancel(stack: Stack, execution_id: str) -> None:
+    """Refused once the execution has finished: either way it ends once."""
+    await runtime_request(stack.nc, subjects.CMD_CANCEL, {"execution_id": execution_id}, timeout=30)
