@@ -55,6 +55,11 @@ REPLY_CODES: dict[str, ReplyCode] = {
         SCHEDULER, "the tenant has limits and its usage cannot be read; answered after the last attempt"
     ),
     "execution_exists": ReplyCode(SCHEDULER, "the execution id is taken by another workflow or tenant"),
+    "start_in_doubt": ReplyCode(
+        SCHEDULER,
+        "a start conflicted with one a stream leader lost before committing it; retried, answered after "
+        "the last attempt",
+    ),
     "unknown_execution": ReplyCode("scheduler, event store", "no such execution"),
     "execution_terminal": ReplyCode(SCHEDULER, "the execution has already finished"),
     "busy": ReplyCode(SCHEDULER, "the execution kept changing under the command; try again"),

@@ -402,6 +402,14 @@ class EventLog:
         checked = {EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: subjects.events_in_any_tenant(execution_id)}
         return await self.append_after(tenant, execution_id, kind, EMPTY, headers=headers, checks=checked)
 
+    async def logged_anywhere(self, execution_id: str) -> bool:
+        """Whether any tenant holds a log of ``execution_id``, as the stream's leader sees it now."""
+        try:
+            await self._js.get_msg(self._stream, subject=subjects.events_in_any_tenant(execution_id))
+        except NotFoundError:
+            return False
+        return True
+
     async def _recorded(self, event: Event, stream_seq: int, after: Tail) -> Appended:
         """The event the stream already holds under this message id, and its true log position.
 

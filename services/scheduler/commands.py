@@ -13,6 +13,7 @@ from jamjet_common.errors import (
     AppendConflictError,
     ConflictError,
     ContractError,
+    RetryableError,
     UnknownExecutionError,
 )
 from jamjet_common.eventlog import Appended
@@ -172,6 +173,12 @@ class Commands:
             raise ConflictError(
                 f"execution '{execution_id}' already exists for another workflow or version",
                 code="execution_exists",
+            )
+        if not await self._executions.log.logged_anywhere(execution_id):
+            # What the start conflicted with is in no log: a replicated stream's leader lost it before
+            # it was committed (seen in CI with the leader SIGKILLed). The start is tried again.
+            raise RetryableError(
+                f"execution '{execution_id}' is being started; try again", code="start_in_doubt"
             )
         raise ConflictError(
             f"execution id '{execution_id}' is already used by another tenant", code="execution_exists"

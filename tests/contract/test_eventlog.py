@@ -489,3 +489,10 @@ async def test_a_chain_of_three_lands_whole_and_its_events_must_follow_the_tail(
     assert [e.kind for e, _ in await read_all(log, "exec_c5")] == [STARTED, *kinds]
     with pytest.raises(ValueError, match="must follow"):
         await log.append_chain(T, "exec_c5", chain("exec_c5", first.tail, kinds), landed[-1].tail)
+
+
+async def test_a_log_of_an_id_is_found_whichever_tenant_holds_it(log: EventLog) -> None:
+    assert not await log.logged_anywhere("exec_nowhere")
+    await log.append_first("globex", "exec_somewhere", STARTED)
+    assert await log.logged_anywhere("exec_somewhere")
+    assert not await log.logged_anywhere("exec_somewhere_else")
