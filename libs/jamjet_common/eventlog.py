@@ -402,13 +402,14 @@ class EventLog:
         checked = {EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: subjects.events_in_any_tenant(execution_id)}
         return await self.append_after(tenant, execution_id, kind, EMPTY, headers=headers, checks=checked)
 
-    async def logged_anywhere(self, execution_id: str) -> bool:
-        """Whether any tenant holds a log of ``execution_id``, as the stream's leader sees it now."""
+    async def holder(self, execution_id: str) -> str | None:
+        """The tenant that holds a log of ``execution_id``, as the stream's leader sees it now; None if
+        no tenant does."""
         try:
-            await self._js.get_msg(self._stream, subject=subjects.events_in_any_tenant(execution_id))
+            msg = await self._js.get_msg(self._stream, subject=subjects.events_in_any_tenant(execution_id))
         except NotFoundError:
-            return False
-        return True
+            return None
+        return subjects.parse_events_subject(msg.subject or "")[0]
 
     async def _recorded(self, event: Event, stream_seq: int, after: Tail) -> Appended:
         """The event the stream already holds under this message id, and its true log position.

@@ -174,9 +174,10 @@ class Commands:
                 f"execution '{execution_id}' already exists for another workflow or version",
                 code="execution_exists",
             )
-        if not await self._executions.log.logged_anywhere(execution_id):
-            # What the start conflicted with is in no log: a replicated stream's leader lost it before
-            # it was committed (seen in CI with the leader SIGKILLed). The start is tried again.
+        if await self._executions.log.holder(execution_id) in (None, tenant):
+            # What the start conflicted with is in no other tenant's log: a replicated stream's leader
+            # lost it before it was committed, or the read missed it while a leader was elected (seen
+            # in CI with a leader SIGKILLed). The start is tried again.
             raise RetryableError(
                 f"execution '{execution_id}' is being started; try again", code="start_in_doubt"
             )

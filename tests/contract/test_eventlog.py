@@ -491,8 +491,8 @@ async def test_a_chain_of_three_lands_whole_and_its_events_must_follow_the_tail(
         await log.append_chain(T, "exec_c5", chain("exec_c5", first.tail, kinds), landed[-1].tail)
 
 
-async def test_a_log_of_an_id_is_found_whichever_tenant_holds_it(log: EventLog) -> None:
-    assert not await log.logged_anywhere("exec_nowhere")
+async def test_the_tenant_holding_an_ids_log_is_found_whichever_it_is(log: EventLog) -> None:
+    assert await log.holder("exec_nowhere") is None
     await log.append_first("globex", "exec_somewhere", STARTED)
-    assert await log.logged_anywhere("exec_somewhere")
-    assert not await log.logged_anywhere("exec_somewhere_else")
+    assert await log.holder("exec_somewhere") == "globex"
+    assert await log.holder("exec_somewhere_else") is None
