@@ -207,3 +207,9 @@ def test_a_free_port_lies_below_the_ports_outgoing_connections_take() -> None:
     ports = {free_port() for _ in range(20)}
     assert all(PRIVATE_PORTS_FROM <= port < low for port in ports), ports
     assert len(ports) > 1, "drawn at random, so that two callers rarely meet"
+
+
+def test_free_port_does_not_hand_out_a_port_twice_in_a_row() -> None:
+    # A cluster takes every port it needs before any server binds one.
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)

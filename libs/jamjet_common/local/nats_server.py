@@ -37,6 +37,7 @@ _PORT_ATTEMPTS = 3
 PRIVATE_PORTS_FROM = 20000
 """Where ``free_port`` draws from, up to the kernel's ephemeral range."""
 _PORT_DRAWS = 20
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=1024)
 _JOIN_TIMEOUT = 2.0
 
 
@@ -100,7 +101,9 @@ def free_port() -> int:
     """
     below = range(PRIVATE_PORTS_FROM, max(_ephemeral_low(), PRIVATE_PORTS_FROM))
     for port in random.sample(below, k=min(_PORT_DRAWS, len(below))):
-        if _bindable(port):
+        # Not one this process handed out lately: a cluster picks all its ports before it binds any.
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.append(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
