@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import msgspec
 from nats.aio.client import Client
@@ -137,11 +138,11 @@ def chain(
 ) -> list[Link]:
     """Links for ``kinds`` appended after ``after``, each with ``headers``; ``last_msg_id``: the last
     one's deduplication id."""
-    first = after.sequence + 1
-    links = [Link(new_event(execution_id, first + i, kind), headers) for i, kind in enumerate(kinds)]
-    if links and last_msg_id is not None:
-        links[-1] = Link(links[-1].event, headers, last_msg_id)
-    return links
+    first, last = after.sequence + 1, len(kinds) - 1
+    return [
+        Link(new_event(execution_id, first + i, kind), headers, last_msg_id if i == last else None)
+        for i, kind in enumerate(kinds)
+    ]
 
 
 def _chain_checks(after_stream_seq: int, events: Sequence[Event], index: int, link: Link) -> dict[str, str]:
@@ -159,6 +160,13 @@ def _chain_checks(after_stream_seq: int, events: Sequence[Event], index: int, li
         }
     )
     return checks
+
+
+def _refused(execution_id: str, after: Tail, exc: APIError) -> NoReturn:
+    """Raise what an append the stream refused means: a conflict if the log moved past ``after``."""
+    if exc.err_code in CONFLICT_CODES:
+        raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
+    raise exc
 
 
 def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
@@ -317,9 +325,7 @@ class EventLog:
         try:
             ack = await self.publisher.publish(subject, ENCODER.encode(event), sent)
         except APIError as exc:
-            if exc.err_code in CONFLICT_CODES:
-                raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
-            raise
+            _refused(execution_id, after, exc)
         return await self._landed(execution_id, event, ack, after, extra)
 
     async def _landed(
@@ -365,8 +371,8 @@ class EventLog:
             raise
         acks = await asyncio.gather(*waits, return_exceptions=True)
         head = acks[0]
-        if isinstance(head, APIError) and head.err_code in CONFLICT_CODES:
-            raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from head
+        if isinstance(head, APIError):
+            _refused(execution_id, after, head)
         if isinstance(head, BaseException):
             raise head
         return await self._chain_landed(execution_id, links, acks, after)

@@ -579,7 +579,7 @@ class Executions:
         links = self._scheduled_and_started(progress, item, scheduled)
         landed = await self.log.append_chain(progress.tenant, progress.execution_id, links, progress.tail)
         await self._fold_landed(progress, landed, {})
-        self._run_inline(progress, item, landed[0], landed[1] if len(landed) > 1 else None)
+        self._run_inline(progress, item, landed)
 
     def _scheduled_and_started(
         self, progress: Progress, item: WorkItem, scheduled: NodeScheduled
@@ -594,15 +594,14 @@ class Executions:
             last_msg_id=DispatchKeys.of(item).started(0),
         )
 
-    def _run_inline(
-        self, progress: Progress, item: WorkItem, scheduled: Appended, start: Appended | None
-    ) -> None:
-        """Run ``item`` here, now that its ``NodeScheduled`` (and ``start``, its first attempt's start,
-        if that landed too) is in the log."""
+    def _run_inline(self, progress: Progress, item: WorkItem, landed: list[Appended]) -> None:
+        """Run ``item`` here, now that its ``NodeScheduled`` (``landed[0]``) is in the log, and its first
+        attempt's start too if that landed behind it."""
         assert self.inline is not None
+        scheduled = landed[0]
         position = LogPosition(sequence=scheduled.event.sequence, stream_seq=scheduled.tail.stream_seq)
         item = msgspec.structs.replace(item, scheduled_at=position, open_to=position)
-        self.inline.run(item, progress.trace, start)
+        self.inline.run(item, progress.trace, landed[1] if len(landed) > 1 else None)
 
     async def _publish_work(
         self,
@@ -706,13 +705,11 @@ class Executions:
             raise
 
     def _ahead_of(self, progress: Progress, item: WorkItem, clear: Tail) -> bool:
-        flight = progress.in_flight.get(item.node_id)
         return (
             progress.tail == clear
             and progress.terminal is None
             and not progress.foreign
-            and flight is not None
-            and flight.sequence == item.dispatch
+            and _in_flight(progress, item)
             and self.owns(item.execution_id)
             and self.log.chains(clear)
         )
@@ -748,7 +745,7 @@ class Executions:
     ) -> None:
         await self._fold_landed(progress, landed[1:], in_flight)
         if item is not None and len(landed) > 1:
-            self._run_inline(progress, item, landed[1], landed[2] if len(landed) > 2 else None)
+            self._run_inline(progress, item, landed[1:])
             assert self.inline is not None
             self.inline.launch()
         if progress.terminal:
