@@ -32,10 +32,17 @@ from services.event_store.intake import StoredEvent
 
 logger = logging.getLogger(__name__)
 
+# A lateral key lookup (LIMIT 1 keeps it from being flattened into a join) is an index probe whatever
+# the statistics say; a plain join's plan, cached while the table was empty, scans the whole table on
+# every batch (tests/event_store/test_store_plans.py).
 SELECT_STORED = """
-SELECT e.execution_id, e.sequence, e.stream_seq
+SELECT w.execution_id, w.sequence, e.stream_seq
 FROM unnest($1::text[], $2::bigint[]) AS w(execution_id, sequence)
-JOIN events AS e USING (execution_id, sequence)
+CROSS JOIN LATERAL (
+    SELECT stream_seq FROM events
+    WHERE events.execution_id = w.execution_id AND events.sequence = w.sequence
+    LIMIT 1
+) AS e
 """
 
 # Sequences grow with stream order, so the last stored event before a stream position is the one with

@@ -31,13 +31,18 @@ REFOLD_PREFETCH = 256
 # unnest yields the keys in the sorted order they are sent in, so every replica locks in one order.
 LOCK_EXECUTIONS = "SELECT pg_advisory_xact_lock(key) FROM unnest($1::bigint[]) AS key"
 
+# Each row is a lateral key lookup, an index probe whatever the statistics say
+# (tests/event_store/test_store_plans.py); the keys come sorted, and unnest keeps their order, so every
+# replica locks rows in one order.
 SELECT_ROWS = """
-SELECT execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
-       current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at,
-       input_tokens, output_tokens, cost_usd, fold_state::text AS fold_state
-FROM executions WHERE execution_id = ANY($1::text[])
-ORDER BY execution_id
-FOR UPDATE
+SELECT x.* FROM unnest($1::text[]) AS k(execution_id)
+CROSS JOIN LATERAL (
+    SELECT execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
+           current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at,
+           input_tokens, output_tokens, cost_usd, fold_state::text AS fold_state
+    FROM executions WHERE executions.execution_id = k.execution_id
+    FOR UPDATE
+) AS x
 """
 
 INSERT_ROWS = """
@@ -51,19 +56,16 @@ SELECT * FROM unnest(
 )
 """
 
-# current_state and fold_state are sent only when they changed (NULL keeps the stored one).
-UPDATE_ROWS = """
-UPDATE executions AS x
-SET status = u.status, current_state = COALESCE(u.current_state, x.current_state),
-    last_sequence = u.last_sequence, error = u.error, updated_at = u.updated_at,
-    completed_at = u.completed_at, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
-    cost_usd = u.cost_usd, fold_state = COALESCE(u.fold_state, x.fold_state)
-FROM unnest(
-    $1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-    $8::numeric[], $9::numeric[], $10::float8[], $11::jsonb[]
-) AS u(execution_id, status, current_state, last_sequence, error, updated_at, completed_at,
-       input_tokens, output_tokens, cost_usd, fold_state)
-WHERE x.execution_id = u.execution_id
+# current_state and fold_state are sent only when they changed (NULL keeps the stored one). One statement
+# per execution (a batch's all in one round trip): a key's equality is an index probe whatever the
+# statistics say, where an UPDATE joined to an unnest may keep a plan that scans the table
+# (tests/event_store/test_store_plans.py).
+UPDATE_ROW = """
+UPDATE executions
+SET status = $2, current_state = COALESCE($3::jsonb, current_state), last_sequence = $4, error = $5,
+    updated_at = $6, completed_at = $7, input_tokens = $8, output_tokens = $9, cost_usd = $10,
+    fold_state = COALESCE($11::jsonb, fold_state)
+WHERE execution_id = $1
 """
 
 INSERT_APPROVALS = """
@@ -203,7 +205,7 @@ async def write_rows(conn: asyncpg.Connection, rows: list[ExecutionRow]) -> None
     if new:
         await conn.execute(INSERT_ROWS, *_insert_columns(new))
     if old:
-        await conn.execute(UPDATE_ROWS, *_update_columns(old))
+        await conn.executemany(UPDATE_ROW, list(zip(*_update_columns(old), strict=True)))
     await write_approvals(conn, rows)
 
 

@@ -20,9 +20,13 @@ Version = tuple[str, str, str]
 KEPT = 1024
 
 SELECT_IRS = """
-SELECT w.tenant, w.workflow_id, w.version, w.ir::text AS ir
+SELECT k.tenant, k.workflow_id, k.version, w.ir
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, workflow_id, version)
-JOIN workflows AS w USING (tenant, workflow_id, version)
+CROSS JOIN LATERAL (
+    SELECT ir::text AS ir FROM workflows
+    WHERE workflows.tenant = k.tenant AND workflows.workflow_id = k.workflow_id AND workflows.version = k.version
+    LIMIT 1
+) AS w
 """
 IR_DECODER = msgspec.json.Decoder(WorkflowIr)
 
