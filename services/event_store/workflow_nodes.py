@@ -24,7 +24,8 @@ SELECT k.tenant, k.workflow_id, k.version, w.ir
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, workflow_id, version)
 CROSS JOIN LATERAL (
     SELECT ir::text AS ir FROM workflows
-    WHERE workflows.tenant = k.tenant AND workflows.workflow_id = k.workflow_id AND workflows.version = k.version
+    WHERE workflows.tenant = k.tenant AND workflows.workflow_id = k.workflow_id
+      AND workflows.version = k.version
     LIMIT 1
 ) AS w
 """

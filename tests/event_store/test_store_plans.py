@@ -19,8 +19,8 @@ from services.event_store import chain, governance, projection, queries, workflo
 from services.event_store.migrate import migrate
 from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
-from tests.event_store.test_store_writer import lifecycle
 from tests.event_store.logs import Written
+from tests.event_store.test_store_writer import lifecycle
 
 MODULES = (chain, writer, projection, queries, governance, workflow_nodes)
 TABLES = ("events", "executions", "workflows", "approvals", "dead_letters")
