@@ -21,13 +21,18 @@ import contextlib
 from nats.aio.msg import Msg
 
 DEFAULT_LINGER_SECS = 0.2
+MAX_RIDING = 64
+"""Acks waiting for a ride at most: past it they go out at once (a consumer caps its unacked messages)."""
 
 
 class HeldAck:
     """Acks messages one behind: the newest waits for the next ack, or at most ``linger`` seconds."""
 
-    def __init__(self, linger: float = DEFAULT_LINGER_SECS) -> None:
+    def __init__(self, linger: float = DEFAULT_LINGER_SECS, *, ride_along: bool = False) -> None:
         self._linger = linger
+        self._ride_along = ride_along
+        self._riding: list[Msg] = []
+        """Acks that wait for the connection's next publish (``release``), to share its write."""
         self._held: Msg | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
@@ -43,11 +48,22 @@ class HeldAck:
             return
         previous, self._held = self._held, msg
         self._arm()
-        if previous is not None:
+        if previous is None:
+            return
+        if self._ride_along and len(self._riding) < MAX_RIDING:
+            self._riding.append(previous)
+        else:
             await _ack(previous)
 
+    async def release(self) -> None:
+        """Send the acks waiting for a ride: the connection is about to publish, and they share its write."""
+        riding, self._riding = self._riding, []
+        for msg in riding:
+            await _ack(msg)
+
     async def flush(self) -> None:
-        """Send the held ack now (the linger passed, or the process is stopping)."""
+        """Send every ack now (the linger passed, or the process is stopping)."""
+        await self.release()
         held, self._held = self._held, None
         if self._timer is not None:
             self._timer.cancel()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 
 import msgspec
@@ -80,6 +80,9 @@ class JsPublisher:
         self._sub: Subscription | None = None
         self._subscribing = asyncio.Lock()
         self._closed = False
+        self.before_publish: Callable[[], Awaitable[None]] | None = None
+        """Run before each publish, in the same turn of the loop: what it sends shares the publish's
+        socket write (the scheduler's held acks, ``HeldAck.release``)."""
 
     @classmethod
     def for_js(cls, js: JetStreamContext) -> JsPublisher:
@@ -166,6 +169,8 @@ class JsPublisher:
         self._waiting[inbox] = future
         expiry = loop.call_later(timeout, _expire, future)
         try:
+            if self.before_publish is not None:
+                await self.before_publish()
             await self._nc.publish(subject, payload, reply=inbox, headers=headers)
         except BaseException:
             self._forget(inbox, expiry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from jamjet_common.router import Handler
 from services.scheduler import tracing
 from services.scheduler.catalog import WorkflowCatalog
 from services.scheduler.executions import Executions
+from services.scheduler.graph import Graph
 from services.scheduler.lanes import run_in_lane
 from services.scheduler.progress import Progress
 from services.scheduler.tenancy import TenantGate
@@ -122,8 +124,7 @@ class Commands:
         execution_id = subjects.check_token(
             _generated_id(command_key) if given is None else given, "execution_id"
         )
-        await self._tenants.admit(tenant)
-        graph = await self._catalog.get(tenant, cmd.workflow_id, cmd.workflow_version)
+        graph = await self._admitted(tenant, cmd)
         version = graph.ir.version
         started = WorkflowStarted(
             workflow_id=cmd.workflow_id, workflow_version=version, initial_input=cmd.input
@@ -141,6 +142,20 @@ class Commands:
         return ok_reply(
             execution_id=execution_id, workflow_id=cmd.workflow_id, workflow_version=version, created=True
         )
+
+    async def _admitted(self, tenant: str, cmd: StartExecution) -> Graph:
+        """The workflow's graph, once the tenant may start it: the two reads (each a round trip) at once,
+        the tenant's refusal first."""
+        admitted, graph = await asyncio.gather(
+            self._tenants.admit(tenant),
+            self._catalog.get(tenant, cmd.workflow_id, cmd.workflow_version),
+            return_exceptions=True,
+        )
+        for outcome in (admitted, graph):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(graph, Graph)
+        return graph
 
     async def _store_start(
         self, tenant: str, execution_id: str, started: WorkflowStarted, headers: Mapping[str, str] | None

@@ -127,8 +127,10 @@ class Executions:
         self._progress: dict[str, Progress] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.lanes = Lanes()
-        self.acks = HeldAck()
-        """Events are acknowledged one behind, so that JAMJET_SCHED_EVENTS does not empty (``held_ack``)."""
+        self.acks = HeldAck(ride_along=True)
+        """Events are acknowledged one behind, so that JAMJET_SCHED_EVENTS does not empty (``held_ack``),
+        and with the log's next append, which shares their socket write."""
+        log.publisher.before_publish = self.acks.release
         self.owns: Callable[[str], bool] = lambda execution_id: True
         """Whether this replica plans the execution (its partition's lease); commands may reach others."""
         self.stamp: Callable[[str], dict[str, str]] = lambda execution_id: {}
