@@ -10,7 +10,10 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
+from jamjet_common import nats_headers
+
 logger = logging.getLogger(__name__)
+nats_headers.install()
 
 
 Listener = Callable[[], Awaitable[None]]
