@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -176,13 +176,25 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits, *, create: 
 async def ensure_kv(
     js: JetStreamContext, bucket: str, limits: StreamLimits, *, ttl: float | None = None
 ) -> None:
+    """The bucket, created if missing; on a single server it answers reads directly (``allow_direct``:
+    229 against 493 us a read here, a start reads two), while a replicated one answers through its
+    leader, so that a read right after a write (a tenant suspended, a version registered) sees it."""
+    direct = limits.replicas == 1
     try:
-        await js.key_value(bucket)
-    except (NotFoundError, BadRequestError):
+        info = await js.stream_info(f"KV_{bucket}")
+    except NotFoundError:
         config = KeyValueConfig(
-            bucket=bucket, history=1, storage=StorageType.FILE, replicas=limits.replicas, ttl=ttl
+            bucket=bucket,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=limits.replicas,
+            ttl=ttl,
+            direct=direct,
         )
         await js.create_key_value(config=config)
+        return
+    if bool(info.config.allow_direct) != direct:
+        await js.update_stream(replace(info.config, allow_direct=direct))
 
 
 async def ensure_object_store(js: JetStreamContext, bucket: str, limits: StreamLimits) -> None:

@@ -16,7 +16,7 @@ from jamjet_common.errors import AppendConflictError
 from jamjet_common.eventlog import EMPTY, EventLog
 from jamjet_common.events import NodeScheduled, WorkflowStarted
 from jamjet_common.local.nats_cluster import LocalNatsCluster
-from jamjet_common.streams import EVENTS, StreamLimits, ensure_streams
+from jamjet_common.streams import EVENTS, KV_TENANTS, StreamLimits, ensure_streams
 from tests.conftest import drain_or_close
 
 T = "acme"
@@ -50,6 +50,8 @@ async def test_streams_are_replicated_on_three_servers(cluster_js: JetStreamCont
     info = await cluster_js.stream_info(EVENTS)
     assert info.config.num_replicas == 3
     assert info.cluster is not None and len(info.cluster.replicas or []) == 2
+    # Replicated buckets answer through their leader: a read right after a write sees it.
+    assert not (await cluster_js.stream_info(f"KV_{KV_TENANTS}")).config.allow_direct
 
 
 async def test_a_stale_append_is_a_conflict_on_a_replicated_stream(

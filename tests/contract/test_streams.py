@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import KeyValueConfig, StreamConfig
 
 from jamjet_common import streams, subjects
 from jamjet_common.errors import AppendConflictError
@@ -88,6 +88,15 @@ async def test_ensure_streams_applies_changed_limits(js: JetStreamContext, limit
     shorter = dataclasses.replace(limits, events_max_age_secs=3600.0)
     await streams.ensure_streams(js, shorter)
     assert (await js.stream_info(streams.EVENTS)).config.max_age == 3600.0
+
+
+async def test_buckets_on_one_server_answer_reads_directly(js: JetStreamContext, limits: StreamLimits) -> None:
+    # A bucket from before: reads through the JetStream API.
+    await js.create_key_value(KeyValueConfig(bucket=streams.KV_TENANTS, history=1))
+    await streams.ensure_streams(js, limits)
+    for bucket in (streams.KV_TENANTS, streams.KV_WORKFLOWS, streams.KV_AGENTS, streams.KV_REPLIES):
+        assert (await js.stream_info(f"KV_{bucket}")).config.allow_direct, bucket
+    assert (await js.key_value(streams.KV_TENANTS))._direct
 
 
 # ---- the EVENTS stream ---------------------------------------------------------------------------------
