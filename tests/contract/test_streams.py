@@ -90,7 +90,9 @@ async def test_ensure_streams_applies_changed_limits(js: JetStreamContext, limit
     assert (await js.stream_info(streams.EVENTS)).config.max_age == 3600.0
 
 
-async def test_buckets_on_one_server_answer_reads_directly(js: JetStreamContext, limits: StreamLimits) -> None:
+async def test_buckets_on_one_server_answer_reads_directly(
+    js: JetStreamContext, limits: StreamLimits
+) -> None:
     # A bucket from before: reads through the JetStream API.
     await js.create_key_value(KeyValueConfig(bucket=streams.KV_TENANTS, history=1))
     await streams.ensure_streams(js, limits)

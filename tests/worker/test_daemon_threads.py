@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
 
+import pytest
+
+from services.worker.executors import daemon_threads
 from services.worker.executors.daemon_threads import DaemonThreads
 from tests.helpers import eventually
 
@@ -43,3 +48,43 @@ async def test_a_finished_thread_takes_the_next_call() -> None:
     assert threads.started == 1
     assert names[0] == names[1]
     assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test:"))
+
+
+@pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
+async def test_a_call_alone_runs_on_its_callers_cpu_and_calls_side_by_side_on_any() -> None:
+    threads = DaemonThreads("test")
+    seen: dict[str, set[int]] = {}
+    release = threading.Event()
+
+    def record(name: str, done: threading.Event, hold: bool = False) -> Callable[[], None]:
+        def job() -> None:
+            seen[name] = os.sched_getaffinity(0)
+            done.set()
+            if hold:
+                release.wait(WAIT_SECS)
+
+        return job
+
+    alone = threading.Event()
+    threads.submit(record("alone", alone, hold=True))
+    assert alone.wait(WAIT_SECS)
+    assert len(seen["alone"]) == 1  # the CPU the caller ran on when it called
+    beside = threading.Event()
+    threads.submit(record("beside", beside))  # the first still runs
+    assert beside.wait(WAIT_SECS)
+    release.set()
+    assert seen["beside"] == daemon_threads._ALLOWED
+
+
+async def test_a_call_that_returns_a_delivery_is_delivered_after_its_thread_is_idle() -> None:
+    threads = DaemonThreads("test")
+    idle_at_delivery: list[int] = []
+    delivered = threading.Event()
+
+    def deliver() -> None:
+        idle_at_delivery.append(threads.idle)
+        delivered.set()
+
+    threads.submit(lambda: deliver)
+    assert delivered.wait(WAIT_SECS)
+    assert idle_at_delivery == [1]

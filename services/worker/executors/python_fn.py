@@ -15,6 +15,7 @@ import contextvars
 import importlib
 import inspect
 from collections.abc import Callable
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -100,15 +101,14 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
     future: asyncio.Future[Any] = loop.create_future()
     context = contextvars.copy_context()
 
-    def target() -> None:
+    def target() -> Callable[[], None]:
         try:
             value = context.run(function, *args)
         except Exception as exc:
-            _resolve(loop, future, None, exc)
+            return partial(_resolve, loop, future, None, exc)
         except BaseException as exc:  # SystemExit and the like must not escape a worker thread
-            _resolve(loop, future, None, FatalError(_describe(exc)))
-        else:
-            _resolve(loop, future, value, None)
+            return partial(_resolve, loop, future, None, FatalError(_describe(exc)))
+        return partial(_resolve, loop, future, value, None)
 
     THREADS.submit(target)
     return await future
