@@ -125,6 +125,13 @@ class JsPublisher:
         waiting = await self._sent(subject, payload, headers, self._timeout)
         return _acked(waiting)
 
+    async def send_unanswered(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        """Publish without asking for the stream's ack (none comes): for a message whose fate a later
+        one's ack tells, a chain's links ahead of its last (``EventLog.append_chain``)."""
+        if self.before_publish is not None:
+            await self.before_publish()
+        await self._nc.publish(subject, payload, headers=headers)
+
     async def create_key(self, kv: KeyValue, key: str, value: bytes) -> int:
         """``kv.create``: put ``key`` only if it holds nothing; its revision.
 

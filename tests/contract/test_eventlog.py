@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from jamjet_common import subjects
@@ -28,6 +29,7 @@ from jamjet_common.events import Event, EventKind, NodeCompleted, NodeScheduled,
 from jamjet_common.publisher import MSG_ID
 from jamjet_common.seen import SeenEvents
 from jamjet_common.streams import EVENTS
+from tests.helpers import eventually
 
 T = "acme"
 STARTED = WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input={})
@@ -468,6 +470,24 @@ async def test_a_write_elsewhere_before_the_pair_leaves_the_second_to_the_caller
     head = landed[0]
     assert [e.sequence for e, _ in await read_all(log, "exec_c3")] == [1, 2]
     assert head.tail == await log.tail(T, "exec_c3", trusted=head.tail)
+
+
+async def test_only_a_chains_last_link_asks_for_the_streams_ack(log: EventLog, nc: NATS) -> None:
+    await log.allow_chaining()
+    first = await log.append(T, "exec_c6", STARTED)
+    sent: list[Msg] = []
+
+    async def seen(msg: Msg) -> None:
+        sent.append(msg)
+
+    sub = await nc.subscribe(subjects.append(T, "exec_c6"), cb=seen)
+    landed = await log.append_chain(
+        T, "exec_c6", chain("exec_c6", first.tail, [completed("z"), *pair("a")]), first.tail
+    )
+    await eventually(lambda: len(sent) == 3, message="the links were not seen on the append subject")
+    await sub.unsubscribe()
+    assert [bool(msg.reply) for msg in sent] == [False, False, True]
+    assert [a.tail.stream_seq for a in landed] == [first.tail.stream_seq + n for n in (1, 2, 3)]
 
 
 async def test_a_writer_chains_only_on_a_stream_that_looks_quiet(log: EventLog) -> None:
