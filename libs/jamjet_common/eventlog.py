@@ -145,17 +145,21 @@ def chain(
     ]
 
 
-def _chain_checks(after_stream_seq: int, events: Sequence[Event], index: int, link: Link) -> dict[str, str]:
+def _chain_checks(
+    after: Tail, behind: int, events: Sequence[Event], index: int, link: Link
+) -> dict[str, str]:
     """The headers of link ``index``: its own, its message id and its place in the chain."""
     checks = {**own_headers(link.headers), MSG_ID: link.msg_id or link.event.id}
     if index == 0:
-        checks[EXPECTED_LAST_SUBJECT_SEQ] = str(after_stream_seq)
+        checks[EXPECTED_LAST_SUBJECT_SEQ] = str(after.stream_seq)
+        if after.sequence == 0:  # an execution's first event: no log of the id in any tenant
+            checks[EXPECTED_LAST_SUBJECT_SEQ_SUBJECT] = subjects.events_in_any_tenant(events[0].execution_id)
         return checks
-    behind = str(after_stream_seq + index)
+    previous = str(behind + index)
     checks.update(
         {
-            EXPECTED_LAST_SUBJECT_SEQ: behind,
-            EXPECTED_LAST_SEQ: behind,
+            EXPECTED_LAST_SUBJECT_SEQ: previous,
+            EXPECTED_LAST_SEQ: previous,
             EXPECTED_LAST_MSG_ID: events[index - 1].id,
         }
     )
@@ -227,6 +231,12 @@ class EventLog:
     def chains(self, after: Tail) -> bool:
         """Whether appends after ``after`` are worth sending as a chain (``jamjet_common.chain_gate``)."""
         return self._gate.open(after.stream_seq)
+
+    def quiet_position(self) -> int | None:
+        """The stream's last sequence as this writer last saw it, when a chain right behind it is worth
+        sending (an execution's first events, :meth:`append_chain`'s ``behind``); else None."""
+        last = self._gate.last_acked
+        return last if last > 0 and self._gate.open(last) else None
 
     def _remember(self, execution_id: str, tail: Tail) -> None:
         known = self._tails.get(execution_id)
@@ -344,6 +354,8 @@ class EventLog:
         execution_id: str,
         links: Sequence[Link],
         after: Tail,
+        *,
+        behind: int | None = None,
     ) -> list[Appended]:
         """Append ``links`` one behind the other after ``after``, in one round trip; the ones that landed.
 
@@ -360,16 +372,22 @@ class EventLog:
         Only the last link asks for the stream's ack: that it landed says every link did, each at its
         place. When it did not, the log is read back to find which did (a chain the gate let through
         seldom breaks, and that costs a read of the links' few messages).
+
+        ``behind``: the stream sequence the first link must land right behind for the next to follow,
+        when that is not the log's last message: an execution's first events (``after`` is ``EMPTY``)
+        follow the stream's last message as this writer saw it (:meth:`quiet_position`). A first event
+        carries :meth:`append_first`'s check: no log of the id in any tenant.
         """
         events = [link.event for link in links]
         if [e.sequence for e in events] != list(range(after.sequence + 1, after.sequence + 1 + len(links))):
             raise ValueError(f"{execution_id}: a chain's events must follow {after.sequence} one by one")
         subject = subjects.append(tenant, execution_id)
+        behind = after.stream_seq if behind is None else behind
         last = len(links) - 1
         for index, link in enumerate(links[:last]):
-            checks = _chain_checks(after.stream_seq, events, index, link)
+            checks = _chain_checks(after, behind, events, index, link)
             await self.publisher.send_unanswered(subject, ENCODER.encode(link.event), checks)
-        checks = _chain_checks(after.stream_seq, events, last, links[last])
+        checks = _chain_checks(after, behind, events, last, links[last])
         waiting = await self.publisher.send(subject, ENCODER.encode(links[last].event), checks)
         try:
             ack = await waiting
@@ -384,9 +402,9 @@ class EventLog:
                 raise
             logger.warning("%s: chained append unanswered: %r", execution_id, exc)
             return await self._chain_read(tenant, execution_id, links, after)
-        if last > 0 and (ack.duplicate or ack.seq != after.stream_seq + len(links)):
+        if last > 0 and (ack.duplicate or ack.seq != behind + len(links)):
             return await self._chain_read(tenant, execution_id, links, after)
-        acks = [Ack(ack.stream, after.stream_seq + 1 + index) for index in range(last)] + [ack]
+        acks = [Ack(ack.stream, behind + 1 + index) for index in range(last)] + [ack]
         return await self._chain_landed(execution_id, links, acks, after)
 
     async def _chain_read(

@@ -133,7 +133,6 @@ class Commands:
             appended = await self._store_start(tenant, execution_id, started, headers)
         except AppendConflictError:
             return await self._already_started(tenant, execution_id, cmd.workflow_id, version)
-        self._executions.seed(tenant, execution_id, appended)
         if graph.workflow_timeout_secs is not None:
             await self._timers.schedule(
                 tenant, execution_id, graph.workflow_timeout_secs, appended.event.created_at
@@ -164,8 +163,7 @@ class Commands:
         span = tracing.open_workflow_span(
             headers, execution_id, started.workflow_id, started.workflow_version
         )
-        log = self._executions.log
-        appended = await log.append_first(tenant, execution_id, started, headers=tracing.carrier(span))
+        appended = await self._executions.start(tenant, execution_id, started, tracing.carrier(span))
         tracing.started(span, tenant, started.workflow_id)
         return appended
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol
@@ -27,7 +27,7 @@ from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.dedup import DispatchKeys
 from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
-from jamjet_common.eventlog import Appended, EventLog, Link, Tail, Unreadable, chain, new_event
+from jamjet_common.eventlog import EMPTY, Appended, EventLog, Link, Tail, Unreadable, chain, new_event
 from jamjet_common.events import (
     EVENT_DECODER,
     Event,
@@ -39,6 +39,7 @@ from jamjet_common.events import (
     NodeStarted,
     TimerCreated,
     ToolApprovalRequired,
+    WorkflowStarted,
 )
 from jamjet_common.held_ack import HeldAck
 from jamjet_common.ir import HumanApprovalNode, WaitNode
@@ -153,6 +154,52 @@ class Executions:
     def on_event_of(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
         """Fold and plan on ``msg``, the event at ``stream_seq`` of the EVENTS stream."""
         self.lanes.submit(execution_id, partial(self._on_event, tenant, execution_id, msg, stream_seq))
+
+    async def start(
+        self, tenant: str, execution_id: str, kind: WorkflowStarted, headers: Mapping[str, str]
+    ) -> Appended:
+        """Append an execution's first event (only if the id has no log in any tenant, else raise
+        :class:`AppendConflictError`) and plan the execution at once. When the stream looks quiet, the
+        start is the head of its first pass, both in one round trip (``_start_ahead``)."""
+        if execution_id not in self._progress and self.owns(execution_id) and self.plan_at_start():
+            behind = self.log.quiet_position()
+            if behind is not None:
+                ahead = await run_in_lane(
+                    self.lanes,
+                    execution_id,
+                    lambda: self._start_ahead(tenant, execution_id, kind, headers, behind),
+                )
+                if ahead is not None:
+                    return ahead
+        appended = await self.log.append_first(tenant, execution_id, kind, headers=headers)
+        self.seed(tenant, execution_id, appended)
+        return appended
+
+    async def _start_ahead(
+        self, tenant: str, execution_id: str, kind: WorkflowStarted, headers: Mapping[str, str], behind: int
+    ) -> Appended | None:
+        """The start folded before it lands, the first pass planned on it, and both appended as one
+        chain right behind the stream's last message when the pass is one inline dispatch or the finish
+        (``_links_behind``); if the start lands elsewhere, the rest of the pass follows it as usual.
+        None: no chain to append (the start is appended alone, its pass planned after the reply)."""
+        head = Link(new_event(execution_id, 1, kind), headers)
+        progress = Progress(tenant, execution_id)
+        progress.apply(head.event, behind + 1, headers)
+        self._progress[execution_id] = progress
+        try:
+            graph = await self._graph(progress)
+            decided = plan(progress, graph, self._limits)
+            links, item = self._links_behind(progress, graph, decided, head)
+            if len(links) == 1:
+                self.forget(execution_id)
+                return None
+            first = await self._append_pass(progress, decided, links, item, EMPTY, behind)
+        except BaseException:
+            self.forget(execution_id)
+            raise
+        if first is None:  # forgotten by the pass: the id has a log, here or in another tenant
+            raise AppendConflictError(f"{execution_id} already has a log")
+        return first
 
     def seed(self, tenant: str, execution_id: str, started: Appended) -> None:
         """Adopt an execution this scheduler just started, saving a read of its log; its WorkflowStarted,
@@ -721,9 +768,24 @@ class Executions:
     ) -> Appended | None:
         decided = plan(progress, graph, self._limits)
         links, item = self._links_behind(progress, graph, decided, head)
+        return await self._append_pass(progress, decided, links, item, after)
+
+    async def _append_pass(
+        self,
+        progress: Progress,
+        decided: Plan,
+        links: list[Link],
+        item: WorkItem | None,
+        after: Tail,
+        behind: int | None = None,
+    ) -> Appended | None:
+        """The chain of a pass planned on its head before the head landed (``_links_behind``); the head
+        as it landed, or None (and the execution forgotten) if it did not land after ``after``."""
         in_flight = dict(progress.in_flight)
         try:
-            landed = await self.log.append_chain(progress.tenant, progress.execution_id, links, after)
+            landed = await self.log.append_chain(
+                progress.tenant, progress.execution_id, links, after, behind=behind
+            )
         except AppendConflictError:  # the run finds what came first, with its own append
             self.forget(progress.execution_id)
             return None

@@ -490,6 +490,44 @@ async def test_only_a_chains_last_link_asks_for_the_streams_ack(log: EventLog, n
     assert [a.tail.stream_seq for a in landed] == [first.tail.stream_seq + n for n in (1, 2, 3)]
 
 
+async def test_an_executions_first_events_chain_right_behind_the_streams_last(log: EventLog) -> None:
+    await log.allow_chaining()
+    await log.append(T, "exec_s0", STARTED)
+    behind = log.quiet_position()
+    assert behind is not None
+    landed = await log.append_chain(
+        T, "exec_s1", chain("exec_s1", EMPTY, [STARTED, *pair("a")]), EMPTY, behind=behind
+    )
+    assert [a.tail for a in landed] == [Tail(n, behind + n) for n in (1, 2, 3)]
+    assert [e.kind for e, _ in await read_all(log, "exec_s1")] == [STARTED, *pair("a")]
+
+
+async def test_a_first_chain_for_an_id_another_tenant_holds_lands_nothing(log: EventLog) -> None:
+    await log.allow_chaining()
+    await log.append_first("globex", "exec_s2", STARTED)
+    behind = log.quiet_position()
+    assert behind is not None
+    with pytest.raises(AppendConflictError):
+        await log.append_chain(
+            T, "exec_s2", chain("exec_s2", EMPTY, [STARTED, *pair("a")]), EMPTY, behind=behind
+        )
+    assert await read_all(log, "exec_s2") == []
+
+
+async def test_a_first_chain_behind_a_stale_position_lands_its_head_alone(log: EventLog, nc: NATS) -> None:
+    await log.allow_chaining()
+    await log.append(T, "exec_s3_before", STARTED)
+    behind = log.quiet_position()
+    assert behind is not None
+    await EventLog(nc, log._js).append(T, "exec_s3_other", STARTED)  # the stream moves on elsewhere
+    landed = await log.append_chain(
+        T, "exec_s3", chain("exec_s3", EMPTY, [STARTED, *pair("a")]), EMPTY, behind=behind
+    )
+    assert [a.event.sequence for a in landed] == [1]
+    assert landed[0].tail.stream_seq == behind + 2
+    assert [e.sequence for e, _ in await read_all(log, "exec_s3")] == [1]
+
+
 async def test_a_writer_chains_only_on_a_stream_that_looks_quiet(log: EventLog) -> None:
     first = await log.append(T, "exec_c4", STARTED)
     assert not log.chains(first.tail), "not before allow_chaining"

@@ -226,6 +226,23 @@ async def test_a_quiet_logs_inline_nodes_are_chained_in_one_round_trip_per_step(
     assert_gapless(stack, [execution_id])
 
 
+async def test_a_start_on_a_quiet_stream_heads_its_first_pass_in_one_round_trip(stack: Stack) -> None:
+    chain = chain2("chain2_started")
+    async with services(stack, workers=0, **INLINE):
+        await stack.register(chain)
+        first = await stack.start("chain2_started")  # the scheduler has seen the stream's end since
+        await stack.all_terminal([first])
+        execution_id = await stack.start("chain2_started")
+        await stack.all_terminal([execution_id])
+        await stack.postgres_matches_stream([first, execution_id])
+        stored = await raw_log(stack, execution_id)
+    assert stack.recorder.terminal[execution_id] == "workflow_completed"
+    (started, seq, ids), (scheduled, next_seq, _) = stored[0], stored[1]
+    assert started["kind"]["type"] == "workflow_started" and scheduling(scheduled, "a"), stored
+    assert ids == started["id"] and next_seq == seq + 1, stored
+    assert_gapless(stack, [first, execution_id])
+
+
 def scheduling(event: dict[str, Any], node_id: str) -> bool:
     return event["kind"]["type"] == "node_scheduled" and event["kind"]["node_id"] == node_id
 
