@@ -69,8 +69,8 @@ async def main(args: argparse.Namespace) -> None:
         peers.report(*results, await peers.langgraph(with_database(database_url, "postgres"), args.runs))
 
 
-async def bench_database(env: Mapping[str, str]) -> str:
-    """A fresh `jamjet_bench` database each invocation, unless DATABASE_URL names one.
+async def bench_database(env: Mapping[str, str], name: str = BENCH_DATABASE) -> str:
+    """A fresh `jamjet_bench` database (or ``name``) each invocation, unless DATABASE_URL names one.
 
     The bench's execution ids repeat from one invocation to the next (and nats-server's store is new
     each time): in a database that outlived the last run, the store would take every event for a
@@ -79,8 +79,8 @@ async def bench_database(env: Mapping[str, str]) -> str:
     if "DATABASE_URL" in env:
         return (await dev_database(env))[0]
     admin_url, _ = await resolve_database_url(env)
-    await drop_database(admin_url, BENCH_DATABASE)
-    return await create_database(admin_url, BENCH_DATABASE)
+    await drop_database(admin_url, name)
+    return await create_database(admin_url, name)
 
 
 async def measure(
