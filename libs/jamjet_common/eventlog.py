@@ -169,8 +169,12 @@ def _chain_checks(
 def _refused(execution_id: str, after: Tail, exc: APIError) -> NoReturn:
     """Raise what an append the stream refused means: a conflict if the log moved past ``after``."""
     if exc.err_code in CONFLICT_CODES:
-        raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}") from exc
+        raise _moved(execution_id, after) from exc
     raise exc
+
+
+def _moved(execution_id: str, after: Tail) -> AppendConflictError:
+    return AppendConflictError(f"log of {execution_id} moved past {after.sequence}")
 
 
 def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
@@ -419,7 +423,7 @@ class EventLog:
                 break
             acks.append(Ack(self._stream, entry.stream_seq))
         if not acks:
-            raise AppendConflictError(f"log of {execution_id} moved past {after.sequence}")
+            raise _moved(execution_id, after)
         return await self._chain_landed(execution_id, links, acks, after)
 
     async def _chain_landed(

@@ -128,9 +128,7 @@ class JsPublisher:
     async def send_unanswered(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         """Publish without asking for the stream's ack (none comes): for a message whose fate a later
         one's ack tells, a chain's links ahead of its last (``EventLog.append_chain``)."""
-        if self.before_publish is not None:
-            await self.before_publish()
-        await self._nc.publish(subject, payload, headers=headers)
+        await self._publish(subject, payload, headers)
 
     async def create_key(self, kv: KeyValue, key: str, value: bytes) -> int:
         """``kv.create``: put ``key`` only if it holds nothing; its revision.
@@ -176,13 +174,18 @@ class JsPublisher:
         self._waiting[inbox] = future
         expiry = loop.call_later(timeout, _expire, future)
         try:
-            if self.before_publish is not None:
-                await self.before_publish()
-            await self._nc.publish(subject, payload, reply=inbox, headers=headers)
+            await self._publish(subject, payload, headers, reply=inbox)
         except BaseException:
             self._forget(inbox, expiry)
             raise
         return self._reply(inbox, future, expiry)
+
+    async def _publish(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None, reply: str = ""
+    ) -> None:
+        if self.before_publish is not None:
+            await self.before_publish()
+        await self._nc.publish(subject, payload, reply=reply, headers=headers)
 
     async def _reply(self, inbox: str, future: asyncio.Future[Msg], expiry: asyncio.TimerHandle) -> Msg:
         try:

@@ -786,15 +786,15 @@ class Executions:
             landed = await self.log.append_chain(
                 progress.tenant, progress.execution_id, links, after, behind=behind
             )
-        except AppendConflictError:  # the run finds what came first, with its own append
+        except AppendConflictError:  # the caller finds what came first (the run, its own append)
             self.forget(progress.execution_id)
             return None
         first = landed[0]
         progress.tail = first.tail  # where it landed: past the tail if the stream moved (then alone)
         try:
             await self._behind_landed(progress, decided, links, landed, item, in_flight)
-        except Exception:  # the run's outcome is in the log: only what follows it is to be done again
-            logger.warning("%s: pass after an inline outcome failed", progress.execution_id, exc_info=True)
+        except Exception:  # the head is in the log: only what follows it is to be done again
+            logger.warning("%s: pass after a chained head failed", progress.execution_id, exc_info=True)
             self.forget(progress.execution_id)  # the run's messages are then nak'd (_inline_folded)
         return first
 
