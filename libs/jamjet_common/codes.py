@@ -89,7 +89,11 @@ REPLY_CODES: dict[str, ReplyCode] = {
     "unauthorized": ReplyCode(GATEWAY, "no valid `Authorization: Bearer` token (HTTP 401)"),
     "read_only": ReplyCode(GATEWAY, "the token may only read (HTTP 403)"),
     "method_not_allowed": ReplyCode(GATEWAY, "the path does not take that HTTP method (HTTP 405)"),
-    "unavailable": ReplyCode(GATEWAY, "NATS, or the service behind the request, does not answer (HTTP 503)"),
+    "unavailable": ReplyCode(
+        f"{ALL}, {GATEWAY}",
+        "NATS, a stream, or the service behind the request does not answer (HTTP 503); a command is"
+        " retried each second for a minute first",
+    ),
     "invalid_media_type": ReplyCode(GATEWAY, "an artifact's media type is not type/subtype"),
     "invalid_offset": ReplyCode(GATEWAY, "offset is out of range"),
     "invalid_follow": ReplyCode(GATEWAY, "follow is not true or false"),

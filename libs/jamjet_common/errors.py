@@ -6,6 +6,8 @@ JetStream's ``nak(delay)`` or ``term``.
 
 from __future__ import annotations
 
+import nats.errors
+
 
 class JamjetError(Exception):
     """Root of every error the runtime raises on purpose."""
@@ -107,6 +109,20 @@ class AppendConflictError(RetryableError):
     """Another writer appended to the execution's log first; re-read the tail and decide again."""
 
     code = "append_conflict"
+
+
+class BusUnavailableError(RetryableError):
+    """NATS, or a JetStream stream, did not answer: a connection being re-established, a stream leader
+    being elected. It passes; a stored command meeting it is tried again for as long as
+    ``OUTAGE_ATTEMPTS`` allows rather than the poison policy's few attempts."""
+
+    code = "unavailable"
+    error_class = "io_error"
+
+
+def bus_failure(exc: BaseException) -> bool:
+    """A failure of NATS itself (or of the connection to it), not of what was asked of it."""
+    return isinstance(exc, nats.errors.Error | OSError | TimeoutError)
 
 
 class InternalError(JamjetError):

@@ -11,7 +11,8 @@ here, once:
   (``internal_error``: it may be transient), is retried with backoff until it has failed
   ``JAMJET_MAX_COMMAND_ATTEMPTS`` times; then, or at once for a fatal error, it is answered with the
   error's code, dead-lettered on ``jamjet.dlq.decode`` with the reason, and acked. Nothing is
-  redelivered forever.
+  redelivered forever. A failure of NATS itself (``unavailable``: a stream electing a leader fails every
+  attempt at once for seconds) is tried again each second for up to ``OUTAGE_ATTEMPTS`` attempts.
 
 A command that could not be read at all (malformed JSON, wrong fields, too large, a bad token) is also
 dead-lettered, besides its answer.
@@ -33,11 +34,13 @@ from jamjet_common.codec import error_reply, ok_reply
 from jamjet_common.codes import UNDECODABLE
 from jamjet_common.deadletter import dead_letter_command
 from jamjet_common.errors import (
+    BusUnavailableError,
     ContractError,
     InternalError,
     JamjetError,
     PayloadTooLargeError,
     UnknownCommandError,
+    bus_failure,
 )
 from jamjet_common.messages import ErrorBody
 from jamjet_common.replies import ReplyRegistry
@@ -47,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_SECS = 30.0
 FIRST_RETRY_DELAY_SECS = 0.25
+OUTAGE_ATTEMPTS = 60
+OUTAGE_RETRY_DELAY_SECS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +208,13 @@ class Router:
         return error
 
     def _classified(self, exc: Exception) -> JamjetError | None:
-        return self.classify(exc) if self.classify is not None else None
+        """The service's own kinds first: a database's connection failure is an ``OSError`` too."""
+        known = self.classify(exc) if self.classify is not None else None
+        if known is None and bus_failure(exc):
+            return BusUnavailableError(
+                f"{self.name}: NATS did not answer ({exc!r}); try again", retry_after=OUTAGE_RETRY_DELAY_SECS
+            )
+        return known
 
     def _span(self, request: Request) -> AbstractContextManager[Any]:
         if self.tracing is None:
@@ -229,13 +240,19 @@ class StoredCommands:
     async def settle(self, msg: Msg) -> None:
         request = self.router.request(msg, stored=True)
         outcome = await self.router.answer(request)
-        if outcome.worth_retrying and request.attempt < self.max_attempts:
+        if outcome.worth_retrying and request.attempt < self._attempts(outcome.error):
             # The asker is not answered yet: it is still remembered for the next attempt.
             await msg.nak(delay=retry_delay(request.attempt, outcome.error))
             return
         await self._dead_letter(msg, request, outcome)
         await self._reply(msg, outcome.reply)
         await msg.ack()
+
+    def _attempts(self, error: JamjetError | None) -> int:
+        """An outage of the bus passes with time, not with attempts: it gets more of them."""
+        if isinstance(error, BusUnavailableError):
+            return max(self.max_attempts, OUTAGE_ATTEMPTS)
+        return self.max_attempts
 
     async def _dead_letter(self, msg: Msg, request: Request, outcome: Outcome) -> None:
         error = outcome.error

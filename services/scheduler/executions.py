@@ -17,7 +17,6 @@ from functools import partial
 from typing import Protocol
 
 import msgspec
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -26,7 +25,14 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.dedup import DispatchKeys
-from jamjet_common.errors import AppendConflictError, ConflictError, FatalError, JamjetError, RetryableError
+from jamjet_common.errors import (
+    AppendConflictError,
+    ConflictError,
+    FatalError,
+    JamjetError,
+    RetryableError,
+    bus_failure,
+)
 from jamjet_common.eventlog import EMPTY, Appended, EventLog, Link, Tail, Unreadable, chain, new_event
 from jamjet_common.events import (
     EVENT_DECODER,
@@ -64,11 +70,6 @@ MAX_DELIVERIES = 12
 """Deliveries of an event the scheduler keeps failing on (not for the bus's failures) before it is
 dead-lettered: about 4 minutes of redeliveries with backoff."""
 MAX_REDELIVERY_DELAY = 30.0
-
-
-def bus_failure(exc: Exception) -> bool:
-    """A failure of NATS itself (or of the connection to it): an outage must not count against a message."""
-    return isinstance(exc, nats.errors.Error | OSError | TimeoutError)
 
 
 def transient(exc: Exception) -> bool:

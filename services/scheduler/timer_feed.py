@@ -20,8 +20,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from jamjet_common.deadletter import dead_letter_command, error_body
+from jamjet_common.errors import bus_failure
 from jamjet_common.router import retry_delay
-from services.scheduler.executions import bus_failure
 from services.scheduler.timers import TimerExpiry
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
+from nats.js.errors import NoStreamResponseError
 
 from jamjet_common import subjects
 from jamjet_common.codec import ok_reply
@@ -31,7 +32,7 @@ class Handlers:
         self.attempts: Counter[str] = Counter()
 
     def routes(self) -> dict[str, Any]:
-        return {name: self._counted(name) for name in ("ok", "wrong", "fatal", "bug", "flaky")}
+        return {name: self._counted(name) for name in ("ok", "wrong", "fatal", "bug", "flaky", "outage")}
 
     def _counted(self, name: str) -> Any:
         async def handle(request: Request) -> bytes:
@@ -56,6 +57,12 @@ class Handlers:
     async def flaky(self, request: Request) -> bytes:
         if request.attempt == 1:
             raise RetryableError("not yet", retry_after=0.05)
+        return ok_reply(attempt=request.attempt)
+
+    async def outage(self, request: Request) -> bytes:
+        """A stream without a leader for longer than the poison policy's attempts last."""
+        if request.attempt <= ATTEMPTS + 1:
+            raise NoStreamResponseError
         return ok_reply(attempt=request.attempt)
 
 
@@ -129,6 +136,15 @@ async def test_each_failure_is_answered_and_settled_once(
     assert info.num_ack_pending == 0 and info.num_pending == 0, "every command is acked"
 
 
+async def test_an_outage_of_the_bus_outlasts_the_poison_policys_attempts(
+    nc: Client, served: tuple[Handlers, list[dict[str, Any]]]
+) -> None:
+    handlers, letters = served
+    assert await ask(nc, "outage") == {"ok": True, "attempt": ATTEMPTS + 2}
+    assert handlers.attempts == Counter(outage=ATTEMPTS + 2)
+    assert letters == []
+
+
 async def test_a_plain_request_is_answered_at_once_whatever_fails(nc: Client) -> None:
     handlers = Handlers()
     router = Router("test query", handlers.routes(), prefix=PREFIX)
@@ -136,6 +152,8 @@ async def test_a_plain_request_is_answered_at_once_whatever_fails(nc: Client) ->
     try:
         assert error(await ask(nc, "bug"))[0] == "internal_error"
         assert error(await ask(nc, "flaky"))[0] == "retryable"
-        assert handlers.attempts == Counter(bug=1, flaky=1)
+        code, message = error(await ask(nc, "outage"))
+        assert code == "unavailable" and "NoStreamResponseError" in message
+        assert handlers.attempts == Counter(bug=1, flaky=1, outage=1)
     finally:
         await sub.unsubscribe()
