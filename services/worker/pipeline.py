@@ -140,7 +140,7 @@ class Pipeline:
     ) -> None:
         self._capture_prompts = capture_prompts
         self._eager_kinds = eager_kinds
-        self._acks = HeldAck()
+        self._acks = HeldAck(ride_along=True)
         self._parts = parts
         self._recorder = parts.recorder
         self._cancels = parts.cancels
@@ -148,6 +148,11 @@ class Pipeline:
         self._worker_id = worker_id
         self._heartbeat_secs = heartbeat_secs
         self._policy_retry_secs = policy_retry_secs
+
+    @property
+    def acks(self) -> HeldAck:
+        """The work items' acks; those waiting for a ride go out with the connection's next publish."""
+        return self._acks
 
     async def close(self) -> None:
         await self._acks.flush()

@@ -97,6 +97,7 @@ class WorkerService(Service):
             capture_prompts=self.config.capture_prompts,
             eager_kinds=self.config.eager_kinds,
         )
+        self.publisher.before_publish = self._pipeline.acks.release
         # Before any fetch: a notice must not slip past an item this worker is about to run.
         notices = CancelNotices(self.nc, self.js, self.cancellations)
         await self.nc.subscribe(subjects.CANCEL_ALL, cb=notices.on_message)
