@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from jamjet_common.chain_gate import ChainGate
 from jamjet_common.codec import ENCODER
 from jamjet_common.errors import AppendConflictError, InvalidTokenError
 from jamjet_common.events import EVENT_DECODER, HEAD_DECODER, Event, EventKind
+from jamjet_common.ids import uuid4_str
 from jamjet_common.keylocks import KeyedLocks
 from jamjet_common.publisher import (
     CONFLICT_CODES,
@@ -179,7 +179,7 @@ def _moved(execution_id: str, after: Tail) -> AppendConflictError:
 
 def new_event(execution_id: str, sequence: int, kind: EventKind) -> Event:
     return Event(
-        id=str(uuid.uuid4()),
+        id=uuid4_str(),
         execution_id=execution_id,
         sequence=sequence,
         created_at=datetime.now(UTC),
