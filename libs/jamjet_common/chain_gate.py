@@ -23,12 +23,14 @@ class ChainGate:
     """Tries still refused after the last refused chain."""
     backoff: int = 0
 
-    def open(self, after_stream_seq: int) -> bool:
-        """Whether a chain after ``after_stream_seq`` is worth sending now."""
+    def open(self, after_stream_seq: int, *, peek: bool = False) -> bool:
+        """Whether a chain after ``after_stream_seq`` is worth sending now; ``peek``: asked ahead of the
+        decision, which asks again (a refusal then uses up no try of the backoff)."""
         if not self.allowed or after_stream_seq < self.last_acked:
             return False
         if self.skipping > 0:
-            self.skipping -= 1
+            if not peek:
+                self.skipping -= 1
             return False
         return True
 

@@ -238,9 +238,12 @@ class EventLog:
 
     def quiet_position(self) -> int | None:
         """The stream's last sequence as this writer last saw it, when a chain right behind it is worth
-        sending (an execution's first events, :meth:`append_chain`'s ``behind``); else None."""
+        sending (an execution's first events, :meth:`append_chain`'s ``behind``); else None.
+
+        A peek at the gate: a start it turns away is planned the usual way, which asks the gate again
+        (:meth:`chains`), and one start must use up one try of its backoff, not two."""
         last = self._gate.last_acked
-        return last if last > 0 and self._gate.open(last) else None
+        return last if last > 0 and self._gate.open(last, peek=True) else None
 
     def _remember(self, execution_id: str, tail: Tail) -> None:
         known = self._tails.get(execution_id)

@@ -38,3 +38,12 @@ def test_the_backoff_is_bounded() -> None:
     for _ in range(20):
         gate.landed(whole=False)
     assert tries(gate, MAX_SKIP + 1) == [False] * MAX_SKIP + [True]
+
+
+def test_a_peek_uses_up_no_try_of_the_backoff() -> None:
+    gate = ChainGate(allowed=True)
+    gate.landed(whole=False)
+    gate.landed(whole=False)  # three tries refused
+    assert [gate.open(10, peek=True) for _ in range(5)] == [False] * 5
+    assert tries(gate, 4) == [False, False, False, True]
+    assert gate.open(10, peek=True), "and an open gate stays open after a peek"

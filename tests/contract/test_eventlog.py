@@ -502,6 +502,15 @@ async def test_an_executions_first_events_chain_right_behind_the_streams_last(lo
     assert [e.kind for e, _ in await read_all(log, "exec_s1")] == [STARTED, *pair("a")]
 
 
+async def test_a_start_turned_away_by_the_gate_uses_up_no_try_of_its_backoff(log: EventLog) -> None:
+    await log.allow_chaining()
+    first = await log.append(T, "exec_s4", STARTED)
+    log._gate.landed(whole=False)  # a refused chain: the next try is skipped
+    assert log.quiet_position() is None and log.quiet_position() is None
+    assert not log.chains(first.tail), "the skipped try is the next chain's, not a start's"
+    assert log.quiet_position() == first.tail.stream_seq and log.chains(first.tail)
+
+
 async def test_a_first_chain_for_an_id_another_tenant_holds_lands_nothing(log: EventLog) -> None:
     await log.allow_chaining()
     await log.append_first("globex", "exec_s2", STARTED)
