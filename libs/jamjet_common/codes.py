@@ -57,8 +57,8 @@ REPLY_CODES: dict[str, ReplyCode] = {
     "execution_exists": ReplyCode(SCHEDULER, "the execution id is taken by another workflow or tenant"),
     "start_in_doubt": ReplyCode(
         SCHEDULER,
-        "a start conflicted with one a stream leader lost before committing it; retried, answered after "
-        "the last attempt",
+        "a start conflicted with one a stream leader lost before committing it; retried each second for"
+        " a minute, as `unavailable` is, then answered",
     ),
     "unknown_execution": ReplyCode("scheduler, event store", "no such execution"),
     "execution_terminal": ReplyCode(SCHEDULER, "the execution has already finished"),

@@ -14,6 +14,8 @@ class JamjetError(Exception):
 
     code = "internal_error"
     retryable = False
+    outage = False
+    """Caused by NATS being away or electing a leader: it passes with time, not with attempts."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -114,10 +116,11 @@ class AppendConflictError(RetryableError):
 class BusUnavailableError(RetryableError):
     """NATS, or a JetStream stream, did not answer: a connection being re-established, a stream leader
     being elected. It passes; a stored command meeting it is tried again for as long as
-    ``OUTAGE_ATTEMPTS`` allows rather than the poison policy's few attempts."""
+    ``router.OUTAGE_ATTEMPTS`` allows rather than the poison policy's few attempts."""
 
     code = "unavailable"
     error_class = "io_error"
+    outage = True
 
 
 def bus_failure(exc: BaseException) -> bool:

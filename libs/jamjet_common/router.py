@@ -11,8 +11,9 @@ here, once:
   (``internal_error``: it may be transient), is retried with backoff until it has failed
   ``JAMJET_MAX_COMMAND_ATTEMPTS`` times; then, or at once for a fatal error, it is answered with the
   error's code, dead-lettered on ``jamjet.dlq.decode`` with the reason, and acked. Nothing is
-  redelivered forever. A failure of NATS itself (``unavailable``: a stream electing a leader fails every
-  attempt at once for seconds) is tried again each second for up to ``OUTAGE_ATTEMPTS`` attempts.
+  redelivered forever. A failure of NATS itself (an error whose ``outage`` is set: ``unavailable``, a
+  stream electing a leader failing every attempt at once for seconds) is tried again each second for
+  up to ``OUTAGE_ATTEMPTS`` attempts.
 
 A command that could not be read at all (malformed JSON, wrong fields, too large, a bad token) is also
 dead-lettered, besides its answer.
@@ -211,9 +212,7 @@ class Router:
         """The service's own kinds first: a database's connection failure is an ``OSError`` too."""
         known = self.classify(exc) if self.classify is not None else None
         if known is None and bus_failure(exc):
-            return BusUnavailableError(
-                f"{self.name}: NATS did not answer ({exc!r}); try again", retry_after=OUTAGE_RETRY_DELAY_SECS
-            )
+            return BusUnavailableError(f"{self.name}: NATS did not answer ({exc!r}); try again")
         return known
 
     def _span(self, request: Request) -> AbstractContextManager[Any]:
@@ -250,7 +249,7 @@ class StoredCommands:
 
     def _attempts(self, error: JamjetError | None) -> int:
         """An outage of the bus passes with time, not with attempts: it gets more of them."""
-        if isinstance(error, BusUnavailableError):
+        if error is not None and error.outage:
             return max(self.max_attempts, OUTAGE_ATTEMPTS)
         return self.max_attempts
 
@@ -283,6 +282,8 @@ class StoredCommands:
 def retry_delay(attempt: int, error: JamjetError | None) -> float:
     """The error's own ``retry_after`` if it has one, else exponential from a quarter second."""
     after = getattr(error, "retry_after", None)
+    if after is None and error is not None and error.outage:
+        after = OUTAGE_RETRY_DELAY_SECS
     if isinstance(after, int | float):
         return min(float(after), MAX_RETRY_DELAY_SECS)
     return min(FIRST_RETRY_DELAY_SECS * 2.0 ** (attempt - 1), MAX_RETRY_DELAY_SECS)

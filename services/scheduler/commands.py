@@ -75,6 +75,14 @@ def _generated_id(command_key: str | None) -> str:
     return f"exec_{uuid.uuid5(COMMAND_NAMESPACE, command_key).hex}"
 
 
+class StartInDoubtError(RetryableError):
+    """A start met one that a stream leader lost before committing it (a leader being elected): it
+    passes with the election, so it is tried as long as an outage of the bus is."""
+
+    code = "start_in_doubt"
+    outage = True
+
+
 class Commands:
     def __init__(
         self,
@@ -191,9 +199,7 @@ class Commands:
             # What the start conflicted with is in no other tenant's log: a replicated stream's leader
             # lost it before it was committed, or the read missed it while a leader was elected (seen
             # in CI with a leader SIGKILLed). The start is tried again.
-            raise RetryableError(
-                f"execution '{execution_id}' is being started; try again", code="start_in_doubt"
-            )
+            raise StartInDoubtError(f"execution '{execution_id}' is being started; try again")
         raise ConflictError(
             f"execution id '{execution_id}' is already used by another tenant", code="execution_exists"
         )

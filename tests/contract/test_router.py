@@ -32,7 +32,8 @@ class Handlers:
         self.attempts: Counter[str] = Counter()
 
     def routes(self) -> dict[str, Any]:
-        return {name: self._counted(name) for name in ("ok", "wrong", "fatal", "bug", "flaky", "outage")}
+        names = ("ok", "wrong", "fatal", "bug", "flaky", "outage", "doubt")
+        return {name: self._counted(name) for name in names}
 
     def _counted(self, name: str) -> Any:
         async def handle(request: Request) -> bytes:
@@ -64,6 +65,17 @@ class Handlers:
         if request.attempt <= ATTEMPTS + 1:
             raise NoStreamResponseError
         return ok_reply(attempt=request.attempt)
+
+    async def doubt(self, request: Request) -> bytes:
+        """An error of the service's own that an election causes (the scheduler's ``start_in_doubt``)."""
+        if request.attempt <= ATTEMPTS + 1:
+            raise ElectionError("in doubt while a leader is elected")
+        return ok_reply(attempt=request.attempt)
+
+
+class ElectionError(RetryableError):
+    code = "in_doubt"
+    outage = True
 
 
 @pytest.fixture
@@ -136,12 +148,13 @@ async def test_each_failure_is_answered_and_settled_once(
     assert info.num_ack_pending == 0 and info.num_pending == 0, "every command is acked"
 
 
+@pytest.mark.parametrize("route", ["outage", "doubt"])
 async def test_an_outage_of_the_bus_outlasts_the_poison_policys_attempts(
-    nc: Client, served: tuple[Handlers, list[dict[str, Any]]]
+    nc: Client, served: tuple[Handlers, list[dict[str, Any]]], route: str
 ) -> None:
     handlers, letters = served
-    assert await ask(nc, "outage") == {"ok": True, "attempt": ATTEMPTS + 2}
-    assert handlers.attempts == Counter(outage=ATTEMPTS + 2)
+    assert await ask(nc, route) == {"ok": True, "attempt": ATTEMPTS + 2}
+    assert handlers.attempts == Counter({route: ATTEMPTS + 2})
     assert letters == []
 
 
