@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from services.worker.executors import daemon_threads
+from services.worker.executors import daemon_threads, python_fn
 from services.worker.executors.daemon_threads import DaemonThreads
 from tests.helpers import eventually
 
@@ -88,3 +88,16 @@ async def test_a_call_that_returns_a_delivery_is_delivered_after_its_thread_is_i
     threads.submit(lambda: deliver)
     assert delivered.wait(WAIT_SECS)
     assert idle_at_delivery == [1]
+
+
+@pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
+async def test_the_caller_stays_on_its_cpu_while_its_lone_call_runs_and_anywhere_after() -> None:
+    caller = threading.get_native_id()
+    during: list[set[int]] = []
+
+    def job(_: object) -> None:
+        during.append(os.sched_getaffinity(caller))
+
+    await python_fn.run_in_daemon_thread(job, None)
+    assert len(during[0]) == 1, "the result's wake would cross to another CPU"
+    assert os.sched_getaffinity(0) == daemon_threads._ALLOWED, "the caller was left pinned"

@@ -111,7 +111,10 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
         return partial(_resolve, loop, future, value, None)
 
     THREADS.submit(target)
-    return await future
+    try:
+        return await future
+    finally:
+        THREADS.returned()
 
 
 def _resolve(
