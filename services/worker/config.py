@@ -51,7 +51,7 @@ class WorkerConfig:
     def from_env(cls, env: Env) -> WorkerConfig:
         return cls(
             queues=_queues(env.items("JAMJET_WORKER_QUEUES", DEFAULT_QUEUES)),
-            concurrency=env.integer("JAMJET_WORKER_CONCURRENCY", 32, minimum=1),
+            concurrency=env.integer("JAMJET_WORKER_CONCURRENCY", 100, minimum=1),
             lease_secs=env.number("JAMJET_LEASE_SECS", 30.0, minimum=1.0),
             max_ack_pending=env.integer("JAMJET_WORKER_MAX_ACK_PENDING", 10000, minimum=1),
             policy_timeout_secs=env.number("JAMJET_POLICY_TIMEOUT_SECS", 5.0, minimum=0.1),
