@@ -10,10 +10,11 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
-from jamjet_common import nats_headers
+from jamjet_common import nats_flush, nats_headers
 
 logger = logging.getLogger(__name__)
 nats_headers.install()
+nats_flush.install()
 
 
 Listener = Callable[[], Awaitable[None]]
