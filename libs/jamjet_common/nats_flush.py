@@ -25,8 +25,8 @@ async def flusher(self: Any) -> None:
     """``Client._flusher`` with one turn of the loop between the wake and the write."""
     while self.is_connected and not self.is_connecting:
         future: asyncio.Future[None] = await self._flush_queue.get()
-        await asyncio.sleep(0)  # the turn: publishes of tasks woken with this one join the write
         try:
+            await asyncio.sleep(0)  # the turn: publishes of tasks woken with this one join the write
             if self._pending_data_size > 0:
                 self._transport.writelines(self._pending[:])
                 self._pending = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import nats
 from nats.aio.client import Client as NATS
 
 from jamjet_common import bus, nats_flush  # noqa: F401  (bus installs the flusher on import)
@@ -37,3 +38,16 @@ async def test_a_publish_of_a_task_woken_with_the_flusher_shares_its_write(nc: N
     finally:
         transport.writelines = write  # type: ignore[method-assign]
     assert writes == [2], f"writes of {writes} commands: the second publish took a write of its own"
+
+
+async def test_a_flusher_cancelled_in_its_turn_still_settles_what_it_took(nats_url: str) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        assert client._flush_queue is not None and client._flusher_task is not None
+        loop = asyncio.get_running_loop()
+        taken: asyncio.Future[None] = loop.create_future()
+        client._flush_queue.put_nowait(taken)  # what a publish queues
+        loop.call_soon(client._flusher_task.cancel)  # lands in the flusher's turn
+        await asyncio.wait_for(taken, 2.0)
+    finally:
+        await client.close()
