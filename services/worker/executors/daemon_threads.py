@@ -53,7 +53,8 @@ class DaemonThreads:
         self._lock = threading.Lock()
         self._idle = 0
         self._started = 0
-        self._caller = _Placement()
+        self._callers = threading.local()
+        """Each calling thread's own placement (``_Placement`` tracks the thread that moves)."""
 
     @property
     def started(self) -> int:
@@ -73,7 +74,7 @@ class DaemonThreads:
                 self._started += 1
             alone = self._started - self._idle == 1
         cpu = _current_cpu() if alone and _current_cpu is not None else ANY_CPU
-        self._caller.move_to(cpu)
+        self._caller().move_to(cpu)
         self._jobs.put((job, cpu))
         if not reuse:
             threading.Thread(target=self._serve, name=f"{self._name}:{self._started}", daemon=True).start()
@@ -81,7 +82,13 @@ class DaemonThreads:
     def returned(self) -> None:
         """Told by the caller when its call's result reached it: the caller's thread may run anywhere
         again (pinned while a lone call ran, so that the result's wake found it on the same CPU)."""
-        self._caller.move_to(ANY_CPU)
+        self._caller().move_to(ANY_CPU)
+
+    def _caller(self) -> _Placement:
+        placed: _Placement | None = getattr(self._callers, "placed", None)
+        if placed is None:
+            placed = self._callers.placed = _Placement()
+        return placed
 
     def _serve(self) -> None:
         placed = _Placement()
