@@ -64,8 +64,10 @@ class DaemonThreads:
     def idle(self) -> int:
         return self._idle
 
-    def submit(self, job: Job) -> None:
-        """Run ``job`` (which must not raise) on an idle thread, or on a new one if none is idle."""
+    def submit(self, job: Job) -> bool:
+        """Run ``job`` (which must not raise) on an idle thread, or on a new one if none is idle.
+
+        True: no other call runs (the call's thread and the caller share the caller's CPU)."""
         with self._lock:
             reuse = self._idle > 0
             if reuse:
@@ -78,6 +80,7 @@ class DaemonThreads:
         self._jobs.put((job, cpu))
         if not reuse:
             threading.Thread(target=self._serve, name=f"{self._name}:{self._started}", daemon=True).start()
+        return alone
 
     def returned(self) -> None:
         """Told by the caller when its call's result reached it: the caller's thread may run anywhere

@@ -10,7 +10,6 @@ A dict result is both the node's output and its state patch; anything else becom
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import importlib
 import inspect
@@ -26,6 +25,7 @@ from jamjet_common.ir import PythonFnNode
 from services.worker.executors import python_targets
 from services.worker.executors.base import ExecutionContext, ExecutionResult
 from services.worker.executors.daemon_threads import DaemonThreads
+from services.worker.executors.handoff import Handoff, QuickFunctions, unwrap
 from services.worker.sandbox.python_modules import ModulePolicy
 
 
@@ -76,7 +76,7 @@ async def call(function: Callable[..., Any], state: dict[str, Any]) -> Any:
     if inspect.iscoroutinefunction(function):
         value = await function(state)
     else:
-        value = await run_in_daemon_thread(function, state)
+        value = await run_in_daemon_thread(function, state, quick_key=function)
     if inspect.isawaitable(value):
         value = await value
     return value
@@ -93,41 +93,33 @@ def as_result(value: Any, name: str) -> ExecutionResult:
 
 
 THREADS = DaemonThreads("python_fn")
+QUICK = QuickFunctions()
 
 
-async def run_in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` in a daemon thread; cancelling the await abandons the thread to it."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+async def run_in_daemon_thread(function: Callable[..., Any], *args: Any, quick_key: object = None) -> Any:
+    """``function(*args)`` in a daemon thread; cancelling the await abandons the thread to it.
+
+    ``quick_key``: what names the function across calls, for its result to be taken at once when it
+    comes quickly (``handoff``); None: always through the loop."""
+    handoff = Handoff(asyncio.get_running_loop())
     context = contextvars.copy_context()
 
     def target() -> Callable[[], None]:
         try:
             value = context.run(function, *args)
         except Exception as exc:
-            return partial(_resolve, loop, future, None, exc)
+            return partial(handoff.deliver, None, exc)
         except BaseException as exc:  # SystemExit and the like must not escape a worker thread
-            return partial(_resolve, loop, future, None, FatalError(_describe(exc)))
-        return partial(_resolve, loop, future, value, None)
+            return partial(handoff.deliver, None, FatalError(_describe(exc)))
+        return partial(handoff.deliver, value, None)
 
-    THREADS.submit(target)
+    alone = THREADS.submit(target)
     try:
-        return await future
+        if alone and quick_key is not None and QUICK.worth_waiting(quick_key):
+            outcome = handoff.wait_briefly()
+            if outcome is not None:
+                return unwrap(outcome)
+            QUICK.missed(quick_key)
+        return await handoff.future
     finally:
         THREADS.returned()
-
-
-def _resolve(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, error: BaseException | None
-) -> None:
-    def settle() -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-    # The loop may be gone when an abandoned function finally returns.
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(settle)
