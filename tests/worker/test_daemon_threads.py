@@ -91,7 +91,7 @@ async def test_a_call_that_returns_a_delivery_is_delivered_after_its_thread_is_i
 
 
 @pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
-async def test_the_caller_stays_on_its_cpu_while_its_lone_call_runs_and_anywhere_after() -> None:
+async def test_the_caller_is_never_pinned() -> None:
     caller = threading.get_native_id()
     during: list[set[int]] = []
 
@@ -99,28 +99,6 @@ async def test_the_caller_stays_on_its_cpu_while_its_lone_call_runs_and_anywhere
         during.append(os.sched_getaffinity(caller))
 
     await python_fn.run_in_daemon_thread(job, None)
-    assert len(during[0]) == 1, "the result's wake would cross to another CPU"
-    assert os.sched_getaffinity(0) == daemon_threads._ALLOWED, "the caller was left pinned"
-
-
-@pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
-async def test_each_caller_thread_is_let_loose_after_its_own_call() -> None:
-    threads = DaemonThreads("test")
-    release, pinned, other_returned = threading.Event(), threading.Event(), threading.Event()
-    after: list[set[int]] = []
-
-    def caller() -> None:
-        threads.submit(lambda: void(release.wait(WAIT_SECS)))  # alone: this thread is pinned
-        pinned.set()
-        other_returned.wait(WAIT_SECS)
-        threads.returned()
-        after.append(os.sched_getaffinity(0))
-
-    other = threading.Thread(target=caller)
-    other.start()
-    assert pinned.wait(WAIT_SECS)
-    threads.returned()  # another caller's return, on this thread, in between
-    other_returned.set()
-    other.join(WAIT_SECS)
-    release.set()
-    assert after == [daemon_threads._ALLOWED], "a caller was left pinned by another's bookkeeping"
+    await python_fn.run_in_daemon_thread(job, None, quick_key=job)
+    assert during == [daemon_threads._ALLOWED] * 2, "the event loop's thread was pinned to one CPU"
+    assert os.sched_getaffinity(0) == daemon_threads._ALLOWED

@@ -9,10 +9,11 @@ A call made while no other runs wakes its thread on the caller's CPU (the thread
 it runs the call, so that its next wake lands there too): waking a thread on another CPU costs this
 2-vCPU machine about 75 us of CPU against 11 on the same one (two threads passing a token back and
 forth), and a call wakes twice, there and back. W1's steps took 7.6% less time this way. The caller
-stays on that CPU too until the result reaches it (``returned``): the OS moving the event loop's thread
-mid-call sent the wake back across, and a lone no-op call cost 59 us of CPU on average against 27.
-Calls made while others run let their threads (and the caller) loose on every CPU, so that functions
-releasing the GIL still run side by side.
+itself is left where the OS puts it: it waits for a quick result blocked on a lock (``handoff``), and
+the wake from a thread on its CPU lands there; pinning it too, and letting it loose after, cost more
+in ``sched_setaffinity`` calls than it saved (W1 3% and W2 3-7% faster without).
+Calls made while others run let their threads loose on every CPU, so that functions releasing the
+GIL still run side by side.
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ class DaemonThreads:
         self._lock = threading.Lock()
         self._idle = 0
         self._started = 0
-        self._callers = threading.local()
-        """Each calling thread's own placement (``_Placement`` tracks the thread that moves)."""
 
     @property
     def started(self) -> int:
@@ -67,7 +66,7 @@ class DaemonThreads:
     def submit(self, job: Job) -> bool:
         """Run ``job`` (which must not raise) on an idle thread, or on a new one if none is idle.
 
-        True: no other call runs (the call's thread and the caller share the caller's CPU)."""
+        True: no other call runs (the call's thread runs on the caller's CPU)."""
         with self._lock:
             reuse = self._idle > 0
             if reuse:
@@ -76,22 +75,10 @@ class DaemonThreads:
                 self._started += 1
             alone = self._started - self._idle == 1
         cpu = _current_cpu() if alone and _current_cpu is not None else ANY_CPU
-        self._caller().move_to(cpu)
         self._jobs.put((job, cpu))
         if not reuse:
             threading.Thread(target=self._serve, name=f"{self._name}:{self._started}", daemon=True).start()
         return alone
-
-    def returned(self) -> None:
-        """Told by the caller when its call's result reached it: the caller's thread may run anywhere
-        again (pinned while a lone call ran, so that the result's wake found it on the same CPU)."""
-        self._caller().move_to(ANY_CPU)
-
-    def _caller(self) -> _Placement:
-        placed: _Placement | None = getattr(self._callers, "placed", None)
-        if placed is None:
-            placed = self._callers.placed = _Placement()
-        return placed
 
     def _serve(self) -> None:
         placed = _Placement()

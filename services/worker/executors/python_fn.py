@@ -114,12 +114,9 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any, quick_k
         return partial(handoff.deliver, value, None)
 
     alone = THREADS.submit(target)
-    try:
-        if alone and quick_key is not None and QUICK.worth_waiting(quick_key):
-            outcome = handoff.wait_briefly()
-            if outcome is not None:
-                return unwrap(outcome)
-            QUICK.missed(quick_key)
-        return await handoff.future
-    finally:
-        THREADS.returned()
+    if alone and quick_key is not None and QUICK.worth_waiting(quick_key):
+        outcome = handoff.wait_briefly()
+        if outcome is not None:
+            return unwrap(outcome)
+        QUICK.missed(quick_key)
+    return await handoff.future
