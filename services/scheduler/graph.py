@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jamjet_common.ir import (
     ConditionNode,
@@ -60,6 +60,8 @@ class Graph:
     """Condition nodes with branches: only the chosen out-edge stays live once they complete."""
     reachable: frozenset[str]
     """Nodes an edge path leads to from the start node: the only ones a scheduler ever dispatches."""
+    _resources: dict[str, NodeResources | None] = field(default_factory=dict, compare=False, repr=False)
+    """Each dispatch's work item carries them: found once per node, not per dispatch."""
 
     @classmethod
     def compile(cls, ir: WorkflowIr) -> Graph:
@@ -95,6 +97,11 @@ class Graph:
 
     def resources(self, node_id: str) -> NodeResources | None:
         """The models/tools/MCP servers/remote agents the node references, from the IR's maps."""
+        if node_id not in self._resources:
+            self._resources[node_id] = self._find_resources(node_id)
+        return self._resources[node_id]
+
+    def _find_resources(self, node_id: str) -> NodeResources | None:
         kind = self.ir.nodes[node_id].kind
         found = NodeResources(
             model=self.ir.models.get(getattr(kind, "model_ref", "")),
