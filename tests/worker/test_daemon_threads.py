@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -51,29 +53,93 @@ async def test_a_finished_thread_takes_the_next_call() -> None:
 
 
 @pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
-async def test_a_call_alone_runs_on_its_callers_cpu_and_calls_side_by_side_on_any() -> None:
+async def test_a_call_alone_runs_on_its_callers_cpu_and_one_beside_others_where_its_thread_was() -> None:
     threads = DaemonThreads("test")
-    seen: dict[str, set[int]] = {}
+    seen: list[tuple[str, set[int]]] = []
     release = threading.Event()
 
-    def record(name: str, done: threading.Event, hold: bool = False) -> Callable[[], None]:
+    def record(done: threading.Event, hold: bool = False) -> Callable[[], None]:
         def job() -> None:
-            seen[name] = os.sched_getaffinity(0)
+            seen.append((threading.current_thread().name, os.sched_getaffinity(0)))
             done.set()
             if hold:
                 release.wait(WAIT_SECS)
 
         return job
 
-    alone = threading.Event()
-    threads.submit(record("alone", alone, hold=True))
-    assert alone.wait(WAIT_SECS)
-    assert len(seen["alone"]) == 1  # the CPU the caller ran on when it called
-    beside = threading.Event()
-    threads.submit(record("beside", beside))  # the first still runs
-    assert beside.wait(WAIT_SECS)
+    calls = [threading.Event() for _ in range(4)]
+    assert threads.submit(record(calls[0], hold=True)).alone
+    assert calls[0].wait(WAIT_SECS)
+    assert len(seen[0][1]) == 1  # the CPU the caller ran on when it called
+    assert not threads.submit(record(calls[1])).alone  # the first still runs: a new thread, anywhere
+    assert calls[1].wait(WAIT_SECS)
+    assert seen[1][1] == daemon_threads._ALLOWED
     release.set()
-    assert seen["beside"] == daemon_threads._ALLOWED
+    await eventually(lambda: threads.idle == 2, message="the threads never became idle")
+    before = dict(seen)  # each thread's CPUs after its last call
+    release.clear()
+    threads.submit(record(calls[2], hold=True))
+    assert calls[2].wait(WAIT_SECS)
+    threads.submit(record(calls[3]))
+    assert calls[3].wait(WAIT_SECS)
+    release.set()
+    name, cpus = seen[3]
+    assert cpus == before[name], "a call beside another moved its thread"
+
+
+@pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
+async def test_a_running_call_can_be_let_loose_and_an_ended_one_is_left_alone() -> None:
+    threads = DaemonThreads("test")
+    running, release, done = threading.Event(), threading.Event(), threading.Event()
+    during: list[set[int]] = []
+
+    def job() -> None:
+        running.set()
+        release.wait(WAIT_SECS)
+        during.append(os.sched_getaffinity(0))
+        done.set()
+
+    ticket = threads.submit(job)
+    assert running.wait(WAIT_SECS)
+    ticket.loosen()
+    release.set()
+    assert done.wait(WAIT_SECS)
+    assert during == [daemon_threads._ALLOWED], "the call's thread stayed pinned"
+    ticket.loosen()  # ended: nothing to do, nothing raised
+
+
+@pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
+async def test_a_long_call_beside_another_is_let_loose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(python_fn, "LOOSEN_AFTER_SECS", 0.001)
+    monkeypatch.setattr(python_fn, "THREADS", DaemonThreads("test"))
+    release_a, release_b, running_a, running_b = (threading.Event() for _ in range(4))
+
+    def hold(running: threading.Event, release: threading.Event) -> Callable[[object], None]:
+        def job(_: object) -> None:
+            running.set()
+            release.wait(WAIT_SECS)
+
+        return job
+
+    def long_beside(_: object) -> tuple[set[int], set[int]]:
+        first = os.sched_getaffinity(0)
+        deadline = time.monotonic() + WAIT_SECS
+        while os.sched_getaffinity(0) != daemon_threads._ALLOWED and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return first, os.sched_getaffinity(0)
+
+    a = asyncio.ensure_future(python_fn.run_in_daemon_thread(hold(running_a, release_a), None))
+    await eventually(running_a.is_set, message="the first call never ran")  # alone: pinned
+    b = asyncio.ensure_future(python_fn.run_in_daemon_thread(hold(running_b, release_b), None))
+    await eventually(running_b.is_set, message="the second call never ran")
+    release_a.set()
+    await asyncio.wait_for(a, WAIT_SECS)
+    # Beside the second call, on the first call's (pinned) thread, the only idle one.
+    first, last = await asyncio.wait_for(python_fn.run_in_daemon_thread(long_beside, None), WAIT_SECS)
+    release_b.set()
+    await asyncio.wait_for(b, WAIT_SECS)
+    assert len(first) == 1, "a call beside another moved its thread"
+    assert last == daemon_threads._ALLOWED, "a long call beside another stayed pinned"
 
 
 async def test_a_call_that_returns_a_delivery_is_delivered_after_its_thread_is_idle() -> None:

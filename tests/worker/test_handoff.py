@@ -9,6 +9,7 @@ import pytest
 
 from services.worker.executors import handoff as handoff_module
 from services.worker.executors import python_fn
+from services.worker.executors.daemon_threads import DaemonThreads
 from services.worker.executors.handoff import SLOW_SKIPS, Handoff, QuickFunctions, unwrap
 
 WAIT_SECS = 10.0
@@ -63,6 +64,7 @@ def test_a_function_that_missed_the_moment_goes_through_the_loop_for_a_while() -
 
 async def test_a_slow_function_still_returns_and_is_marked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(python_fn, "QUICK", QuickFunctions())
+    monkeypatch.setattr(python_fn, "THREADS", DaemonThreads("test"))  # alone: nothing else runs on it
     release = threading.Event()
 
     def slow(_: object) -> str:
@@ -79,6 +81,7 @@ async def test_a_slow_function_still_returns_and_is_marked(monkeypatch: pytest.M
 
 async def test_a_quick_functions_error_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(python_fn, "QUICK", QuickFunctions())
+    monkeypatch.setattr(python_fn, "THREADS", DaemonThreads("test"))  # alone: nothing else runs on it
 
     def fails(_: object) -> None:
         raise KeyError("missing")

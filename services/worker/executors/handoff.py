@@ -99,4 +99,3 @@ def unwrap(outcome: tuple[Any, BaseException | None]) -> Any:
     if error is not None:
         raise error
     return value
-

@@ -24,7 +24,7 @@ from jamjet_common.errors import FatalError
 from jamjet_common.ir import PythonFnNode
 from services.worker.executors import python_targets
 from services.worker.executors.base import ExecutionContext, ExecutionResult
-from services.worker.executors.daemon_threads import DaemonThreads
+from services.worker.executors.daemon_threads import LOOSEN_AFTER_SECS, DaemonThreads
 from services.worker.executors.handoff import Handoff, QuickFunctions, unwrap
 from services.worker.sandbox.python_modules import ModulePolicy
 
@@ -101,7 +101,8 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any, quick_k
 
     ``quick_key``: what names the function across calls, for its result to be taken at once when it
     comes quickly (``handoff``); None: always through the loop."""
-    handoff = Handoff(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    handoff = Handoff(loop)
     context = contextvars.copy_context()
 
     def target() -> Callable[[], None]:
@@ -113,10 +114,16 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any, quick_k
             return partial(handoff.deliver, None, FatalError(_describe(exc)))
         return partial(handoff.deliver, value, None)
 
-    alone = THREADS.submit(target)
-    if alone and quick_key is not None and QUICK.worth_waiting(quick_key):
-        outcome = handoff.wait_briefly()
-        if outcome is not None:
-            return unwrap(outcome)
-        QUICK.missed(quick_key)
-    return await handoff.future
+    ticket = THREADS.submit(target)
+    if ticket.alone:
+        if quick_key is not None and QUICK.worth_waiting(quick_key):
+            outcome = handoff.wait_briefly()
+            if outcome is not None:
+                return unwrap(outcome)
+            QUICK.missed(quick_key)
+        return await handoff.future
+    loosen = loop.call_later(LOOSEN_AFTER_SECS, ticket.loosen)
+    try:
+        return await handoff.future
+    finally:
+        loosen.cancel()
