@@ -16,7 +16,7 @@ import logging
 
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StreamConfig, StreamSource, SubjectTransform
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from jamjet_common import subjects
 from jamjet_common.errors import InvalidTokenError
@@ -24,6 +24,7 @@ from jamjet_common.streams import (
     EVENTS,
     LEGACY_SCHEDULER_EVENTS_CONSUMER,
     StreamLimits,
+    durable_consumer,
     ensure_kv,
     ensure_stream,
     require_streams,
@@ -37,6 +38,8 @@ KV_SCHEDULER_LEASES = "jamjet_scheduler_leases"
 SCHED_PREFIX = f"{subjects.PREFIX}.sched"
 STREAM_SOURCE = "Nats-Stream-Source"
 """Set by the server on a sourced message: ``<origin stream> <origin sequence> ...``."""
+STORAGE_TYPE_FIXED = 10012
+"""nats-server's "storage type can not be updated": a consumer made before they were kept in memory."""
 _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
 
@@ -104,3 +107,31 @@ async def ensure_partitioned(
         await drop_legacy_consumer(js)
         return
     await require_streams(js, (SCHED_EVENTS, f"KV_{KV_SCHEDULER_LEASES}"))
+
+
+async def ensure_consumer(js: JetStreamContext, partition: int, count: int, ack_wait: float) -> None:
+    """The partition's durable consumer, its state kept in the servers' memory (``mem_storage``).
+
+    nats-server writes a file-backed consumer's state up to ten times a second, each time through a new
+    temporary file: with a dozen partitions that was 11.7% of the server's CPU in W2 (docs/benchmarks.md,
+    eleventh pass). What a restart of every server that held it loses is only which events were
+    delivered and how often: the acknowledged ones are gone from the work queue already, so the consumer
+    made again here (after a reconnect, or when a pull finds it missing) delivers exactly the
+    unacknowledged ones again, which the scheduler folds idempotently. A consumer made on disk by an
+    earlier version stays as it is: its storage cannot be changed in place.
+    """
+    config = durable_consumer(
+        consumer_name(partition),
+        [partition_filter(partition)],
+        ack_wait=ack_wait,
+        max_ack_pending=max(20000 // count, 256),
+    )
+    config.mem_storage = True
+    try:
+        await js.add_consumer(SCHED_EVENTS, config=config)
+    except APIError as exc:
+        if exc.err_code != STORAGE_TYPE_FIXED:
+            raise
+        logger.debug(
+            "partition %d keeps its consumer on disk (made before they were kept in memory)", partition
+        )

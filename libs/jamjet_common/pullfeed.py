@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 STATUS = "Status"
 PENDING_MESSAGES = "Nats-Pending-Messages"
 HEARTBEAT = "100"
+NO_RESPONDERS = "503"
+"""A pull that reached no consumer: it is gone (one kept in memory, on a server that restarted)."""
+REMAKE_PAUSE_SECS = 1.0
 
 
 class PullFeed:
@@ -46,8 +50,13 @@ class PullFeed:
         heartbeat: float = 2.0,
         api_prefix: str = "$JS.API",
         credit: Share | None = None,
+        remake: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``remake``: makes the consumer again when a pull finds none; without it, pulls go on as
+        before (a consumer on disk comes back with its server)."""
         self._nc = nc
+        self._remake = remake
+        self._remaking: asyncio.Task[None] | None = None
         self._next_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._max = max_messages
         self._expires = expires
@@ -120,7 +129,7 @@ class PullFeed:
         self._stopped = True
         if self._stop_watch is not None:
             self._stop_watch[1].cancel()
-        for task in (self._watchdog, self._pump):
+        for task in (self._watchdog, self._pump, self._remaking):
             if task is not None:
                 task.cancel()
         if self._sub is not None:
@@ -172,10 +181,32 @@ class PullFeed:
         if status == HEARTBEAT:
             return
         unsent = self._expired(msg, status)
+        if status == NO_RESPONDERS and self._remake is not None:
+            self._remake_consumer(unsent)
+            return
         if self._credit is None:
             await self._top_up()
         else:  # the slots went back to the pool, which tops up its feeds in turn
             self._credit.unsent(unsent)
+
+    def _remake_consumer(self, unsent: int) -> None:
+        """Make the consumer again, then pull again: once at a time, and not more than once a second."""
+        if self._credit is not None:
+            self._credit.unsent(unsent)
+        if self._remaking is None or self._remaking.done():
+            self._remaking = asyncio.create_task(self._remake_then_pull())
+
+    async def _remake_then_pull(self) -> None:
+        assert self._remake is not None
+        logger.info("pull %s reached no consumer; making it again", self._next_subject)
+        try:
+            await self._remake()
+        except Exception as exc:  # the next pull that finds none tries again
+            logger.warning("pull %s: consumer not made again: %r", self._next_subject, exc)
+        await asyncio.sleep(REMAKE_PAUSE_SECS)
+        if not self._stopped:
+            with contextlib.suppress(Exception):  # a broken connection is renewed when it is back
+                await self._top_up()
 
     def _expired(self, msg: Msg, status: str) -> int:
         # 408 (request expired) and 409 (e.g. leadership change) end a request; they say how many

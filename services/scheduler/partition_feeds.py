@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client
@@ -42,6 +44,7 @@ class PartitionFeeds:
     def __init__(
         self,
         nc: Client,
+        ensure: Callable[[int], Awaitable[None]],
         executions: Executions,
         count: int,
         batch: int,
@@ -50,6 +53,8 @@ class PartitionFeeds:
         first: CommandsFirst,
     ) -> None:
         self._nc = nc
+        self._ensure = ensure
+        """Makes a partition's consumer (again: it is kept in server memory)."""
         self._first = first
         self._executions = executions
         self._count = count
@@ -84,7 +89,13 @@ class PartitionFeeds:
 
     async def gained(self, partition: int) -> None:
         name = partitions.consumer_name(partition)
-        feed = PullFeed(self._nc, partitions.SCHED_EVENTS, name, max_messages=self._prefetch)
+        feed = PullFeed(
+            self._nc,
+            partitions.SCHED_EVENTS,
+            name,
+            max_messages=self._prefetch,
+            remake=functools.partial(self._ensure, partition),
+        )
         await feed.start()
         pull = Pull(feed)
         pull.task = asyncio.create_task(self._consume(pull))

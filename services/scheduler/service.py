@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Self
@@ -134,18 +135,12 @@ class SchedulerService(Service):
         await partitions.ensure_partitioned(
             self.js, self.limits, count, lease, create=self.common.provision_streams
         )
-        for partition in range(count):
-            config = streams.durable_consumer(
-                partitions.consumer_name(partition),
-                [partitions.partition_filter(partition)],
-                ack_wait=self.config.ack_wait_secs,
-                max_ack_pending=max(20000 // count, 256),
-            )
-            await self.js.add_consumer(partitions.SCHED_EVENTS, config=config)
+        await self._ensure_consumers()
         self._first = CommandsFirst(executions.lanes, self.config.event_lanes_under_commands)
         executions.plan_at_start = lambda: not self._first.pressing_besides_one
         self._feeds_of = PartitionFeeds(
             self.nc,
+            self._ensure_consumer,
             executions,
             count,
             self.config.events_batch,
@@ -159,6 +154,15 @@ class SchedulerService(Service):
         executions.owns, executions.stamp = self._feeds_of.owns, self._feeds_of.stamp
         await leases.tick()  # a replica starting alone (or first) owns its partitions once it is up
         return leases
+
+    async def _ensure_consumers(self) -> None:
+        for partition in range(self.config.partitions):
+            await self._ensure_consumer(partition)
+
+    async def _ensure_consumer(self, partition: int) -> None:
+        await partitions.ensure_consumer(
+            self.js, partition, self.config.partitions, self.config.ack_wait_secs
+        )
 
     async def _start_inline(self, executions: Executions) -> None:
         config = InlineConfig(
@@ -178,6 +182,8 @@ class SchedulerService(Service):
 
     async def _reconnected(self) -> None:
         await super()._reconnected()
+        with contextlib.suppress(Exception):  # each feed makes its own again when a pull finds it missing
+            await self._ensure_consumers()  # kept in server memory: a restarted server has none
         await self._feeds_of.renew()
         if self._inline is not None and self.executions is not None:
             await self.executions.log.allow_chaining()  # a server that came back clustered: no chains

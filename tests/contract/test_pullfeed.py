@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 
 from jamjet_common.credit import Credit, Share
 from jamjet_common.pullfeed import PullFeed
@@ -116,3 +116,46 @@ async def test_a_wait_for_messages_ends_when_its_stop_is_set_and_the_next_wait_s
         later = asyncio.create_task(feed.next_batch(8, asyncio.Event()))
         await feeds.publish("feeds.a", b"after")
         assert [m.data for m in await asyncio.wait_for(later, 10)] == [b"after"]
+
+
+async def test_a_feed_whose_consumer_is_gone_makes_it_again_and_gets_what_was_not_acked(
+    nc: NATS, js: JetStreamContext
+) -> None:
+    await js.add_stream(name="REMADE", subjects=["remade.>"], retention=RetentionPolicy.WORK_QUEUE)
+    config = ConsumerConfig(
+        durable_name="r",
+        filter_subject="remade.>",
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30,
+        mem_storage=True,
+    )
+    await js.add_consumer("REMADE", config=config)
+    made: list[float] = []
+
+    async def remake() -> None:
+        made.append(asyncio.get_running_loop().time())
+        await js.add_consumer("REMADE", config=config)
+
+    feed = PullFeed(nc, "REMADE", "r", max_messages=8, remake=remake)
+    await feed.start()
+    try:
+        await js.publish("remade.1", b"before")
+        assert [m.data for m in await take(feed)] == [b"before"]  # delivered, never acked
+        await js.delete_consumer("REMADE", "r")  # what a restart does to a consumer kept in memory
+        await js.publish("remade.2", b"after")
+        seen: list[bytes] = []
+        while len(seen) < 2:
+            for msg in await take(feed):
+                seen.append(msg.data)
+                await msg.ack()
+        assert seen == [b"before", b"after"]
+        assert 1 <= len(made) <= 2, f"the consumer was made again {len(made)} times"
+        await eventually(
+            lambda: _emptied(js, "REMADE"), message="an ack did not reach the consumer made again"
+        )
+    finally:
+        await feed.stop()
+
+
+async def _emptied(js: JetStreamContext, stream: str) -> bool:
+    return (await js.stream_info(stream)).state.messages == 0
