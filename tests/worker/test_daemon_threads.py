@@ -109,37 +109,22 @@ async def test_a_running_call_can_be_let_loose_and_an_ended_one_is_left_alone() 
 
 
 @pytest.mark.skipif(daemon_threads._ALLOWED is None, reason="no sched_getcpu or sched_setaffinity here")
-async def test_a_long_call_beside_another_is_let_loose(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_long_call_is_let_loose(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(python_fn, "LOOSEN_AFTER_SECS", 0.001)
     monkeypatch.setattr(python_fn, "THREADS", DaemonThreads("test"))
-    release_a, release_b, running_a, running_b = (threading.Event() for _ in range(4))
 
-    def hold(running: threading.Event, release: threading.Event) -> Callable[[object], None]:
-        def job(_: object) -> None:
-            running.set()
-            release.wait(WAIT_SECS)
-
-        return job
-
-    def long_beside(_: object) -> tuple[set[int], set[int]]:
+    def long_alone(_: object) -> tuple[set[int], set[int]]:
         first = os.sched_getaffinity(0)
         deadline = time.monotonic() + WAIT_SECS
         while os.sched_getaffinity(0) != daemon_threads._ALLOWED and time.monotonic() < deadline:
             time.sleep(0.001)
         return first, os.sched_getaffinity(0)
 
-    a = asyncio.ensure_future(python_fn.run_in_daemon_thread(hold(running_a, release_a), None))
-    await eventually(running_a.is_set, message="the first call never ran")  # alone: pinned
-    b = asyncio.ensure_future(python_fn.run_in_daemon_thread(hold(running_b, release_b), None))
-    await eventually(running_b.is_set, message="the second call never ran")
-    release_a.set()
-    await asyncio.wait_for(a, WAIT_SECS)
-    # Beside the second call, on the first call's (pinned) thread, the only idle one.
-    first, last = await asyncio.wait_for(python_fn.run_in_daemon_thread(long_beside, None), WAIT_SECS)
-    release_b.set()
-    await asyncio.wait_for(b, WAIT_SECS)
-    assert len(first) == 1, "a call beside another moved its thread"
-    assert last == daemon_threads._ALLOWED, "a long call beside another stayed pinned"
+    first, last = await asyncio.wait_for(
+        python_fn.run_in_daemon_thread(long_alone, None, quick_key=long_alone), WAIT_SECS
+    )
+    assert len(first) == 1, "a call alone did not start on its caller's CPU"
+    assert last == daemon_threads._ALLOWED, "a long call stayed pinned"
 
 
 async def test_a_call_that_returns_a_delivery_is_delivered_after_its_thread_is_idle() -> None:

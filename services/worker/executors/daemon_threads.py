@@ -14,8 +14,9 @@ the wake from a thread on its CPU lands there; pinning it too, and letting it lo
 in ``sched_setaffinity`` calls than it saved (W1 3% and W2 3-7% faster without).
 A call made while others run leaves its thread where it last ran: moving threads at every change
 between one call and several cost the worker 9% of its samples in W2 (``sched_setaffinity``, and the
-move it makes). One that runs longer than ``LOOSEN_AFTER_SECS`` has its thread let loose on every CPU
-by the caller (``Ticket.loosen``), so that functions releasing the GIL still run side by side.
+move it makes). Any call still running after ``LOOSEN_AFTER_SECS``, alone or not, has its thread let
+loose on every CPU by the caller (``Ticket.loosen``), so that functions releasing the GIL run beside
+the loop and beside each other.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ANY_CPU = -1
 STAY = -2
 """Where the thread last ran: a call beside others moves nothing."""
 LOOSEN_AFTER_SECS = 0.002
-"""A call beside others still running after this has its thread let loose on every CPU."""
+"""A call still running after this has its thread let loose on every CPU."""
 Job = Callable[[], Callable[[], None] | None]
 """A call; what it returns, if anything, delivers its result once its thread counts itself idle (so
 that the next call, made when the result arrives, finds the thread free)."""

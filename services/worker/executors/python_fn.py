@@ -115,13 +115,12 @@ async def run_in_daemon_thread(function: Callable[..., Any], *args: Any, quick_k
         return partial(handoff.deliver, value, None)
 
     ticket = THREADS.submit(target)
-    if ticket.alone:
-        if quick_key is not None and QUICK.worth_waiting(quick_key):
-            outcome = handoff.wait_briefly()
-            if outcome is not None:
-                return unwrap(outcome)
-            QUICK.missed(quick_key)
-        return await handoff.future
+    if ticket.alone and quick_key is not None and QUICK.worth_waiting(quick_key):
+        outcome = handoff.wait_briefly()
+        if outcome is not None:
+            return unwrap(outcome)
+        QUICK.missed(quick_key)
+    # A long call, alone or not, runs on any CPU: its function may release the GIL for the loop.
     loosen = loop.call_later(LOOSEN_AFTER_SECS, ticket.loosen)
     try:
         return await handoff.future
