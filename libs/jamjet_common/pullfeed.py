@@ -181,18 +181,15 @@ class PullFeed:
         if status == HEARTBEAT:
             return
         unsent = self._expired(msg, status)
+        if self._credit is not None:  # the slots went back to the pool, which tops up its feeds in turn
+            self._credit.unsent(unsent)
         if status == NO_RESPONDERS and self._remake is not None:
-            self._remake_consumer(unsent)
-            return
-        if self._credit is None:
+            self._remake_consumer()
+        elif self._credit is None:
             await self._top_up()
-        else:  # the slots went back to the pool, which tops up its feeds in turn
-            self._credit.unsent(unsent)
 
-    def _remake_consumer(self, unsent: int) -> None:
+    def _remake_consumer(self) -> None:
         """Make the consumer again, then pull again: once at a time, and not more than once a second."""
-        if self._credit is not None:
-            self._credit.unsent(unsent)
         if self._remaking is None or self._remaking.done():
             self._remaking = asyncio.create_task(self._remake_then_pull())
 

@@ -57,29 +57,29 @@ _ALLOWED = os.sched_getaffinity(0) if _current_cpu is not None else None
 class Ticket:
     """A submitted call: whether it runs alone, and a way to let its thread loose while it runs."""
 
-    __slots__ = ("_guard", "_placement", "_state", "alone")
+    __slots__ = ("_guard", "_running_on", "alone")
 
     def __init__(self, alone: bool) -> None:
         self.alone = alone
         self._guard = threading.Lock()
-        self._placement: _Placement | None = None
-        self._state = "queued"
+        self._running_on: _Placement | None = None
+        """The placement of the thread running the call; None before it starts and once it ended."""
 
     def began(self, placement: _Placement) -> None:
         with self._guard:
-            self._placement, self._state = placement, "running"
+            self._running_on = placement
 
     def ended(self) -> None:
         with self._guard:
-            self._state = "ended"
+            self._running_on = None
 
     def loosen(self) -> None:
         """Let the call's thread run on any CPU, if the call still runs: a call beside others keeps
         its thread where it was (no ``sched_setaffinity`` per call), and one that runs for long, a
         function that may release the GIL, is let loose so that it runs beside the loop."""
         with self._guard:
-            if self._state == "running" and self._placement is not None:
-                self._placement.loosen()
+            if self._running_on is not None:
+                self._running_on.loosen()
 
 
 class DaemonThreads:
