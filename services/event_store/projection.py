@@ -10,18 +10,12 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import asyncpg
 
+from services.event_store.batch import write_batch
 from services.event_store.fold import apply, start_row
-from services.event_store.rows import (
-    FOLD_STATE_DECODER,
-    KIND_DECODER,
-    Approval,
-    ExecutionRow,
-    LogEntry,
-)
+from services.event_store.rows import FOLD_STATE_DECODER, KIND_DECODER, ExecutionRow, LogEntry
 
 logger = logging.getLogger(__name__)
 
@@ -43,50 +37,6 @@ CROSS JOIN LATERAL (
     FROM executions WHERE executions.execution_id = k.execution_id
     FOR UPDATE
 ) AS x
-"""
-
-INSERT_ROWS = """
-INSERT INTO executions (execution_id, tenant, workflow_id, workflow_version, status, initial_input,
-                        current_state, last_sequence, error, started_at, updated_at, completed_at,
-                        input_tokens, output_tokens, cost_usd, fold_state)
-SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[],
-    $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::numeric[], $14::numeric[],
-    $15::float8[], $16::jsonb[]
-)
-"""
-
-# current_state and fold_state are sent only when they changed (NULL keeps the stored one). One statement
-# per execution (a batch's all in one round trip): a key's equality is an index probe whatever the
-# statistics say, where an UPDATE joined to an unnest may keep a plan that scans the table
-# (tests/event_store/test_store_plans.py).
-UPDATE_ROW = """
-UPDATE executions
-SET status = $2, current_state = COALESCE($3::jsonb, current_state), last_sequence = $4, error = $5,
-    updated_at = $6, completed_at = $7, input_tokens = $8, output_tokens = $9, cost_usd = $10,
-    fold_state = COALESCE($11::jsonb, fold_state)
-WHERE execution_id = $1
-"""
-
-INSERT_APPROVALS = """
-INSERT INTO approvals (execution_id, requested_seq, tenant, node_id, tool_name, approver, context,
-                       requested_at, status, user_id, comment, decided_seq, decided_at)
-SELECT * FROM unnest(
-    $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::timestamptz[]
-)
-ON CONFLICT (execution_id, requested_seq) DO NOTHING
-"""
-
-# Only a pending row changes: the first decision wins, and a replayed one finds nothing to do.
-RESOLVE_APPROVALS = """
-UPDATE approvals AS a
-SET status = u.status, user_id = u.user_id, comment = u.comment, decided_seq = u.decided_seq,
-    decided_at = u.decided_at
-FROM unnest(
-    $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[]
-) AS u(execution_id, requested_seq, status, user_id, comment, decided_seq, decided_at)
-WHERE a.execution_id = u.execution_id AND a.requested_seq = u.requested_seq AND a.status = 'pending'
 """
 
 SELECT_LOG = """
@@ -193,62 +143,6 @@ async def refold_queued(conn: asyncpg.Connection) -> int:
                 return done
             await lock_executions(conn, ids)
             rows = [row for x in sorted(ids) if (row := await refold(conn, x)) is not None]
-            await write_rows(conn, rows)
+            await write_batch(conn, [], rows)
             await conn.execute("DELETE FROM refolds WHERE execution_id = ANY($1::text[])", ids)
         done += len(ids)
-
-
-async def write_rows(conn: asyncpg.Connection, rows: list[ExecutionRow]) -> None:
-    """Insert or update the executions rows, then their approvals."""
-    new = [r for r in rows if r.is_new]
-    old = [r for r in rows if not r.is_new]
-    if new:
-        await conn.execute(INSERT_ROWS, *_insert_columns(new))
-    if old:
-        await conn.executemany(UPDATE_ROW, list(zip(*_update_columns(old), strict=True)))
-    await write_approvals(conn, rows)
-
-
-def _insert_columns(rows: list[ExecutionRow]) -> list[list[Any]]:
-    return [
-        *_columns(rows, "execution_id", "tenant", "workflow_id", "workflow_version", "status"),
-        [r.initial_input_json for r in rows],
-        [r.state_json for r in rows],
-        *_columns(rows, "last_sequence", "error", "started_at", "updated_at", "completed_at"),
-        *_columns(rows, "input_tokens", "output_tokens", "cost_usd"),
-        [r.fold_state_json() for r in rows],
-    ]
-
-
-def _update_columns(rows: list[ExecutionRow]) -> list[list[Any]]:
-    return [
-        *_columns(rows, "execution_id", "status"),
-        [r.state_json if r.state_dirty else None for r in rows],
-        *_columns(rows, "last_sequence", "error", "updated_at", "completed_at"),
-        *_columns(rows, "input_tokens", "output_tokens", "cost_usd"),
-        [r.fold_state_json() if r.fold_dirty else None for r in rows],
-    ]
-
-
-def _columns(rows: Sequence[object], *names: str) -> list[list[Any]]:
-    return [[getattr(r, name) for r in rows] for name in names]
-
-
-async def write_approvals(conn: asyncpg.Connection, rows: list[ExecutionRow]) -> None:
-    created = [(r, a) for r in rows for a in r.approvals.values() if a.is_new]
-    resolved = [(r, a) for r in rows for a in r.approvals.values() if not a.is_new]
-    if created:
-        await conn.execute(INSERT_APPROVALS, *_approval_columns(created, full=True))
-    if resolved:
-        await conn.execute(RESOLVE_APPROVALS, *_approval_columns(resolved, full=False))
-
-
-def _approval_columns(pairs: list[tuple[ExecutionRow, Approval]], *, full: bool) -> list[list[Any]]:
-    approvals = [a for _, a in pairs]
-    key: list[list[Any]] = [[r.execution_id for r, _ in pairs], [a.requested_seq for a in approvals]]
-    request: list[list[Any]] = [
-        [r.tenant for r, _ in pairs],
-        *_columns(approvals, "node_id", "tool_name", "approver", "context_json", "requested_at"),
-    ]
-    outcome = _columns(approvals, "status", "user_id", "comment", "decided_seq", "decided_at")
-    return [*key, *request, *outcome] if full else [*key, *outcome]

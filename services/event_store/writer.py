@@ -15,11 +15,12 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
+from services.event_store.batch import write_batch
 from services.event_store.chain import LogReader, log_events
 from services.event_store.dlq_intake import DeadLetterRow
 from services.event_store.fold import ExecutionRow, LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
-from services.event_store.projection import locked_transaction, select_rows, write_rows
+from services.event_store.projection import locked_transaction, select_rows
 from services.event_store.rows import KIND_DECODER
 from services.event_store.workflow_nodes import WorkflowNodes, version_of
 
@@ -28,19 +29,9 @@ logger = logging.getLogger(__name__)
 CATCH_UP_LIMIT = 1000
 """Stored-but-unfolded events read per execution and batch; the next batch reads on."""
 
-INSERT_EVENTS = """
-INSERT INTO events (execution_id, sequence, event_id, tenant, kind_type, kind, created_at, stream_seq)
-SELECT * FROM unnest(
-    $1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[],
-    $8::bigint[]
-)
-ON CONFLICT (execution_id, sequence) DO NOTHING
-RETURNING execution_id, sequence
-"""
-
-# Stored events the fold may need beyond what this batch inserted: written by another replica's batch
-# (which could not fold them yet), or earlier copies of redelivered messages. ``after`` skips the run of
-# sequences this batch has just inserted, so the usual answer is an empty index probe.
+# Stored events the fold may need beyond the row: written by another replica's batch (which could not
+# fold them yet). Read before this batch's events are inserted, so the usual answer is an empty index
+# probe.
 SELECT_UNFOLDED = f"""
 SELECT e.execution_id, e.sequence, e.tenant, e.created_at, e.kind::text AS kind
 FROM unnest($1::text[], $2::bigint[]) AS w(execution_id, after)
@@ -78,15 +69,14 @@ async def write_events(
     execution_ids = sorted({e.event.execution_id for e in batch})
     async with locked_transaction(conn, execution_ids):
         events = await log_events(conn, batch, log)
-        inserted = await _insert_events(conn, events)
         rows = {r.execution_id: r for r in await select_rows(conn, execution_ids)}
-        entries = _entries_of(e for e in events if e.key in inserted)
-        for execution_id, entry in await _select_unfolded(conn, execution_ids, rows, entries):
+        entries = _entries_of(events)
+        for execution_id, entry in await _select_unfolded(conn, execution_ids, rows):
             entries[execution_id].setdefault(entry.sequence, entry)
         versions = {x: version_of(rows.get(x), entries[x]) for x in execution_ids if entries.get(x)}
         nodes = await workflows.of(conn, {v for v in versions.values() if v is not None})
         folded = [fold(rows.get(x), x, entries[x], nodes.get(v) if v else None) for x, v in versions.items()]
-        await write_rows(conn, [r for r in folded if r is not None and r.changed])
+        await write_batch(conn, events, [r for r in folded if r is not None and r.changed])
 
 
 def _entries_of(events: Iterable[StoredEvent]) -> defaultdict[str, dict[int, LogEntry]]:
@@ -96,33 +86,10 @@ def _entries_of(events: Iterable[StoredEvent]) -> defaultdict[str, dict[int, Log
     return entries
 
 
-async def _insert_events(conn: asyncpg.Connection, events: list[StoredEvent]) -> set[tuple[str, int]]:
-    records = await conn.fetch(
-        INSERT_EVENTS,
-        [e.event.execution_id for e in events],
-        [e.event.sequence for e in events],
-        [e.event_id for e in events],
-        [e.tenant for e in events],
-        [e.event.kind.tag for e in events],
-        [e.kind_json for e in events],
-        [e.created_at for e in events],
-        [e.stream_seq for e in events],
-    )
-    inserted = {(r["execution_id"], r["sequence"]) for r in records}
-    if len(inserted) < len(events):
-        logger.debug("%d of %d events were already stored", len(events) - len(inserted), len(events))
-    return inserted
-
-
 async def _select_unfolded(
-    conn: asyncpg.Connection,
-    execution_ids: list[str],
-    rows: dict[str, ExecutionRow],
-    entries: dict[str, dict[int, LogEntry]],
+    conn: asyncpg.Connection, execution_ids: list[str], rows: dict[str, ExecutionRow]
 ) -> list[tuple[str, LogEntry]]:
-    after = [
-        _covered_to(rows[x].last_sequence if x in rows else 0, entries.get(x, {})) for x in execution_ids
-    ]
+    after = [rows[x].last_sequence if x in rows else 0 for x in execution_ids]
     records = await conn.fetch(SELECT_UNFOLDED, execution_ids, after)
     return [
         (
@@ -131,14 +98,6 @@ async def _select_unfolded(
         )
         for r in records
     ]
-
-
-def _covered_to(last_sequence: int, new: dict[int, LogEntry]) -> int:
-    """The end of the gapless run of newly inserted sequences right after ``last_sequence``."""
-    covered = last_sequence
-    while covered + 1 in new:
-        covered += 1
-    return covered
 
 
 async def write_workflows(conn: asyncpg.Connection, batch: Sequence[WorkflowRow]) -> None:
