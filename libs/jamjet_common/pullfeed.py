@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from jamjet_common.credit import Share
+from jamjet_common.delivery import delivery
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +258,6 @@ class PullFeed:
 def _pending(msg: Msg) -> int:
     """Messages the consumer still had for others after this one, from its ack subject."""
     try:
-        return msg.metadata.num_pending
+        return delivery(msg).num_pending
     except Exception:  # not a JetStream delivery: nothing known behind it
         return 0

@@ -14,6 +14,7 @@ from nats.aio.subscription import Subscription
 from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.artifacts import ArtifactStore
 from jamjet_common.config import CommonConfig, Env
+from jamjet_common.delivery import delivery
 from jamjet_common.eventlog import EventLog
 from jamjet_common.pullfeed import PullFeed
 from jamjet_common.router import Router
@@ -111,7 +112,7 @@ class EventStoreService(Service):
         return BatchConsumer(
             "events",
             self.db,
-            lambda msg: decode_event(msg.subject, msg.data, msg.metadata.sequence.stream, msg.headers),
+            lambda msg: decode_event(msg.subject, msg.data, delivery(msg).stream_seq, msg.headers),
             partial(
                 write_events,
                 log=EventLog(self.nc, self.js, direct=False, publisher=self.publisher),

@@ -25,6 +25,7 @@ from jamjet_common import subjects
 from jamjet_common.codec import ENCODER
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.dedup import DispatchKeys
+from jamjet_common.delivery import delivery
 from jamjet_common.errors import (
     AppendConflictError,
     ConflictError,
@@ -150,7 +151,7 @@ class Executions:
 
     def on_event(self, msg: Msg) -> None:
         tenant, execution_id = subjects.parse_events_subject(msg.subject)
-        self.on_event_of(tenant, execution_id, msg, msg.metadata.sequence.stream)
+        self.on_event_of(tenant, execution_id, msg, delivery(msg).stream_seq)
 
     def on_event_of(self, tenant: str, execution_id: str, msg: Msg, stream_seq: int) -> None:
         """Fold and plan on ``msg``, the event at ``stream_seq`` of the EVENTS stream."""
@@ -330,7 +331,7 @@ class Executions:
     async def _failed_on(self, msg: Msg, event: Event, exc: Exception) -> None:
         """Redeliver later (the redelivery rebuilds the execution); a bounded number of times, unless
         the failure is the bus's (an outage must not cost an execution its events)."""
-        delivered = msg.metadata.num_delivered
+        delivered = delivery(msg).num_delivered
         if not transient(exc) and delivered >= self._max_deliveries:
             error = f"the scheduler failed on this event {delivered} times; last error: {exc!r}"
             await dead_letter_decode(self._nc, msg, FatalError(error, code="gave_up"), "scheduler")
