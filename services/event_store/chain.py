@@ -32,19 +32,6 @@ from services.event_store.intake import StoredEvent
 
 logger = logging.getLogger(__name__)
 
-# A lateral key lookup (LIMIT 1 keeps it from being flattened into a join) is an index probe whatever
-# the statistics say; a plain join's plan, cached while the table was empty, scans the whole table on
-# every batch (tests/event_store/test_store_plans.py).
-SELECT_STORED = """
-SELECT w.execution_id, w.sequence, e.stream_seq
-FROM unnest($1::text[], $2::bigint[]) AS w(execution_id, sequence)
-CROSS JOIN LATERAL (
-    SELECT stream_seq FROM events
-    WHERE events.execution_id = w.execution_id AND events.sequence = w.sequence
-    LIMIT 1
-) AS e
-"""
-
 # Sequences grow with stream order, so the last stored event before a stream position is the one with
 # the highest sequence among the stored events before it.
 SELECT_BEFORE = """
@@ -62,33 +49,31 @@ class LogReader(Protocol):
     ) -> AsyncIterator[Entry | Unreadable]: ...
 
 
+def chain_keys(batch: Sequence[StoredEvent]) -> set[tuple[str, int]]:
+    """The stored events ``log_events`` needs to know of: at each message's sequence and the one before."""
+    keys = {(e.event.execution_id, s) for e in batch for s in (e.event.sequence, e.event.sequence - 1)}
+    return {k for k in keys if k[1] >= 1}
+
+
 async def log_events(
-    conn: asyncpg.Connection, batch: Sequence[StoredEvent], log: LogReader
+    conn: asyncpg.Connection,
+    batch: Sequence[StoredEvent],
+    log: LogReader,
+    known: defaultdict[str, dict[int, int]],
 ) -> list[StoredEvent]:
     """The messages of ``batch`` that are their execution's events and not stored yet.
 
-    The caller holds the executions' advisory locks, so what is stored does not change meanwhile.
+    ``known``: the stored events at ``chain_keys(batch)`` (execution → sequence → stream sequence). The
+    caller holds the executions' advisory locks, so what is stored does not change meanwhile.
     """
     by_execution: defaultdict[str, list[StoredEvent]] = defaultdict(list)
     for stored in sorted(batch, key=lambda e: e.stream_seq):
         by_execution[stored.event.execution_id].append(stored)
-    known = await _stored(conn, batch)
     taken: list[StoredEvent] = []
     for execution_id, messages in by_execution.items():
         chain = Chain(conn, log, execution_id, known[execution_id])
         taken += [stored for stored in messages if await chain.takes(stored)]
     return taken
-
-
-async def _stored(conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> dict[str, dict[int, int]]:
-    """Stored events of the batch's executions at each message's sequence and the one before it."""
-    keys = {(e.event.execution_id, s) for e in batch for s in (e.event.sequence, e.event.sequence - 1)}
-    keys = {k for k in keys if k[1] >= 1}
-    records = await conn.fetch(SELECT_STORED, [k[0] for k in keys], [k[1] for k in keys])
-    known: defaultdict[str, dict[int, int]] = defaultdict(dict)
-    for r in records:
-        known[r["execution_id"]][r["sequence"]] = r["stream_seq"]
-    return known
 
 
 class Chain:

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from services.event_store.batch import write_batch
+from services.event_store.batch_write import write_batch
 from services.event_store.fold import apply, start_row
-from services.event_store.rows import FOLD_STATE_DECODER, KIND_DECODER, ExecutionRow, LogEntry
+from services.event_store.rows import KIND_DECODER, ExecutionRow, LogEntry
 
 logger = logging.getLogger(__name__)
 
@@ -24,20 +24,6 @@ REFOLD_PREFETCH = 256
 
 # unnest yields the keys in the sorted order they are sent in, so every replica locks in one order.
 LOCK_EXECUTIONS = "SELECT pg_advisory_xact_lock(key) FROM unnest($1::bigint[]) AS key"
-
-# Each row is a lateral key lookup, an index probe whatever the statistics say
-# (tests/event_store/test_store_plans.py); the keys come sorted, and unnest keeps their order, so every
-# replica locks rows in one order.
-SELECT_ROWS = """
-SELECT x.* FROM unnest($1::text[]) AS k(execution_id)
-CROSS JOIN LATERAL (
-    SELECT execution_id, tenant, workflow_id, workflow_version, status, initial_input::text AS initial_input,
-           current_state::text AS current_state, last_sequence, error, started_at, updated_at, completed_at,
-           input_tokens, output_tokens, cost_usd, fold_state::text AS fold_state
-    FROM executions WHERE executions.execution_id = k.execution_id
-    FOR UPDATE
-) AS x
-"""
 
 SELECT_LOG = """
 SELECT sequence, tenant, created_at, kind::text AS kind FROM events
@@ -77,38 +63,8 @@ async def locked_transaction(conn: asyncpg.Connection, execution_ids: Sequence[s
     await conn.execute("COMMIT")
 
 
-async def select_rows(conn: asyncpg.Connection, execution_ids: list[str]) -> list[ExecutionRow]:
-    """The executions' rows, locked; a row without fold state is folded again from its log first."""
-    rows = [_row(r) for r in await conn.fetch(SELECT_ROWS, execution_ids)]
-    return [await _refolded(conn, r) if r.stale else r for r in rows]
-
-
-def _row(record: asyncpg.Record) -> ExecutionRow:
-    row = ExecutionRow(
-        execution_id=record["execution_id"],
-        tenant=record["tenant"],
-        workflow_id=record["workflow_id"],
-        workflow_version=record["workflow_version"],
-        status=record["status"],
-        initial_input_json=record["initial_input"],
-        state_json=record["current_state"],
-        last_sequence=record["last_sequence"],
-        error=record["error"],
-        started_at=record["started_at"],
-        updated_at=record["updated_at"],
-        completed_at=record["completed_at"],
-        input_tokens=int(record["input_tokens"]),
-        output_tokens=int(record["output_tokens"]),
-        cost_usd=record["cost_usd"],
-    )
-    if record["fold_state"] is None:
-        row.stale = True
-    else:
-        row.load_fold_state(FOLD_STATE_DECODER.decode(record["fold_state"]))
-    return row
-
-
-async def _refolded(conn: asyncpg.Connection, stale: ExecutionRow) -> ExecutionRow:
+async def refolded(conn: asyncpg.Connection, stale: ExecutionRow) -> ExecutionRow:
+    """``stale`` folded again from its whole log (itself if the log has no start)."""
     row = await refold(conn, stale.execution_id)
     return row if row is not None else stale
 

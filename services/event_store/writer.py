@@ -15,33 +15,16 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from services.event_store.batch import write_batch
-from services.event_store.chain import LogReader, log_events
+from services.event_store.batch_read import read_batch
+from services.event_store.batch_write import write_batch
+from services.event_store.chain import LogReader, chain_keys, log_events
 from services.event_store.dlq_intake import DeadLetterRow
-from services.event_store.fold import ExecutionRow, LogEntry, fold
+from services.event_store.fold import LogEntry, fold
 from services.event_store.intake import StoredEvent, WorkflowRow
-from services.event_store.projection import locked_transaction, select_rows
-from services.event_store.rows import KIND_DECODER
+from services.event_store.projection import locked_transaction, refolded
 from services.event_store.workflow_nodes import WorkflowNodes, version_of
 
 logger = logging.getLogger(__name__)
-
-CATCH_UP_LIMIT = 1000
-"""Stored-but-unfolded events read per execution and batch; the next batch reads on."""
-
-# Stored events the fold may need beyond the row: written by another replica's batch (which could not
-# fold them yet). Read before this batch's events are inserted, so the usual answer is an empty index
-# probe.
-SELECT_UNFOLDED = f"""
-SELECT e.execution_id, e.sequence, e.tenant, e.created_at, e.kind::text AS kind
-FROM unnest($1::text[], $2::bigint[]) AS w(execution_id, after)
-CROSS JOIN LATERAL (
-    SELECT * FROM events
-    WHERE events.execution_id = w.execution_id AND events.sequence > w.after
-    ORDER BY events.sequence
-    LIMIT {CATCH_UP_LIMIT}
-) AS e
-"""
 
 UPSERT_WORKFLOWS = """
 INSERT INTO workflows (tenant, workflow_id, version, ir, registered_at, warnings)
@@ -68,10 +51,11 @@ async def write_events(
     transaction; ``log`` reads the stream when a message cannot be placed from what is stored."""
     execution_ids = sorted({e.event.execution_id for e in batch})
     async with locked_transaction(conn, execution_ids):
-        events = await log_events(conn, batch, log)
-        rows = {r.execution_id: r for r in await select_rows(conn, execution_ids)}
+        read = await read_batch(conn, execution_ids, chain_keys(batch))
+        events = await log_events(conn, batch, log, read.known)
+        rows = {r.execution_id: await refolded(conn, r) if r.stale else r for r in read.rows}
         entries = _entries_of(events)
-        for execution_id, entry in await _select_unfolded(conn, execution_ids, rows):
+        for execution_id, entry in read.unfolded:
             entries[execution_id].setdefault(entry.sequence, entry)
         versions = {x: version_of(rows.get(x), entries[x]) for x in execution_ids if entries.get(x)}
         nodes = await workflows.of(conn, {v for v in versions.values() if v is not None})
@@ -84,20 +68,6 @@ def _entries_of(events: Iterable[StoredEvent]) -> defaultdict[str, dict[int, Log
     for stored in events:
         entries[stored.event.execution_id][stored.event.sequence] = stored.entry()
     return entries
-
-
-async def _select_unfolded(
-    conn: asyncpg.Connection, execution_ids: list[str], rows: dict[str, ExecutionRow]
-) -> list[tuple[str, LogEntry]]:
-    after = [rows[x].last_sequence if x in rows else 0 for x in execution_ids]
-    records = await conn.fetch(SELECT_UNFOLDED, execution_ids, after)
-    return [
-        (
-            r["execution_id"],
-            LogEntry(r["sequence"], r["tenant"], r["created_at"], KIND_DECODER.decode(r["kind"])),
-        )
-        for r in records
-    ]
 
 
 async def write_workflows(conn: asyncpg.Connection, batch: Sequence[WorkflowRow]) -> None:

@@ -49,7 +49,7 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 def test_the_store_keeps_its_statements_where_this_test_finds_them() -> None:
     found = statements()
-    for name in ("chain.SELECT_STORED", "projection.SELECT_ROWS", "writer.SELECT_UNFOLDED"):
+    for name in ("chain.SELECT_BEFORE", "projection.SELECT_LOG", "workflow_nodes.SELECT_IRS"):
         assert name in found
 
 
