@@ -203,3 +203,29 @@ async def test_a_write_holds_its_executions_locks_until_it_commits_and_rolls_bac
                 assert await other.fetchval(taken, lock_key(execution_id))
         finally:
             await conn.execute(f"DROP TABLE {table}")
+
+
+async def test_values_json_cannot_carry_plainly_survive_the_batch_documents(db: asyncpg.Pool) -> None:
+    """A null input and state, a cost total past float8's range and token totals past 64 bits go out in
+    one batch's write document and come back in the next batch's read document unchanged."""
+    execution_id = f"exec_{uuid.uuid4().hex}"
+    big = 2**63 - 1
+    events = stored(
+        execution_id,
+        [
+            WorkflowStarted(workflow_id="wf", workflow_version="1.0.0", initial_input=None),
+            *ran("a", input_tokens=big, output_tokens=big, cost_usd=1.5e308),
+            *ran("b", input_tokens=big, cost_usd=1.5e308),
+            *ran("c", state_patch={"after": True}),
+        ],
+    )
+    async with db.acquire() as conn:
+        await write_events(conn, events[:3], Written(events), WorkflowNodes())
+        await write_events(conn, events[3:5], Written(events), WorkflowNodes())
+        await write_events(conn, events[5:], Written(events), WorkflowNodes())
+        row = await conn.fetchrow("SELECT * FROM executions WHERE execution_id = $1", execution_id)
+    assert row["last_sequence"] == 7
+    assert json.loads(row["initial_input"]) is None
+    assert row["input_tokens"] == 2 * big and row["output_tokens"] == big
+    assert row["cost_usd"] == float("inf")
+    assert json.loads(row["current_state"])["after"] is True
