@@ -8,6 +8,11 @@ the moment it arrives and a busy feed costs one request per half batch.
 
 A feed given a ``Share`` of a ``Credit`` pool also asks for no more than the share allows, so that
 several feeds together never hold more messages than their process can start (``credit.py``).
+
+A feed that ``gather``s (the event store's, which writes batches) keeps only a pull for one message
+outstanding. Once that message is in, it waits ``gather`` seconds, then asks for the rest with one
+``no_wait`` pull: what was stored meanwhile comes in one burst, where messages trickling in one by one
+each cost a socket read, a parse and a wake.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ HEARTBEAT = "100"
 NO_RESPONDERS = "503"
 """A pull that reached no consumer: it is gone (one kept in memory, on a server that restarted)."""
 REMAKE_PAUSE_SECS = 1.0
+BURST_WAIT_SECS = 2.0
+"""How long a gathering feed waits for its ``no_wait`` pull to end (the server ends it at once)."""
 
 
 class PullFeed:
@@ -52,9 +59,13 @@ class PullFeed:
         api_prefix: str = "$JS.API",
         credit: Share | None = None,
         remake: Callable[[], Awaitable[None]] | None = None,
+        gather: float = 0.0,
     ) -> None:
         """``remake``: makes the consumer again when a pull finds none; without it, pulls go on as
-        before (a consumer on disk comes back with its server)."""
+        before (a consumer on disk comes back with its server). ``gather``: see the module; not with
+        ``credit``."""
+        if gather > 0 and credit is not None:
+            raise ValueError("a gathering feed takes no credit")
         self._nc = nc
         self._remake = remake
         self._remaking: asyncio.Task[None] | None = None
@@ -75,6 +86,9 @@ class PullFeed:
         self._released = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._stopped = False
+        self._gather = gather
+        self._burst: asyncio.Future[None] | None = None
+        """What a gathering ``next_batch`` awaits while its ``no_wait`` pull is outstanding."""
 
     async def start(self) -> None:
         await self._subscribe()
@@ -104,9 +118,31 @@ class PullFeed:
                 await self._waiter
             finally:
                 self._waiter = None
+        if self._gather > 0 and len(self._queue) < limit:
+            await self._gathered(limit, stopping)
         batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
         await self._top_up()
         return batch
+
+    async def _gathered(self, limit: int, stopping: asyncio.Event) -> None:
+        """Wait ``gather``, then take what was stored meanwhile with one ``no_wait`` pull."""
+        await asyncio.sleep(self._gather)
+        want = min(limit, self._max) - len(self._queue) - self._outstanding
+        if want <= 0 or stopping.is_set() or self._stopped:
+            return
+        self._burst = asyncio.get_running_loop().create_future()
+        try:
+            await self._request(want, no_wait=True)
+            await asyncio.wait_for(self._burst, BURST_WAIT_SECS)
+        except Exception as exc:  # no answer (the connection went): hand out what is here
+            logger.info("pull %s: no end to a no_wait pull (%r)", self._next_subject, exc)
+            self._outstanding = 0
+        finally:
+            self._burst = None
+
+    def _burst_over(self) -> None:
+        if self._burst is not None and not self._burst.done() and self._outstanding == 0:
+            self._burst.set_result(None)
 
     def _wake_on(self, stopping: asyncio.Event) -> None:
         """Wake ``next_batch`` when ``stopping`` is set: one task per feed and event, not per wait."""
@@ -178,10 +214,12 @@ class PullFeed:
                 self._credit.delivered(_pending(msg))
             self._queue.append(msg)
             self._wake()
+            self._burst_over()
             return
         if status == HEARTBEAT:
             return
         unsent = self._expired(msg, status)
+        self._burst_over()
         if self._credit is not None:  # the slots went back to the pool, which tops up its feeds in turn
             self._credit.unsent(unsent)
         if status == NO_RESPONDERS and self._remake is not None:
@@ -219,6 +257,10 @@ class PullFeed:
         return before - self._outstanding
 
     async def _top_up(self) -> None:
+        if self._gather > 0:
+            if not self._queue and self._outstanding == 0 and self._burst is None:
+                await self._request(1)
+            return
         free = self._max - len(self._queue) - self._outstanding
         if free <= 0 or (self._outstanding > 0 and free < max(1, self._max // 2)):
             return
@@ -226,7 +268,13 @@ class PullFeed:
         if batch > 0:
             await self._request(batch)
 
-    async def _request(self, batch: int) -> None:
+    async def _request(self, batch: int, *, no_wait: bool = False) -> None:
+        self._outstanding += batch
+        if no_wait:
+            await self._nc.publish(
+                self._next_subject, json.dumps({"batch": batch, "no_wait": True}).encode(), reply=self._inbox
+            )
+            return
         expires = self._expires if self._credit is None else self._credit.expires(batch, self._expires)
         request = {
             "batch": batch,
@@ -234,7 +282,6 @@ class PullFeed:
             # The server refuses a heartbeat longer than half the request's life.
             "idle_heartbeat": int(min(self._heartbeat, expires / 2) * 1e9),
         }
-        self._outstanding += batch
         await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
 
     async def _pump_credit(self) -> None:

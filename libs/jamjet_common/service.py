@@ -100,12 +100,19 @@ class Service:
         return self
 
     async def feed(
-        self, stream: str, config: ConsumerConfig, max_messages: int, credit: Share | None = None
+        self,
+        stream: str,
+        config: ConsumerConfig,
+        max_messages: int,
+        credit: Share | None = None,
+        gather: float = 0.0,
     ) -> PullFeed:
         """Create or update a durable pull consumer and keep pulls outstanding on it until stop."""
         assert config.durable_name is not None
         await self.js.add_consumer(stream, config=config)
-        feed = PullFeed(self.nc, stream, config.durable_name, max_messages=max_messages, credit=credit)
+        feed = PullFeed(
+            self.nc, stream, config.durable_name, max_messages=max_messages, credit=credit, gather=gather
+        )
         await feed.start()
         self._feeds.append(feed)
         return feed

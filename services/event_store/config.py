@@ -26,8 +26,9 @@ class StoreConfig:
     command_timeout_secs: float
     """A statement running longer than this counts as a database failure and is retried."""
     linger_secs: float = DEFAULT_LINGER_MS / 1000
-    """How long a part-filled batch of events waits for more before it is written: a transaction costs
-    several round trips to Postgres whatever it holds, and events one at a time pay them each."""
+    """How long the events feed gathers after a first event before it takes the rest in one pull
+    (``PullFeed(gather=...)``): a transaction costs four round trips to Postgres whatever it holds, and
+    events one at a time would pay them each, and each cost a wake besides."""
 
     @classmethod
     def from_env(cls, env: Env) -> Self:

@@ -103,7 +103,6 @@ class BatchConsumer[T]:
         ack_wait: float,
         grace: float,
         stopping: asyncio.Event,
-        linger: float = 0.0,
     ) -> None:
         self.name = name
         self._db = db
@@ -111,7 +110,6 @@ class BatchConsumer[T]:
         self._write = write
         self._dead_letters = dead_letters
         self._batch = batch
-        self._linger = linger
         self._ack_wait = ack_wait
         self._grace = grace
         self._stopping = stopping
@@ -121,19 +119,7 @@ class BatchConsumer[T]:
     async def run(self, psub: PullFeed) -> None:
         self._feed = psub
         async for msgs in fetch_batches(psub, self._batch, self._stopping):
-            await self.handle(await self._filled(psub, msgs))
-
-    async def _filled(self, psub: PullFeed, msgs: list[Msg]) -> list[Msg]:
-        """``msgs`` with whatever else arrives within the linger, up to a whole batch."""
-        deadline = time.monotonic() + self._linger
-        while len(msgs) < self._batch and not self._stopping.is_set():
-            if (left := deadline - time.monotonic()) <= 0:
-                break
-            try:
-                msgs += await asyncio.wait_for(psub.next_batch(self._batch - len(msgs), self._stopping), left)
-            except TimeoutError:
-                break
-        return msgs
+            await self.handle(msgs)
 
     async def handle(self, msgs: list[Msg]) -> None:
         pairs: list[tuple[Msg, T]] = []

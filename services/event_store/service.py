@@ -72,7 +72,7 @@ class EventStoreService(Service):
 
     async def start(self) -> None:
         self._events_psub = await self._bind(
-            streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL
+            streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL, gather=self.config.linger_secs
         )
         self._workflows_psub = await self._bind(
             WORKFLOWS_STREAM, streams.EVENT_STORE_WORKFLOWS_CONSUMER, WORKFLOWS_FILTER, WORKFLOWS_BATCH
@@ -88,7 +88,13 @@ class EventStoreService(Service):
         ]
 
     async def _bind(
-        self, stream: str, consumer: str, filter_subject: str, batch: int | None = None
+        self,
+        stream: str,
+        consumer: str,
+        filter_subject: str,
+        batch: int | None = None,
+        *,
+        gather: float = 0.0,
     ) -> PullFeed:
         config = streams.durable_consumer(
             consumer,
@@ -96,7 +102,9 @@ class EventStoreService(Service):
             ack_wait=self.config.ack_wait_secs,
             max_ack_pending=self.config.max_ack_pending,
         )
-        return await self.feed(stream, config, min(batch or self.config.batch, self.config.batch))
+        return await self.feed(
+            stream, config, min(batch or self.config.batch, self.config.batch), gather=gather
+        )
 
     async def run(self) -> None:
         """Reach Postgres (migrating the schema), then consume until stopped."""
@@ -120,7 +128,6 @@ class EventStoreService(Service):
             ),
             DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,
-            linger=self.config.linger_secs,
             ack_wait=self.config.ack_wait_secs,
             grace=self.common.shutdown_grace_secs,
             stopping=self.stopping,

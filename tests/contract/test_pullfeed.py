@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 
+from jamjet_common import pullfeed
 from jamjet_common.credit import Credit, Share
 from jamjet_common.pullfeed import PullFeed
 from tests.helpers import eventually
@@ -159,3 +160,46 @@ async def test_a_feed_whose_consumer_is_gone_makes_it_again_and_gets_what_was_no
 
 async def _emptied(js: JetStreamContext, stream: str) -> bool:
     return (await js.stream_info(stream)).state.messages == 0
+
+
+@asynccontextmanager
+async def gathering(nc: NATS, consumer: str) -> AsyncIterator[PullFeed]:
+    feed = PullFeed(nc, STREAM, consumer, max_messages=8, gather=0.05)
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.stop()
+
+
+async def test_a_gathering_feed_takes_what_was_stored_meanwhile_in_one_burst(
+    nc: NATS, feeds: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the server's end of the no_wait pull can end the wait within the test's deadline.
+    monkeypatch.setattr(pullfeed, "BURST_WAIT_SECS", 600.0)
+    for n in range(4):
+        await feeds.publish("feeds.a", str(n).encode())
+    requests = await PullRequests.watch(nc, STREAM, "a")
+    async with gathering(nc, "a") as feed:
+        batch = await take(feed)
+        assert [m.data for m in batch] == [b"0", b"1", b"2", b"3"]
+        # One message pulled while idle, then the rest of the batch without waiting.
+        assert await requests.seen() == [1, 7, 1]
+        assert await counts(feeds, "a") == (4, 0, 1)
+
+
+async def test_a_gathering_feed_hands_out_a_lone_message_when_nothing_more_is_stored(
+    nc: NATS, feeds: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pullfeed, "BURST_WAIT_SECS", 600.0)
+    async with gathering(nc, "a") as feed:
+        await eventually(lambda: waiting(feeds, STREAM, "a"), message="no pull request out")
+        await feeds.publish("feeds.a", b"alone")
+        assert [m.data for m in await take(feed)] == [b"alone"]
+        await feeds.publish("feeds.a", b"next")
+        assert [m.data for m in await take(feed)] == [b"next"]
+
+
+def test_a_gathering_feed_takes_no_credit(nc: NATS) -> None:
+    with pytest.raises(ValueError, match="no credit"):
+        PullFeed(nc, STREAM, "a", max_messages=8, gather=0.05, credit=Credit(1).share())
