@@ -87,9 +87,7 @@ async def read_batch(
     known: defaultdict[str, dict[int, int]] = defaultdict(dict)
     for at in answer.stored:
         known[at.execution_id][at.sequence] = at.stream_seq
-    unfolded = [
-        (e.execution_id, LogEntry(e.sequence, e.tenant, e.created_at, e.kind)) for e in answer.unfolded
-    ]
+    unfolded = [(e.execution_id, _entry(e)) for e in answer.unfolded]
     return Read(known, [_row(r) for r in answer.rows], unfolded)
 
 
