@@ -270,19 +270,20 @@ class PullFeed:
 
     async def _request(self, batch: int, *, no_wait: bool = False) -> None:
         self._outstanding += batch
-        if no_wait:
-            await self._nc.publish(
-                self._next_subject, json.dumps({"batch": batch, "no_wait": True}).encode(), reply=self._inbox
-            )
-            return
+        await self._nc.publish(
+            self._next_subject, json.dumps(self._request_body(batch, no_wait)).encode(), reply=self._inbox
+        )
+
+    def _request_body(self, batch: int, no_wait: bool) -> dict[str, object]:
+        if no_wait:  # answered at once: what is stored, then a status that ends it
+            return {"batch": batch, "no_wait": True}
         expires = self._expires if self._credit is None else self._credit.expires(batch, self._expires)
-        request = {
+        return {
             "batch": batch,
             "expires": int(expires * 1e9),
             # The server refuses a heartbeat longer than half the request's life.
             "idle_heartbeat": int(min(self._heartbeat, expires / 2) * 1e9),
         }
-        await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
 
     async def _pump_credit(self) -> None:
         # Slots came back to the pool: ask for what they allow.
