@@ -10,6 +10,7 @@ from typing import Self
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.kv import KeyValue
 
 from jamjet_common import meters, streams, subjects, telemetry
 from jamjet_common.artifacts import ArtifactStore
@@ -62,6 +63,7 @@ class EventStoreService(Service):
         self._workflows_psub: PullFeed | None = None
         self._dlq_psub: PullFeed | None = None
         self._lag: meters.Backlog | None = None
+        self._catalog: KeyValue | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -71,6 +73,7 @@ class EventStoreService(Service):
         )
 
     async def start(self) -> None:
+        self._catalog = await self.js.key_value(streams.KV_WORKFLOWS)
         self._events_psub = await self._bind(
             streams.EVENTS, streams.EVENT_STORE_CONSUMER, subjects.EVENTS_ALL, gather=self.config.linger_secs
         )
@@ -124,7 +127,7 @@ class EventStoreService(Service):
             partial(
                 write_events,
                 log=EventLog(self.nc, self.js, direct=False, publisher=self.publisher),
-                workflows=WorkflowNodes(),
+                workflows=WorkflowNodes(self._catalog),
             ),
             DeadLetters(self.nc, streams.EVENT_STORE_CONSUMER, self.name),
             batch=self.config.batch,

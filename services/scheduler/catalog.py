@@ -21,6 +21,7 @@ from jamjet_common.codec import decode, encode
 from jamjet_common.errors import ConflictError, ContractError, UnknownWorkflowError
 from jamjet_common.ir import WorkflowIr
 from jamjet_common.records import LatestVersion, WorkflowRecord, read_record
+from jamjet_common.registered import registered_ir
 from jamjet_common.streams import KV_WORKFLOWS
 from jamjet_common.validation import validate_workflow
 from services.scheduler.graph import Graph
@@ -113,15 +114,12 @@ class WorkflowCatalog:
         cached = self._graphs.get((tenant, workflow_id, version))
         if cached is not None:
             return cached
-        key = record_key(tenant, workflow_id, version)
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
+        ir = await registered_ir(self.kv, tenant, workflow_id, version)
+        if ir is None:
             raise UnknownWorkflowError(
                 f"workflow '{workflow_id}' version {version} is not registered for tenant '{tenant}'"
-            ) from None
-        record = read_record(KV_WORKFLOWS, key, entry.value or b"", WorkflowRecord)
-        graph = Graph.compile(read_record(KV_WORKFLOWS, key, bytes(record.ir), WorkflowIr))
+            )
+        graph = Graph.compile(ir)
         self._graphs[(tenant, workflow_id, version)] = graph
         return graph
 

@@ -23,18 +23,18 @@ from collections import OrderedDict
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from jamjet_common import streams, subjects
 from jamjet_common.catalog import record_key
-from jamjet_common.codec import decode, decoder
+from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
 from jamjet_common.events import EVENT_DECODER, TERMINAL_WORKFLOW_KINDS
-from jamjet_common.ir import NodeDef, WorkflowIr
+from jamjet_common.ir import NodeDef
 from jamjet_common.messages import CancelNotice, WorkItem
-from jamjet_common.records import WorkflowRecord, read_record
+from jamjet_common.registered import registered_ir
 from services.worker.cancellation import Cancellations
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class WorkflowNodes:
     async def _problem(self, item: WorkItem) -> str | None:
         where = f"workflow '{item.workflow_id}' version {item.workflow_version}"
         key = record_key(item.tenant, item.workflow_id, item.workflow_version)
-        nodes = self._nodes.get(key) or await self._read(key)
+        nodes = self._nodes.get(key) or await self._read(key, item)
         if nodes is None:
             return f"{where} is not registered for tenant '{item.tenant}'"
         registered = nodes.get(item.node_id)
@@ -106,14 +106,11 @@ class WorkflowNodes:
             return f"node '{item.node_id}' differs from its definition in {where}"
         return None
 
-    async def _read(self, key: str) -> dict[str, NodeDef] | None:
-        try:
-            entry = await self._workflows.get(key)
-        except KeyNotFoundError:
+    async def _read(self, key: str, item: WorkItem) -> dict[str, NodeDef] | None:
+        ir = await registered_ir(self._workflows, item.tenant, item.workflow_id, item.workflow_version)
+        if ir is None:
             return None
-        record = read_record(streams.KV_WORKFLOWS, key, entry.value or b"", WorkflowRecord)
-        nodes = decoder(WorkflowIr).decode(record.ir).nodes
-        self._nodes[key] = nodes
+        self._nodes[key] = ir.nodes
         if len(self._nodes) > WORKFLOWS_CACHED:
             self._nodes.popitem(last=False)
-        return nodes
+        return ir.nodes

@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from jamjet_common import subjects
 from jamjet_common.config import Env
 from jamjet_common.eventlog import EventLog
+from services.event_store.migrate import migrate
 from services.event_store.service import EventStoreService
 from tests.harness import running, service_env
 from tests.helpers import ask as runtime_request
@@ -36,6 +37,13 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def migrated(pg: asyncpg.Connection) -> asyncpg.Connection:
+    """A connection to the test's database with the store's schema, for tests without the service."""
+    await migrate(pg)
+    return pg
 
 
 @pytest.fixture

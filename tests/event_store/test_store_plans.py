@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from services.event_store import chain, governance, projection, queries, workflow_nodes, writer
-from services.event_store.migrate import migrate
 from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_events
 from tests.event_store.logs import Written
@@ -37,16 +35,6 @@ def statements() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    await migrate(conn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 def test_the_store_keeps_its_statements_where_this_test_finds_them() -> None:
     found = statements()
     for name in ("chain.SELECT_BEFORE", "projection.SELECT_LOG", "workflow_nodes.SELECT_IRS"):
@@ -54,13 +42,15 @@ def test_the_store_keeps_its_statements_where_this_test_finds_them() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(statements()))
-async def test_a_generic_plan_made_on_empty_tables_scans_none(pg: asyncpg.Connection, name: str) -> None:
+async def test_a_generic_plan_made_on_empty_tables_scans_none(
+    migrated: asyncpg.Connection, name: str
+) -> None:
     sql = statements()[name]
     params = max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
-    await pg.execute("SET plan_cache_mode = force_generic_plan")
-    await pg.execute(f"PREPARE probe AS {sql}")
+    await migrated.execute("SET plan_cache_mode = force_generic_plan")
+    await migrated.execute(f"PREPARE probe AS {sql}")
     args = f"({', '.join(['NULL'] * params)})" if params else ""
-    plan = "\n".join(r[0] for r in await pg.fetch(f"EXPLAIN EXECUTE probe{args}"))
+    plan = "\n".join(r[0] for r in await migrated.fetch(f"EXPLAIN EXECUTE probe{args}"))
     assert [t for t in re.findall(r"Seq Scan on (\w+)", plan) if t in TABLES] == [], plan
 
 
@@ -74,7 +64,7 @@ async def seq_scans(conn: asyncpg.Connection) -> dict[str, int]:
 
 
 async def test_batches_written_after_the_tables_grew_scan_no_table(
-    database_url: str, pg: asyncpg.Connection
+    database_url: str, migrated: asyncpg.Connection
 ) -> None:
     writer_conn = await asyncpg.connect(database_url)
     try:
@@ -82,7 +72,7 @@ async def test_batches_written_after_the_tables_grew_scan_no_table(
             events = lifecycle(f"exec_{uuid.uuid4().hex}")
             await write_events(writer_conn, events[:4], Written(events), WorkflowNodes())
             await write_events(writer_conn, events[4:], Written(events), WorkflowNodes())
-        await pg.execute(GROW)
+        await migrated.execute(GROW)
         before = await seq_scans(writer_conn)
         events = lifecycle(f"exec_{uuid.uuid4().hex}")
         await write_events(writer_conn, events[:4], Written(events), WorkflowNodes())
