@@ -63,6 +63,11 @@ async def test_migrations_run_twice_are_a_no_op(database_url: str) -> None:
     assert [(r["version"], r["name"]) for r in ledger] == [(m.version, m.name) for m in load_migrations()]
 
 
+async def test_executions_pages_keep_room_for_updates_in_place(migrated: asyncpg.Connection) -> None:
+    options = await migrated.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'executions'")
+    assert options == ["fillfactor=70"]
+
+
 async def test_replicas_migrating_at_once_apply_each_migration_once(database_url: str) -> None:
     conns = [await asyncpg.connect(database_url) for _ in range(4)]
     try:
