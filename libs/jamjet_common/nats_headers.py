@@ -6,7 +6,7 @@ character of every name in a generator: about 90 generator steps for one of our 
 the append conditions and the planner's stamp among them). That was the event store's largest single
 item of CPU (0.6 of 1.8 s of its Python over a W1 run, cProfile) and a tenth of the scheduler's.
 ``parse_header_lines`` returns the same dict for every block (tests/contract/test_nats_headers.py
-compares the two).
+compares the two), and keeps what each name it met stands for: 1.7 against 2.5 us for an event's block.
 
 On the way out, nats-py's ``Client._send_publish`` matches every name against a regex and passes every
 value through ``str.translate`` (a dictionary lookup per character) for each publish: 7% of the
@@ -34,6 +34,9 @@ _LINE_BREAKS = str.maketrans({"\r": " ", "\n": " "})
 _NAMES_KEPT = 256
 _names: dict[str, bytes] = {}
 """A name as given -> its ``Name: `` bytes (empty: a blank name, skipped)."""
+_read_names: dict[bytes, str | None] = {}
+"""A name as read -> the header it stands for (None: skipped). Names come from any publisher, so at
+most ``_NAMES_KEPT`` are kept; the rest are read each time."""
 _WHITESPACE = re.compile(r"\s")
 """On an ASCII name, exactly the characters ``str.isspace`` calls whitespace (checked by the test)."""
 
@@ -51,12 +54,25 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
         if not sep:
             continue
         try:
-            key = name.strip().decode("ascii")
-        except UnicodeDecodeError:
-            continue
-        if _WHITESPACE.search(key) is None:
+            key = _read_names[name]
+        except KeyError:
+            key = _read_name(name)
+        if key is not None:
             out[key] = value.strip().decode("utf-8", "replace")
     return out
+
+
+def _read_name(name: bytes) -> str | None:
+    """The header name ``name`` stands for; None: one nats-py skips. Kept while few are kept."""
+    try:
+        key: str | None = name.strip().decode("ascii")
+    except UnicodeDecodeError:
+        key = None
+    if key is not None and _WHITESPACE.search(key) is not None:
+        key = None
+    if len(_read_names) < _NAMES_KEPT:
+        _read_names[name] = key
+    return key
 
 
 def header_block(headers: dict[str, str]) -> bytes:
