@@ -12,6 +12,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from nats.aio.msg import Msg
+
+from jamjet_common.delivery import delivery
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,6 +34,15 @@ class Lease(Protocol):
     def metadata(self) -> Delivered: ...
 
     async def in_progress(self) -> None: ...
+
+
+def times_delivered(lease: Lease) -> int:
+    """How many times the lease's message was delivered, this one included: for a JetStream message
+    read from its ack subject (``jamjet_common.delivery``), as ``msg.metadata`` builds two dataclasses
+    and a datetime for it."""
+    if isinstance(lease, Msg):
+        return delivery(lease).num_delivered
+    return lease.metadata.num_delivered
 
 
 @contextlib.asynccontextmanager

@@ -36,7 +36,7 @@ from services.worker.config import EAGER_BY_DEFAULT
 from services.worker.deadletter import DeadLetters
 from services.worker.executors import ExecutionContext, ExecutorRegistry
 from services.worker.failures import Failure
-from services.worker.heartbeat import Lease, heartbeat
+from services.worker.heartbeat import Lease, heartbeat, times_delivered
 from services.worker.history import Attempt
 from services.worker.outcomes import AttemptEnds
 from services.worker.policy_client import PolicyClient, PolicyRefusedError, PolicyUnavailableError
@@ -176,7 +176,7 @@ class Pipeline:
         ``attempt``: one whose start is recorded already (a scheduler that runs the node inline appends
         it with the node's ``NodeScheduled``).
         """
-        redelivered = msg.metadata.num_delivered > 1
+        redelivered = times_delivered(msg) > 1
         if redelivered:
             tracing.redelivered(item.queue_type)
         attempt = attempt or Attempt()
