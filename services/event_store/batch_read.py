@@ -1,4 +1,4 @@
-"""What one batch's write reads before it folds, asked of ``jamjet_store_read`` (migration 0006) in one
+"""What one batch's write reads before it folds, asked of ``jamjet_store_read`` (migrations 0006, 0008) in one
 round trip: the chain check's stored events, the executions' rows (locked) and the stored events past
 them not folded yet. The answer is one JSON document, decoded by msgspec, where three statements'
 records were decoded column by column."""
@@ -20,18 +20,13 @@ from services.event_store.views import ExecutionView
 CATCH_UP_LIMIT = 1000
 """Stored-but-unfolded events read per execution and batch; the next batch reads on."""
 
-READ = "SELECT jamjet_store_read($1::text::jsonb, $2)"
+READ = "SELECT jamjet_store_read($1::json, $2::json, $3)"
 NULL = b"null"
 
 
 class Key(msgspec.Struct, frozen=True):
     execution_id: str
     sequence: int
-
-
-class Request(msgspec.Struct, frozen=True):
-    ids: list[str]
-    keys: list[Key]
 
 
 class StoredAt(msgspec.Struct, frozen=True, array_like=True):
@@ -82,8 +77,9 @@ async def read_batch(
     conn: asyncpg.Connection, execution_ids: list[str], keys: Iterable[tuple[str, int]]
 ) -> Read:
     """``execution_ids`` sorted (rows are locked in that order); ``keys``: (execution, sequence) pairs."""
-    request = Request(execution_ids, [Key(x, s) for x, s in keys])
-    answer = DECODER.decode(await conn.fetchval(READ, ENCODER.encode(request).decode(), CATCH_UP_LIMIT))
+    ids = ENCODER.encode(execution_ids).decode()
+    stored = ENCODER.encode([Key(x, s) for x, s in keys]).decode()
+    answer = DECODER.decode(await conn.fetchval(READ, ids, stored, CATCH_UP_LIMIT))
     known: defaultdict[str, dict[int, int]] = defaultdict(dict)
     for at in answer.stored:
         known[at.execution_id][at.sequence] = at.stream_seq

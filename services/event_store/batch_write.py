@@ -1,6 +1,6 @@
-"""One batch's writes sent as one JSON document to ``jamjet_store_write`` (migration 0005): a round trip
-and a statement for the whole batch, where arrays per column cost asyncpg an encoding pass per element
-and the rows' updates a statement each."""
+"""One batch's writes sent to ``jamjet_store_write`` (migrations 0005, 0008), a JSON document per part: a
+round trip and a statement for the whole batch, where arrays per column cost asyncpg an encoding pass
+per element and the rows' updates a statement each."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import msgspec
 from services.event_store.intake import StoredEvent
 from services.event_store.rows import Approval, ExecutionRow
 
-WRITE = "SELECT jamjet_store_write($1::text::jsonb)"
+WRITE = "SELECT jamjet_store_write($1::json, $2::json, $3::json, $4::json, $5::json)"
 
 
 class EventOut(msgspec.Struct, frozen=True):
@@ -72,14 +72,6 @@ class Request(Decision, frozen=True, kw_only=True):
     requested_at: datetime | None
 
 
-class Batch(msgspec.Struct, frozen=True):
-    events: list[EventOut]
-    inserted: list[NewRow]
-    updated: list[RowChange]
-    created: list[Request]
-    resolved: list[Decision]
-
-
 ENCODER = msgspec.json.Encoder()
 
 
@@ -90,14 +82,14 @@ async def write_batch(
     if not events and not rows:
         return
     approvals = [(r, a) for r in rows for a in r.approvals.values()]
-    batch = Batch(
-        events=[_event(e) for e in events],
-        inserted=[_new_row(r) for r in rows if r.is_new],
-        updated=[_change(r) for r in rows if not r.is_new],
-        created=[_request(r, a) for r, a in approvals if a.is_new],
-        resolved=[_decision(r, a) for r, a in approvals if not a.is_new],
+    parts = (
+        [_event(e) for e in events],
+        [_new_row(r) for r in rows if r.is_new],
+        [_change(r) for r in rows if not r.is_new],
+        [_request(r, a) for r, a in approvals if a.is_new],
+        [_decision(r, a) for r, a in approvals if not a.is_new],
     )
-    await conn.execute(WRITE, ENCODER.encode(batch).decode())
+    await conn.execute(WRITE, *(ENCODER.encode(part).decode() for part in parts))
 
 
 def _event(stored: StoredEvent) -> EventOut:
