@@ -5,10 +5,17 @@
 -- is read once, lexically, by json_to_recordset, and json_agg / row_to_json write text directly. The
 -- answers have the same shape (msgspec reads both). The jsonb versions stay for replicas that predate
 -- this migration: their statements cast to jsonb and so call those.
+--
+-- The changed rows are updated by one statement joined to the batch, not one statement each (a
+-- statement's start costs the backend about as much as its row: 1.0 against 0.48 ms of CPU for 40 rows).
+-- The function plans with scans and hash or merge joins turned off, so that each row is a probe of the
+-- primary key whatever the statistics say: a join planned on the tables' sizes could scan executions.
 CREATE OR REPLACE FUNCTION jamjet_store_write(
     events json, inserted json, updated json, created json, resolved json
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     r record;
 BEGIN
@@ -32,21 +39,19 @@ BEGIN
         cost_usd float8, fold_state text
     );
 
-    -- current_state and fold_state come only when they changed: NULL keeps the stored one.
-    FOR r IN
-        SELECT * FROM json_to_recordset(updated) AS u(
-            execution_id text, status text, current_state text, last_sequence bigint, error text,
-            updated_at timestamptz, completed_at timestamptz, input_tokens numeric, output_tokens numeric,
-            cost_usd float8, fold_state text
-        )
-    LOOP
-        UPDATE executions
-        SET status = r.status, current_state = COALESCE(r.current_state::jsonb, current_state),
-            last_sequence = r.last_sequence, error = r.error, updated_at = r.updated_at,
-            completed_at = r.completed_at, input_tokens = r.input_tokens, output_tokens = r.output_tokens,
-            cost_usd = r.cost_usd, fold_state = COALESCE(r.fold_state::jsonb, fold_state)
-        WHERE execution_id = r.execution_id;
-    END LOOP;
+    -- current_state and fold_state come only when they changed: NULL keeps the stored one. The batch
+    -- holds one change per execution.
+    UPDATE executions AS x
+    SET status = u.status, current_state = COALESCE(u.current_state::jsonb, x.current_state),
+        last_sequence = u.last_sequence, error = u.error, updated_at = u.updated_at,
+        completed_at = u.completed_at, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
+        cost_usd = u.cost_usd, fold_state = COALESCE(u.fold_state::jsonb, x.fold_state)
+    FROM json_to_recordset(updated) AS u(
+        execution_id text, status text, current_state text, last_sequence bigint, error text,
+        updated_at timestamptz, completed_at timestamptz, input_tokens numeric, output_tokens numeric,
+        cost_usd float8, fold_state text
+    )
+    WHERE x.execution_id = u.execution_id;
 
     INSERT INTO approvals (execution_id, requested_seq, tenant, node_id, tool_name, approver, context,
                            requested_at, status, user_id, comment, decided_seq, decided_at)
