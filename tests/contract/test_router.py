@@ -144,8 +144,13 @@ async def test_each_failure_is_answered_and_settled_once(
     assert reasons["fatal"].get("attempts") is None
     assert reasons["bug"]["error"]["code"] == "internal_error" and reasons["bug"]["attempts"] == ATTEMPTS
     assert reasons["ok"]["error"]["code"] == "payload_too_large"
+    # The server takes acks off the connection and applies them to the consumer apart: poll for them.
+    await eventually(lambda: settled(nc), message="every command is acked")
+
+
+async def settled(nc: Client) -> bool:
     info = await nc.jetstream().consumer_info("TEST_CMDS", "test")
-    assert info.num_ack_pending == 0 and info.num_pending == 0, "every command is acked"
+    return info.num_ack_pending == 0 and info.num_pending == 0
 
 
 @pytest.mark.parametrize("route", ["outage", "doubt"])
