@@ -1,6 +1,6 @@
-"""What one batch's write reads before it folds, asked of ``jamjet_store_read`` (migrations 0006, 0008) in one
-round trip: the chain check's stored events, the executions' rows (locked) and the stored events past
-them not folded yet. The answer is one JSON document, decoded by msgspec, where three statements'
+"""What one batch's write reads before it folds, asked of ``jamjet_store_read`` (migrations 0006, 0008)
+in one round trip: the chain check's stored events, the executions' rows (locked) and the stored events
+past them not folded yet. The answer is one JSON document, decoded by msgspec, where three statements'
 records were decoded column by column."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from jamjet_common.codec import ENCODER
 from jamjet_common.events import EventKind
 from services.event_store.rows import FOLD_STATE_DECODER, ExecutionRow, LogEntry
 from services.event_store.views import ExecutionView
@@ -60,7 +61,6 @@ class Answer(msgspec.Struct, frozen=True):
     unfolded: list[EventIn]
 
 
-ENCODER = msgspec.json.Encoder()
 DECODER = msgspec.json.Decoder(Answer)
 
 

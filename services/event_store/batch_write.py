@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from jamjet_common.codec import ENCODER
 from services.event_store.intake import StoredEvent
 from services.event_store.rows import Approval, ExecutionRow
 
@@ -70,9 +71,6 @@ class Request(Decision, frozen=True, kw_only=True):
     approver: str
     context: str
     requested_at: datetime | None
-
-
-ENCODER = msgspec.json.Encoder()
 
 
 async def write_batch(

@@ -27,7 +27,6 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from jamjet_common import streams, subjects
-from jamjet_common.catalog import record_key
 from jamjet_common.codec import decode
 from jamjet_common.deadletter import dead_letter_decode
 from jamjet_common.errors import ContractError
@@ -86,7 +85,8 @@ class WorkflowNodes:
 
     def __init__(self, workflows: KeyValue) -> None:
         self._workflows = workflows
-        self._nodes: OrderedDict[str, dict[str, NodeDef]] = OrderedDict()
+        self._nodes: OrderedDict[tuple[str, str, str], dict[str, NodeDef]] = OrderedDict()
+        """(tenant, workflow id, version) -> its nodes: no catalog key is built per work item."""
 
     async def refusal(self, item: WorkItem) -> ContractError | None:
         """Why ``item`` must not run; None if its node is the workflow's node of that id."""
@@ -94,23 +94,23 @@ class WorkflowNodes:
         return None if problem is None else ContractError(problem, code="work_item_refused")
 
     async def _problem(self, item: WorkItem) -> str | None:
+        version = (item.tenant, item.workflow_id, item.workflow_version)
+        nodes = self._nodes.get(version) or await self._read(version)
+        registered = None if nodes is None else nodes.get(item.node_id)
+        if registered is not None and registered == item.node:
+            return None
         where = f"workflow '{item.workflow_id}' version {item.workflow_version}"
-        key = record_key(item.tenant, item.workflow_id, item.workflow_version)
-        nodes = self._nodes.get(key) or await self._read(key, item)
         if nodes is None:
             return f"{where} is not registered for tenant '{item.tenant}'"
-        registered = nodes.get(item.node_id)
         if registered is None:
             return f"'{item.node_id}' is not a node of {where}"
-        if registered != item.node:
-            return f"node '{item.node_id}' differs from its definition in {where}"
-        return None
+        return f"node '{item.node_id}' differs from its definition in {where}"
 
-    async def _read(self, key: str, item: WorkItem) -> dict[str, NodeDef] | None:
-        ir = await registered_ir(self._workflows, item.tenant, item.workflow_id, item.workflow_version)
+    async def _read(self, version: tuple[str, str, str]) -> dict[str, NodeDef] | None:
+        ir = await registered_ir(self._workflows, *version)
         if ir is None:
             return None
-        self._nodes[key] = ir.nodes
+        self._nodes[version] = ir.nodes
         if len(self._nodes) > WORKFLOWS_CACHED:
             self._nodes.popitem(last=False)
         return ir.nodes
