@@ -12,7 +12,9 @@ several feeds together never hold more messages than their process can start (``
 A feed that ``gather``s (the event store's, which writes batches) keeps only a pull for one message
 outstanding. Once that message is in, it waits ``gather`` seconds, then asks for the rest with one
 ``no_wait`` pull: what was stored meanwhile comes in one burst, where messages trickling in one by one
-each cost a socket read, a parse and a wake.
+each cost a socket read, a parse and a wake. It does not wait when a batch's worth is stored behind the
+message (so the wait never caps how much it takes in a second), and ``hurry`` ends a wait for a reader
+that wants what was stored before it asked.
 """
 
 from __future__ import annotations
@@ -89,6 +91,13 @@ class PullFeed:
         self._gather = gather
         self._burst: asyncio.Future[None] | None = None
         """What a gathering ``next_batch`` awaits while its ``no_wait`` pull is outstanding."""
+        self._linger: asyncio.Future[None] | None = None
+        """What a gathering ``next_batch`` awaits while it waits ``gather``; ``hurry`` ends it early."""
+        self._hurried = False
+        """The next batch goes out without waiting ``gather`` (``hurry`` found messages, no wait)."""
+        self._behind = 0
+        """Messages the consumer had not delivered yet when the last one came: a gathering feed with a
+        batch's worth behind takes it at once, so that its wait never caps how much it takes a second."""
 
     async def start(self) -> None:
         await self._subscribe()
@@ -120,13 +129,25 @@ class PullFeed:
                 self._waiter = None
         if self._gather > 0 and len(self._queue) < limit:
             await self._gathered(limit, stopping)
+        self._hurried = False
         batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
         await self._top_up()
         return batch
 
+    def hurry(self) -> bool:
+        """Hand out what this gathering feed holds without waiting the rest of ``gather`` (the
+        ``no_wait`` pull still takes what is stored): for a reader that wants what was stored before it
+        asked. True if the feed holds messages, which its next batch then carries."""
+        if self._linger is not None and not self._linger.done():
+            self._linger.set_result(None)
+            return True
+        self._hurried = bool(self._queue)
+        return self._hurried
+
     async def _gathered(self, limit: int, stopping: asyncio.Event) -> None:
-        """Wait ``gather``, then take what was stored meanwhile with one ``no_wait`` pull."""
-        await asyncio.sleep(self._gather)
+        """Wait ``gather`` (unless hurried), then take what was stored meanwhile with one ``no_wait``
+        pull."""
+        await self._lingered(limit)
         want = min(limit, self._max) - len(self._queue) - self._outstanding
         if want <= 0 or stopping.is_set() or self._stopped:
             return
@@ -139,6 +160,18 @@ class PullFeed:
             self._outstanding = 0
         finally:
             self._burst = None
+
+    async def _lingered(self, limit: int) -> None:
+        if self._hurried or self._behind >= limit - len(self._queue):
+            return  # a reader waits, or what is stored already fills the batch: waiting buys nothing
+        loop = asyncio.get_running_loop()
+        self._linger = linger = loop.create_future()
+        timer = loop.call_later(self._gather, _resolve, linger)
+        try:
+            await linger
+        finally:
+            timer.cancel()
+            self._linger = None
 
     def _burst_over(self) -> None:
         if self._burst is not None and not self._burst.done() and self._outstanding == 0:
@@ -212,6 +245,8 @@ class PullFeed:
             self._outstanding = max(self._outstanding - 1, 0)
             if self._credit is not None:
                 self._credit.delivered(_pending(msg))
+            elif self._gather > 0:
+                self._behind = _pending(msg)
             self._queue.append(msg)
             self._wake()
             self._burst_over()
@@ -301,6 +336,11 @@ class PullFeed:
             if self._outstanding > 0 and silent > 2 * self._heartbeat + 1:
                 logger.info("pull %s: no heartbeat for %.0fs; pulling again", self._next_subject, silent)
                 await self.renew()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _pending(msg: Msg) -> int:

@@ -10,7 +10,7 @@ from jamjet_common.config import DEFAULT_DATABASE_URL, ConfigError, Env
 DEFAULT_BATCH = 256
 DEFAULT_ACK_WAIT_SECS = 60.0
 DEFAULT_MAX_ACK_PENDING = 20_000
-DEFAULT_LINGER_MS = 10.0
+DEFAULT_LINGER_MS = 100.0
 
 
 @dataclass(frozen=True, slots=True)

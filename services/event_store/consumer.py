@@ -28,6 +28,7 @@ from jamjet_common.pullfeed import PullFeed
 from jamjet_common.service import fetch_batches
 from services.event_store.database import Database, StoreUnavailableError
 from services.event_store.retry import Backoff, is_poison
+from services.event_store.rounds import Rounds
 from services.event_store.tracing import batch_span
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,25 @@ class BatchConsumer[T]:
         self._stopping = stopping
         self._stop_deadline: float | None = None
         self._feed: PullFeed | None = None
+        self._rounds = Rounds()
 
     async def run(self, psub: PullFeed) -> None:
         self._feed = psub
-        async for msgs in fetch_batches(psub, self._batch, self._stopping):
-            await self.handle(msgs)
+        try:
+            async for msgs in fetch_batches(psub, self._batch, self._stopping):
+                self._rounds.began()
+                try:
+                    await self.handle(msgs)
+                finally:
+                    self._rounds.ended()
+        finally:
+            self._rounds.release()
+
+    async def caught_up(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) until the messages this consumer held when asked are settled: the
+        batch being written, and the one its feed holds, which then goes out without its linger."""
+        holds = self._feed is not None and self._feed.hurry()
+        await self._rounds.reached(self._rounds.done + self._rounds.handling + holds, timeout)
 
     async def handle(self, msgs: list[Msg]) -> None:
         pairs: list[tuple[Msg, T]] = []

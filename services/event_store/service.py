@@ -45,6 +45,9 @@ WORKFLOWS_STREAM = f"KV_{streams.KV_WORKFLOWS}"
 WORKFLOWS_FILTER = f"$KV.{streams.KV_WORKFLOWS}.>"
 WORKFLOWS_BATCH = 64
 DLQ_BATCH = 64
+CAUGHT_UP_WAIT_SECS = 1.0
+"""How long a query waits for the events in hand to be written; past it (Postgres slow or down) it reads
+what is stored."""
 """Dead letters can be as large as a work item with its state: fewer per transaction."""
 
 
@@ -64,6 +67,7 @@ class EventStoreService(Service):
         self._dlq_psub: PullFeed | None = None
         self._lag: meters.Backlog | None = None
         self._catalog: KeyValue | None = None
+        self._events: BatchConsumer[StoredEvent] | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> Self:
@@ -114,8 +118,9 @@ class EventStoreService(Service):
         if not await self.db.open(self.stopping):
             return
         assert self._events_psub and self._workflows_psub and self._dlq_psub
+        self._events = self._events_consumer()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._events_consumer().run(self._events_psub))
+            group.create_task(self._events.run(self._events_psub))
             group.create_task(self._workflows_consumer().run(self._workflows_psub))
             group.create_task(self._dlq_consumer().run(self._dlq_psub))
 
@@ -172,6 +177,8 @@ class EventStoreService(Service):
 
     async def _answer(self, msg: Msg) -> None:
         assert self._queries is not None
+        if self._events is not None:  # the events this store has received, written before it reads
+            await self._events.caught_up(CAUGHT_UP_WAIT_SECS)
         async with self._query_slots:
             await self._queries.respond(msg)
 

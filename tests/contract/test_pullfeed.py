@@ -163,8 +163,8 @@ async def _emptied(js: JetStreamContext, stream: str) -> bool:
 
 
 @asynccontextmanager
-async def gathering(nc: NATS, consumer: str) -> AsyncIterator[PullFeed]:
-    feed = PullFeed(nc, STREAM, consumer, max_messages=8, gather=0.05)
+async def gathering(nc: NATS, consumer: str, gather: float = 0.05) -> AsyncIterator[PullFeed]:
+    feed = PullFeed(nc, STREAM, consumer, max_messages=8, gather=gather)
     await feed.start()
     try:
         yield feed
@@ -198,6 +198,44 @@ async def test_a_gathering_feed_hands_out_a_lone_message_when_nothing_more_is_st
         assert [m.data for m in await take(feed)] == [b"alone"]
         await feeds.publish("feeds.a", b"next")
         assert [m.data for m in await take(feed)] == [b"next"]
+
+
+async def test_a_hurried_feed_hands_out_what_it_holds_without_its_linger(
+    nc: NATS, feeds: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pullfeed, "BURST_WAIT_SECS", 600.0)
+    async with gathering(nc, "a", 600.0) as feed:  # lingers ten minutes unless told otherwise
+        assert not feed.hurry(), "an idle feed said it held messages"
+        await feeds.publish("feeds.a", b"first")
+        taking = asyncio.ensure_future(take(feed))  # lingers 600 s unless hurried
+        await eventually(lambda: feed._linger is not None, message="the feed never lingered")
+        await feeds.publish("feeds.a", b"meanwhile")  # stored: the no_wait pull after the linger takes it
+        assert feed.hurry()
+        assert [m.data for m in await taking] == [b"first", b"meanwhile"]
+
+
+async def test_a_gathering_feed_that_is_behind_takes_the_rest_without_waiting(
+    nc: NATS, feeds: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pullfeed, "BURST_WAIT_SECS", 600.0)
+    for n in range(16):
+        await feeds.publish("feeds.a", str(n).encode())
+    async with gathering(nc, "a", 600.0) as feed:  # lingers ten minutes unless told otherwise
+        first = await take(feed)  # each first message says a batch's worth waits behind it: no linger
+        second = await take(feed)
+        assert [m.data for m in first + second] == [str(n).encode() for n in range(16)]
+        assert [len(first), len(second)] == [8, 8]
+
+
+async def test_a_feed_hurried_between_batches_skips_its_next_linger(
+    nc: NATS, feeds: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pullfeed, "BURST_WAIT_SECS", 600.0)
+    async with gathering(nc, "a", 600.0) as feed:  # lingers ten minutes unless told otherwise
+        await feeds.publish("feeds.a", b"held")
+        await eventually(lambda: feed.buffered == 1, message="the message never reached the feed")
+        assert feed.hurry()
+        assert [m.data for m in await take(feed)] == [b"held"]
 
 
 def test_a_gathering_feed_takes_no_credit(nc: NATS) -> None:

@@ -25,7 +25,7 @@ from jamjet_common.events import (
     WorkflowStarted,
 )
 from services.event_store.service import EventStoreService
-from tests.event_store.conftest import build_store, execution_row, stored_count
+from tests.event_store.conftest import ask, build_store, execution_row, stored_count
 from tests.event_store.logs import ran
 from tests.harness import running
 from tests.helpers import eventually
@@ -256,3 +256,31 @@ async def test_events_arriving_within_the_linger_are_written_in_one_transaction(
         execution_id,
     )
     assert transactions == 1
+
+
+async def test_a_query_reads_the_events_the_store_holds_in_its_linger(
+    nats_url: str, database_url: str, nc: NATS, pg: asyncpg.Connection
+) -> None:
+    execution_id = new_id()
+    lingering = build_store(nats_url, database_url, JAMJET_STORE_LINGER_MS="600000")
+    async with running(lingering) as store:
+        await eventually(store.db.ready.is_set, message="the store never reached Postgres")
+        log = EventLog(nc, nc.jetstream())
+        await append_all(log, execution_id, [started()])
+        js = nc.jetstream()
+
+        async def delivered() -> bool:  # in the store's hands, which would hold it for ten minutes
+            info = await js.consumer_info(streams.EVENTS, streams.EVENT_STORE_CONSUMER)
+            return bool(info.num_ack_pending == 1)
+
+        await eventually(delivered, message="the event never reached the store")
+        assert await execution_row(pg, execution_id) is None
+        reply = await ask(nc, "execution", {"execution_id": execution_id, "tenant": TENANT})
+        assert reply["ok"] is True, reply
+        assert (reply["execution"]["status"], reply["execution"]["last_sequence"]) == ("running", 1)
+        # Nothing in hand: a query is answered at once, and the next event lingers again.
+        await append_all(log, execution_id, [NodeScheduled(node_id="a", queue_type="general")])
+        await eventually(delivered, message="the second event never reached the store")
+        assert (await execution_row(pg, execution_id) or {})["last_sequence"] == 1
+        reply = await ask(nc, "execution", {"execution_id": execution_id, "tenant": TENANT})
+        assert reply["execution"]["last_sequence"] == 2
