@@ -45,10 +45,10 @@ WORKFLOWS_STREAM = f"KV_{streams.KV_WORKFLOWS}"
 WORKFLOWS_FILTER = f"$KV.{streams.KV_WORKFLOWS}.>"
 WORKFLOWS_BATCH = 64
 DLQ_BATCH = 64
+"""Dead letters can be as large as a work item with its state: fewer per transaction."""
 CAUGHT_UP_WAIT_SECS = 1.0
 """How long a query waits for the events in hand to be written; past it (Postgres slow or down) it reads
 what is stored."""
-"""Dead letters can be as large as a work item with its state: fewer per transaction."""
 
 
 class EventStoreService(Service):
