@@ -22,7 +22,7 @@ from tests.worker.builders import fn_node, work_item
 def test_config_defaults() -> None:
     config = WorkerConfig.from_env(Env({}))
     assert config.queues == DEFAULT_QUEUES
-    assert (config.concurrency, config.lease_secs, config.heartbeat_secs) == (100, 30.0, 10.0)
+    assert (config.concurrency, config.lease_secs, config.heartbeat_secs) == (200, 30.0, 10.0)
     assert config.sandbox.python.allowed is None and not config.sandbox.python.dev_mode
 
 
