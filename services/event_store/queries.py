@@ -90,6 +90,10 @@ payload::text AS record, created_at
 """
 
 
+FROM_EVENTS = frozenset({"events", "execution", "executions", "approvals", "tenant_usage"})
+"""Queries answered from the rows the events consumer writes: they read after the events the store holds
+(``EventStoreService._answer``); the others do not wait for them."""
+
 class StoreQueries:
     def __init__(self, db: Database, max_reply_bytes: int, artifacts: ArtifactResolver) -> None:
         self._db = db

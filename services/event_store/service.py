@@ -33,7 +33,7 @@ from services.event_store.dlq_intake import (
     decode_dead_letter,
 )
 from services.event_store.intake import StoredEvent, WorkflowRow, decode_event, decode_workflow
-from services.event_store.queries import StoreQueries
+from services.event_store.queries import FROM_EVENTS, StoreQueries
 from services.event_store.tracing import lag_backlog
 from services.event_store.workflow_nodes import WorkflowNodes
 from services.event_store.writer import write_dead_letters, write_events, write_workflows
@@ -177,8 +177,8 @@ class EventStoreService(Service):
 
     async def _answer(self, msg: Msg) -> None:
         assert self._queries is not None
-        if self._events is not None:  # the events this store has received, written before it reads
-            await self._events.caught_up(CAUGHT_UP_WAIT_SECS)
+        if self._events is not None and msg.subject.rpartition(".")[2] in FROM_EVENTS:
+            await self._events.caught_up(CAUGHT_UP_WAIT_SECS)  # what the store received, written first
         async with self._query_slots:
             await self._queries.respond(msg)
 

@@ -274,7 +274,8 @@ async def test_a_query_reads_the_events_the_store_holds_in_its_linger(
             return bool(info.num_ack_pending == 1)
 
         await eventually(delivered, message="the event never reached the store")
-        assert await execution_row(pg, execution_id) is None
+        assert (await ask(nc, "dead_letters", {"execution_id": execution_id}))["ok"] is True
+        assert await execution_row(pg, execution_id) is None, "a query that reads no events hurried them"
         reply = await ask(nc, "execution", {"execution_id": execution_id, "tenant": TENANT})
         assert reply["ok"] is True, reply
         assert (reply["execution"]["status"], reply["execution"]["last_sequence"]) == ("running", 1)
