@@ -95,9 +95,6 @@ class PullFeed:
         """What a gathering ``next_batch`` awaits while it waits ``gather``; ``hurry`` ends it early."""
         self._hurried = False
         """The next batch goes out without waiting ``gather`` (``hurry`` found messages, no wait)."""
-        self._behind = 0
-        """Messages the consumer had not delivered yet when the last one came: a gathering feed with a
-        batch's worth behind takes it at once, so that its wait never caps how much it takes a second."""
 
     async def start(self) -> None:
         await self._subscribe()
@@ -162,8 +159,10 @@ class PullFeed:
             self._burst = None
 
     async def _lingered(self, limit: int) -> None:
-        if self._hurried or self._behind >= limit - len(self._queue):
-            return  # a reader waits, or what is stored already fills the batch: waiting buys nothing
+        # The newest message says how many the consumer still holds behind it: a batch's worth stored
+        # already makes waiting buy nothing, and would cap how many a second the feed takes.
+        if self._hurried or _pending(self._queue[-1]) >= limit - len(self._queue):
+            return
         loop = asyncio.get_running_loop()
         self._linger = linger = loop.create_future()
         timer = loop.call_later(self._gather, _resolve, linger)
@@ -245,8 +244,6 @@ class PullFeed:
             self._outstanding = max(self._outstanding - 1, 0)
             if self._credit is not None:
                 self._credit.delivered(_pending(msg))
-            elif self._gather > 0:
-                self._behind = _pending(msg)
             self._queue.append(msg)
             self._wake()
             self._burst_over()
